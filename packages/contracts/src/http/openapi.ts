@@ -1,0 +1,56 @@
+import { z } from "zod";
+import type { HttpRoute } from "./route.ts";
+
+type JsonObject = Record<string, unknown>;
+
+const toSchema = (schema: z.ZodType, io: "input" | "output"): JsonObject => {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" });
+  return rest;
+};
+
+/** `/a/:id/b` → `/a/{id}/b` */
+export const openApiPath = (path: string): string => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+
+function parameters(schema: z.ZodType | undefined, where: "path" | "query"): JsonObject[] {
+  if (!schema) return [];
+  const json = toSchema(schema, "input") as { properties?: Record<string, JsonObject>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: where,
+    required: where === "path" || (json.required ?? []).includes(name),
+    schema: s,
+    ...(typeof s.description === "string" ? { description: s.description } : {}),
+  }));
+}
+
+/** Builds an OpenAPI 3.1 document from route objects: the contract is the only source. */
+export function buildOpenApiDocument(
+  routes: readonly HttpRoute[],
+  info: { title: string; version: string; description?: string },
+): JsonObject {
+  const paths: Record<string, Record<string, JsonObject>> = {};
+  for (const r of routes) {
+    const op: JsonObject = {
+      operationId: r.operationId,
+      summary: r.summary,
+      tags: [...r.tags],
+      parameters: [...parameters(r.params, "path"), ...parameters(r.query, "query")],
+      responses: Object.fromEntries(
+        Object.entries(r.responses).map(([status, spec]) => [
+          status,
+          {
+            description: spec.description,
+            ...(spec.schema ? { content: { "application/json": { schema: toSchema(spec.schema, "output") } } } : {}),
+          },
+        ]),
+      ),
+    };
+    if (r.body) {
+      op.requestBody = { required: true, content: { "application/json": { schema: toSchema(r.body, "input") } } };
+    }
+    const p = openApiPath(r.path);
+    paths[p] ??= {};
+    paths[p][r.method] = op;
+  }
+  return { openapi: "3.1.0", info, paths };
+}

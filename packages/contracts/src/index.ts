@@ -1,0 +1,15 @@
+export * from "./catalogs.ts";
+export * from "./endpoint.ts";
+export * from "./errors.ts";
+export * from "./headers.ts";
+export * from "./health.ts";
+export * from "./http/openapi.ts";
+export * from "./http/route.ts";
+export * from "./http/system.ts";
+export * from "./services.ts";
+
+import { systemRoutes } from "./http/system.ts";
+import type { HttpRoute } from "./http/route.ts";
+
+/** Every HTTP route the gateway serves, in documentation order. */
+export const httpRoutes: readonly HttpRoute[] = [...Object.values(systemRoutes)];

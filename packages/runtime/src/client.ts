@@ -1,0 +1,72 @@
+import {
+  type Endpoint,
+  ErrorBody,
+  Headers,
+  invalidArgument,
+  type ReplyOf,
+  type RequestOf,
+  TrellisError,
+} from "@trellis/contracts";
+import { errors, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { decodeJson, encodeJson } from "./serve.ts";
+
+export interface CallOptions {
+  /** Propagated as the `Trellis-Request-Id` header. */
+  requestId?: string | undefined;
+  timeoutMs?: number | undefined;
+}
+
+const serviceOf = (subject: string) => subject.split(".")[0] ?? subject;
+
+function isCausedBy(err: unknown, type: new (...args: never[]) => Error): boolean {
+  let e: unknown = err;
+  while (e instanceof Error) {
+    if (e instanceof type) return true;
+    e = (e as Error).cause;
+  }
+  return false;
+}
+
+/**
+ * Calls an endpoint: the payload is checked against the request schema before it leaves, the reply
+ * against the reply schema when it comes back, and error replies become `TrellisError`s again.
+ * No responder → `unavailable` (at once, thanks to NATS no-responders); timeout → `deadline_exceeded`.
+ */
+export async function request<E extends Endpoint>(
+  nc: NatsConnection,
+  endpoint: E,
+  payload: RequestOf<E>,
+  options: CallOptions = {},
+): Promise<ReplyOf<E>> {
+  const checked = endpoint.request.safeParse(payload);
+  if (!checked.success) throw invalidArgument(checked.error);
+  const h = natsHeaders();
+  if (options.requestId) h.set(Headers.requestId, options.requestId);
+  const service = serviceOf(endpoint.subject);
+
+  let msg;
+  try {
+    msg = await nc.request(endpoint.subject, encodeJson(payload), { timeout: options.timeoutMs ?? 5_000, headers: h });
+  } catch (err) {
+    if (isCausedBy(err, errors.NoRespondersError)) {
+      throw new TrellisError("unavailable", `${service} is unavailable`, { details: { service, retryAfterSeconds: 1 }, cause: err });
+    }
+    if (isCausedBy(err, errors.TimeoutError)) {
+      throw new TrellisError("deadline_exceeded", `${service} did not answer in time`, { details: { service }, cause: err });
+    }
+    if (isCausedBy(err, errors.ClosedConnectionError) || isCausedBy(err, errors.DrainingConnectionError)) {
+      throw new TrellisError("unavailable", "messaging connection is closed", { details: { service }, cause: err });
+    }
+    throw err;
+  }
+
+  if (msg.headers?.get(Headers.errorCode)) {
+    const body = ErrorBody.safeParse(decodeJson(msg.data));
+    throw body.success
+      ? TrellisError.fromBody(body.data)
+      : new TrellisError("internal", `${service} sent a malformed error reply`);
+  }
+  const reply = endpoint.reply.safeParse(decodeJson(msg.data));
+  if (!reply.success) throw new TrellisError("internal", `${service} sent a reply that violates its contract`);
+  return reply.data as ReplyOf<E>;
+}

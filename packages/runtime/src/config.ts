@@ -1,0 +1,74 @@
+import { z } from "zod";
+
+/** Thrown when the environment does not satisfy a service's config schema. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.problems = problems;
+  }
+}
+
+/**
+ * Parses `env` once against a schema of environment variables. Every problem is reported with the
+ * variable's name, e.g. `NATS_URL: Invalid URL (got "nats//x")`. Secrets are never echoed back:
+ * variables whose name looks secret show only that they were set.
+ */
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): z.output<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? "(env)");
+    const raw = env[name];
+    const shown = raw === undefined ? "not set" : /SECRET|PASSWORD|TOKEN|KEY/i.test(name) ? "set" : `got ${JSON.stringify(raw)}`;
+    return `${name}: ${issue.message} (${shown})`;
+  });
+  throw new ConfigError(problems);
+}
+
+/** Common coercions for environment variables. */
+export const env = {
+  url: (protocols: readonly string[]) =>
+    z.string().refine(
+      (v) => {
+        try {
+          return v.split(",").every((part) => protocols.includes(new URL(part.trim()).protocol.replace(/:$/, "")));
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be a ${protocols.join(" or ")} URL` },
+    ),
+  int: (min: number, max: number) => z.coerce.number().int().min(min).max(max),
+  bool: () =>
+    z
+      .enum(["true", "false", "1", "0", "yes", "no"])
+      .transform((v) => v === "true" || v === "1" || v === "yes"),
+  logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+};
+
+/** Variables every service reads. */
+export const baseConfigSchema = z.object({
+  NATS_URL: env.url(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
+  NATS_USER: z.string().min(1).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
+  LOG_LEVEL: env.logLevel().default("info"),
+  /** Upper bound for a graceful shutdown; after it the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: env.int(100, 120_000).default(10_000),
+  /** Names this process in health replies and logs; defaults to host + pid. */
+  INSTANCE_ID: z.string().min(1).max(200).optional(),
+});
+export type BaseConfig = z.output<typeof baseConfigSchema>;
+
+/** Variables of a service that owns a MongoDB database. */
+export const mongoConfigSchema = z.object({
+  MONGO_URL: env.url(["mongodb", "mongodb+srv"]).default("mongodb://127.0.0.1:27017"),
+  MONGO_DB: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,63}$/, "must be 1-63 letters, digits, '_' or '-'")
+    .optional(),
+});

@@ -1,0 +1,23 @@
+import { type Db, MongoClient } from "mongodb";
+
+export interface MongoHandle {
+  client: MongoClient;
+  db: Db;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the service's own database. Fails fast (5 s) when no server is reachable. */
+export async function connectMongo(url: string, dbName: string, appName: string): Promise<MongoHandle> {
+  const client = new MongoClient(url, { appName, serverSelectionTimeoutMS: 5_000 });
+  await client.connect();
+  const db = client.db(dbName);
+  return {
+    client,
+    db,
+    ping: async () => {
+      await db.command({ ping: 1 });
+    },
+    close: () => client.close(),
+  };
+}

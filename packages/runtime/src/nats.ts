@@ -1,0 +1,33 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+
+export interface NatsOptions {
+  servers: string;
+  name: string;
+  user?: string | undefined;
+  pass?: string | undefined;
+  log: Logger;
+}
+
+/**
+ * Connects to NATS and reports connection status changes to the given logger. Reconnects forever:
+ * a service outlives a broker restart.
+ */
+export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: options.servers.split(",").map((s) => s.trim()),
+    name: options.name,
+    ...(options.user ? { user: options.user, pass: options.pass ?? "" } : {}),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  });
+  options.log.info({ server: nc.getServer() }, "nats connected");
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error" || s.type === "ldm") {
+        options.log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, "nats status");
+      }
+    }
+  })();
+  return nc;
+}

@@ -1,0 +1,132 @@
+import { randomUUID } from "node:crypto";
+import {
+  type Catalog,
+  type Endpoint,
+  ErrorBody,
+  Headers,
+  invalidArgument,
+  isTrellisError,
+  type ParsedRequestOf,
+  type ReplyInputOf,
+  TrellisError,
+} from "@trellis/contracts";
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+
+export interface HandlerContext {
+  /** From the caller's `Trellis-Request-Id` header, or generated here. */
+  readonly requestId: string;
+  /** Child logger carrying `reqId`, so every line of this request can be found. */
+  readonly log: Logger;
+  readonly headers: MsgHdrs | undefined;
+}
+
+export type Handler<E extends Endpoint> = (
+  request: ParsedRequestOf<E>,
+  ctx: HandlerContext,
+) => Promise<ReplyInputOf<E>> | ReplyInputOf<E>;
+
+export type Handlers<C extends Catalog> = { [K in keyof C]: Handler<C[K]> };
+
+export interface ServeOptions {
+  /** Queue group shared by all instances of the service. */
+  queue: string;
+  log: Logger;
+}
+
+export interface Server {
+  /** Requests being handled right now. */
+  readonly inFlight: number;
+  /** Stops taking requests, lets queued ones through, and resolves when every handler has finished. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+
+/** Decodes a JSON payload; an empty payload is `{}` (NATS requests often carry none). */
+export function decodeJson(data: Uint8Array): unknown {
+  if (data.length === 0) return {};
+  try {
+    return JSON.parse(decoder.decode(data));
+  } catch {
+    throw new TrellisError("invalid_argument", "payload is not valid JSON");
+  }
+}
+
+export function requestIdOf(h: MsgHdrs | undefined): string {
+  const id = h?.get(Headers.requestId);
+  return id && id.length <= 200 ? id : randomUUID();
+}
+
+function respondError(msg: Msg, err: TrellisError): void {
+  const h = natsHeaders();
+  h.set(Headers.errorCode, err.code);
+  msg.respond(encodeJson(ErrorBody.parse(err.toBody())), { headers: h });
+}
+
+/**
+ * Serves a catalog of endpoints on NATS: decodes and validates each request through its schema,
+ * calls the handler, validates and encodes the reply. Failures reply with a typed error (code in a
+ * header, `ErrorBody` as payload) and never crash the process.
+ */
+export function serve<C extends Catalog>(nc: NatsConnection, catalog: C, handlers: Handlers<C>, options: ServeOptions): Server {
+  const inFlight = new Set<Promise<void>>();
+  const subs: Subscription[] = [];
+
+  const handle = async (endpoint: Endpoint, handler: Handler<Endpoint>, msg: Msg): Promise<void> => {
+    const requestId = requestIdOf(msg.headers);
+    const log = options.log.child({ reqId: requestId, subject: endpoint.subject });
+    const started = performance.now();
+    try {
+      const parsed = endpoint.request.safeParse(decodeJson(msg.data));
+      if (!parsed.success) throw invalidArgument(parsed.error);
+      const result = await handler(parsed.data, { requestId, log, headers: msg.headers });
+      const reply = endpoint.reply.safeParse(result);
+      if (!reply.success) {
+        log.error({ issues: reply.error.issues }, "handler reply violates its contract");
+        throw new TrellisError("internal", "internal error");
+      }
+      if (msg.reply) msg.respond(encodeJson(reply.data));
+      log.debug({ ms: Math.round(performance.now() - started) }, "request handled");
+    } catch (err) {
+      const error = isTrellisError(err) ? err : new TrellisError("internal", "internal error", { cause: err });
+      if (error.code === "internal") log.error({ err }, "request failed");
+      else log.info({ code: error.code, ms: Math.round(performance.now() - started) }, "request refused");
+      if (msg.reply) respondError(msg, error);
+    }
+  };
+
+  for (const [name, endpoint] of Object.entries(catalog)) {
+    const handler = handlers[name as keyof C] as Handler<Endpoint>;
+    subs.push(
+      nc.subscribe(endpoint.subject, {
+        queue: options.queue,
+        callback: (err, msg) => {
+          if (err) {
+            options.log.error({ err, subject: endpoint.subject }, "subscription error");
+            return;
+          }
+          const p = handle(endpoint, handler, msg).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+        },
+      }),
+    );
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    get inFlight() {
+      return inFlight.size;
+    },
+    stop() {
+      stopping ??= (async () => {
+        await Promise.allSettled(subs.map((s) => s.drain()));
+        await Promise.allSettled([...inFlight]);
+      })();
+      return stopping;
+    },
+  };
+}
