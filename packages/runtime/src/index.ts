@@ -6,3 +6,4 @@ export * from "./nats.ts";
 export * from "./serve.ts";
 export * from "./service.ts";
 export * from "./shutdown.ts";
+export * from "./redis.ts";

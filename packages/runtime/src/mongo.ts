@@ -21,3 +21,14 @@ export async function connectMongo(url: string, dbName: string, appName: string)
     close: () => client.close(),
   };
 }
+
+/** Connects the service's own database and closes it on shutdown (after NATS handlers drained). */
+export async function openMongo(
+  ctx: { shutdown: { add(name: string, run: () => unknown): void }; instance: string },
+  url: string,
+  dbName: string,
+): Promise<MongoHandle> {
+  const mongo = await connectMongo(url, dbName, ctx.instance);
+  ctx.shutdown.add("mongodb client", () => mongo.close());
+  return mongo;
+}

@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { freePort, waitForPort } from "./ports.ts";
+import type { Dependency, DependencyName } from "./types.ts";
+
+/** Where scripts/install-deps.sh puts nats-server, ferretdb and a redis-server link. */
+export const binDir = (): string => join(process.env.TRELLIS_CACHE ?? join(homedir(), ".cache", "trellis"), "bin");
+
+export function binaryPath(name: "nats-server" | "ferretdb" | "redis-server"): string {
+  const cached = join(binDir(), name);
+  if (existsSync(cached)) return cached;
+  if (name === "redis-server" && existsSync("/usr/bin/redis-server")) return "/usr/bin/redis-server";
+  throw new Error(`${name} not found in ${binDir()}: run scripts/install-deps.sh (npm start and npm test run it for you)`);
+}
+
+export const binariesInstalled = (): boolean =>
+  ["nats-server", "ferretdb"].every((n) => existsSync(join(binDir(), n))) &&
+  (existsSync(join(binDir(), "redis-server")) || existsSync("/usr/bin/redis-server"));
+
+interface SpawnSpec {
+  name: DependencyName;
+  command: string;
+  args: string[];
+  port: number;
+  url: string;
+  timeoutMs?: number;
+}
+
+async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
+  const child: ChildProcess = spawn(spec.command, spec.args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (stderr.length < 10_000) stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const failed = exited.then((code) => {
+    throw new Error(`${spec.name} (${spec.command}) exited with ${code} before it was ready:\n${stderr}`);
+  });
+  failed.catch(() => {});
+  try {
+    await Promise.race([waitForPort(spec.port, spec.timeoutMs ?? 20_000), failed]);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    name: spec.name,
+    url: spec.url,
+    via: "binary",
+    description: `${spec.command} (pid ${child.pid})`,
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(timer);
+      })();
+      return stopping;
+    },
+  };
+}
+
+const ensureDir = (dir: string): string => {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+};
+
+export async function startNatsBinary(dataDir: string, port?: number): Promise<Dependency> {
+  const p = port ?? (await freePort());
+  return spawnServer({
+    name: "nats",
+    command: binaryPath("nats-server"),
+    args: ["-a", "127.0.0.1", "-p", String(p), "-js", "-sd", ensureDir(join(dataDir, "nats"))],
+    port: p,
+    url: `nats://127.0.0.1:${p}`,
+  });
+}
+
+export async function startMongoBinary(dataDir: string, port?: number): Promise<Dependency> {
+  const p = port ?? (await freePort());
+  return spawnServer({
+    name: "mongo",
+    command: binaryPath("ferretdb"),
+    args: ["--listen-addr", `127.0.0.1:${p}`, "--data-dir", ensureDir(join(dataDir, "ferretdb"))],
+    port: p,
+    url: `mongodb://127.0.0.1:${p}`,
+  });
+}
+
+export async function startRedisBinary(dataDir: string, persistent: boolean, port?: number): Promise<Dependency> {
+  const p = port ?? (await freePort());
+  const persistence = persistent ? ["--appendonly", "yes"] : ["--save", "", "--appendonly", "no"];
+  return spawnServer({
+    name: "redis",
+    command: binaryPath("redis-server"),
+    args: ["--bind", "127.0.0.1", "--port", String(p), "--dir", ensureDir(join(dataDir, "redis")), ...persistence],
+    port: p,
+    url: `redis://127.0.0.1:${p}`,
+  });
+}

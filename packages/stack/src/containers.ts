@@ -1,0 +1,69 @@
+import type { Dependency, DependencyName } from "./types.ts";
+
+/**
+ * Images per dependency. On a machine with Docker these are the official images; where none can be
+ * pulled (CI here), `scripts/build-images.sh` builds equivalent local images from the same binaries
+ * the local-binary path uses and `.ci/run` points these variables at them.
+ */
+export const images = (): Record<DependencyName, string> => ({
+  mongo: process.env.TRELLIS_MONGO_IMAGE ?? "mongo:7",
+  nats: process.env.TRELLIS_NATS_IMAGE ?? "nats:2.12",
+  redis: process.env.TRELLIS_REDIS_IMAGE ?? "redis:7",
+});
+
+const PORTS: Record<DependencyName, number> = { mongo: 27017, nats: 4222, redis: 6379 };
+
+/** The line each server logs once it accepts connections (official image | local image). */
+const READY: Record<DependencyName, RegExp> = {
+  mongo: /Waiting for connections|ferretdb: listening/,
+  nats: /Server is ready/,
+  redis: /Ready to accept connections/,
+};
+
+const SCHEME: Record<DependencyName, string> = { mongo: "mongodb", nats: "nats", redis: "redis" };
+
+export async function startContainer(name: DependencyName): Promise<Dependency> {
+  const { GenericContainer, Wait } = await import("testcontainers");
+  const image = images()[name];
+  let container = new GenericContainer(image)
+    .withExposedPorts(PORTS[name])
+    .withWaitStrategy(Wait.forLogMessage(READY[name]))
+    .withStartupTimeout(60_000);
+  // Same flags for the official image and ours: both have nats-server as entrypoint.
+  if (name === "nats") container = container.withCommand(["-js", "-sd", "/data"]);
+  const started = await container.start();
+  const url = `${SCHEME[name]}://${started.getHost()}:${started.getMappedPort(PORTS[name])}`;
+  let stopping: Promise<void> | undefined;
+  return {
+    name,
+    url,
+    via: "container",
+    description: `${image} (container ${started.getId().slice(0, 12)})`,
+    stop() {
+      stopping ??= started.stop({ timeout: 5_000 }).then(() => undefined);
+      return stopping;
+    },
+  };
+}
+
+let runtimeProbe: Promise<boolean> | undefined;
+
+/**
+ * Whether Testcontainers can reach a container runtime. Cheap when there is obviously none (no
+ * DOCKER_HOST, no socket), so the local-binary path does not wait on Testcontainers' probing.
+ */
+export function containerRuntimeReachable(): Promise<boolean> {
+  runtimeProbe ??= (async () => {
+    const { existsSync } = await import("node:fs");
+    const candidates = [process.env.DOCKER_HOST, "/var/run/docker.sock", `${process.env.XDG_RUNTIME_DIR}/podman/podman.sock`];
+    if (!candidates.some((c) => c && (c.startsWith("tcp://") || existsSync(c.replace(/^unix:\/\//, ""))))) return false;
+    try {
+      const { getContainerRuntimeClient } = await import("testcontainers");
+      await getContainerRuntimeClient();
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  return runtimeProbe;
+}

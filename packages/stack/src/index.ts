@@ -1,0 +1,5 @@
+export * from "./binaries.ts";
+export * from "./containers.ts";
+export * from "./ports.ts";
+export * from "./stack.ts";
+export * from "./types.ts";

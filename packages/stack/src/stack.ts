@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startMongoBinary, startNatsBinary, startRedisBinary } from "./binaries.ts";
+import { containerRuntimeReachable, startContainer } from "./containers.ts";
+import type { Dependency, DependencyName, StartOptions } from "./types.ts";
+
+const ENV_URL: Record<DependencyName, string> = {
+  mongo: "TRELLIS_MONGO_URL",
+  nats: "TRELLIS_NATS_URL",
+  redis: "TRELLIS_REDIS_URL",
+};
+
+/**
+ * `TRELLIS_STACK` forces a path: `containers` (fail rather than fall back, as CI does), `binaries`,
+ * or `auto` (default): a URL from the environment → Testcontainers if a runtime is reachable →
+ * local binaries.
+ */
+export type StackMode = "auto" | "containers" | "binaries";
+
+export function stackMode(): StackMode {
+  const mode = process.env.TRELLIS_STACK ?? "auto";
+  if (mode !== "auto" && mode !== "containers" && mode !== "binaries") {
+    throw new Error(`TRELLIS_STACK must be auto, containers or binaries (got ${JSON.stringify(mode)})`);
+  }
+  return mode;
+}
+
+export interface Stack {
+  readonly mongo: Dependency;
+  readonly nats: Dependency;
+  readonly redis: Dependency;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function useContainers(): Promise<boolean> {
+  const mode = stackMode();
+  if (mode === "binaries") return false;
+  const reachable = await containerRuntimeReachable();
+  if (mode === "containers" && !reachable) {
+    throw new Error("TRELLIS_STACK=containers but no container runtime is reachable (check DOCKER_HOST)");
+  }
+  return reachable;
+}
+
+/** Starts (or finds) one dependency. */
+export async function startDependency(name: DependencyName, options: StartOptions & { dataDir: string }): Promise<Dependency> {
+  const given = process.env[ENV_URL[name]];
+  let dep: Dependency;
+  if (given) {
+    dep = { name, url: given, via: "env", description: `${ENV_URL[name]}`, stop: async () => {} };
+  } else if (await useContainers()) {
+    dep = await startContainer(name);
+  } else if (name === "mongo") {
+    dep = await startMongoBinary(options.dataDir);
+  } else if (name === "nats") {
+    dep = await startNatsBinary(options.dataDir);
+  } else {
+    dep = await startRedisBinary(options.dataDir, options.persistent ?? false);
+  }
+  options.log?.(`stack: ${name} via ${dep.via}: ${dep.description} at ${dep.url}`);
+  return dep;
+}
+
+/** Starts MongoDB-protocol, NATS (JetStream) and Redis servers; `stop()` stops what it started. */
+export async function startStack(options: StartOptions = {}): Promise<Stack> {
+  const ownsDir = !options.dataDir;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "trellis-stack-"));
+  const started: Dependency[] = [];
+  const stopAll = async () => {
+    await Promise.allSettled(started.map((d) => d.stop()));
+    if (ownsDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const opts = { ...options, dataDir };
+    const [mongo, nats, redis] = await Promise.all(
+      (["mongo", "nats", "redis"] as const).map(async (n) => {
+        const d = await startDependency(n, opts);
+        started.push(d);
+        return d;
+      }),
+    );
+    return { mongo: mongo as Dependency, nats: nats as Dependency, redis: redis as Dependency, dataDir, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

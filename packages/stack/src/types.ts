@@ -1,0 +1,24 @@
+export type DependencyName = "mongo" | "nats" | "redis";
+
+/** How a dependency was obtained, in the order they are tried. */
+export type Provenance = "env" | "container" | "binary";
+
+/** A running dependency server. */
+export interface Dependency {
+  readonly name: DependencyName;
+  readonly url: string;
+  readonly via: Provenance;
+  /** What was started, e.g. the image or binary, for logs. */
+  readonly description: string;
+  /** Stops the server (no-op for servers given by URL). Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where local binaries keep their data; a fresh temporary directory when omitted. */
+  dataDir?: string;
+  /** Keep data on disk across restarts (the dev stack) instead of throwaway test data. */
+  persistent?: boolean;
+  /** Progress lines, e.g. `console.error`. */
+  log?: (line: string) => void;
+}

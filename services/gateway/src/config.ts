@@ -1,0 +1,21 @@
+import { baseConfigSchema, env } from "@trellis/runtime";
+import { z } from "zod";
+
+export const gatewayConfigSchema = baseConfigSchema.extend({
+  PORT: env.int(0, 65_535).default(8080),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  /** Comma-separated origins allowed by CORS, or `*` for any (the Altoponix web client is served elsewhere). */
+  CORS_ORIGINS: z
+    .string()
+    .default("*")
+    .transform((v) => (v.trim() === "*" ? ("*" as const) : v.split(",").map((o) => o.trim()).filter(Boolean))),
+  /** Largest JSON body accepted, in bytes or with a unit (`1mb`). Monitors send base64 images. */
+  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, "must be bytes or a size like 2mb").default("2mb"),
+  /** How long one NATS request may take before the client gets 504. */
+  REQUEST_TIMEOUT_MS: env.int(50, 120_000).default(5_000),
+  /** How long /readyz waits for each service's health answer. */
+  READINESS_TIMEOUT_MS: env.int(50, 30_000).default(1_000),
+  /** Express `trust proxy`: hops of reverse proxies whose X-Forwarded-For is believed. */
+  TRUST_PROXY: env.int(0, 10).default(0),
+});
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;

@@ -1,0 +1,15 @@
+import { randomUUID } from "node:crypto";
+import { HTTP_REQUEST_ID_HEADER } from "@trellis/contracts";
+import type { RequestHandler } from "express";
+
+const ACCEPTABLE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Takes the caller's `X-Request-Id` when it is sane, otherwise makes one; echoes it back. */
+export const requestId: RequestHandler = (req, res, next) => {
+  const given = req.get(HTTP_REQUEST_ID_HEADER);
+  const id = given && ACCEPTABLE.test(given) ? given : randomUUID();
+  // pino-http declares `req.id`; its genReqId hands this value back to it.
+  req.id = id;
+  res.setHeader(HTTP_REQUEST_ID_HEADER, id);
+  next();
+};

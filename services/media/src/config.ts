@@ -1,0 +1,5 @@
+import { baseConfigSchema, mongoConfigSchema } from "@trellis/runtime";
+
+export const mediaConfigSchema = baseConfigSchema.extend(mongoConfigSchema.shape).extend({
+  MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_media"),
+});
