@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,14 @@ export const binariesInstalled = (): boolean =>
   ["nats-server", "ferretdb"].every((n) => existsSync(join(binDir(), n))) &&
   (existsSync(join(binDir(), "redis-server")) || existsSync("/usr/bin/redis-server"));
 
+/** Runs scripts/install-deps.sh when a binary is missing (first run on a machine); cached after. */
+export function ensureLocalBinaries(log?: (line: string) => void): void {
+  if (binariesInstalled()) return;
+  log?.("stack: installing local servers (first run on this machine; cached afterwards)");
+  const script = join(import.meta.dirname, "..", "..", "..", "scripts", "install-deps.sh");
+  execFileSync("bash", [script], { stdio: ["ignore", "inherit", "inherit"] });
+}
+
 interface SpawnSpec {
   name: DependencyName;
   command: string;
@@ -29,7 +37,9 @@ interface SpawnSpec {
 }
 
 async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
-  const child: ChildProcess = spawn(spec.command, spec.args, { stdio: ["ignore", "ignore", "pipe"] });
+  // Own process group: a terminal's Ctrl-C reaches the launcher, which stops servers last,
+  // after the services that use them have drained.
+  const child: ChildProcess = spawn(spec.command, spec.args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     if (stderr.length < 10_000) stderr += chunk.toString();

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startMongoBinary, startNatsBinary, startRedisBinary } from "./binaries.ts";
+import { ensureLocalBinaries, startMongoBinary, startNatsBinary, startRedisBinary } from "./binaries.ts";
 import { containerRuntimeReachable, startContainer } from "./containers.ts";
 import type { Dependency, DependencyName, StartOptions } from "./types.ts";
 
@@ -53,10 +53,13 @@ export async function startDependency(name: DependencyName, options: StartOption
   } else if (await useContainers()) {
     dep = await startContainer(name);
   } else if (name === "mongo") {
+    ensureLocalBinaries(options.log);
     dep = await startMongoBinary(options.dataDir);
   } else if (name === "nats") {
+    ensureLocalBinaries(options.log);
     dep = await startNatsBinary(options.dataDir);
   } else {
+    ensureLocalBinaries(options.log);
     dep = await startRedisBinary(options.dataDir, options.persistent ?? false);
   }
   options.log?.(`stack: ${name} via ${dep.via}: ${dep.description} at ${dep.url}`);
