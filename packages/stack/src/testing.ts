@@ -1,0 +1,117 @@
+/**
+ * Fixtures for integration tests: real service processes started from their entry points against
+ * the harness's servers, with their JSON logs captured for assertions.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+
+const repoRoot = join(import.meta.dirname, "..", "..", "..");
+
+export const uniqueSuffix = (): string => randomBytes(4).toString("hex");
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly pid: number;
+  /** Parsed JSON log lines so far (non-JSON lines are kept as `{ raw }`). */
+  readonly logs: Record<string, unknown>[];
+  /** Raw stdout + stderr so far. */
+  output(): string;
+  /** Resolves with the exit code (or 128 + signal number when killed by a signal). */
+  readonly exited: Promise<number>;
+  /** Sends SIGTERM (or the given signal) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+  /** Waits until a log line matches, or rejects after `timeoutMs`. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+/** Spawns `node services/<name>/src/main.ts` with the given environment (added to the current one). */
+export function spawnService(name: string, env: Record<string, string>): ServiceProcess {
+  const child: ChildProcess = spawn(process.execPath, [join(repoRoot, "services", name, "src", "main.ts")], {
+    cwd: repoRoot,
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let raw = "";
+  let pending = "";
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    const text = chunk.toString();
+    raw += text;
+    pending += text;
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ raw: line });
+      }
+    }
+    for (const w of waiters) w();
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<number>((resolve) =>
+    child.once("exit", (code, signal) => {
+      for (const w of waiters) w();
+      resolve(code ?? 128 + (signal ? (SIGNALS[signal] ?? 0) : 0));
+    }),
+  );
+
+  const proc: ServiceProcess = {
+    name,
+    pid: child.pid ?? -1,
+    logs,
+    output: () => raw,
+    exited,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    waitForLog(match, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = logs.find(match);
+          if (found) {
+            cleanup();
+            resolve(found);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            cleanup();
+            reject(new Error(`${name} exited before the expected log line:\n${raw}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`${name}: expected log line not seen within ${timeoutMs} ms:\n${raw}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+  return proc;
+}
+
+/** Spawns a service and waits for its "service ready" line. */
+export async function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
+  const proc = spawnService(name, env);
+  try {
+    await proc.waitForLog((l) => l.msg === "service ready");
+  } catch (err) {
+    await proc.stop("SIGKILL");
+    throw err;
+  }
+  return proc;
+}

@@ -1,0 +1,48 @@
+import { ErrorCode, TrellisError } from "@trellis/contracts";
+import { describe, expect, it } from "vitest";
+import { httpStatusFor, toTrellisError } from "./errors.ts";
+
+describe("httpStatusFor", () => {
+  it("maps every error code to a distinct, sensible status", () => {
+    const expected: Record<ErrorCode, number> = {
+      invalid_argument: 400,
+      failed_precondition: 400,
+      unauthenticated: 401,
+      forbidden: 403,
+      not_found: 404,
+      conflict: 409,
+      cancelled: 409,
+      payload_too_large: 413,
+      unsupported_media_type: 415,
+      rate_limited: 429,
+      internal: 500,
+      unavailable: 503,
+      deadline_exceeded: 504,
+    };
+    for (const code of ErrorCode.options) expect(httpStatusFor(code), code).toBe(expected[code]);
+  });
+
+  it("only internal errors are 5xx besides unavailability and timeouts", () => {
+    const fiveHundreds = ErrorCode.options.filter((c) => httpStatusFor(c) >= 500).sort();
+    expect(fiveHundreds).toEqual(["deadline_exceeded", "internal", "unavailable"]);
+  });
+});
+
+describe("toTrellisError", () => {
+  it("keeps typed errors as they are", () => {
+    const err = new TrellisError("not_found", "nope");
+    expect(toTrellisError(err)).toBe(err);
+  });
+
+  it("turns body-parser failures into client errors", () => {
+    expect(toTrellisError({ type: "entity.parse.failed", status: 400 }).code).toBe("invalid_argument");
+    expect(toTrellisError({ type: "entity.too.large", status: 413 }).code).toBe("payload_too_large");
+    expect(toTrellisError({ type: "charset.unsupported", status: 415 }).code).toBe("unsupported_media_type");
+  });
+
+  it("hides the details of unexpected errors behind `internal`", () => {
+    const err = toTrellisError(new Error("connection string mongodb://user:pw@host"));
+    expect(err.code).toBe("internal");
+    expect(err.message).toBe("internal error");
+  });
+});

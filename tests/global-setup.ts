@@ -1,0 +1,30 @@
+import type { TestProject } from "vitest/node";
+import { type Provenance, startStack } from "@trellis/stack";
+
+export interface StackUrls {
+  mongoUrl: string;
+  natsUrl: string;
+  redisUrl: string;
+  via: Record<"mongo" | "nats" | "redis", Provenance>;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    stack: StackUrls;
+  }
+}
+
+/** Starts MongoDB-protocol, NATS and Redis servers once for the integration project. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const stack = await startStack({ log });
+  project.provide("stack", {
+    mongoUrl: stack.mongo.url,
+    natsUrl: stack.nats.url,
+    redisUrl: stack.redis.url,
+    via: { mongo: stack.mongo.via, nats: stack.nats.via, redis: stack.redis.via },
+  });
+  return async () => {
+    await stack.stop();
+  };
+}
