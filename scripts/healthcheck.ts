@@ -3,9 +3,10 @@
  * Exits 0 when an instance of the service answers its NATS health request with status "ok".
  * (It asks the queue group, so it proves the service answers, not this very container.)
  */
+
+import { connect } from "@nats-io/transport-node";
 import { catalogs, ServiceName } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
-import { connect } from "@nats-io/transport-node";
 
 const service = ServiceName.safeParse(process.argv[2]);
 if (!service.success) {

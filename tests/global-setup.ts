@@ -1,5 +1,5 @@
-import type { TestProject } from "vitest/node";
 import { type Provenance, startStack } from "@trellis/stack";
+import type { TestProject } from "vitest/node";
 
 export interface StackUrls {
   mongoUrl: string;

@@ -23,7 +23,9 @@ describe("subjects", () => {
 
 describe("TrellisError", () => {
   it("survives a round trip through its wire body", () => {
-    const original = new TrellisError("unavailable", "media is unavailable", { details: { service: "media", retryAfterSeconds: 1 } });
+    const original = new TrellisError("unavailable", "media is unavailable", {
+      details: { service: "media", retryAfterSeconds: 1 },
+    });
     const wire = JSON.parse(JSON.stringify(original.toBody()));
     const back = TrellisError.fromBody(ErrorBody.parse(wire));
     expect(back).toBeInstanceOf(TrellisError);
@@ -62,7 +64,17 @@ describe("OpenAPI", () => {
   it("documents every route with its parameters and responses", () => {
     const doc = buildOpenApiDocument(httpRoutes, { title: "t", version: "1" }) as {
       openapi: string;
-      paths: Record<string, Record<string, { operationId: string; parameters: { name: string; in: string; schema: { enum?: string[] } }[]; responses: Record<string, unknown> }>>;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            operationId: string;
+            parameters: { name: string; in: string; schema: { enum?: string[] } }[];
+            responses: Record<string, unknown>;
+          }
+        >
+      >;
     };
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).length).toBe(httpRoutes.length);

@@ -8,8 +8,8 @@ export * from "./http/route.ts";
 export * from "./http/system.ts";
 export * from "./services.ts";
 
-import { systemRoutes } from "./http/system.ts";
 import type { HttpRoute } from "./http/route.ts";
+import { systemRoutes } from "./http/system.ts";
 
 /** Every HTTP route the gateway serves, in documentation order. */
 export const httpRoutes: readonly HttpRoute[] = [...Object.values(systemRoutes)];

@@ -1,3 +1,4 @@
+import { errors, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import {
   type Endpoint,
   ErrorBody,
@@ -7,7 +8,6 @@ import {
   type RequestOf,
   TrellisError,
 } from "@trellis/contracts";
-import { errors, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { decodeJson, encodeJson } from "./serve.ts";
 
 export interface CallOptions {
@@ -44,15 +44,21 @@ export async function request<E extends Endpoint>(
   if (options.requestId) h.set(Headers.requestId, options.requestId);
   const service = serviceOf(endpoint.subject);
 
-  let msg;
+  let msg: Msg;
   try {
     msg = await nc.request(endpoint.subject, encodeJson(payload), { timeout: options.timeoutMs ?? 5_000, headers: h });
   } catch (err) {
     if (isCausedBy(err, errors.NoRespondersError)) {
-      throw new TrellisError("unavailable", `${service} is unavailable`, { details: { service, retryAfterSeconds: 1 }, cause: err });
+      throw new TrellisError("unavailable", `${service} is unavailable`, {
+        details: { service, retryAfterSeconds: 1 },
+        cause: err,
+      });
     }
     if (isCausedBy(err, errors.TimeoutError)) {
-      throw new TrellisError("deadline_exceeded", `${service} did not answer in time`, { details: { service }, cause: err });
+      throw new TrellisError("deadline_exceeded", `${service} did not answer in time`, {
+        details: { service },
+        cause: err,
+      });
     }
     if (isCausedBy(err, errors.ClosedConnectionError) || isCausedBy(err, errors.DrainingConnectionError)) {
       throw new TrellisError("unavailable", "messaging connection is closed", { details: { service }, cause: err });

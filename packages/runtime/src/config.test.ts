@@ -9,7 +9,8 @@ describe("loadConfig", () => {
   });
 
   it("names every bad variable and what it got", () => {
-    const run = () => loadConfig(baseConfigSchema, { NATS_URL: "http://x:1", LOG_LEVEL: "loud", SHUTDOWN_TIMEOUT_MS: "soon" });
+    const run = () =>
+      loadConfig(baseConfigSchema, { NATS_URL: "http://x:1", LOG_LEVEL: "loud", SHUTDOWN_TIMEOUT_MS: "soon" });
     expect(run).toThrow(ConfigError);
     try {
       run();

@@ -24,7 +24,8 @@ export function loadConfig<S extends z.ZodObject>(
   const problems = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? "(env)");
     const raw = env[name];
-    const shown = raw === undefined ? "not set" : /SECRET|PASSWORD|TOKEN|KEY/i.test(name) ? "set" : `got ${JSON.stringify(raw)}`;
+    const shown =
+      raw === undefined ? "not set" : /SECRET|PASSWORD|TOKEN|KEY/i.test(name) ? "set" : `got ${JSON.stringify(raw)}`;
     return `${name}: ${issue.message} (${shown})`;
   });
   throw new ConfigError(problems);
@@ -45,9 +46,7 @@ export const env = {
     ),
   int: (min: number, max: number) => z.coerce.number().int().min(min).max(max),
   bool: () =>
-    z
-      .enum(["true", "false", "1", "0", "yes", "no"])
-      .transform((v) => v === "true" || v === "1" || v === "yes"),
+    z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes"),
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
 };
 

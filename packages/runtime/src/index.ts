@@ -3,7 +3,7 @@ export * from "./config.ts";
 export * from "./logger.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";
+export * from "./redis.ts";
 export * from "./serve.ts";
 export * from "./service.ts";
 export * from "./shutdown.ts";
-export * from "./redis.ts";

@@ -36,7 +36,14 @@ describe("createLogger", () => {
       "login",
     );
     const text = lines.join("\n");
-    for (const secret of ["pw-top-level", "pw-nested", "0123456789abcdef0123456789abcdef", "rt-secret", "eyJsecret", "0.1"]) {
+    for (const secret of [
+      "pw-top-level",
+      "pw-nested",
+      "0123456789abcdef0123456789abcdef",
+      "rt-secret",
+      "eyJsecret",
+      "0.1",
+    ]) {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain("[redacted]");

@@ -1,5 +1,12 @@
 import { randomUUID } from "node:crypto";
 import {
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  headers as natsHeaders,
+  type Subscription,
+} from "@nats-io/transport-node";
+import {
   type Catalog,
   type Endpoint,
   ErrorBody,
@@ -10,7 +17,6 @@ import {
   type ReplyInputOf,
   TrellisError,
 } from "@trellis/contracts";
-import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 export interface HandlerContext {
@@ -72,7 +78,12 @@ function respondError(msg: Msg, err: TrellisError): void {
  * calls the handler, validates and encodes the reply. Failures reply with a typed error (code in a
  * header, `ErrorBody` as payload) and never crash the process.
  */
-export function serve<C extends Catalog>(nc: NatsConnection, catalog: C, handlers: Handlers<C>, options: ServeOptions): Server {
+export function serve<C extends Catalog>(
+  nc: NatsConnection,
+  catalog: C,
+  handlers: Handlers<C>,
+  options: ServeOptions,
+): Server {
   const inFlight = new Set<Promise<void>>();
   const subs: Subscription[] = [];
 

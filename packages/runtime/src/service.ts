@@ -1,6 +1,12 @@
 import { hostname } from "node:os";
-import { type Catalog, type DependencyStatus, type HealthReply, queueGroup, type ServiceName } from "@trellis/contracts";
 import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  type Catalog,
+  type DependencyStatus,
+  type HealthReply,
+  queueGroup,
+  type ServiceName,
+} from "@trellis/contracts";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { type BaseConfig, ConfigError, loadConfig } from "./config.ts";

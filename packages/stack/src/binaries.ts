@@ -12,7 +12,9 @@ export function binaryPath(name: "nats-server" | "ferretdb" | "redis-server"): s
   const cached = join(binDir(), name);
   if (existsSync(cached)) return cached;
   if (name === "redis-server" && existsSync("/usr/bin/redis-server")) return "/usr/bin/redis-server";
-  throw new Error(`${name} not found in ${binDir()}: run scripts/install-deps.sh (npm start and npm test run it for you)`);
+  throw new Error(
+    `${name} not found in ${binDir()}: run scripts/install-deps.sh (npm start and npm test run it for you)`,
+  );
 }
 
 export const binariesInstalled = (): boolean =>

@@ -24,8 +24,19 @@ const SCHEME: Record<DependencyName, string> = { mongo: "mongodb", nats: "nats",
 
 export async function startContainer(name: DependencyName): Promise<Dependency> {
   const { GenericContainer, Wait } = await import("testcontainers");
+  /**
+   * Publishes ports on 127.0.0.1 only (Testcontainers binds 0.0.0.0 and has no option for it):
+   * test servers must not be reachable from the network.
+   */
+  class LoopbackContainer extends GenericContainer {
+    protected override async beforeContainerCreated(): Promise<void> {
+      for (const bindings of Object.values(this.hostConfig.PortBindings ?? {})) {
+        for (const binding of (bindings ?? []) as { HostIp?: string }[]) binding.HostIp = "127.0.0.1";
+      }
+    }
+  }
   const image = images()[name];
-  let container = new GenericContainer(image)
+  let container = new LoopbackContainer(image)
     .withExposedPorts(PORTS[name])
     .withWaitStrategy(Wait.forLogMessage(READY[name]))
     .withStartupTimeout(60_000);
@@ -55,7 +66,11 @@ let runtimeProbe: Promise<boolean> | undefined;
 export function containerRuntimeReachable(): Promise<boolean> {
   runtimeProbe ??= (async () => {
     const { existsSync } = await import("node:fs");
-    const candidates = [process.env.DOCKER_HOST, "/var/run/docker.sock", `${process.env.XDG_RUNTIME_DIR}/podman/podman.sock`];
+    const candidates = [
+      process.env.DOCKER_HOST,
+      "/var/run/docker.sock",
+      `${process.env.XDG_RUNTIME_DIR}/podman/podman.sock`,
+    ];
     if (!candidates.some((c) => c && (c.startsWith("tcp://") || existsSync(c.replace(/^unix:\/\//, ""))))) return false;
     try {
       const { getContainerRuntimeClient } = await import("testcontainers");

@@ -45,7 +45,10 @@ async function useContainers(): Promise<boolean> {
 }
 
 /** Starts (or finds) one dependency. */
-export async function startDependency(name: DependencyName, options: StartOptions & { dataDir: string }): Promise<Dependency> {
+export async function startDependency(
+  name: DependencyName,
+  options: StartOptions & { dataDir: string },
+): Promise<Dependency> {
   const given = process.env[ENV_URL[name]];
   let dep: Dependency;
   if (given) {

@@ -1,5 +1,5 @@
-import { TrellisError } from "@trellis/contracts";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { TrellisError } from "@trellis/contracts";
 import cors from "cors";
 import express, { type Express } from "express";
 import helmet from "helmet";
@@ -33,9 +33,13 @@ export function createApp(deps: AppDeps): Express {
     pinoHttp({
       logger: deps.log,
       genReqId: (req) => (req as express.Request).id ?? "",
-      customAttributeKeys: { reqId: "reqId" },
+      // `reqId` on every line, the same key the services use for the id they got over NATS.
+      customProps: (req) => ({ reqId: (req as express.Request).id }),
       // Query strings of the compatibility API carry tokens; log the path only.
-      serializers: { req: (req) => ({ method: req.method, url: String(req.url).split("?")[0] }) },
+      serializers: {
+        req: (req) => ({ method: req.method, url: String(req.url).split("?")[0] }),
+        res: (res) => ({ statusCode: res.statusCode }),
+      },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : "info"),
     }),
   );

@@ -8,9 +8,19 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
   CORS_ORIGINS: z
     .string()
     .default("*")
-    .transform((v) => (v.trim() === "*" ? ("*" as const) : v.split(",").map((o) => o.trim()).filter(Boolean))),
+    .transform((v) =>
+      v.trim() === "*"
+        ? ("*" as const)
+        : v
+            .split(",")
+            .map((o) => o.trim())
+            .filter(Boolean),
+    ),
   /** Largest JSON body accepted, in bytes or with a unit (`1mb`). Monitors send base64 images. */
-  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)?$/i, "must be bytes or a size like 2mb").default("2mb"),
+  BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)?$/i, "must be bytes or a size like 2mb")
+    .default("2mb"),
   /** How long one NATS request may take before the client gets 504. */
   REQUEST_TIMEOUT_MS: env.int(50, 120_000).default(5_000),
   /** How long /readyz waits for each service's health answer. */

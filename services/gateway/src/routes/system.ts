@@ -1,3 +1,4 @@
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   catalogs,
   type ReadinessReport,
@@ -7,7 +8,6 @@ import {
   type TrellisError,
 } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { Router } from "express";
 import { mount } from "../http/mount.ts";
 
@@ -25,12 +25,19 @@ export async function readiness(deps: SystemDeps, requestId: string): Promise<Re
       const started = performance.now();
       const latencyMs = () => Math.round(performance.now() - started);
       try {
-        const health = await request(deps.nc, catalogs[service].health, {}, {
-          requestId,
-          timeoutMs: deps.readinessTimeoutMs,
-        });
+        const health = await request(
+          deps.nc,
+          catalogs[service].health,
+          {},
+          {
+            requestId,
+            timeoutMs: deps.readinessTimeoutMs,
+          },
+        );
         const ok = health.status === "ok";
-        const failing = Object.entries(health.dependencies).filter(([, d]) => !d.ok).map(([n]) => n);
+        const failing = Object.entries(health.dependencies)
+          .filter(([, d]) => !d.ok)
+          .map(([n]) => n);
         return [
           service,
           {
@@ -59,10 +66,15 @@ export function systemRouter(deps: SystemDeps): Router {
   });
   mount(router, systemRoutes.serviceHealth, async ({ params, req }) => ({
     status: 200,
-    body: await request(deps.nc, catalogs[params.service].health, {}, {
-      requestId: String(req.id),
-      timeoutMs: deps.requestTimeoutMs,
-    }),
+    body: await request(
+      deps.nc,
+      catalogs[params.service].health,
+      {},
+      {
+        requestId: String(req.id),
+        timeoutMs: deps.requestTimeoutMs,
+      },
+    ),
   }));
   return router;
 }

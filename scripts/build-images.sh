@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Builds the local container images the test harness uses with Podman, where no image can be pulled:
+#   localhost/trellis-nats:v<version>        FROM scratch + static nats-server (tools/images/nats.Containerfile)
+#   localhost/trellis-ferretdb:v<version>    FROM scratch + static ferretdb (tools/images/ferretdb.Containerfile)
+#   localhost/trellis-redis:<debian version> Debian's redis-server + the libraries ldd lists, via podman import
+# each also tagged :latest. An image is rebuilt only when its inputs change: every image carries a
+# trellis.content label (a hash of its binaries and build recipe) that is compared first.
+# Inputs come from scripts/install-deps.sh (run here if the binaries are missing).
+# Quiet on success apart from one line per image built, on stderr.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${TRELLIS_CACHE:-$HOME/.cache/trellis}
+bin="$cache/bin"
+
+say() { printf 'build-images: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+command -v podman >/dev/null || die "podman is not installed (apt-get install -y podman runc)"
+if [ ! -x "$bin/nats-server" ] || [ ! -x "$bin/ferretdb" ] || ! command -v redis-server >/dev/null; then
+  "$root/scripts/install-deps.sh" >&2
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/trellis-images.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# version_of BINARY-SYMLINK PREFIX: "nats-server -> nats-server-v2.12.1" gives v2.12.1.
+version_of() {
+  local target
+  target=$(basename "$(readlink -f "$1")")
+  case $target in
+    "$2"-v*) echo "${target#"$2"-}" ;;
+    *) die "cannot tell the version of $1 (resolves to $target; expected $2-v<version>)" ;;
+  esac
+}
+
+hash_of() { cat "$@" | sha256sum | cut -c1-32; }
+
+# up_to_date IMAGE:TAG HASH: the image exists and was built from the same inputs.
+up_to_date() {
+  podman image exists "$1" &&
+    [ "$(podman image inspect --format '{{index .Labels "trellis.content"}}' "$1" 2>/dev/null)" = "$2" ]
+}
+
+# finish NAME TAG PREVIOUS-ID: tags NAME:TAG as NAME:latest and drops the image it replaced.
+finish() {
+  podman tag "$1:$2" "$1:latest" >/dev/null
+  if [ -n "$3" ] && [ "$3" != "$(podman image inspect --format '{{.Id}}' "$1:$2")" ]; then
+    podman rmi "$3" >/dev/null 2>&1 || true # still tagged elsewhere or in use: keep it
+  fi
+}
+
+# Empty /data (the server's data dir) and a world-writable /tmp in a build root filesystem.
+base_dirs() {
+  mkdir -p "$1/data" "$1/tmp"
+  chmod 0755 "$1/data"
+  chmod 1777 "$1/tmp"
+}
+
+# build_scratch NAME BINARY VERSION: FROM scratch image from tools/images/NAME.Containerfile.
+build_scratch() {
+  local name=$1 binary=$2 version=$3 image="localhost/trellis-$1"
+  local file="$root/tools/images/$name.Containerfile" ctx="$work/$name" hash old
+  hash=$(hash_of "$file" "$binary")
+  if up_to_date "$image:$version" "$hash"; then
+    podman tag "$image:$version" "$image:latest" >/dev/null
+    return 0
+  fi
+  old=$(podman image inspect --format '{{.Id}}' "$image:$version" 2>/dev/null || true)
+  mkdir -p "$ctx/rootfs"
+  base_dirs "$ctx/rootfs"
+  cp -L "$binary" "$ctx/rootfs/$(basename "$binary")" # /nats-server, /ferretdb
+  if ! podman build --quiet --pull=never --file "$file" --tag "$image:$version" \
+    --label "trellis.content=$hash" --label "org.opencontainers.image.version=$version" \
+    "$ctx" >"$work/$name.log" 2>&1; then
+    cat "$work/$name.log" >&2
+    die "building $image:$version failed"
+  fi
+  finish "$image" "$version" "$old"
+  say "built $image:$version"
+}
+
+build_redis() {
+  local redis image=localhost/trellis-redis version rootfs="$work/redis/rootfs" hash old lib
+  local changes=(
+    'ENTRYPOINT ["/usr/bin/redis-server"]'
+    'CMD ["--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data"]'
+    'WORKDIR /data'
+    # No EXPOSE (see tools/images/nats.Containerfile).
+  )
+  redis=$(readlink -f "$(command -v redis-server)")
+  # Debian's package version ("5:7.0.15-1~deb12u10") made a valid tag: 7.0.15-1-deb12u10.
+  version=$(dpkg-query -W -f '${Version}' redis-server 2>/dev/null || true)
+  [ -n "$version" ] || version=$("$redis" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+  version=$(printf '%s' "${version#*:}" | tr -c 'A-Za-z0-9_.-' '-')
+  [ -n "$version" ] || die "cannot tell the version of $redis"
+
+  # The binary, every shared library ldd lists and the dynamic loader, at their own paths.
+  local files=("$redis")
+  while read -r lib; do files+=("$lib"); done < <(ldd "$redis" | grep -o '/[^ ]*' | sort -u)
+  [ ${#files[@]} -gt 2 ] || die "ldd found no libraries for $redis"
+  hash=$( (printf '%s\n' "${changes[@]}" "${files[@]}"; cat "${files[@]}") | sha256sum | cut -c1-32)
+  if up_to_date "$image:$version" "$hash"; then
+    podman tag "$image:$version" "$image:latest" >/dev/null
+    return 0
+  fi
+  old=$(podman image inspect --format '{{.Id}}' "$image:$version" 2>/dev/null || true)
+
+  mkdir -p "$rootfs"
+  base_dirs "$rootfs"
+  for lib in "${files[@]}"; do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+  [ "$redis" = /usr/bin/redis-server ] || { mkdir -p "$rootfs/usr/bin" && cp -L "$redis" "$rootfs/usr/bin/redis-server"; }
+  tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -cf "$work/redis.tar" .
+
+  local args=()
+  for c in "${changes[@]}"; do args+=(--change "$c"); done
+  if ! podman import --quiet "${args[@]}" \
+    --change "LABEL trellis.content=$hash" --change "LABEL org.opencontainers.image.version=$version" \
+    "$work/redis.tar" "$image:$version" >"$work/redis.log" 2>&1; then
+    cat "$work/redis.log" >&2
+    die "importing $image:$version failed"
+  fi
+  finish "$image" "$version" "$old"
+  say "built $image:$version"
+}
+
+nats_version=$(version_of "$bin/nats-server" nats-server)
+ferretdb_version=$(version_of "$bin/ferretdb" ferretdb)
+build_scratch nats "$bin/nats-server" "$nats_version"
+build_scratch ferretdb "$bin/ferretdb" "$ferretdb_version"
+build_redis

@@ -1,0 +1,143 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { catalogs } from "@trellis/contracts";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createApp } from "./app.ts";
+
+let nc: NatsConnection;
+let server: Server;
+let base: string;
+const silent = pino({ level: "silent" });
+
+beforeAll(async () => {
+  nc = await connect({ servers: inject("stack").natsUrl });
+  const app = createApp({
+    nc,
+    log: silent,
+    version: "test",
+    config: {
+      CORS_ORIGINS: ["https://web.example"],
+      BODY_LIMIT: "1kb",
+      REQUEST_TIMEOUT_MS: 200,
+      READINESS_TIMEOUT_MS: 200,
+      TRUST_PROXY: 0,
+    },
+  });
+  server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await nc.close();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
+const json = (res: Response): Promise<any> => res.json();
+
+const post = (path: string, body: string, type = "application/json") =>
+  fetch(`${base}${path}`, { method: "POST", headers: { "content-type": type }, body });
+
+describe("gateway HTTP edge", () => {
+  it("a malformed JSON body is a 400 with the JSON error shape", async () => {
+    const res = await post("/api/v2/services/auth/health", '{"broken": ');
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toMatch(/application\/json/);
+    expect(await json(res)).toEqual({
+      error: { code: "invalid_argument", message: "request body is not valid JSON", retryable: false },
+    });
+  });
+
+  it("the compatibility API answers errors in its own envelope", async () => {
+    const res = await post("/api/v1/login/user", "{oops");
+    expect(res.status).toBe(400);
+    expect(await json(res)).toEqual({ success: false, cause: "request body is not valid JSON" });
+  });
+
+  it("a body over the limit is 413, not a crash", async () => {
+    const res = await post("/api/v2/services/auth/health", JSON.stringify({ pad: "x".repeat(4_000) }));
+    expect(res.status).toBe(413);
+    expect((await json(res)).error.code).toBe("payload_too_large");
+  });
+
+  it("a path parameter outside the contract is a 400 naming the field", async () => {
+    const res = await fetch(`${base}/api/v2/services/printer/health`);
+    expect(res.status).toBe(400);
+    const body = await json(res);
+    expect(body.error.code).toBe("invalid_argument");
+    expect(body.error.details.issues[0].path).toBe("service");
+  });
+
+  it("an unknown route is a 404 in the error shape", async () => {
+    const res = await fetch(`${base}/api/v2/nothing-here`);
+    expect(res.status).toBe(404);
+    expect((await json(res)).error.code).toBe("not_found");
+  });
+
+  it("no instance of a service → 503 with Retry-After, promptly (not a timeout)", async () => {
+    const res = await fetch(`${base}/api/v2/services/analysis/health`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    const body = await json(res);
+    expect(body.error).toMatchObject({ code: "unavailable", retryable: true, details: { service: "analysis" } });
+  });
+
+  it("a service that does not answer in time → 504", async () => {
+    // A responder that swallows requests: it exists (so no 503) but never replies.
+    const sub: Subscription = nc.subscribe(catalogs.media.health.subject, { callback: () => {} });
+    await nc.flush();
+    try {
+      const res = await fetch(`${base}/api/v2/services/media/health`);
+      expect(res.status).toBe(504);
+      expect((await json(res)).error.code).toBe("deadline_exceeded");
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it("accepts a sane X-Request-Id, replaces an unsafe one", async () => {
+    const kept = await fetch(`${base}/healthz`, { headers: { "x-request-id": "abc-123" } });
+    expect(kept.headers.get("x-request-id")).toBe("abc-123");
+    const replaced = await fetch(`${base}/healthz`, { headers: { "x-request-id": "bad id\twith spaces" } });
+    expect(replaced.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("sends security headers and honours the CORS allow-list", async () => {
+    const res = await fetch(`${base}/healthz`, { headers: { origin: "https://web.example" } });
+    expect(await json(res)).toEqual({ status: "ok" });
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("x-powered-by")).toBeNull();
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://web.example");
+    const other = await fetch(`${base}/healthz`, { headers: { origin: "https://evil.example" } });
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+    const preflight = await fetch(`${base}/api/v1/monitors/update`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://web.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("POST");
+  });
+
+  it("readyz is 503 and names every service when none answers", async () => {
+    const res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(503);
+    const report = await json(res);
+    expect(report.status).toBe("unready");
+    expect(report.nats).toBe(true);
+    expect(report.unavailable.sort()).toEqual(["analysis", "auth", "gateway", "media", "telemetry"]);
+  });
+
+  it("serves the OpenAPI 3.1 document generated from the contracts", async () => {
+    const res = await fetch(`${base}/openapi.json`);
+    const doc = await json(res);
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.paths["/api/v2/services/{service}/health"].get.operationId).toBe("getServiceHealth");
+  });
+});
