@@ -1,3 +1,4 @@
+import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
 
 /**
@@ -5,7 +6,7 @@ import { healthEndpoint } from "./health.ts";
  * the gateway and other services call through these objects.
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
-export const authCatalog = { health: healthEndpoint("auth") } as const;
+export { authCatalog };
 export const telemetryCatalog = { health: healthEndpoint("telemetry") } as const;
 export const mediaCatalog = { health: healthEndpoint("media") } as const;
 export const analysisCatalog = { health: healthEndpoint("analysis") } as const;

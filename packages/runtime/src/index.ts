@@ -7,3 +7,4 @@ export * from "./redis.ts";
 export * from "./serve.ts";
 export * from "./service.ts";
 export * from "./shutdown.ts";
+export * from "./events.ts";

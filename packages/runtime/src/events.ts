@@ -1,0 +1,47 @@
+import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { z } from "zod";
+import { encodeJson } from "./serve.ts";
+
+/** A durable event: its subject and payload schema, declared in the contracts. */
+export interface EventSpec<S extends z.ZodType = z.ZodType> {
+  readonly subject: string;
+  readonly schema: S;
+}
+
+/**
+ * Creates the stream if it is missing, or updates its subjects. Safe when several instances start
+ * at once: "already in use" from a concurrent create is fine.
+ */
+export async function ensureStream(nc: NatsConnection, name: string, subjects: string[]): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(name);
+    await jsm.streams.update(name, { subjects });
+  } catch (err) {
+    if (!/not found/i.test((err as Error).message)) throw err;
+    try {
+      await jsm.streams.add({ name, subjects });
+    } catch (addErr) {
+      if (!/already in use/i.test((addErr as Error).message)) throw addErr;
+    }
+  }
+}
+
+export interface EventPublisher {
+  /**
+   * Validates and publishes an event to JetStream and waits for the stream's ack. `id` becomes the
+   * `Nats-Msg-Id`, so a retried publish is stored once. Core subscribers receive it as well.
+   */
+  publish<S extends z.ZodType>(event: EventSpec<S>, payload: z.input<S>, id?: string): Promise<void>;
+}
+
+export function eventPublisher(nc: NatsConnection): EventPublisher {
+  const js: JetStreamClient = jetstream(nc);
+  return {
+    async publish(event, payload, id) {
+      const data = event.schema.parse(payload);
+      await js.publish(event.subject, encodeJson(data), id ? { msgID: id } : undefined);
+    },
+  };
+}
