@@ -6,8 +6,8 @@ import {
   Email,
   FaceEncoding,
   MonitorId,
-  Principal,
   PresentedPassword,
+  Principal,
   Role,
   SessionId,
   UserId,
@@ -108,7 +108,11 @@ export const authCatalog = {
   }),
   listUsers: endpoint({
     subject: s("users.list"),
-    request: z.object({ ...Actor, limit: z.number().int().min(1).max(500).default(50), cursor: z.string().max(200).optional() }),
+    request: z.object({
+      ...Actor,
+      limit: z.number().int().min(1).max(500).default(50),
+      cursor: z.string().max(200).optional(),
+    }),
     reply: z.object({ items: z.array(User), nextCursor: z.string().nullable() }),
     description: "Users ordered by creation, a page at a time (admin).",
   }),
@@ -126,9 +130,15 @@ export const authCatalog = {
   }),
   setPassword: endpoint({
     subject: s("users.set_password"),
-    request: z.object({ ...Actor, userId: UserId, oldPassword: PresentedPassword.optional(), newPassword: PresentedPassword }),
+    request: z.object({
+      ...Actor,
+      userId: UserId,
+      oldPassword: PresentedPassword.optional(),
+      newPassword: PresentedPassword,
+    }),
     reply: Empty,
-    description: "Changes a password (the old one is required unless the actor is an admin); ends every session of the user.",
+    description:
+      "Changes a password (the old one is required unless the actor is an admin); ends every session of the user.",
   }),
   loginLog: endpoint({
     subject: s("users.login_log"),
@@ -201,7 +211,12 @@ export const authCatalog = {
   }),
   v1LoginMonitor: endpoint({
     subject: s("v1.login_monitor"),
-    request: z.object({ monitorId: MonitorId, password: PresentedPassword, persist: z.boolean().default(false), client: ClientInfo }),
+    request: z.object({
+      monitorId: MonitorId,
+      password: PresentedPassword,
+      persist: z.boolean().default(false),
+      client: ClientInfo,
+    }),
     reply: z.object({ token: V1Token }),
     description: "Seed 002 monitor login.",
   }),
@@ -235,7 +250,8 @@ export const authCatalog = {
     subject: s("monitors.credentials.set"),
     request: z.object({ ...Actor, monitorId: MonitorId, ownerId: UserId, password: PresentedPassword }),
     reply: Empty,
-    description: "Creates a monitor's credentials (admin); conflict when the id exists, invalid when the owner does not.",
+    description:
+      "Creates a monitor's credentials (admin); conflict when the id exists, invalid when the owner does not.",
   }),
   deleteMonitorCredentials: endpoint({
     subject: s("monitors.credentials.delete"),

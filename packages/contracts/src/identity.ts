@@ -5,7 +5,10 @@ export const UserId = z.uuid();
 export type UserId = z.infer<typeof UserId>;
 
 /** Seed 002: monitor ids are 32 hexadecimal characters. */
-export const MonitorId = z.string().regex(/^[0-9a-fA-F]{32}$/, "must be 32 hexadecimal characters").transform((v) => v.toLowerCase());
+export const MonitorId = z
+  .string()
+  .regex(/^[0-9a-fA-F]{32}$/, "must be 32 hexadecimal characters")
+  .transform((v) => v.toLowerCase());
 export type MonitorId = z.output<typeof MonitorId>;
 
 /** Seed 002: "Authentication tokens are hexadecimal strings of length 32." */
@@ -25,7 +28,10 @@ export type Username = z.infer<typeof Username>;
 /** A password as presented at login: any non-empty string (the policy applies when one is set). */
 export const PresentedPassword = z.string().min(1, "is required").max(1024);
 
-export const Email = z.email().max(254).transform((v) => v.toLowerCase());
+export const Email = z
+  .email()
+  .max(254)
+  .transform((v) => v.toLowerCase());
 
 export const Role = z.enum(["user", "admin"]);
 export type Role = z.infer<typeof Role>;

@@ -1,5 +1,6 @@
 export * from "./client.ts";
 export * from "./config.ts";
+export * from "./events.ts";
 export * from "./logger.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";
@@ -7,4 +8,3 @@ export * from "./redis.ts";
 export * from "./serve.ts";
 export * from "./service.ts";
 export * from "./shutdown.ts";
-export * from "./events.ts";

@@ -5,16 +5,28 @@ import { catalogs } from "@trellis/contracts";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createApp } from "./app.ts";
+import { Authenticator } from "./auth/authenticator.ts";
+import { Revocations } from "./auth/revocations.ts";
+import { SigningKeys } from "./auth/signing-keys.ts";
 
 let nc: NatsConnection;
 let server: Server;
 let base: string;
+let revocations: Revocations;
 const silent = pino({ level: "silent" });
 
 beforeAll(async () => {
   nc = await connect({ servers: inject("stack").natsUrl });
+  revocations = new Revocations(nc, silent, 60_000);
+  revocations.start();
+  const authenticator = new Authenticator(nc, new SigningKeys(nc), revocations, {
+    issuer: "t",
+    audience: "t",
+    v1CacheMs: 0,
+  });
   const app = createApp({
     nc,
+    authenticator,
     log: silent,
     version: "test",
     config: {
@@ -31,6 +43,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  revocations.stop();
   await new Promise((r) => server.close(r));
   await nc.close();
 });

@@ -5,14 +5,20 @@ import express, { type Express } from "express";
 import helmet from "helmet";
 import type { Logger } from "pino";
 import { pinoHttp } from "pino-http";
+import type { Authenticator } from "./auth/authenticator.ts";
 import type { GatewayConfig } from "./config.ts";
 import { errorHandler } from "./http/errors.ts";
+import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
+import { authV2Router } from "./routes/auth-v2.ts";
+import { compatV1Router } from "./routes/compat-v1.ts";
 import { docsRouter } from "./routes/docs.ts";
 import { systemRouter } from "./routes/system.ts";
+import { usersV2Router } from "./routes/users-v2.ts";
 
 export interface AppDeps {
   nc: NatsConnection;
+  authenticator: Authenticator;
   log: Logger;
   config: Pick<
     GatewayConfig,
@@ -55,13 +61,17 @@ export function createApp(deps: AppDeps): Express {
   // `type` makes the parser ignore other types, which the routes then reject.
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: "application/json" }));
 
+  const mount = createMount(deps.authenticator, deps.config.BODY_LIMIT);
   app.use(
-    systemRouter({
+    systemRouter(mount, {
       nc: deps.nc,
       readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS,
       requestTimeoutMs: deps.config.REQUEST_TIMEOUT_MS,
     }),
   );
+  app.use(authV2Router(deps.nc, mount));
+  app.use(usersV2Router(deps.nc, mount));
+  app.use(compatV1Router(deps.nc, mount, deps.authenticator));
   app.use(docsRouter(deps.version));
 
   app.use((req, _res, next) => {

@@ -25,6 +25,13 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
   REQUEST_TIMEOUT_MS: env.int(50, 120_000).default(5_000),
   /** How long /readyz waits for each service's health answer. */
   READINESS_TIMEOUT_MS: env.int(50, 30_000).default(1_000),
+  /** Must match the auth service's JWT_ISSUER / JWT_AUDIENCE. */
+  JWT_ISSUER: z.string().min(1).default("trellis"),
+  JWT_AUDIENCE: z.string().min(1).default("trellis"),
+  /** How long a resolved v1 (32-hex) token is trusted before auth is asked again; revocations evict at once. */
+  V1_TOKEN_CACHE_MS: env.int(0, 60_000).default(5_000),
+  /** How long revoked session ids are remembered: longer than any access token lives. */
+  REVOCATION_RETENTION_SECONDS: env.int(60, 86_400).default(3_600),
   /** Express `trust proxy`: hops of reverse proxies whose X-Forwarded-For is believed. */
   TRUST_PROXY: env.int(0, 10).default(0),
 });

@@ -2,6 +2,14 @@ import type { z } from "zod";
 
 export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 
+/**
+ * How a route authenticates its caller:
+ * - `public`: nobody is required;
+ * - `bearer`: `Authorization: Bearer <JWT access token | 32-hex v1 token>` (modern API);
+ * - `v1`: the seed 002 way, a 32-hex `token` in the JSON body (POST) or query string (GET).
+ */
+export type RouteAuth = "public" | "bearer" | "v1";
+
 export interface HttpResponseSpec {
   readonly description: string;
   readonly schema?: z.ZodType;
@@ -22,6 +30,9 @@ export interface HttpRoute<
   readonly operationId: string;
   readonly summary: string;
   readonly tags: readonly string[];
+  readonly auth: RouteAuth;
+  /** Accept `application/x-www-form-urlencoded` as well as JSON (OAuth2 token endpoint). */
+  readonly acceptsForm?: boolean;
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;

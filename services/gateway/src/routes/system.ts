@@ -9,7 +9,7 @@ import {
 } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { Router } from "express";
-import { mount } from "../http/mount.ts";
+import type { Mount } from "../http/mount.ts";
 
 export interface SystemDeps {
   nc: NatsConnection;
@@ -57,7 +57,7 @@ export async function readiness(deps: SystemDeps, requestId: string): Promise<Re
   return { status: natsUp && unavailable.length === 0 ? "ready" : "unready", nats: natsUp, services, unavailable };
 }
 
-export function systemRouter(deps: SystemDeps): Router {
+export function systemRouter(mount: Mount, deps: SystemDeps): Router {
   const router = Router();
   mount(router, systemRoutes.healthz, async () => ({ status: 200, body: { status: "ok" } }));
   mount(router, systemRoutes.readyz, async ({ req }) => {

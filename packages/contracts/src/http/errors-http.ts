@@ -1,0 +1,25 @@
+import { z } from "zod";
+import { ErrorBody } from "../errors.ts";
+
+/** The error body of every modern (non-`/api/v1`) HTTP error response. */
+export const ErrorResponse = z.object({ error: ErrorBody });
+export type ErrorResponse = z.infer<typeof ErrorResponse>;
+
+const e = (description: string) => ({ description, schema: ErrorResponse });
+
+/** Error responses shared by modern routes, to spread into `responses`. */
+export const commonErrors = {
+  400: e("The request is malformed; `details.issues` names each field."),
+  503: e("No instance of a service answered; retry after `Retry-After`."),
+  504: e("A service did not answer in time."),
+} as const;
+
+export const authErrors = {
+  ...commonErrors,
+  401: e("Missing, malformed, expired or revoked credentials."),
+  403: e("Authenticated, but not allowed to do this."),
+} as const;
+
+/** Seed 002's envelope: `{ success: true, data }` or `{ success: false, cause }`. */
+export const V1Failure = z.object({ success: z.literal(false), cause: z.string() });
+export const v1Success = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data });
