@@ -44,6 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   revocations.stop();
+  server.closeAllConnections();
   await new Promise((r) => server.close(r));
   await nc.close();
 });
@@ -145,6 +146,15 @@ describe("gateway HTTP edge", () => {
     expect(report.status).toBe("unready");
     expect(report.nats).toBe(true);
     expect(report.unavailable.sort()).toEqual(["analysis", "auth", "gateway", "media", "telemetry"]);
+  });
+
+  it("serves a docs page that renders the document, from this origin", async () => {
+    const page = await fetch(`${base}/docs/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("swagger-ui");
+    const init = await fetch(`${base}/docs/swagger-initializer.js`);
+    expect(await init.text()).toContain('"/openapi.json"');
+    expect((await fetch(`${base}/docs/swagger-ui-bundle.js`)).status).toBe(200);
   });
 
   it("serves the OpenAPI 3.1 document generated from the contracts", async () => {
