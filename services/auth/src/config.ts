@@ -1,5 +1,58 @@
-import { baseConfigSchema, mongoConfigSchema } from "@trellis/runtime";
+import { Username } from "@trellis/contracts";
+import { baseConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
+import { z } from "zod";
+import { passwordProblem } from "./domain/password-policy.ts";
 
-export const authConfigSchema = baseConfigSchema.extend(mongoConfigSchema.shape).extend({
-  MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_auth"),
-});
+const DAY = 86_400;
+
+/** OWASP's argon2id parameters: the defaults, and the floor (a lower value is a config error). */
+export const ARGON2_MINIMUMS = { memoryKib: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+export const authConfigSchema = baseConfigSchema
+  .extend(mongoConfigSchema.shape)
+  .extend({
+    MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_auth"),
+    REDIS_URL: env.url(["redis", "rediss"]).default("redis://127.0.0.1:6379"),
+    REDIS_KEY_PREFIX: z.string().min(1).max(100).default("trellis:auth:"),
+
+    /** `open`: anyone may register as a user; `admin`: only admins create accounts. */
+    REGISTRATION: z.enum(["open", "admin"]).default("open"),
+    /** The first admin, created at start when no user has this username (both or neither). */
+    TRELLIS_ADMIN_USERNAME: Username.optional(),
+    TRELLIS_ADMIN_PASSWORD: z.string().min(1).optional(),
+
+    ARGON2_MEMORY_KIB: env.int(ARGON2_MINIMUMS.memoryKib, 4_194_304).default(ARGON2_MINIMUMS.memoryKib),
+    ARGON2_TIME_COST: env.int(ARGON2_MINIMUMS.timeCost, 100).default(ARGON2_MINIMUMS.timeCost),
+    ARGON2_PARALLELISM: env.int(ARGON2_MINIMUMS.parallelism, 64).default(ARGON2_MINIMUMS.parallelism),
+
+    LOGIN_FAILURE_WINDOW_SECONDS: env.int(1, DAY).default(900),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: env.int(1, 1_000_000).default(10),
+    LOGIN_MAX_FAILURES_PER_CLIENT: env.int(1, 1_000_000).default(100),
+
+    JWT_ISSUER: z.string().min(1).max(200).default("trellis"),
+    JWT_AUDIENCE: z.string().min(1).max(200).default("trellis"),
+    ACCESS_TOKEN_TTL_SECONDS: env.int(10, DAY).default(900),
+    REFRESH_TOKEN_TTL_SECONDS: env.int(60, 365 * DAY).default(30 * DAY),
+    /** Seed 002: v1 tokens expire after 4 hours unless `persist`. */
+    V1_TOKEN_TTL_SECONDS: env.int(10, 365 * DAY).default(4 * 3_600),
+
+    /** Largest Euclidean distance between face encodings that still counts as the same face. */
+    FACE_TOLERANCE: z.coerce.number().positive().max(10).default(0.6),
+  })
+  .superRefine((c, ctx) => {
+    const username = c.TRELLIS_ADMIN_USERNAME;
+    const password = c.TRELLIS_ADMIN_PASSWORD;
+    if ((username === undefined) !== (password === undefined)) {
+      const missing = username === undefined ? "TRELLIS_ADMIN_USERNAME" : "TRELLIS_ADMIN_PASSWORD";
+      ctx.addIssue({
+        code: "custom",
+        path: [missing],
+        message: "must be set together with the other TRELLIS_ADMIN_ variable",
+      });
+    } else if (username !== undefined && password !== undefined) {
+      const problem = passwordProblem(password, { username });
+      if (problem) ctx.addIssue({ code: "custom", path: ["TRELLIS_ADMIN_PASSWORD"], message: problem });
+    }
+  });
+
+export type AuthConfig = z.output<typeof authConfigSchema>;

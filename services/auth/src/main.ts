@@ -1,15 +1,108 @@
-import { authCatalog } from "@trellis/contracts";
-import { openMongo, runService } from "@trellis/runtime";
+import { AUTH_EVENTS_STREAM, AUTH_EVENTS_SUBJECTS, authCatalog } from "@trellis/contracts";
+import { ensureStream, eventPublisher, openMongo, openRedis, runService } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
+import { AccessTokens } from "./access-tokens.ts";
+import { bootstrapAdmin } from "./bootstrap.ts";
 import { authConfigSchema } from "./config.ts";
+import type { AuthContext } from "./context.ts";
+import { compatV1Handlers } from "./handlers/compat-v1.ts";
+import { monitorHandlers } from "./handlers/monitors.ts";
+import { sessionHandlers } from "./handlers/sessions.ts";
+import { userHandlers } from "./handlers/users.ts";
+import { Logins } from "./logins.ts";
+import { PasswordHasher } from "./passwords.ts";
+import { LoginLimits } from "./rate-limit.ts";
+import { Revocations } from "./revocations.ts";
+import { SessionTokens } from "./session-tokens.ts";
+import { LoginLogStore } from "./store/login-log.ts";
+import { MonitorCredentialsStore } from "./store/monitor-credentials.ts";
+import { SessionsStore } from "./store/sessions.ts";
+import { SigningKeysStore } from "./store/signing-keys.ts";
+import { UsersStore } from "./store/users.ts";
+import { startSessionSweeper } from "./sweeper.ts";
 
 await runService({
   name: "auth",
   version: pkg.version,
   catalog: authCatalog,
   config: authConfigSchema,
-  async start({ config, shutdown, instance }) {
+  async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    return { handlers: {}, checks: { mongo: mongo.ping } };
+    const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
+    await ensureStream(nc, AUTH_EVENTS_STREAM, [AUTH_EVENTS_SUBJECTS]);
+    const events = eventPublisher(nc);
+
+    const users = new UsersStore(mongo.db);
+    const sessions = new SessionsStore(mongo.db);
+    const monitors = new MonitorCredentialsStore(mongo.db);
+    const loginLog = new LoginLogStore(mongo.db);
+    await Promise.all([users, sessions, monitors, loginLog].map((s) => s.ensureIndexes()));
+
+    const [passwords, accessTokens] = await Promise.all([
+      PasswordHasher.create({
+        memoryCost: config.ARGON2_MEMORY_KIB,
+        timeCost: config.ARGON2_TIME_COST,
+        parallelism: config.ARGON2_PARALLELISM,
+      }),
+      AccessTokens.load(new SigningKeysStore(mongo.db), {
+        issuer: config.JWT_ISSUER,
+        audience: config.JWT_AUDIENCE,
+        ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+      }),
+    ]);
+    log.info({ kid: accessTokens.kid }, "signing key loaded");
+
+    if (config.TRELLIS_ADMIN_USERNAME && config.TRELLIS_ADMIN_PASSWORD) {
+      await bootstrapAdmin(
+        { users, passwords, log },
+        { username: config.TRELLIS_ADMIN_USERNAME, password: config.TRELLIS_ADMIN_PASSWORD },
+      );
+    }
+
+    const limits = new LoginLimits(redis, {
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      windowSeconds: config.LOGIN_FAILURE_WINDOW_SECONDS,
+      maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxFailuresPerClient: config.LOGIN_MAX_FAILURES_PER_CLIENT,
+    });
+    const revocations = new Revocations(sessions, events);
+    const auth: AuthContext = {
+      config,
+      users,
+      sessions,
+      monitors,
+      loginLog,
+      passwords,
+      accessTokens,
+      revocations,
+      events,
+      logins: new Logins({ users, monitors, loginLog, passwords, limits, faceTolerance: config.FACE_TOLERANCE }),
+      sessionTokens: new SessionTokens({
+        sessions,
+        users,
+        loginLog,
+        accessTokens,
+        revocations,
+        refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
+        v1TtlSeconds: config.V1_TOKEN_TTL_SECONDS,
+      }),
+    };
+
+    shutdown.add("session sweeper", startSessionSweeper(sessions, log));
+
+    return {
+      handlers: {
+        ...userHandlers(auth),
+        ...sessionHandlers(auth),
+        ...compatV1Handlers(auth),
+        ...monitorHandlers(auth),
+      },
+      checks: {
+        mongo: mongo.ping,
+        redis: async () => {
+          await redis.ping();
+        },
+      },
+    };
   },
 });

@@ -1,0 +1,38 @@
+import type { AuthContext } from "../context.ts";
+import type { AuthHandlers } from "./types.ts";
+
+type SessionHandlers = Pick<
+  AuthHandlers,
+  "passwordGrant" | "refreshGrant" | "faceLogin" | "logout" | "jwks" | "revokedSince"
+>;
+
+export function sessionHandlers(auth: AuthContext): SessionHandlers {
+  return {
+    async passwordGrant({ username, password, client }) {
+      const user = await auth.logins.userByPassword(username, password, client);
+      return auth.sessionTokens.openV2(user);
+    },
+
+    refreshGrant({ refreshToken, client }) {
+      return auth.sessionTokens.refresh(refreshToken, client);
+    },
+
+    async faceLogin({ username, encoding, pictureId, client }) {
+      const user = await auth.logins.userByFace(username, encoding, pictureId ?? null, client);
+      return auth.sessionTokens.openV2(user);
+    },
+
+    async logout({ sessionId }) {
+      await auth.revocations.session(sessionId, "logout");
+      return {};
+    },
+
+    jwks() {
+      return auth.accessTokens.publicKeys();
+    },
+
+    async revokedSince({ since }) {
+      return { sessionIds: await auth.sessions.revokedSince(new Date(since)) };
+    },
+  };
+}
