@@ -1,5 +1,7 @@
 /** Shared pieces of the benchmark scripts: the stack, service processes, load runs. */
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, type Stack, startStack } from "@trellis/stack";
 import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
@@ -19,27 +21,33 @@ export async function startBench(): Promise<Bench> {
   const stack = await startStack({ log: (l) => process.stderr.write(`${l}\n`) });
   const suffix = uniqueSuffix();
   const procs: ServiceProcess[] = [];
+  const logDir = mkdtempSync(join(tmpdir(), "trellis-bench-logs-"));
   const env = (service: string, extra: Record<string, string> = {}) => ({
     NATS_URL: stack.nats.url,
     MONGO_URL: stack.mongo.url,
     REDIS_URL: stack.redis.url,
     MONGO_DB: `bench_${service}_${suffix}`,
-    // Per-request info lines would be read back through a pipe by this process; production
-    // ships them to a collector instead. Measured at warn so the pipe is not what is measured.
-    LOG_LEVEL: "warn",
+    // As in production: the gateway logs every request at info, to a file (see start below).
+    LOG_LEVEL: "info",
     ...extra,
   });
   return {
     stack,
     env,
     async start(service, extra) {
-      const p = await startService(service, env(service, extra));
+      // Logs go to a file, not through a pipe into this process, which also runs the load
+      // generator: draining thousands of lines a second here would slow the client, not the server.
+      const p = await startService(service, env(service, extra), {
+        logFile: join(logDir, `${service}-${procs.length}.log`),
+      });
+      p.discardOutput();
       procs.push(p);
       return p;
     },
     async stop() {
       await Promise.all(procs.map((p) => p.stop()));
       await stack.stop();
+      process.stderr.write(`bench: service logs kept in ${logDir}\n`);
     },
   };
 }

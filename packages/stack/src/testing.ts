@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const repoRoot = join(import.meta.dirname, "..", "..", "..");
@@ -21,24 +22,38 @@ export interface ServiceProcess {
   readonly exited: Promise<number>;
   /** Sends SIGTERM (or the given signal) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number>;
+  /** Stops keeping output (it is still drained): for long runs such as benchmarks. */
+  discardOutput(): void;
   /** Waits until a log line matches, or rejects after `timeoutMs`. */
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
+export interface SpawnOptions {
+  /**
+   * Send the service's output to this file instead of a pipe read by this process (benchmarks:
+   * the load generator should not be the one draining the logs). Logs are then read back from it.
+   */
+  logFile?: string;
+}
+
 /** Spawns `node services/<name>/src/main.ts` with the given environment (added to the current one). */
-export function spawnService(name: string, env: Record<string, string>): ServiceProcess {
+export function spawnService(name: string, env: Record<string, string>, options: SpawnOptions = {}): ServiceProcess {
+  const fd = options.logFile ? openSync(options.logFile, "a") : undefined;
   const child: ChildProcess = spawn(process.execPath, [join(repoRoot, "services", name, "src", "main.ts")], {
     cwd: repoRoot,
     env: { ...process.env, LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", fd, fd],
   });
+  if (fd !== undefined) closeSync(fd);
   const logs: Record<string, unknown>[] = [];
   let raw = "";
   let pending = "";
   const waiters = new Set<() => void>();
+  let discard = false;
   const onData = (chunk: Buffer) => {
+    if (discard) return;
     const text = chunk.toString();
     raw += text;
     pending += text;
@@ -56,8 +71,21 @@ export function spawnService(name: string, env: Record<string, string>): Service
   };
   child.stdout?.on("data", onData);
   child.stderr?.on("data", onData);
+  let filePoll: NodeJS.Timeout | undefined;
+  if (options.logFile) {
+    const file = options.logFile;
+    let offset = 0;
+    filePoll = setInterval(() => {
+      if (discard) return;
+      const content = readFileSync(file);
+      if (content.length > offset) onData(content.subarray(offset));
+      offset = content.length;
+    }, 50);
+    filePoll.unref();
+  }
   const exited = new Promise<number>((resolve) =>
     child.once("exit", (code, signal) => {
+      clearInterval(filePoll);
       for (const w of waiters) w();
       resolve(code ?? 128 + (signal ? (SIGNALS[signal] ?? 0) : 0));
     }),
@@ -69,6 +97,11 @@ export function spawnService(name: string, env: Record<string, string>): Service
     logs,
     output: () => raw,
     exited,
+    discardOutput() {
+      discard = true;
+      logs.length = 0;
+      raw = "";
+    },
     async stop(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
@@ -105,8 +138,12 @@ export function spawnService(name: string, env: Record<string, string>): Service
 }
 
 /** Spawns a service and waits for its "service ready" line. */
-export async function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const proc = spawnService(name, env);
+export async function startService(
+  name: string,
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): Promise<ServiceProcess> {
+  const proc = spawnService(name, env, options);
   try {
     await proc.waitForLog((l) => l.msg === "service ready");
   } catch (err) {

@@ -76,7 +76,7 @@ export function sendError(req: Request, res: Response, error: TrellisError): voi
 /** Last middleware: every failure leaves as the JSON error shape; only real bugs are 500s. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const error = toTrellisError(err);
-  if (error.code === "internal") req.log?.error({ err }, "unhandled error");
+  if (error.code === "internal") req.log.error({ err }, "unhandled error");
   if (res.headersSent) {
     res.destroy();
     return;

@@ -8,7 +8,6 @@ const ACCEPTABLE = /^[A-Za-z0-9._:-]{1,128}$/;
 export const requestId: RequestHandler = (req, res, next) => {
   const given = req.get(HTTP_REQUEST_ID_HEADER);
   const id = given && ACCEPTABLE.test(given) ? given : randomUUID();
-  // pino-http declares `req.id`; its genReqId hands this value back to it.
   req.id = id;
   res.setHeader(HTTP_REQUEST_ID_HEADER, id);
   next();

@@ -1,16 +1,15 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { authCatalog, authV2Routes, type TokenPair } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
-import { Router } from "express";
+import type { Router } from "express";
 import { clientInfo } from "../http/client-info.ts";
 import type { Mount } from "../http/mount.ts";
 
 /** Tokens must not be cached by browsers or proxies (RFC 6749 §5.1). */
 const tokenHeaders = { "Cache-Control": "no-store", Pragma: "no-cache" };
 
-export function authV2Router(nc: NatsConnection, mount: Mount): Router {
-  const router = Router();
-
+/** Registers the modern auth routes on `router`. */
+export function registerAuthV2(router: Router, nc: NatsConnection, mount: Mount): void {
   mount(router, authV2Routes.register, async ({ body, requestId }) => ({
     status: 201,
     body: await request(nc, authCatalog.register, { ...body, role: "user" }, { requestId }),
@@ -61,6 +60,4 @@ export function authV2Router(nc: NatsConnection, mount: Mount): Router {
 
   // Answered from the verified token alone: no call to auth.
   mount(router, authV2Routes.me, async ({ principal }) => ({ status: 200, body: principal }));
-
-  return router;
 }

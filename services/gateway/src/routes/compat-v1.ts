@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { authCatalog, compatV1Routes, MonitorId, TrellisError, UserId, V1Token } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
-import { Router } from "express";
+import type { Router } from "express";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { clientInfo } from "../http/client-info.ts";
 import type { Mount } from "../http/mount.ts";
@@ -14,8 +14,7 @@ const invalidCredentials = () => new TrellisError("unauthenticated", "Invalid cr
  * The Altoponix API (seed 002), unchanged for existing monitors and web clients. Field names and
  * statuses follow the seed; the work is done by the same auth endpoints the modern API uses.
  */
-export function compatV1Router(nc: NatsConnection, mount: Mount, authenticator: Authenticator): Router {
-  const router = Router();
+export function registerCompatV1(router: Router, nc: NatsConnection, mount: Mount, authenticator: Authenticator): void {
   const r = compatV1Routes;
 
   mount(router, r.loginUser, async ({ body, req, requestId }) =>
@@ -85,6 +84,4 @@ export function compatV1Router(nc: NatsConnection, mount: Mount, authenticator: 
     );
     return ok(null);
   });
-
-  return router;
 }

@@ -8,7 +8,7 @@ import {
   type TrellisError,
 } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
-import { Router } from "express";
+import type { Router } from "express";
 import type { Mount } from "../http/mount.ts";
 
 export interface SystemDeps {
@@ -57,8 +57,7 @@ export async function readiness(deps: SystemDeps, requestId: string): Promise<Re
   return { status: natsUp && unavailable.length === 0 ? "ready" : "unready", nats: natsUp, services, unavailable };
 }
 
-export function systemRouter(mount: Mount, deps: SystemDeps): Router {
-  const router = Router();
+export function registerSystem(router: Router, mount: Mount, deps: SystemDeps): void {
   mount(router, systemRoutes.healthz, async () => ({ status: 200, body: { status: "ok" } }));
   mount(router, systemRoutes.readyz, async ({ req }) => {
     const report = await readiness(deps, String(req.id));
@@ -76,5 +75,4 @@ export function systemRouter(mount: Mount, deps: SystemDeps): Router {
       },
     ),
   }));
-  return router;
 }

@@ -1,12 +1,11 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { authCatalog, usersV2Routes } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
-import { Router } from "express";
+import type { Router } from "express";
 import type { Mount } from "../http/mount.ts";
 
 /** Users of the modern API. Authorization (self / admin) is decided by auth, from `actor`. */
-export function usersV2Router(nc: NatsConnection, mount: Mount): Router {
-  const router = Router();
+export function registerUsersV2(router: Router, nc: NatsConnection, mount: Mount): void {
   const r = usersV2Routes;
 
   mount(router, r.list, async ({ principal: actor, query, requestId }) => ({
@@ -73,5 +72,4 @@ export function usersV2Router(nc: NatsConnection, mount: Mount): Router {
     status: 200,
     body: await request(nc, authCatalog.getFaceEncoding, { actor, userId: params.id }, { requestId }),
   }));
-  return router;
 }
