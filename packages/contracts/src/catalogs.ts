@@ -1,13 +1,13 @@
 import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
+import { telemetryCatalog } from "./telemetry.ts";
 
 /**
  * The NATS endpoints of each service, keyed by handler name. A service serves exactly its catalog;
  * the gateway and other services call through these objects.
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
-export { authCatalog };
-export const telemetryCatalog = { health: healthEndpoint("telemetry") } as const;
+export { authCatalog, telemetryCatalog };
 export const mediaCatalog = { health: healthEndpoint("media") } as const;
 export const analysisCatalog = { health: healthEndpoint("analysis") } as const;
 

@@ -12,6 +12,7 @@ export * from "./http/route.ts";
 export * from "./http/system.ts";
 export * from "./identity.ts";
 export * from "./services.ts";
+export * from "./telemetry.ts";
 
 import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";

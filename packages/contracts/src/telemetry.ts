@@ -1,0 +1,216 @@
+import { z } from "zod";
+import { endpoint } from "./endpoint.ts";
+import { healthEndpoint } from "./health.ts";
+import { MonitorId, PresentedPassword, Principal, UserId } from "./identity.ts";
+import { subject } from "./services.ts";
+
+const s = (name: string) => subject("telemetry", 1, name);
+
+/** Seed 002: the eight float measurements of a monitor. */
+export const MEASUREMENTS = [
+  "atmospheric_temp",
+  "reservoir_temp",
+  "light_intensity",
+  "soil_moisture",
+  "electrical_conductivity",
+  "ph",
+  "dissolved_oxygen",
+  "air_flow",
+] as const;
+export const Measurement = z.enum(MEASUREMENTS);
+export type Measurement = z.infer<typeof Measurement>;
+
+/** Seed 002: the two string fields (camera images or video fragments, base64, up to ~1 MiB). */
+export const STRING_FIELDS = ["foliage_feed", "root_stream"] as const;
+export type StringField = (typeof STRING_FIELDS)[number];
+
+/** Largest accepted string field: real monitors send base64 images of several hundred KB. */
+export const MAX_STRING_FIELD_BYTES = 1_500_000;
+
+const finite = z.number({ error: "must be a number" }).finite("must be a finite number");
+
+/**
+ * One reading as a device publishes it (and as `/api/v1/monitors/update` submits it): any of the
+ * eight measurements and two strings, nothing else, at least one of them. `timestamp` (ms since
+ * the epoch) defaults to when telemetry receives it.
+ */
+export const Reading = z
+  .object({
+    ...Object.fromEntries(MEASUREMENTS.map((m) => [m, finite.optional()])),
+    foliage_feed: z.string().max(MAX_STRING_FIELD_BYTES).optional(),
+    root_stream: z.string().max(MAX_STRING_FIELD_BYTES).optional(),
+    timestamp: z.number().int().min(0).max(8_640_000_000_000_000).optional(),
+  } as { [K in Measurement]: z.ZodOptional<typeof finite> } & {
+    foliage_feed: z.ZodOptional<z.ZodString>;
+    root_stream: z.ZodOptional<z.ZodString>;
+    timestamp: z.ZodOptional<z.ZodNumber>;
+  })
+  .strict()
+  .refine((r) => [...MEASUREMENTS, ...STRING_FIELDS].some((k) => r[k] !== undefined), {
+    message: "no measurements could be updated: send at least one measurement",
+  });
+export type Reading = z.infer<typeof Reading>;
+
+/** Device subjects are part of the public contract: a monitor publishes and listens only here. */
+export const deviceSubjects = {
+  /** JetStream captures these; a device publishes its readings here (with `Nats-Msg-Id` to dedupe retries). */
+  readings: (monitorId: string) => `telemetry.v1.devices.${monitorId}.readings`,
+  readingsWildcard: "telemetry.v1.devices.*.readings",
+  /** Commands to a device (reserved; the device may subscribe here). */
+  commands: (monitorId: string) => `telemetry.v1.devices.${monitorId}.commands`,
+  /** A device's private reply inbox prefix (its NATS user may subscribe only below it). */
+  inboxPrefix: (monitorId: string) => `_INBOX_${monitorId}`,
+} as const;
+
+export const READINGS_STREAM = "TELEMETRY_READINGS";
+export const READINGS_CONSUMER = "telemetry-ingest";
+export const TELEMETRY_EVENTS_STREAM = "TELEMETRY_EVENTS";
+export const TELEMETRY_EVENTS_SUBJECTS = s("events.>");
+
+/** Rejected readings, with the reason, never silently dropped. */
+export const telemetryEvents = {
+  readingRejected: {
+    subject: s("events.reading_rejected"),
+    schema: z.object({
+      monitorId: z.string(),
+      reason: z.string(),
+      streamSequence: z.number().int().nonnegative(),
+      at: z.iso.datetime(),
+    }),
+  },
+  monitorDeleted: {
+    subject: s("events.monitor_deleted"),
+    schema: z.object({ monitorId: MonitorId, ownerId: UserId, at: z.iso.datetime() }),
+  },
+} as const;
+
+export const Monitor = z.object({
+  id: z.string(),
+  ownerId: UserId,
+  createdAt: z.iso.datetime(),
+  lastReadingAt: z.iso.datetime().nullable(),
+  readingsStored: z.number().int().nonnegative(),
+  readingsRejected: z.number().int().nonnegative(),
+});
+export type Monitor = z.infer<typeof Monitor>;
+
+/** Seed 002 measurement shape: the current value and a history keyed by ms timestamps (as strings). */
+export const V1Measurement = z.object({ value: z.number().nullable(), history: z.record(z.string(), z.number()) });
+export const V1MonitorData = z.object({
+  ...(Object.fromEntries(MEASUREMENTS.map((m) => [m, V1Measurement])) as { [K in Measurement]: typeof V1Measurement }),
+  foliage_feed: z.string().nullable(),
+  root_stream: z.string().nullable(),
+});
+export type V1MonitorData = z.infer<typeof V1MonitorData>;
+
+export const Aggregate = z.enum(["avg", "min", "max", "count"]);
+export type Aggregate = z.infer<typeof Aggregate>;
+/** Bucket sizes: `<n>m`, `<n>h` or `<n>d` (1m is the finest: readings are rolled up per minute). */
+export const Interval = z.string().regex(/^[1-9]\d{0,3}[mhd]$/, "must look like 1m, 15m, 1h or 1d");
+
+export const SeriesPoint = z.object({
+  start: z.number().int(),
+  count: z.number().int(),
+  avg: z.number().nullable(),
+  min: z.number().nullable(),
+  max: z.number().nullable(),
+});
+export type SeriesPoint = z.infer<typeof SeriesPoint>;
+
+export const RawPoint = z.object({
+  at: z.number().int(),
+  values: z.record(Measurement, z.number()),
+});
+export type RawPoint = z.infer<typeof RawPoint>;
+
+const Actor = { actor: Principal };
+const Window = { from: z.number().int().min(0).optional(), to: z.number().int().min(0).optional() };
+
+export const telemetryCatalog = {
+  health: healthEndpoint("telemetry"),
+  addMonitor: endpoint({
+    subject: s("monitors.add"),
+    request: z.object({ ...Actor, monitorId: MonitorId, ownerId: UserId, password: PresentedPassword }),
+    reply: Monitor,
+    description: "Adds a monitor for a user (admin): credentials go to auth, metadata stays here.",
+  }),
+  getMonitor: endpoint({
+    subject: s("monitors.get"),
+    request: z.object({ ...Actor, monitorId: MonitorId }),
+    reply: Monitor,
+    description: "One monitor (its owner or an admin).",
+  }),
+  listMonitors: endpoint({
+    subject: s("monitors.list"),
+    request: z.object({ ...Actor, ownerId: UserId.optional() }),
+    reply: z.object({ items: z.array(Monitor) }),
+    description: "Monitors of a user (self or admin); every monitor for an admin without ownerId.",
+  }),
+  resetMonitor: endpoint({
+    subject: s("monitors.reset"),
+    request: z.object({ ...Actor, monitorId: MonitorId }),
+    reply: z.object({}),
+    description: "Deletes a monitor's readings, keeps the monitor (admin).",
+  }),
+  deleteMonitor: endpoint({
+    subject: s("monitors.delete"),
+    request: z.object({ ...Actor, monitorId: MonitorId }),
+    reply: z.object({}),
+    description: "Deletes a monitor, its credentials and readings (admin).",
+  }),
+  submitReading: endpoint({
+    subject: s("readings.submit"),
+    request: z.object({ ...Actor, monitorId: MonitorId, reading: z.unknown() }),
+    reply: z.object({ accepted: z.literal(true), sequence: z.number().int() }),
+    description:
+      "Feeds a reading into the same JetStream pipeline devices publish to (the monitor itself or an admin).",
+  }),
+  v1Get: endpoint({
+    subject: s("v1.get"),
+    request: z.object({
+      ...Actor,
+      monitorId: MonitorId.optional(),
+      startTime: z.number().optional(),
+      endTime: z.number().optional(),
+    }),
+    reply: z.union([V1MonitorData, z.record(z.string(), V1MonitorData.extend({ owner: UserId }))]),
+    description:
+      "Seed 002 monitors/get: one monitor (owner or admin) or, for an admin without monitorId, every monitor.",
+  }),
+  latest: endpoint({
+    subject: s("readings.latest"),
+    request: z.object({ ...Actor, monitorId: MonitorId }),
+    reply: z.object({
+      values: z.record(Measurement, z.object({ value: z.number(), at: z.number().int() })),
+      foliage_feed: z.string().nullable(),
+      root_stream: z.string().nullable(),
+    }),
+    description: "The latest value of each measurement (owner or admin).",
+  }),
+  history: endpoint({
+    subject: s("readings.history"),
+    request: z.object({
+      ...Actor,
+      monitorId: MonitorId,
+      ...Window,
+      limit: z.number().int().min(1).max(10_000).default(1_000),
+      /** Readings strictly after this timestamp (ms): the previous page's `nextAfter`. */
+      after: z.number().int().optional(),
+    }),
+    reply: z.object({ items: z.array(RawPoint), nextAfter: z.number().int().nullable() }),
+    description: "Raw readings in a window, oldest first, a page at a time (owner or admin).",
+  }),
+  series: endpoint({
+    subject: s("readings.series"),
+    request: z.object({
+      ...Actor,
+      monitorId: MonitorId,
+      measurement: Measurement,
+      from: z.number().int().min(0),
+      to: z.number().int().min(0),
+      interval: Interval,
+    }),
+    reply: z.object({ interval: z.string(), points: z.array(SeriesPoint) }),
+    description: "avg/min/max/count of one measurement per interval, from per-minute rollups (owner or admin).",
+  }),
+} as const;
