@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type Stack, startStack } from "@trellis/stack";
+import { freePort, type Stack, serviceEnv, startStack } from "@trellis/stack";
 import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
 import autocannon from "autocannon";
 
@@ -23,9 +23,7 @@ export async function startBench(): Promise<Bench> {
   const procs: ServiceProcess[] = [];
   const logDir = mkdtempSync(join(tmpdir(), "trellis-bench-logs-"));
   const env = (service: string, extra: Record<string, string> = {}) => ({
-    NATS_URL: stack.nats.url,
-    MONGO_URL: stack.mongo.url,
-    REDIS_URL: stack.redis.url,
+    ...serviceEnv(stack),
     MONGO_DB: `bench_${service}_${suffix}`,
     // As in production: the gateway logs every request at info, to a file (see start below).
     LOG_LEVEL: "info",

@@ -14,7 +14,11 @@ if (!service.success) {
   process.exit(2);
 }
 try {
-  const nc = await connect({ servers: (process.env.NATS_URL ?? "nats://127.0.0.1:4222").split(","), timeout: 2_000 });
+  const nc = await connect({
+    servers: (process.env.NATS_URL ?? "nats://127.0.0.1:4222").split(","),
+    timeout: 2_000,
+    ...(process.env.NATS_USER ? { user: process.env.NATS_USER, pass: process.env.NATS_PASSWORD ?? "" } : {}),
+  });
   const health = await request(nc, catalogs[service.data].health, {}, { timeoutMs: 2_000 });
   await nc.close();
   process.exit(health.status === "ok" ? 0 : 1);

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { SERVICE_NAMES } from "@trellis/contracts";
-import { type Stack, startStack } from "@trellis/stack";
+import { type Stack, serviceEnv, startStack } from "@trellis/stack";
 
 const root = join(import.meta.dirname, "..");
 const port = process.env.PORT ?? "8080";
@@ -59,9 +59,7 @@ for (const service of SERVICE_NAMES) {
     detached: true, // signals come from this launcher only, in order
     env: {
       ...process.env,
-      NATS_URL: stack.nats.url,
-      MONGO_URL: stack.mongo.url,
-      REDIS_URL: stack.redis.url,
+      ...serviceEnv(stack),
       PORT: port,
       HOST: host,
     },

@@ -282,7 +282,7 @@ beforeAll(async () => {
   platform = await startPlatform({ services: ["auth"] });
   base = platform.base;
   const stack = inject("stack");
-  nc = await connect({ servers: stack.natsUrl });
+  nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
   mongo = new MongoClient(stack.mongoUrl);
   await mongo.connect();
 

@@ -56,7 +56,11 @@ beforeAll(async () => {
     extraEnv: { LOGIN_MAX_FAILURES_PER_ACCOUNT: "4" },
   });
   [base, other] = platform.gateways as [string, string];
-  nc = await connect({ servers: inject("stack").natsUrl });
+  nc = await connect({
+    servers: inject("stack").natsUrl,
+    user: inject("stack").natsUser,
+    pass: inject("stack").natsPassword,
+  });
 });
 
 afterAll(async () => {

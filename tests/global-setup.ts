@@ -4,6 +4,11 @@ import type { TestProject } from "vitest/node";
 export interface StackUrls {
   mongoUrl: string;
   natsUrl: string;
+  /** The services' NATS credentials (the server runs auth callout for everyone else). */
+  natsUser: string;
+  natsPassword: string;
+  /** The callout issuer seed: only the auth service uses it. */
+  natsIssuerSeed: string;
   redisUrl: string;
   via: Record<"mongo" | "nats" | "redis", Provenance>;
 }
@@ -21,6 +26,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("stack", {
     mongoUrl: stack.mongo.url,
     natsUrl: stack.nats.url,
+    natsUser: stack.nats.natsAuth?.user ?? "",
+    natsPassword: stack.nats.natsAuth?.password ?? "",
+    natsIssuerSeed: stack.nats.natsAuth?.issuerSeed ?? "",
     redisUrl: stack.redis.url,
     via: { mongo: stack.mongo.via, nats: stack.nats.via, redis: stack.redis.via },
   });

@@ -11,6 +11,9 @@ const running = new Map<string, ServiceProcess>();
 
 const envFor = (service: string, extra: Record<string, string> = {}) => ({
   NATS_URL: stack.natsUrl,
+  NATS_USER: stack.natsUser,
+  NATS_PASSWORD: stack.natsPassword,
+  NATS_CALLOUT_ISSUER_SEED: stack.natsIssuerSeed,
   MONGO_URL: stack.mongoUrl,
   REDIS_URL: stack.redisUrl,
   MONGO_DB: `t_${service}_${suffix}`,

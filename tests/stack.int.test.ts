@@ -41,7 +41,7 @@ describe("the dependency harness gives real servers", () => {
   });
 
   it("NATS with JetStream: a stream stores a published message", async () => {
-    const nc = await connect({ servers: stack.natsUrl });
+    const nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
     try {
       const jsm = await jetstreamManager(nc);
       const name = `HARNESS_${uniqueSuffix()}`;

@@ -29,6 +29,9 @@ export async function startPlatform(options: {
   const dbName = (service: string) => `t_${service}_${suffix}`;
   const env = (service: string, extra: Record<string, string> = {}) => ({
     NATS_URL: stack.natsUrl,
+    NATS_USER: stack.natsUser,
+    NATS_PASSWORD: stack.natsPassword,
+    NATS_CALLOUT_ISSUER_SEED: stack.natsIssuerSeed,
     MONGO_URL: stack.mongoUrl,
     REDIS_URL: stack.redisUrl,
     MONGO_DB: dbName(service),

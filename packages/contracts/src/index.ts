@@ -10,12 +10,25 @@ export * from "./http/errors-http.ts";
 export * from "./http/openapi.ts";
 export * from "./http/route.ts";
 export * from "./http/system.ts";
+export * from "./http/telemetry-v1.ts";
+export * from "./http/telemetry-v2.ts";
 export * from "./identity.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
 
+import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
+import { compatV1Routes } from "./http/compat-v1.ts";
 import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";
+import { telemetryV1Routes } from "./http/telemetry-v1.ts";
+import { telemetryV2Routes } from "./http/telemetry-v2.ts";
 
 /** Every HTTP route the gateway serves, in documentation order. */
-export const httpRoutes: readonly HttpRoute[] = [...Object.values(systemRoutes)];
+export const httpRoutes: readonly HttpRoute[] = [
+  ...Object.values(systemRoutes),
+  ...Object.values(authV2Routes),
+  ...Object.values(usersV2Routes),
+  ...Object.values(compatV1Routes),
+  ...Object.values(telemetryV1Routes),
+  ...Object.values(telemetryV2Routes),
+];

@@ -119,7 +119,7 @@ export type SeriesPoint = z.infer<typeof SeriesPoint>;
 
 export const RawPoint = z.object({
   at: z.number().int(),
-  values: z.record(Measurement, z.number()),
+  values: z.partialRecord(Measurement, z.number()),
 });
 export type RawPoint = z.infer<typeof RawPoint>;
 
@@ -181,7 +181,7 @@ export const telemetryCatalog = {
     subject: s("readings.latest"),
     request: z.object({ ...Actor, monitorId: MonitorId }),
     reply: z.object({
-      values: z.record(Measurement, z.object({ value: z.number(), at: z.number().int() })),
+      values: z.partialRecord(Measurement, z.object({ value: z.number(), at: z.number().int() })),
       foliage_feed: z.string().nullable(),
       root_stream: z.string().nullable(),
     }),

@@ -35,7 +35,11 @@ const seen: { subject: string; requestId: string }[] = [];
 const lines: string[] = [];
 
 beforeAll(async () => {
-  nc = await connect({ servers: inject("stack").natsUrl });
+  nc = await connect({
+    servers: inject("stack").natsUrl,
+    user: inject("stack").natsUser,
+    pass: inject("stack").natsPassword,
+  });
   const log = pino({ level: "debug" }, { write: (l: string) => void lines.push(l) });
   server = serve(
     nc,
@@ -122,7 +126,11 @@ describe("serve + request over real NATS", () => {
   });
 
   it("stop() finishes in-flight requests before resolving", async () => {
-    const own = await connect({ servers: inject("stack").natsUrl });
+    const own = await connect({
+      servers: inject("stack").natsUrl,
+      user: inject("stack").natsUser,
+      pass: inject("stack").natsPassword,
+    });
     const log = pino({ level: "silent" });
     const subject = `${prefix}.v1.drain`;
     const slowOnly = { slow: { ...catalog.slow, subject } };

@@ -1,7 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
 import { freePort, waitForPort } from "./ports.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
@@ -83,13 +84,18 @@ const ensureDir = (dir: string): string => {
 
 export async function startNatsBinary(dataDir: string, port?: number): Promise<Dependency> {
   const p = port ?? (await freePort());
-  return spawnServer({
+  const dir = ensureDir(join(dataDir, "nats"));
+  const auth = generateNatsAuth();
+  const configFile = join(dir, "nats.conf");
+  writeFileSync(configFile, natsServerConfig({ listen: `127.0.0.1:${p}`, storeDir: dir, auth }), { mode: 0o600 });
+  const dep = await spawnServer({
     name: "nats",
     command: binaryPath("nats-server"),
-    args: ["-a", "127.0.0.1", "-p", String(p), "-js", "-sd", ensureDir(join(dataDir, "nats"))],
+    args: ["-c", configFile],
     port: p,
     url: `nats://127.0.0.1:${p}`,
   });
+  return { ...dep, natsAuth: auth };
 }
 
 export async function startMongoBinary(dataDir: string, port?: number): Promise<Dependency> {

@@ -1,3 +1,4 @@
+import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
 /**
@@ -40,8 +41,18 @@ export async function startContainer(name: DependencyName): Promise<Dependency> 
     .withExposedPorts(PORTS[name])
     .withWaitStrategy(Wait.forLogMessage(READY[name]))
     .withStartupTimeout(60_000);
-  // Same flags for the official image and ours: both have nats-server as entrypoint.
-  if (name === "nats") container = container.withCommand(["-js", "-sd", "/data"]);
+  // Same configuration for the official image and ours: both have nats-server as entrypoint.
+  const natsAuth = name === "nats" ? generateNatsAuth() : undefined;
+  if (natsAuth) {
+    container = container
+      .withCopyContentToContainer([
+        {
+          content: natsServerConfig({ listen: "0.0.0.0:4222", storeDir: "/data", auth: natsAuth }),
+          target: "/nats.conf",
+        },
+      ])
+      .withCommand(["-c", "/nats.conf"]);
+  }
   const started = await container.start();
   const url = `${SCHEME[name]}://${started.getHost()}:${started.getMappedPort(PORTS[name])}`;
   let stopping: Promise<void> | undefined;
@@ -50,6 +61,7 @@ export async function startContainer(name: DependencyName): Promise<Dependency> 
     url,
     via: "container",
     description: `${image} (container ${started.getId().slice(0, 12)})`,
+    ...(natsAuth ? { natsAuth } : {}),
     stop() {
       stopping ??= started.stop({ timeout: 5_000 }).then(() => undefined);
       return stopping;

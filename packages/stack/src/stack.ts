@@ -26,6 +26,17 @@ export function stackMode(): StackMode {
   return mode;
 }
 
+/** The environment a service needs to reach the stack (NATS credentials included). */
+export function serviceEnv(stack: Stack): Record<string, string> {
+  const auth = stack.nats.natsAuth;
+  return {
+    NATS_URL: stack.nats.url,
+    MONGO_URL: stack.mongo.url,
+    REDIS_URL: stack.redis.url,
+    ...(auth ? { NATS_USER: auth.user, NATS_PASSWORD: auth.password, NATS_CALLOUT_ISSUER_SEED: auth.issuerSeed } : {}),
+  };
+}
+
 export interface Stack {
   readonly mongo: Dependency;
   readonly nats: Dependency;
@@ -52,7 +63,24 @@ export async function startDependency(
   const given = process.env[ENV_URL[name]];
   let dep: Dependency;
   if (given) {
-    dep = { name, url: given, via: "env", description: `${ENV_URL[name]}`, stop: async () => {} };
+    // A given NATS server must be configured like ours (nats-config.ts); its credentials come along.
+    const natsAuth =
+      name === "nats" && process.env.TRELLIS_NATS_USER
+        ? {
+            user: process.env.TRELLIS_NATS_USER,
+            password: process.env.TRELLIS_NATS_PASSWORD ?? "",
+            issuerPublicKey: "",
+            issuerSeed: process.env.TRELLIS_NATS_ISSUER_SEED ?? "",
+          }
+        : undefined;
+    dep = {
+      name,
+      url: given,
+      via: "env",
+      description: `${ENV_URL[name]}`,
+      stop: async () => {},
+      ...(natsAuth ? { natsAuth } : {}),
+    };
   } else if (await useContainers()) {
     dep = await startContainer(name);
   } else if (name === "mongo") {

@@ -1,3 +1,5 @@
+import type { NatsAuth } from "./nats-config.ts";
+
 export type DependencyName = "mongo" | "nats" | "redis";
 
 /** How a dependency was obtained, in the order they are tried. */
@@ -7,6 +9,8 @@ export type Provenance = "env" | "container" | "binary";
 export interface Dependency {
   readonly name: DependencyName;
   readonly url: string;
+  /** NATS only: the service credentials and the callout issuer key (see nats-config.ts). */
+  readonly natsAuth?: NatsAuth;
   readonly via: Provenance;
   /** What was started, e.g. the image or binary, for logs. */
   readonly description: string;

@@ -30,6 +30,9 @@ const MAX_PER_CLIENT = 6;
 
 const envFor = (db: string, instance: string): Record<string, string> => ({
   NATS_URL: stack.natsUrl,
+  NATS_USER: stack.natsUser,
+  NATS_PASSWORD: stack.natsPassword,
+  NATS_CALLOUT_ISSUER_SEED: stack.natsIssuerSeed,
   MONGO_URL: stack.mongoUrl,
   REDIS_URL: stack.redisUrl,
   MONGO_DB: db,
@@ -103,7 +106,7 @@ async function verifyAccessToken(token: string) {
 const sessionIdOf = (pair: TokenPair) => pair.refresh_token.split(".")[0] as string;
 
 beforeAll(async () => {
-  nc = await connect({ servers: stack.natsUrl });
+  nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
   for (const [spec, sink] of [
     [authEvents.sessionsRevoked, revokedEvents],
     [authEvents.userDeleted, deletedEvents],

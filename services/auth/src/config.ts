@@ -38,6 +38,19 @@ export const authConfigSchema = baseConfigSchema
 
     /** Largest Euclidean distance between face encodings that still counts as the same face. */
     FACE_TOLERANCE: z.coerce.number().positive().max(10).default(0.6),
+
+    /**
+     * Seed of the account nkey the NATS server trusts for auth callout answers (the server config
+     * names its public key). When set, this service decides which monitors may connect to NATS.
+     */
+    NATS_CALLOUT_ISSUER_SEED: z
+      .string()
+      .regex(/^SA[A-Z2-7]{56}$/, "must be an account nkey seed (starts with SA)")
+      .optional(),
+    /** The NATS account monitors are placed in: the one the services use. */
+    NATS_ACCOUNT: z.string().min(1).max(100).default("TRELLIS"),
+    /** Lifetime of a monitor's NATS authorization; a deleted monitor cannot renew it. */
+    DEVICE_NATS_TTL_SECONDS: env.int(60, 7 * DAY).default(3_600),
   })
   .superRefine((c, ctx) => {
     const username = c.TRELLIS_ADMIN_USERNAME;

@@ -5,6 +5,7 @@ import { AccessTokens } from "./access-tokens.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
 import { authConfigSchema } from "./config.ts";
 import type { AuthContext } from "./context.ts";
+import { serveDeviceCallout } from "./device-callout.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { sessionHandlers } from "./handlers/sessions.ts";
@@ -89,6 +90,17 @@ await runService({
     };
 
     shutdown.add("session sweeper", startSessionSweeper(sessions, log));
+
+    if (config.NATS_CALLOUT_ISSUER_SEED) {
+      const callout = serveDeviceCallout(nc, auth.logins, log, {
+        issuerSeed: config.NATS_CALLOUT_ISSUER_SEED,
+        account: config.NATS_ACCOUNT,
+        ttlSeconds: config.DEVICE_NATS_TTL_SECONDS,
+      });
+      shutdown.add("device auth callout", () => callout.stop());
+    } else {
+      log.warn("NATS_CALLOUT_ISSUER_SEED is not set: monitors cannot connect to NATS directly");
+    }
 
     return {
       handlers: {

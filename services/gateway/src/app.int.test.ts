@@ -16,7 +16,11 @@ let revocations: Revocations;
 const silent = pino({ level: "silent" });
 
 beforeAll(async () => {
-  nc = await connect({ servers: inject("stack").natsUrl });
+  nc = await connect({
+    servers: inject("stack").natsUrl,
+    user: inject("stack").natsUser,
+    pass: inject("stack").natsPassword,
+  });
   revocations = new Revocations(nc, silent, 60_000);
   revocations.start();
   const authenticator = new Authenticator(nc, new SigningKeys(nc), revocations, {
@@ -162,5 +166,8 @@ describe("gateway HTTP edge", () => {
     const doc = await json(res);
     expect(doc.openapi).toBe("3.1.0");
     expect(doc.paths["/api/v2/services/{service}/health"].get.operationId).toBe("getServiceHealth");
+    for (const path of ["/api/v1/login/user", "/api/v2/auth/token", "/api/v2/users/{id}", "/api/v1/monitors/get"]) {
+      expect(Object.keys(doc.paths), path).toContain(path);
+    }
   });
 });

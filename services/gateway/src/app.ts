@@ -14,6 +14,8 @@ import { registerAuthV2 } from "./routes/auth-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerSystem } from "./routes/system.ts";
+import { registerTelemetryV1 } from "./routes/telemetry-v1.ts";
+import { registerTelemetryV2 } from "./routes/telemetry-v2.ts";
 import { registerUsersV2 } from "./routes/users-v2.ts";
 
 export interface AppDeps {
@@ -69,6 +71,8 @@ export function createApp(deps: AppDeps): Express {
   registerAuthV2(api, deps.nc, mount);
   registerUsersV2(api, deps.nc, mount);
   registerCompatV1(api, deps.nc, mount, deps.authenticator);
+  registerTelemetryV1(api, deps.nc, mount);
+  registerTelemetryV2(api, deps.nc, mount);
   registerSystem(api, mount, {
     nc: deps.nc,
     readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS,

@@ -1,15 +1,90 @@
-import { telemetryCatalog } from "@trellis/contracts";
-import { openMongo, runService } from "@trellis/runtime";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  AUTH_EVENTS_STREAM,
+  AUTH_EVENTS_SUBJECTS,
+  authEvents,
+  deviceSubjects,
+  READINGS_CONSUMER,
+  READINGS_STREAM,
+  TELEMETRY_EVENTS_STREAM,
+  TELEMETRY_EVENTS_SUBJECTS,
+  telemetryCatalog,
+} from "@trellis/contracts";
+import { ensureStream, eventPublisher, openMongo, runService } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { telemetryConfigSchema } from "./config.ts";
+import type { TelemetryContext } from "./context.ts";
+import { compatV1Handlers } from "./handlers/compat-v1.ts";
+import { monitorHandlers } from "./handlers/monitors.ts";
+import { readingHandlers } from "./handlers/readings.ts";
+import { ensureDurableConsumer, ensureReadingsStream, nanos, streamExists } from "./ingest/jetstream-setup.ts";
+import { ReadingsIngest } from "./ingest/readings-consumer.ts";
+import { USER_DELETED_CONSUMER, UserDeletedCascade } from "./ingest/user-deleted-consumer.ts";
+import { MonitorData } from "./monitor-data.ts";
+import { MonitorsStore } from "./store/monitors.ts";
+import { ReadingsStore } from "./store/readings.ts";
+import { RollupsStore } from "./store/rollups.ts";
 
 await runService({
   name: "telemetry",
   version: pkg.version,
   catalog: telemetryCatalog,
   config: telemetryConfigSchema,
-  async start({ config, shutdown, instance }) {
+  async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    return { handlers: {}, checks: { mongo: mongo.ping } };
+    const monitors = new MonitorsStore(mongo.db);
+    const readings = new ReadingsStore(mongo.db);
+    const rollups = new RollupsStore(mongo.db);
+    await Promise.all([monitors, readings, rollups].map((s) => s.ensureIndexes()));
+
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    await ensureReadingsStream(jsm, config.READINGS_MAX_AGE_DAYS, log);
+    await ensureStream(nc, TELEMETRY_EVENTS_STREAM, [TELEMETRY_EVENTS_SUBJECTS]);
+    // Auth owns this stream; create it (as auth does) if telemetry happens to start first.
+    if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
+      await ensureStream(nc, AUTH_EVENTS_STREAM, [AUTH_EVENTS_SUBJECTS]);
+    }
+    await ensureDurableConsumer(jsm, READINGS_STREAM, {
+      durable_name: READINGS_CONSUMER,
+      filter_subject: deviceSubjects.readingsWildcard,
+      ack_wait: nanos(30_000),
+      max_ack_pending: Math.max(1_000, config.INGEST_BATCH_SIZE * 4),
+    });
+    await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
+      durable_name: USER_DELETED_CONSUMER,
+      filter_subject: authEvents.userDeleted.subject,
+      ack_wait: nanos(60_000),
+    });
+
+    const events = eventPublisher(nc);
+    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
+    const ingest = new ReadingsIngest({
+      js,
+      monitors,
+      readings,
+      rollups,
+      events,
+      log: log.child({ component: "ingest" }),
+      batchSize: config.INGEST_BATCH_SIZE,
+      maxWaitMs: config.INGEST_MAX_WAIT_MS,
+    });
+    const cascade = new UserDeletedCascade({ js, monitors, monitorData, log: log.child({ component: "cascade" }) });
+    // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
+    await ingest.start();
+    shutdown.add("readings ingest", () => ingest.stop());
+    await cascade.start();
+    shutdown.add("user-deleted cascade", () => cascade.stop());
+
+    const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData };
+    return {
+      handlers: { ...monitorHandlers(t), ...readingHandlers(t), ...compatV1Handlers(t) },
+      checks: {
+        mongo: mongo.ping,
+        ingest: async () => {
+          if (ingest.lastError) throw new Error(`last readings batch failed: ${ingest.lastError.message}`);
+        },
+      },
+    };
   },
 });

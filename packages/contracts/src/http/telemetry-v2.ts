@@ -1,0 +1,188 @@
+import { z } from "zod";
+import { MonitorId, PresentedPassword, UserId } from "../identity.ts";
+import {
+  Aggregate,
+  Interval,
+  MEASUREMENTS,
+  Measurement,
+  Monitor,
+  Reading,
+  SeriesPoint,
+  telemetryCatalog,
+} from "../telemetry.ts";
+import { authErrors, ErrorResponse } from "./errors-http.ts";
+import { route } from "./route.ts";
+
+const tags = ["monitors"];
+const idParams = z.object({ id: MonitorId });
+const noContent = { 204: { description: "Done." } } as const;
+const noMonitor = { 404: { description: "No such monitor.", schema: ErrorResponse } } as const;
+/** Query strings are text: numbers are coerced, and a non-integer is a 400 naming the field. */
+const ms = (description: string) => z.coerce.number().int().min(0).optional().describe(description);
+
+/** How many readings one `readings.csv` page asks telemetry for. */
+export const CSV_PAGE_SIZE = 1_000;
+/** The CSV export's columns, in order. */
+export const CSV_COLUMNS = ["timestamp", "iso_time", ...MEASUREMENTS] as const;
+
+/** One bucket of one aggregate, when `aggregate` is given. */
+export const AggregatePoint = z.object({ start: z.number().int(), value: z.number().nullable() });
+export type AggregatePoint = z.infer<typeof AggregatePoint>;
+
+export const SeriesResponse = z.object({
+  measurement: Measurement,
+  interval: z.string(),
+  from: z.number().int(),
+  to: z.number().int(),
+  /** Present when one aggregate was asked for: the points are then `{ start, value }`. */
+  aggregate: Aggregate.optional(),
+  points: z.array(z.union([SeriesPoint, AggregatePoint])),
+});
+export type SeriesResponse = z.infer<typeof SeriesResponse>;
+
+export const ReadingAccepted = telemetryCatalog.submitReading.reply;
+export const LatestReadings = telemetryCatalog.latest.reply;
+export const ReadingsPage = telemetryCatalog.history.reply;
+
+/**
+ * Monitors and readings in the modern API. Authorization (owner / the monitor itself / admin) is
+ * decided by telemetry from the caller; times are milliseconds since the epoch.
+ */
+export const telemetryV2Routes = {
+  list: route({
+    method: "get",
+    path: "/api/v2/monitors",
+    operationId: "listMonitors",
+    summary: "Monitors of a user (self or admin); every monitor for an admin without `owner_id`.",
+    tags,
+    auth: "bearer",
+    query: z.object({ owner_id: UserId.optional() }),
+    responses: { 200: { description: "Monitors.", schema: z.object({ items: z.array(Monitor) }) }, ...authErrors },
+  }),
+  create: route({
+    method: "post",
+    path: "/api/v2/monitors",
+    operationId: "createMonitor",
+    summary: "Add a monitor (32-hex id) with its login password for a user (admin).",
+    tags,
+    auth: "bearer",
+    body: z.object({ id: MonitorId, owner_id: UserId, password: PresentedPassword }),
+    responses: {
+      201: { description: "The new monitor.", schema: Monitor },
+      404: { description: "The owner does not exist.", schema: ErrorResponse },
+      409: { description: "A monitor with this id exists.", schema: ErrorResponse },
+      ...authErrors,
+    },
+  }),
+  get: route({
+    method: "get",
+    path: "/api/v2/monitors/:id",
+    operationId: "getMonitor",
+    summary: "A monitor (its owner, the monitor itself or an admin).",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    responses: { 200: { description: "The monitor.", schema: Monitor }, ...noMonitor, ...authErrors },
+  }),
+  delete: route({
+    method: "delete",
+    path: "/api/v2/monitors/:id",
+    operationId: "deleteMonitor",
+    summary: "Delete a monitor, its credentials and its readings (admin).",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    responses: { ...noContent, ...noMonitor, ...authErrors },
+  }),
+  reset: route({
+    method: "post",
+    path: "/api/v2/monitors/:id/reset",
+    operationId: "resetMonitor",
+    summary: "Delete a monitor's readings, keeping the monitor (admin).",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    responses: { ...noContent, ...noMonitor, ...authErrors },
+  }),
+  submitReading: route({
+    method: "post",
+    path: "/api/v2/monitors/:id/readings",
+    operationId: "submitReading",
+    summary:
+      "Submit a reading into the same durable pipeline devices publish to (the monitor itself or an admin); stored asynchronously.",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    body: Reading,
+    responses: {
+      202: { description: "Accepted into the pipeline.", schema: ReadingAccepted },
+      ...noMonitor,
+      413: { description: "The reading is too large.", schema: ErrorResponse },
+      ...authErrors,
+    },
+  }),
+  latest: route({
+    method: "get",
+    path: "/api/v2/monitors/:id/readings/latest",
+    operationId: "getLatestReadings",
+    summary: "The latest value of each measurement, with its time (owner or admin).",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    responses: { 200: { description: "Latest values.", schema: LatestReadings }, ...noMonitor, ...authErrors },
+  }),
+  history: route({
+    method: "get",
+    path: "/api/v2/monitors/:id/readings",
+    operationId: "getReadings",
+    summary:
+      "Raw readings in a window, oldest first, a page at a time: pass the page's `nextAfter` as `after` for the next one (owner or admin).",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    query: z.object({
+      from: ms("Window start (inclusive), ms since the epoch."),
+      to: ms("Window end (inclusive), ms since the epoch."),
+      limit: z.coerce.number().int().min(1).max(10_000).default(1_000),
+      after: ms("Readings strictly after this timestamp: the previous page's `nextAfter`."),
+    }),
+    responses: { 200: { description: "A page.", schema: ReadingsPage }, ...noMonitor, ...authErrors },
+  }),
+  series: route({
+    method: "get",
+    path: "/api/v2/monitors/:id/series",
+    operationId: "getSeries",
+    summary:
+      "One measurement aggregated per interval (from per-minute rollups): `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate` (owner or admin).",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    query: z.object({
+      measurement: Measurement,
+      from: ms("Window start, ms since the epoch; default: 24 hours before `to`."),
+      to: ms("Window end, ms since the epoch; default: now."),
+      interval: Interval.default("1h"),
+      aggregate: Aggregate.optional(),
+    }),
+    responses: { 200: { description: "The series.", schema: SeriesResponse }, ...noMonitor, ...authErrors },
+  }),
+  exportCsv: route({
+    method: "get",
+    path: "/api/v2/monitors/:id/readings.csv",
+    operationId: "exportReadingsCsv",
+    summary:
+      "Readings in a window as a streamed CSV download (`text/csv`): a header row `timestamp,iso_time,<measurements>` then one row per reading, oldest first (owner or admin).",
+    tags,
+    auth: "bearer",
+    params: idParams,
+    query: z.object({
+      from: ms("Window start, ms since the epoch; default: 0."),
+      to: ms("Window end, ms since the epoch; default: now."),
+    }),
+    responses: {
+      200: { description: "`text/csv; charset=utf-8`, as an attachment named `<id>-<from>-<to>.csv`." },
+      ...noMonitor,
+      ...authErrors,
+    },
+  }),
+} as const;

@@ -1,0 +1,55 @@
+import { TrellisError, type V1MonitorData } from "@trellis/contracts";
+import type { TelemetryContext } from "../context.ts";
+import { requireAdmin, requireUser } from "../domain/authorization.ts";
+import { v1TimeToMs } from "../domain/timestamps.ts";
+import { v1MonitorData } from "../domain/v1-shape.ts";
+import { latestOf, type MonitorDoc } from "../store/monitors.ts";
+import type { TimeWindow } from "../store/readings.ts";
+import { readableMonitor } from "./access.ts";
+import type { TelemetryHandlers } from "./types.ts";
+
+/**
+ * History readings per monitor in a v1 reply. Without `startTime`/`endTime` the reply holds the
+ * most recent 10,000 readings of each monitor; with a window, the most recent 100,000 in it (a
+ * bound on reply size; seed 002 clients page by time windows).
+ */
+export const V1_HISTORY_LIMIT = 10_000;
+export const V1_WINDOW_LIMIT = 100_000;
+
+type CompatV1Handlers = Pick<TelemetryHandlers, "v1Get">;
+
+export function compatV1Handlers(t: TelemetryContext): CompatV1Handlers {
+  const { monitors, readings } = t;
+
+  const dataOf = async (doc: MonitorDoc, window: TimeWindow): Promise<V1MonitorData> => {
+    const filtered = window.from !== undefined || window.to !== undefined;
+    const points = await readings.newest(doc._id, window, filtered ? V1_WINDOW_LIMIT : V1_HISTORY_LIMIT);
+    return v1MonitorData(latestOf(doc), points);
+  };
+
+  return {
+    /** Seed 002 `monitors/get`: users and admins only; every monitor only for an admin. */
+    async v1Get({ actor, monitorId, startTime, endTime }) {
+      requireUser(actor);
+      // `startTime`/`endTime` are inclusive; values below 1e11 are seconds (old clients), see v1TimeToMs.
+      const window: TimeWindow = {
+        from: startTime === undefined ? undefined : v1TimeToMs(startTime),
+        to: endTime === undefined ? undefined : v1TimeToMs(endTime),
+      };
+      if (monitorId === undefined) {
+        requireAdmin(actor);
+        const all: Record<string, V1MonitorData & { owner: string }> = {};
+        for (const doc of await monitors.list({}, { withStrings: true })) {
+          all[doc._id] = { ...(await dataOf(doc, window)), owner: doc.ownerId };
+        }
+        return all;
+      }
+      // Seed 002: an invalid monitor_id is a 400 for an admin; a user gets 403 (no probing of ids).
+      const doc = await readableMonitor(monitors, actor, monitorId, {
+        withStrings: true,
+        missing: () => new TrellisError("invalid_argument", "monitor_id is invalid"),
+      });
+      return dataOf(doc, window);
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
+import type { EventPublisher } from "@trellis/runtime";
+import type { Logger } from "pino";
+import {
+  monitorIdFromSubject,
+  type NormalizedReading,
+  normalizeReading,
+  parseReadingBytes,
+} from "../domain/reading.ts";
+import { rollupIncrements } from "../domain/rollup.ts";
+import { nanosToMs } from "../domain/timestamps.ts";
+import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
+import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
+import type { RollupsStore } from "../store/rollups.ts";
+
+export interface ReadingsIngestOptions {
+  js: JetStreamClient;
+  monitors: MonitorsStore;
+  readings: ReadingsStore;
+  rollups: RollupsStore;
+  events: EventPublisher;
+  log: Logger;
+  batchSize: number;
+  /** How long a partial batch waits for more messages before it is written. */
+  maxWaitMs: number;
+}
+
+interface Accepted {
+  msg: JsMsg;
+  id: string;
+  monitorId: string;
+  reading: NormalizedReading;
+}
+
+interface Rejected {
+  msg: JsMsg;
+  monitorId: string;
+  reason: string;
+}
+
+/** After a failed batch, JetStream redelivers it after this delay. */
+const RETRY_DELAY_MS = 2_000;
+
+/**
+ * The durable pull consumer of device readings, shared by every telemetry instance. Messages are
+ * gathered into batches (up to `batchSize`, or whatever arrived within `maxWaitMs`) and written
+ * with one insert, one rollup bulk write and one monitor bulk write; then the batch is acked.
+ * Invalid messages are rejected with a reason (an event, a counter and a warning), never dropped.
+ */
+export class ReadingsIngest {
+  private readonly opts: ReadingsIngestOptions;
+  private messages: ConsumerMessages | undefined;
+  private buffer: JsMsg[] = [];
+  /** Set while the loop waits for a first message, resp. for a batch to fill. */
+  private arrived: (() => void) | undefined;
+  private full: (() => void) | undefined;
+  private space: (() => void) | undefined;
+  private stopping = false;
+  private pumpDone: Promise<void> = Promise.resolve();
+  private loopDone: Promise<void> = Promise.resolve();
+  private stopped: Promise<void> | undefined;
+  /** The last failure of a batch, cleared by the next successful one (reported by the health check). */
+  lastError: Error | undefined;
+
+  constructor(opts: ReadingsIngestOptions) {
+    this.opts = opts;
+  }
+
+  async start(): Promise<void> {
+    const consumer = await this.opts.js.consumers.get(READINGS_STREAM, READINGS_CONSUMER);
+    this.messages = await consumer.consume({ max_messages: this.opts.batchSize });
+    this.pumpDone = this.pump(this.messages);
+    this.loopDone = this.loop();
+  }
+
+  /** Stops pulling, writes what was already received, and resolves when the last batch is acked. Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      this.space?.();
+      await this.messages?.close();
+      await this.pumpDone;
+      this.arrived?.();
+      this.full?.();
+      this.space?.();
+      await this.loopDone;
+    })();
+    return this.stopped;
+  }
+
+  private async pump(messages: ConsumerMessages): Promise<void> {
+    for await (const msg of messages) {
+      this.buffer.push(msg);
+      this.arrived?.();
+      if (this.buffer.length >= this.opts.batchSize) this.full?.();
+      // Backpressure: stop taking messages while two batches are waiting.
+      while (this.buffer.length >= 2 * this.opts.batchSize && !this.stopping) {
+        await new Promise<void>((resolve) => {
+          this.space = resolve;
+        });
+      }
+    }
+  }
+
+  /** Resolves when a full batch is waiting, when the first waiting message is `maxWaitMs` old, or on stop. */
+  private async nextBatch(): Promise<JsMsg[]> {
+    if (this.buffer.length === 0 && !this.stopping) {
+      await new Promise<void>((resolve) => {
+        this.arrived = resolve;
+      });
+    }
+    if (this.buffer.length < this.opts.batchSize && !this.stopping) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.opts.maxWaitMs);
+        this.full = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.arrived = undefined;
+    this.full = undefined;
+    const batch = this.buffer.splice(0, this.opts.batchSize);
+    this.space?.();
+    this.space = undefined;
+    return batch;
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      const batch = await this.nextBatch();
+      if (batch.length > 0) {
+        try {
+          await this.process(batch);
+          this.lastError = undefined;
+        } catch (err) {
+          this.lastError = err as Error;
+          this.opts.log.error({ err, messages: batch.length }, "readings batch failed; it will be redelivered");
+          for (const m of batch) m.nak(RETRY_DELAY_MS);
+        }
+      }
+      if (this.stopping && this.buffer.length === 0) {
+        // The pump may still push messages the client had queued; they get one more round.
+        await this.pumpDone;
+        if (this.buffer.length === 0) return;
+      }
+    }
+  }
+
+  /** Validates, writes and acks one batch. Throws (nothing acked) when a write fails. */
+  async process(batch: readonly JsMsg[]): Promise<void> {
+    const { monitors, readings, rollups, log } = this.opts;
+    const accepted: Accepted[] = [];
+    const rejected: Rejected[] = [];
+    for (const msg of batch) {
+      const monitorId = monitorIdFromSubject(msg.subject);
+      if (monitorId === null) {
+        rejected.push({ msg, monitorId: msg.subject.split(".")[3] ?? "", reason: "monitor_id is invalid" });
+        continue;
+      }
+      const check = parseReadingBytes(msg.data);
+      if (!check.ok) {
+        rejected.push({ msg, monitorId, reason: check.reason });
+        continue;
+      }
+      const reading = normalizeReading(check.reading, nanosToMs(msg.timestampNanos));
+      accepted.push({ msg, id: `${monitorId}:${msg.seq}`, monitorId, reading });
+    }
+
+    const known = await monitors.existing([...new Set([...accepted, ...rejected].map((a) => a.monitorId))]);
+    const valid: Accepted[] = [];
+    for (const a of accepted) {
+      if (known.has(a.monitorId)) valid.push(a);
+      else rejected.push({ msg: a.msg, monitorId: a.monitorId, reason: "monitor_id is invalid: no such monitor" });
+    }
+
+    const docs: ReadingDoc[] = valid.map((a) => ({
+      _id: a.id,
+      monitorId: a.monitorId,
+      at: a.reading.at,
+      values: a.reading.values,
+    }));
+    const toApply = await readings.insertBatch(docs);
+    const applied = valid.filter((a) => toApply.has(a.id));
+    await rollups.apply(rollupIncrements(applied));
+    const byMonitor = new Map<string, MonitorBatchUpdate & { readings: NormalizedReading[] }>();
+    for (const a of applied) {
+      let u = byMonitor.get(a.monitorId);
+      if (!u) {
+        u = { monitorId: a.monitorId, stored: 0, readings: [] };
+        byMonitor.set(a.monitorId, u);
+      }
+      u.stored += 1;
+      u.readings.push(a.reading);
+    }
+    await monitors.applyBatch([...byMonitor.values()]);
+    await readings.markApplied(applied.map((a) => a.id));
+
+    for (const r of rejected) await this.reject(r, known.has(r.monitorId));
+    for (const a of valid) a.msg.ack();
+    if (valid.length > 0) log.debug({ stored: applied.length, received: valid.length }, "readings batch written");
+  }
+
+  private async reject(r: Rejected, monitorExists: boolean): Promise<void> {
+    const { events, monitors, log } = this.opts;
+    log.warn({ monitorId: r.monitorId, seq: r.msg.seq, reason: r.reason }, "reading rejected");
+    await events.publish(
+      telemetryEvents.readingRejected,
+      { monitorId: r.monitorId, reason: r.reason, streamSequence: r.msg.seq, at: new Date().toISOString() },
+      `reading-rejected:${r.msg.seq}`,
+    );
+    if (monitorExists) await monitors.countRejected(r.monitorId);
+    r.msg.term(r.reason.slice(0, 200));
+  }
+}

@@ -1,0 +1,45 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { deviceSubjects, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
+import type { EventPublisher } from "@trellis/runtime";
+import type { MonitorDoc, MonitorsStore } from "./store/monitors.ts";
+import type { ReadingsStore } from "./store/readings.ts";
+import type { RollupsStore } from "./store/rollups.ts";
+
+export interface MonitorDataDeps {
+  monitors: MonitorsStore;
+  readings: ReadingsStore;
+  rollups: RollupsStore;
+  jsm: JetStreamManager;
+  events: EventPublisher;
+}
+
+/**
+ * Removes what telemetry keeps of a monitor. Each step is idempotent and the monitor document
+ * goes last, so a retry after a failure half way finds the monitor and finishes the job.
+ */
+export class MonitorData {
+  private readonly deps: MonitorDataDeps;
+
+  constructor(deps: MonitorDataDeps) {
+    this.deps = deps;
+  }
+
+  /** Readings not yet consumed, stored readings and rollups; the monitor stays. */
+  async clear(monitorId: string): Promise<void> {
+    // Unconsumed messages first: otherwise they would land again right after the reset.
+    await this.deps.jsm.streams.purge(READINGS_STREAM, { filter: deviceSubjects.readings(monitorId) });
+    await this.deps.readings.deleteForMonitor(monitorId);
+    await this.deps.rollups.deleteForMonitor(monitorId);
+  }
+
+  /** Everything, then the monitor itself, then `monitor_deleted`. */
+  async remove(monitor: MonitorDoc): Promise<void> {
+    await this.clear(monitor._id);
+    await this.deps.monitors.delete(monitor._id);
+    await this.deps.events.publish(
+      telemetryEvents.monitorDeleted,
+      { monitorId: monitor._id, ownerId: monitor.ownerId, at: new Date().toISOString() },
+      `monitor-deleted:${monitor._id}:${monitor.createdAt.getTime()}`,
+    );
+  }
+}

@@ -1,0 +1,178 @@
+import type { Measurement, StringField } from "@trellis/contracts";
+import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
+import type { NormalizedReading } from "../domain/reading.ts";
+import type { LatestState } from "../domain/v1-shape.ts";
+import { isDuplicateKey } from "./mongo-errors.ts";
+
+export interface MonitorDoc {
+  /** The monitor id, lowercased (seed 002: 32 hex characters). */
+  _id: string;
+  ownerId: string;
+  createdAt: Date;
+  /** Latest value of each measurement and when it was measured (ms). */
+  latest?: Partial<Record<Measurement, { value: number; at: number }>>;
+  /** Latest camera strings (up to 1.5 MB each): kept here only, not in every reading. */
+  strings?: Partial<Record<StringField, { value: string; at: number }>>;
+  /** When each string was measured (ms), readable without loading the strings. */
+  stringsAt?: Partial<Record<StringField, number>>;
+  /** Newest reading timestamp (ms); absent until the first reading. */
+  lastReadingAt?: number;
+  readingsStored: number;
+  readingsRejected: number;
+}
+
+/** What a batch changes on one monitor. */
+export interface MonitorBatchUpdate {
+  monitorId: string;
+  stored: number;
+  /** Readings of the batch in stream order. */
+  readings: readonly NormalizedReading[];
+}
+
+/** Everything but the large strings: for views that do not show them. */
+const SUMMARY = { strings: 0 } as const;
+
+/** Monitors (collection `monitors`). */
+export class MonitorsStore {
+  private readonly monitors: Collection<MonitorDoc>;
+
+  constructor(db: Db) {
+    this.monitors = db.collection<MonitorDoc>("monitors");
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.monitors.createIndex({ ownerId: 1 }, { name: "ownerId" });
+  }
+
+  /** False when a monitor with this id exists already. */
+  async create(doc: MonitorDoc): Promise<boolean> {
+    try {
+      await this.monitors.insertOne(doc);
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  findSummary(id: string): Promise<MonitorDoc | null> {
+    return this.monitors.findOne({ _id: id }, { projection: SUMMARY });
+  }
+
+  findFull(id: string): Promise<MonitorDoc | null> {
+    return this.monitors.findOne({ _id: id });
+  }
+
+  /** Every monitor, or those of one owner, ordered by id; with or without the large strings. */
+  list(filter: { ownerId?: string }, options: { withStrings?: boolean } = {}): Promise<MonitorDoc[]> {
+    return this.monitors
+      .find(filter.ownerId === undefined ? {} : { ownerId: filter.ownerId }, {
+        ...(options.withStrings ? {} : { projection: SUMMARY }),
+      })
+      .sort({ _id: 1 })
+      .toArray();
+  }
+
+  /** Which of these ids are monitors. */
+  async existing(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const docs = await this.monitors.find({ _id: { $in: [...ids] } }, { projection: { _id: 1 } }).toArray();
+    return new Set(docs.map((d) => d._id));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return (await this.monitors.deleteOne({ _id: id })).deletedCount === 1;
+  }
+
+  /** Forgets the latest values and counters (the monitor stays). False when there is no such monitor. */
+  async reset(id: string): Promise<boolean> {
+    const res = await this.monitors.updateOne(
+      { _id: id },
+      {
+        $unset: { latest: "", strings: "", stringsAt: "", lastReadingAt: "" },
+        $set: { readingsStored: 0, readingsRejected: 0 },
+      },
+    );
+    return res.matchedCount === 1;
+  }
+
+  async countRejected(id: string, n = 1): Promise<void> {
+    await this.monitors.updateOne({ _id: id }, { $inc: { readingsRejected: n } });
+  }
+
+  /**
+   * Applies a batch: counters and `lastReadingAt` in one update per monitor, and each latest value
+   * only if it is at least as new as the stored one (a conditional `$set` per field), so batches
+   * processed out of order by two instances never move a latest value back in time.
+   */
+  /**
+   * Applies a batch: one update per monitor. FerretDB rewrites the whole document on every update
+   * and loses concurrent ones, so several updates of one document in one unordered bulk write
+   * (one per field) dropped some of them; which values are newer is decided here instead, from
+   * the stored timestamps (`stringsAt` keeps those of the large strings so they need not be read).
+   */
+  async applyBatch(updates: readonly MonitorBatchUpdate[]): Promise<void> {
+    const active = updates.filter((u) => u.readings.length > 0);
+    if (active.length === 0) return;
+    const current = new Map(
+      (
+        await this.monitors
+          .find({ _id: { $in: active.map((u) => u.monitorId) } }, { projection: { latest: 1, stringsAt: 1 } })
+          .toArray()
+      ).map((d) => [d._id, d]),
+    );
+    const ops: AnyBulkWriteOperation<MonitorDoc>[] = [];
+    for (const u of active) {
+      const doc = current.get(u.monitorId);
+      if (!doc) continue;
+      const storedAt = (path: string): number => {
+        const [group, key] = path.split(".") as [string, string];
+        if (group === "latest") return doc.latest?.[key as Measurement]?.at ?? Number.NEGATIVE_INFINITY;
+        return doc.stringsAt?.[key as StringField] ?? Number.NEGATIVE_INFINITY;
+      };
+      const newest = new Map<string, { value: number | string; at: number }>();
+      let lastAt = Number.NEGATIVE_INFINITY;
+      for (const r of u.readings) {
+        lastAt = Math.max(lastAt, r.at);
+        const fields: [string, number | string | undefined][] = [
+          ...Object.entries(r.values).map(([m, v]) => [`latest.${m}`, v] as [string, number]),
+          ["strings.foliage_feed", r.foliage_feed],
+          ["strings.root_stream", r.root_stream],
+        ];
+        for (const [path, value] of fields) {
+          if (value === undefined || r.at < storedAt(path)) continue;
+          const prev = newest.get(path);
+          if (!prev || r.at >= prev.at) newest.set(path, { value, at: r.at });
+        }
+      }
+      const set: Record<string, unknown> = {};
+      for (const [path, { value, at }] of newest) {
+        if (path.startsWith("latest.")) set[path] = { value, at };
+        else {
+          set[path] = { value, at };
+          set[`stringsAt.${path.slice("strings.".length)}`] = at;
+        }
+      }
+      ops.push({
+        updateOne: {
+          filter: { _id: u.monitorId },
+          update: {
+            $max: { lastReadingAt: lastAt },
+            $inc: { readingsStored: u.stored },
+            ...(Object.keys(set).length > 0 ? { $set: set } : {}),
+          },
+        },
+      });
+    }
+    if (ops.length > 0) await this.monitors.bulkWrite(ops, { ordered: true });
+  }
+}
+
+/** The latest state of a monitor document, for the v1 view and `latest`. */
+export function latestOf(doc: MonitorDoc): LatestState {
+  return {
+    values: doc.latest ?? {},
+    foliage_feed: doc.strings?.foliage_feed?.value ?? null,
+    root_stream: doc.strings?.root_stream?.value ?? null,
+  };
+}
