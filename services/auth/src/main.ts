@@ -1,3 +1,5 @@
+// Must stay the first import: it sizes the thread pool before anything starts it.
+import "./thread-pool.ts";
 import { AUTH_EVENTS_STREAM, AUTH_EVENTS_SUBJECTS, authCatalog } from "@trellis/contracts";
 import { ensureStream, eventPublisher, openMongo, openRedis, runService } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
