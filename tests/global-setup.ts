@@ -1,15 +1,8 @@
 import { type Provenance, startStack } from "@trellis/stack";
+import type { ProvidedStack } from "@trellis/stack/testing";
 import type { TestProject } from "vitest/node";
 
-export interface StackUrls {
-  mongoUrl: string;
-  natsUrl: string;
-  /** The services' NATS credentials (the server runs auth callout for everyone else). */
-  natsUser: string;
-  natsPassword: string;
-  /** The callout issuer seed: only the auth service uses it. */
-  natsIssuerSeed: string;
-  redisUrl: string;
+export interface StackUrls extends ProvidedStack {
   via: Record<"mongo" | "nats" | "redis", Provenance>;
 }
 

@@ -1,6 +1,6 @@
 import { SERVICE_NAMES } from "@trellis/contracts";
 import { freePort } from "@trellis/stack";
-import { type ServiceProcess, spawnService, startService, uniqueSuffix } from "@trellis/stack/testing";
+import { type ServiceProcess, serviceEnvFrom, spawnService, startService, uniqueSuffix } from "@trellis/stack/testing";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 const stack = inject("stack");
@@ -10,12 +10,7 @@ let base: string;
 const running = new Map<string, ServiceProcess>();
 
 const envFor = (service: string, extra: Record<string, string> = {}) => ({
-  NATS_URL: stack.natsUrl,
-  NATS_USER: stack.natsUser,
-  NATS_PASSWORD: stack.natsPassword,
-  NATS_CALLOUT_ISSUER_SEED: stack.natsIssuerSeed,
-  MONGO_URL: stack.mongoUrl,
-  REDIS_URL: stack.redisUrl,
+  ...serviceEnvFrom(stack),
   MONGO_DB: `t_${service}_${suffix}`,
   PORT: String(port),
   LOG_LEVEL: "debug",

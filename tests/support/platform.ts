@@ -3,7 +3,7 @@
  * harness's servers, with per-file database names and Redis key prefixes, and HTTP helpers.
  */
 import { freePort } from "@trellis/stack";
-import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
+import { type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
 import { inject } from "vitest";
 
 export const ADMIN = { username: "root-admin", password: "Correct-Horse-Battery-9" };
@@ -28,12 +28,7 @@ export async function startPlatform(options: {
   const suffix = uniqueSuffix();
   const dbName = (service: string) => `t_${service}_${suffix}`;
   const env = (service: string, extra: Record<string, string> = {}) => ({
-    NATS_URL: stack.natsUrl,
-    NATS_USER: stack.natsUser,
-    NATS_PASSWORD: stack.natsPassword,
-    NATS_CALLOUT_ISSUER_SEED: stack.natsIssuerSeed,
-    MONGO_URL: stack.mongoUrl,
-    REDIS_URL: stack.redisUrl,
+    ...serviceEnvFrom(stack),
     MONGO_DB: dbName(service),
     REDIS_KEY_PREFIX: `t:${suffix}:${service}:`,
     TRELLIS_ADMIN_USERNAME: ADMIN.username,

@@ -11,6 +11,28 @@ const repoRoot = join(import.meta.dirname, "..", "..", "..");
 
 export const uniqueSuffix = (): string => randomBytes(4).toString("hex");
 
+/** What the integration project's global setup provides (`inject("stack")`). */
+export interface ProvidedStack {
+  mongoUrl: string;
+  natsUrl: string;
+  redisUrl: string;
+  natsUser: string;
+  natsPassword: string;
+  natsIssuerSeed: string;
+}
+
+/** The environment every service process needs to reach the provided servers. */
+export function serviceEnvFrom(stack: ProvidedStack): Record<string, string> {
+  return {
+    NATS_URL: stack.natsUrl,
+    NATS_USER: stack.natsUser,
+    NATS_PASSWORD: stack.natsPassword,
+    NATS_CALLOUT_ISSUER_SEED: stack.natsIssuerSeed,
+    MONGO_URL: stack.mongoUrl,
+    REDIS_URL: stack.redisUrl,
+  };
+}
+
 export interface ServiceProcess {
   readonly name: string;
   readonly pid: number;

@@ -16,7 +16,7 @@ import {
   type UserDeleted,
 } from "@trellis/contracts";
 import { decodeJson, request } from "@trellis/runtime";
-import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
+import { type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
 import jwt from "jsonwebtoken";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -29,12 +29,7 @@ const MAX_PER_ACCOUNT = 3;
 const MAX_PER_CLIENT = 6;
 
 const envFor = (db: string, instance: string): Record<string, string> => ({
-  NATS_URL: stack.natsUrl,
-  NATS_USER: stack.natsUser,
-  NATS_PASSWORD: stack.natsPassword,
-  NATS_CALLOUT_ISSUER_SEED: stack.natsIssuerSeed,
-  MONGO_URL: stack.mongoUrl,
-  REDIS_URL: stack.redisUrl,
+  ...serviceEnvFrom(stack),
   MONGO_DB: db,
   REDIS_KEY_PREFIX: `t:${suffix}:auth:`,
   TRELLIS_ADMIN_USERNAME: ADMIN.username,

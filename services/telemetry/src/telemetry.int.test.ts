@@ -16,16 +16,12 @@ import {
   type V1MonitorData,
 } from "@trellis/contracts";
 import { decodeJson, encodeJson, request } from "@trellis/runtime";
-import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
+import { type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
 import jwt from "jsonwebtoken";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
-/** The harness may protect NATS with a user and password; this file works either way. */
-const stack = inject("stack") as ReturnType<typeof inject<"stack">> & { natsUser?: string; natsPassword?: string };
-const natsAuth: Record<string, string> = stack.natsUser
-  ? { NATS_USER: stack.natsUser, NATS_PASSWORD: stack.natsPassword ?? "" }
-  : {};
+const stack = inject("stack");
 const suffix = uniqueSuffix();
 const ADMIN = { username: `root-${suffix}`, password: "Correct-Horse-Battery-9" };
 const TELEMETRY_DB = `t_tel_${suffix}`;
@@ -34,10 +30,7 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 const baseEnv = {
-  NATS_URL: stack.natsUrl,
-  MONGO_URL: stack.mongoUrl,
-  REDIS_URL: stack.redisUrl,
-  ...natsAuth,
+  ...serviceEnvFrom(stack),
 };
 const authEnv = {
   ...baseEnv,
@@ -128,7 +121,8 @@ const fullReading = (base: number) => Object.fromEntries(MEASUREMENTS.map((m, i)
 beforeAll(async () => {
   nc = await connect({
     servers: stack.natsUrl,
-    ...(stack.natsUser ? { user: stack.natsUser, pass: stack.natsPassword ?? "" } : {}),
+    user: stack.natsUser,
+    pass: stack.natsPassword,
   });
   js = jetstream(nc);
   rejectedSub = nc.subscribe(telemetryEvents.readingRejected.subject, {
