@@ -135,6 +135,8 @@ export const authCatalog = {
       userId: UserId,
       oldPassword: PresentedPassword.optional(),
       newPassword: PresentedPassword,
+      /** The HTTP client: wrong old passwords count against it as failed logins do. */
+      client: ClientInfo.optional(),
     }),
     reply: Empty,
     description:

@@ -118,12 +118,12 @@ export function userHandlers(auth: AuthContext): UserHandlers {
       return {};
     },
 
-    async setPassword({ actor, userId, oldPassword, newPassword }) {
+    async setPassword({ actor, userId, oldPassword, newPassword, client: httpClient }) {
       const caller = requireSelfOrAdmin(actor, userId);
       const user = await targetFor(caller, userId);
       if (!isAdmin(caller)) {
-        // The request carries no client address; the session stands in for it in the per-client count.
-        const client = `session:${caller.sessionId}`;
+        // Without a client address (a caller other than the gateway), the session stands in for it.
+        const client = httpClient?.address ?? `session:${caller.sessionId}`;
         const ok = oldPassword !== undefined && (await auth.logins.confirmPassword(user, oldPassword, client));
         if (!ok) throw new TrellisError("invalid_argument", "old password is incorrect");
       }

@@ -68,7 +68,7 @@ export function registerCompatV1(router: Router, nc: NatsConnection, mount: Moun
     return ok(one);
   });
 
-  mount(router, r.resetPassword, async ({ principal: actor, body, requestId }) => {
+  mount(router, r.resetPassword, async ({ principal: actor, body, req, requestId }) => {
     const userId = UserId.safeParse(body.user_id);
     if (!userId.success) throw new TrellisError("invalid_argument", "user_id is invalid");
     await request(
@@ -78,6 +78,7 @@ export function registerCompatV1(router: Router, nc: NatsConnection, mount: Moun
         actor,
         userId: userId.data,
         newPassword: body.new_password,
+        client: clientInfo(req),
         ...(body.old_password ? { oldPassword: body.old_password } : {}),
       },
       { requestId },

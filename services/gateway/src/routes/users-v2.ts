@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { authCatalog, usersV2Routes } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import type { Router } from "express";
+import { clientInfo } from "../http/client-info.ts";
 import type { Mount } from "../http/mount.ts";
 
 /** Users of the modern API. Authorization (self / admin) is decided by auth, from `actor`. */
@@ -41,7 +42,7 @@ export function registerUsersV2(router: Router, nc: NatsConnection, mount: Mount
     await request(nc, authCatalog.deleteUser, { actor, userId: params.id }, { requestId });
     return { status: 204 };
   });
-  mount(router, r.setPassword, async ({ principal: actor, params, body, requestId }) => {
+  mount(router, r.setPassword, async ({ principal: actor, params, body, req, requestId }) => {
     await request(
       nc,
       authCatalog.setPassword,
@@ -49,6 +50,7 @@ export function registerUsersV2(router: Router, nc: NatsConnection, mount: Mount
         actor,
         userId: params.id,
         newPassword: body.new_password,
+        client: clientInfo(req),
         ...(body.old_password ? { oldPassword: body.old_password } : {}),
       },
       { requestId },
