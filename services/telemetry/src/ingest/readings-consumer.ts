@@ -195,7 +195,6 @@ export class ReadingsIngest {
       u.readings.push(a.reading);
     }
     await monitors.applyBatch([...byMonitor.values()]);
-    await readings.markApplied(applied.map((a) => a.id));
 
     for (const r of rejected) await this.reject(r, known.has(r.monitorId));
     for (const a of valid) a.msg.ack();

@@ -1,0 +1,631 @@
+/**
+ * `npm run bench:telemetry` — device ingest, each number against a baseline measured in the same
+ * run on the same servers:
+ * 1. sustained ingest: BENCH_READINGS readings (default 50,000) from BENCH_MONITORS simulated
+ *    monitors (default 20), each connected to NATS as itself through auth callout, published as
+ *    fast as acks allow (BENCH_IN_FLIGHT publishes in flight, default 256), timed from the first
+ *    publish until the monitors' `readingsStored` counters (telemetry's database) add up to all of
+ *    them; stored must equal published exactly (the counters, the `readings` collection and the
+ *    stream). At most BENCH_INGEST_SECONDS (default 60) are waited for: when that is not enough the
+ *    rate so far is printed, marked incomplete, with the rate of the first and the last 10 s.
+ * 2. raw JetStream publish-with-ack msg/s on the same server, same message size, connections and
+ *    window, to a throwaway file stream (service credentials): goal ingest/raw >= 0.5;
+ * 3. raw `insertMany` docs/s into the same MongoDB-protocol server, batches of INGEST_BATCH_SIZE
+ *    (500, also set explicitly for telemetry here), documents shaped like telemetry's readings,
+ *    into a throwaway database: goal ingest/insertMany >= 0.8;
+ * 4. publish-to-queryable latency at BENCH_LATENCY_RATE readings/s (default 5,000) for
+ *    BENCH_LATENCY_SECONDS (default 10), against a fresh telemetry (new database, new readings
+ *    stream, new monitors: no backlog left from phase 1): goal p99 < 250 ms. Method (FerretDB has
+ *    no change streams): every reading carries its publish time as `timestamp`; the bench keeps,
+ *    per monitor, the publish times in order and polls the monitors' `readingsStored` counters
+ *    every POLL_MS (10 ms). When a monitor's counter goes from a to b, its readings a+1..b became
+ *    stored, and each gets `seenAt - timestamp`. This relies on telemetry storing a monitor's
+ *    readings in stream order (one instance, one batch at a time, no redelivery; the exact-count
+ *    check would show a redelivery as a miscount), and it is the conservative end of "queryable":
+ *    the counters and latest values are the last write of a batch, after the reading documents.
+ *    Polling adds up to one poll interval plus one query (the average query time is printed).
+ *    Readings still not stored BENCH_DRAIN_SECONDS (default 30) after publishing stops count with
+ *    their age at that moment (so the percentiles are then lower bounds, marked ">=").
+ * Diagnostics (where the time goes): raw JetStream consume+ack msg/s; telemetry's own batch code
+ * (`ReadingsIngest.process`: JSON, validation and every store call) run in this process without
+ * NATS, for at most BENCH_PIPELINE_SECONDS (default 15), with the time per store call; and CPU per
+ * process during each phase from /proc/<pid>/stat (utime + stime), as a sampling profiler would.
+ * Defaults keep a run within about 3 minutes.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { performance } from "node:perf_hooks";
+import { AckPolicy, type JsMsg, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { deviceSubjects, READINGS_STREAM } from "@trellis/contracts";
+import { freePort } from "@trellis/stack";
+import type { ServiceProcess } from "@trellis/stack/testing";
+import { type Db, MongoClient } from "mongodb";
+import {
+  closeAll,
+  connectDevices,
+  createMonitors,
+  createOwner,
+  deviceTargets,
+  login,
+} from "../scripts/devices/platform.ts";
+import {
+  firstFailures,
+  type PublishStats,
+  type PublishTarget,
+  publishPaced,
+  Reservoir,
+} from "../scripts/devices/publisher.ts";
+import { type ReadingGenerator, readingGenerator } from "../scripts/devices/readings.ts";
+import {
+  READINGS_DUPLICATE_WINDOW_MS,
+  READINGS_MAX_MSG_BYTES,
+} from "../services/telemetry/src/ingest/jetstream-setup.ts";
+import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
+import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
+import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
+import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
+import { fmt, startBench } from "./support.ts";
+
+const int = (name: string, fallback: number) => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
+  return v;
+};
+const READINGS = int("BENCH_READINGS", 50_000);
+const MONITORS = int("BENCH_MONITORS", 20);
+const IN_FLIGHT = int("BENCH_IN_FLIGHT", 256);
+const LATENCY_RATE = int("BENCH_LATENCY_RATE", 5_000);
+const LATENCY_SECONDS = int("BENCH_LATENCY_SECONDS", 10);
+const INGEST_SECONDS = int("BENCH_INGEST_SECONDS", 60);
+const DRAIN_SECONDS = int("BENCH_DRAIN_SECONDS", 30);
+const PIPELINE_SECONDS = int("BENCH_PIPELINE_SECONDS", 15);
+/** telemetry's INGEST_BATCH_SIZE default, set explicitly below so both sides use the same number. */
+const BATCH = 500;
+const WARMUP = Math.min(500, READINGS);
+const POLL_MS = 10;
+const ADMIN = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6).toString("hex")}` };
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const ms = (v: number) => (Number.isNaN(v) ? "-" : `${v.toFixed(1)} ms`);
+
+// ---------------------------------------------------------------------------------------------
+// CPU per process, from /proc/<pid>/stat (utime + stime), for this process and its descendants.
+
+let clockTicks = 100;
+try {
+  clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+} catch {
+  // Linux's usual value
+}
+
+interface ProcStat {
+  ppid: number;
+  comm: string;
+  ticks: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = text.lastIndexOf(")");
+    const comm = text.slice(text.indexOf("(") + 1, close);
+    const f = text.slice(close + 2).split(" ");
+    // After the comm: state(0) ppid(1) ... utime(11) stime(12)
+    return { ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds so far per process name, for this process and every descendant. */
+function cpuSnapshot(names: ReadonlyMap<number, string>): Map<string, number> {
+  const all = new Map<number, ProcStat>();
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return new Map();
+  }
+  for (const p of pids) {
+    const s = readStat(Number(p));
+    if (s) all.set(Number(p), s);
+  }
+  const mine = new Set([process.pid]);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [pid, s] of all) {
+      if (!mine.has(pid) && mine.has(s.ppid)) {
+        mine.add(pid);
+        changed = true;
+      }
+    }
+  }
+  const out = new Map<string, number>();
+  for (const pid of mine) {
+    const s = all.get(pid);
+    if (!s) continue;
+    const name = names.get(pid) ?? (pid === process.pid ? "bench (load + poller)" : s.comm);
+    out.set(name, (out.get(name) ?? 0) + s.ticks / clockTicks);
+  }
+  return out;
+}
+
+interface CpuPhase {
+  phase: string;
+  seconds: number;
+  cpu: Map<string, number>;
+}
+
+async function measureCpu<T>(
+  phases: CpuPhase[],
+  phase: string,
+  names: ReadonlyMap<number, string>,
+  run: () => Promise<T>,
+): Promise<T> {
+  const before = cpuSnapshot(names);
+  const t0 = performance.now();
+  try {
+    return await run();
+  } finally {
+    const seconds = (performance.now() - t0) / 1000;
+    const after = cpuSnapshot(names);
+    const cpu = new Map<string, number>();
+    for (const [name, v] of after) cpu.set(name, v - (before.get(name) ?? 0));
+    phases.push({ phase, seconds, cpu });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface MonitorCounter {
+  _id: string;
+  readingsStored: number;
+}
+
+/** The monitors' stored counters in telemetry's database. */
+async function storedCounters(db: Db, ids: readonly string[]): Promise<Map<string, number>> {
+  const docs = await db
+    .collection<MonitorCounter>("monitors")
+    .find({ _id: { $in: [...ids] } }, { projection: { readingsStored: 1 } })
+    .toArray();
+  return new Map(docs.map((d) => [d._id, d.readingsStored ?? 0]));
+}
+
+const sum = (m: ReadonlyMap<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+interface StoredProgress {
+  /** performance.now() when the counters were read, and their sum. */
+  samples: { at: number; stored: number }[];
+  complete: boolean;
+  /** When the target was first seen (performance.now()), or the last sample when the deadline hit. */
+  doneAt: number;
+}
+
+/** Polls the counters every `pollMs` until they add up to `target` or `deadline` (performance.now()) passes. */
+async function waitStored(
+  db: Db,
+  ids: readonly string[],
+  target: number,
+  pollMs: number,
+  deadline: number,
+): Promise<StoredProgress> {
+  const samples: { at: number; stored: number }[] = [];
+  for (;;) {
+    const stored = sum(await storedCounters(db, ids));
+    const at = performance.now();
+    samples.push({ at, stored });
+    if (stored >= target) return { samples, complete: true, doneAt: at };
+    if (at >= deadline) return { samples, complete: false, doneAt: at };
+    await sleep(pollMs);
+  }
+}
+
+/** Readings stored per second between two moments of a progress record. */
+function rateBetween(p: StoredProgress, from: number, to: number): number {
+  const inWindow = p.samples.filter((s) => s.at >= from && s.at <= to);
+  const first = inWindow[0];
+  const last = inWindow.at(-1);
+  if (!first || !last || last.at <= first.at) return Number.NaN;
+  return (last.stored - first.stored) / ((last.at - first.at) / 1000);
+}
+
+function failIf(stats: PublishStats, what: string): void {
+  if (stats.failed > 0 || stats.acked !== stats.sent) {
+    throw new Error(`${what}: ${stats.failed} of ${stats.sent} publishes failed: ${firstFailures(stats).join("; ")}`);
+  }
+}
+
+/** Times `fn`'s async methods (own and prototype) into `acc` under `label.method`. */
+function timeMethods<T extends object>(obj: T, label: string, acc: Map<string, number>): T {
+  const target = obj as unknown as Record<string, unknown>;
+  for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(obj))) {
+    const fn = target[key];
+    if (key === "constructor" || typeof fn !== "function") continue;
+    target[key] = async (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return await (fn as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
+      } finally {
+        const k = `${label}.${key}`;
+        acc.set(k, (acc.get(k) ?? 0) + performance.now() - t0);
+      }
+    };
+  }
+  return obj;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const bench = await startBench();
+const cleanups: (() => Promise<unknown>)[] = [];
+let exitCode = 0;
+try {
+  const { stack } = bench;
+  const natsAuth = stack.nats.natsAuth;
+  if (!natsAuth) throw new Error("the NATS server has no service credentials (auth callout is required)");
+  const t0 = performance.now();
+
+  const names = new Map<number, string>();
+  const auth = await bench.start("auth", {
+    TRELLIS_ADMIN_USERNAME: ADMIN.username,
+    TRELLIS_ADMIN_PASSWORD: ADMIN.password,
+  });
+  names.set(auth.pid, "auth");
+  const port = await freePort();
+  const gatewayProc = await bench.start("gateway", { PORT: String(port) });
+  names.set(gatewayProc.pid, "gateway");
+  const gateway = `http://127.0.0.1:${port}`;
+
+  const mongo = await MongoClient.connect(stack.mongo.url);
+  cleanups.push(() => mongo.close());
+  const svcConnect = () =>
+    connect({ servers: stack.nats.url, user: natsAuth.user, pass: natsAuth.password, name: "bench-raw" });
+  const svc = await svcConnect();
+  cleanups.push(() => svc.close());
+  const jsm = await jetstreamManager(svc);
+  const token = await login(gateway, ADMIN.username, ADMIN.password);
+  const owner = await createOwner(gateway, token);
+  const cpuPhases: CpuPhase[] = [];
+
+  /**
+   * A telemetry instance on a database of its own (its readings stream recreated empty), with
+   * MONITORS new monitors connected as themselves, warmed up with WARMUP readings.
+   */
+  let telemetry: ServiceProcess | undefined;
+  let generation = 0;
+  const freshTelemetry = async () => {
+    if (telemetry) {
+      await telemetry.stop("SIGKILL"); // its state is thrown away: no need to finish the batch in hand
+      await jsm.streams.delete(READINGS_STREAM).catch(() => {});
+    }
+    const dbName = `${bench.env("telemetry").MONGO_DB}_${++generation}`;
+    telemetry = await bench.start("telemetry", { INGEST_BATCH_SIZE: String(BATCH), MONGO_DB: dbName });
+    names.set(telemetry.pid, "telemetry");
+    const devices = await createMonitors(gateway, token, owner, MONITORS);
+    const conns = await connectDevices(stack.nats.url, devices);
+    cleanups.push(() => closeAll(conns));
+    const db = mongo.db(dbName);
+    const ids = devices.map((d) => d.id);
+    // Warm-up: JIT, connections, the consumer, the first database files.
+    const warm = await publishPaced(deviceTargets(devices, conns), { count: WARMUP, inFlight: IN_FLIGHT });
+    failIf(warm, "warm-up");
+    const w = await waitStored(db, ids, WARMUP, 20, performance.now() + 60_000);
+    if (!w.complete) throw new Error("warm-up readings were not stored within 60 s");
+    log(`telemetry #${generation}: ${MONITORS} monitors connected as themselves (auth callout), warmed up`);
+    return { devices, conns, ids, db, close: () => closeAll(conns) };
+  };
+  const first = await freshTelemetry();
+
+  // ---- 2. Raw JetStream publish with ack: same size, connections, window; a throwaway stream.
+  const suffix = randomBytes(4).toString("hex");
+  const rawStream = `BENCH_RAW_${suffix}`;
+  const rawPrefix = `bench.raw.${suffix}`;
+  await jsm.streams.add({
+    name: rawStream,
+    subjects: [`${rawPrefix}.>`],
+    storage: StorageType.File,
+    duplicate_window: READINGS_DUPLICATE_WINDOW_MS * 1_000_000,
+    max_msg_size: READINGS_MAX_MSG_BYTES,
+  });
+  cleanups.push(() => jsm.streams.delete(rawStream).catch(() => {}));
+  const rawConns: NatsConnection[] = [];
+  cleanups.push(() => closeAll(rawConns));
+  for (let i = 0; i < MONITORS; i++) rawConns.push(await svcConnect());
+  const rawTargets: PublishTarget[] = first.ids.map((id, i) => {
+    const readings = readingGenerator(id);
+    let n = 0;
+    return {
+      name: `raw-${i}`,
+      js: jetstream(rawConns[i] as NatsConnection),
+      subject: `${rawPrefix}.${id}`,
+      next: () => ({ payload: JSON.stringify(readings.next(Date.now())), msgID: `raw-${id}-${++n}` }),
+    };
+  });
+  const raw = await measureCpu(cpuPhases, "raw JetStream", names, () =>
+    publishPaced(rawTargets, { count: READINGS, inFlight: IN_FLIGHT }),
+  );
+  failIf(raw, "raw JetStream publish");
+  const rawRate = raw.acked / (raw.elapsedMs / 1000);
+  await closeAll(rawConns.splice(0));
+  log(`raw JetStream publish: ${fmt(rawRate)} msg/s`);
+
+  // Diagnostic: consume and ack those messages with a pull consumer, as telemetry does.
+  await jsm.consumers.add(rawStream, { durable_name: "bench", ack_policy: AckPolicy.Explicit });
+  const consumeRate = await (async () => {
+    const consumer = await jetstream(svc).consumers.get(rawStream, "bench");
+    const messages = await consumer.consume({ max_messages: BATCH });
+    const start = performance.now();
+    let n = 0;
+    for await (const m of messages) {
+      m.ack();
+      if (++n >= READINGS) break;
+    }
+    const rate = n / ((performance.now() - start) / 1000);
+    await messages.close();
+    return rate;
+  })();
+  await jsm.streams.delete(rawStream);
+
+  // ---- 3. Raw insertMany, same batch size, reading-shaped documents, a throwaway database.
+  const rawDb = mongo.db(`bench_raw_${suffix}`);
+  cleanups.push(() => rawDb.dropDatabase().catch(() => {}));
+  const rawColl = rawDb.collection<ReadingDoc>("readings");
+  await rawColl.createIndex({ monitorId: 1, at: 1 }, { name: "monitorId_at" });
+  const rawDocs: ReadingDoc[] = (() => {
+    const gens = first.ids.map((id) => readingGenerator(id));
+    const base = Date.now();
+    return Array.from({ length: READINGS }, (_, i) => {
+      const m = i % first.ids.length;
+      const { timestamp, ...values } = (gens[m] as ReadingGenerator).next(base + i);
+      return {
+        _id: `${first.ids[m]}:${i + 1}`,
+        monitorId: first.ids[m] as string,
+        at: timestamp,
+        values,
+      };
+    });
+  })();
+  const insertSeconds = await measureCpu(cpuPhases, "raw insertMany", names, async () => {
+    const start = performance.now();
+    for (let i = 0; i < rawDocs.length; i += BATCH) {
+      await rawColl.insertMany(rawDocs.slice(i, i + BATCH), { ordered: false });
+    }
+    return (performance.now() - start) / 1000;
+  });
+  const insertRate = READINGS / insertSeconds;
+  await rawDb.dropDatabase();
+  log(`raw insertMany: ${fmt(insertRate)} docs/s`);
+
+  // Diagnostic: telemetry's own batch code in this process, no NATS, with the time per store call.
+  const pdb = mongo.db(`bench_pipeline_${suffix}`);
+  cleanups.push(() => pdb.dropDatabase().catch(() => {}));
+  const storeTime = new Map<string, number>();
+  const pMonitors = timeMethods(new MonitorsStore(pdb), "monitors", storeTime);
+  const pReadings = timeMethods(new ReadingsStore(pdb), "readings", storeTime);
+  const pRollups = timeMethods(new RollupsStore(pdb), "rollups", storeTime);
+  await Promise.all([pMonitors, pReadings, pRollups].map((s) => s.ensureIndexes()));
+  for (const id of first.ids) {
+    await pMonitors.create({ _id: id, ownerId: owner, createdAt: new Date(), readingsStored: 0, readingsRejected: 0 });
+  }
+  storeTime.clear();
+  const pipeline = new ReadingsIngest({
+    monitors: pMonitors,
+    readings: pReadings,
+    rollups: pRollups,
+    batchSize: BATCH,
+    maxWaitMs: 100,
+    log: { debug() {}, warn() {}, error() {} },
+  } as unknown as ReadingsIngestOptions);
+  const encoder = new TextEncoder();
+  const gens = first.ids.map((id) => readingGenerator(id));
+  const fakeMsgs: JsMsg[] = Array.from({ length: READINGS }, (_, i) => {
+    const m = i % first.ids.length;
+    const reading = (gens[m] as ReadingGenerator).next(Date.now());
+    return {
+      subject: deviceSubjects.readings(first.ids[m] as string),
+      data: encoder.encode(JSON.stringify(reading)),
+      seq: i + 1,
+      timestampNanos: BigInt(reading.timestamp) * 1_000_000n,
+      ack() {},
+      nak() {},
+      term() {},
+    } as unknown as JsMsg;
+  });
+  const batchTimes: number[] = [];
+  const pipelineRun = await measureCpu(cpuPhases, "batch code, no NATS", names, async () => {
+    const start = performance.now();
+    const until = start + PIPELINE_SECONDS * 1000;
+    let done = 0;
+    while (done < fakeMsgs.length && performance.now() < until) {
+      const b0 = performance.now();
+      await pipeline.process(fakeMsgs.slice(done, done + BATCH));
+      batchTimes.push(performance.now() - b0);
+      done = Math.min(fakeMsgs.length, done + BATCH);
+    }
+    return { done, seconds: (performance.now() - start) / 1000 };
+  });
+  const pipelineRate = pipelineRun.done / pipelineRun.seconds;
+  const pipelineStored = sum(await storedCounters(pdb, first.ids));
+  await pdb.dropDatabase();
+  log(`telemetry batch code in-process: ${fmt(pipelineRate)} readings/s (${pipelineStored} stored)`);
+
+  // ---- 1. Sustained ingest through auth-callout device connections, until stored.
+  const beforeIngest = sum(await storedCounters(first.db, first.ids));
+  const ingest = await measureCpu(cpuPhases, "ingest", names, async () => {
+    const start = performance.now();
+    const publishing = publishPaced(deviceTargets(first.devices, first.conns), {
+      count: READINGS,
+      inFlight: IN_FLIGHT,
+    });
+    const progress = await waitStored(first.db, first.ids, beforeIngest + READINGS, 20, start + INGEST_SECONDS * 1000);
+    const pub = await publishing;
+    return { pub, progress, start };
+  });
+  failIf(ingest.pub, "ingest publish");
+  const ingestSeconds = (ingest.progress.doneAt - ingest.start) / 1000;
+  const ingestStored = (ingest.progress.samples.at(-1)?.stored ?? beforeIngest) - beforeIngest;
+  const ingestRate = ingestStored / ingestSeconds;
+  const firstTen = rateBetween(ingest.progress, ingest.start, ingest.start + 10_000);
+  const lastTen = rateBetween(ingest.progress, ingest.progress.doneAt - 10_000, ingest.progress.doneAt);
+  const publishOnlyRate = ingest.pub.acked / (ingest.pub.elapsedMs / 1000);
+  log(`ingest: ${fmt(ingestRate)} readings/s stored${ingest.progress.complete ? "" : " (incomplete)"}`);
+  let exactNote: string;
+  let exact = false;
+  if (ingest.progress.complete) {
+    // Exact counts, after a pause in which an over-count would show.
+    await sleep(1_000);
+    const expectedTotal = WARMUP + READINGS;
+    const counted = sum(await storedCounters(first.db, first.ids)) - beforeIngest;
+    const docsTotal = await first.db.collection("readings").countDocuments({});
+    const streamMsgs = (await jsm.streams.info(READINGS_STREAM)).state.messages;
+    exact = counted === READINGS && docsTotal === expectedTotal && streamMsgs === expectedTotal;
+    exactNote = `counters +${fmt(counted)} of ${fmt(READINGS)}; readings docs ${fmt(docsTotal)}, stream msgs ${fmt(streamMsgs)} (of ${fmt(expectedTotal)} with warm-up)`;
+  } else {
+    exactNote = `not checked: only ${fmt(ingestStored)} of ${fmt(READINGS)} stored after ${INGEST_SECONDS} s (BENCH_INGEST_SECONDS)`;
+  }
+  if (!exact) exitCode = 1;
+  await first.close();
+
+  // ---- 4. Latency at a fixed rate, on a fresh telemetry: publish time → counters show it stored.
+  const second = await freshTelemetry();
+  const { ids } = second;
+  const counters0 = await storedCounters(second.db, ids);
+  const published: number[][] = ids.map(() => []);
+  const seen = ids.map((id) => counters0.get(id) ?? 0);
+  const base0 = [...seen];
+  const latency = new Reservoir();
+  let polls = 0;
+  let pollMs = 0;
+  let publishingEndedAt: number | undefined;
+  let unstored = 0;
+  const poller = (async () => {
+    for (;;) {
+      const q0 = performance.now();
+      const counters = await storedCounters(second.db, ids);
+      const seenAt = Date.now();
+      pollMs += performance.now() - q0;
+      polls++;
+      let pending = 0;
+      ids.forEach((id, m) => {
+        const stored = (counters.get(id) ?? 0) - (base0[m] as number);
+        const times = published[m] as number[];
+        for (let k = (seen[m] as number) - (base0[m] as number); k < stored; k++) {
+          const ts = times[k];
+          if (ts !== undefined) latency.add(seenAt - ts);
+        }
+        seen[m] = stored + (base0[m] as number);
+        pending += times.length - stored;
+      });
+      if (publishingEndedAt !== undefined) {
+        if (pending <= 0) return;
+        if (performance.now() - publishingEndedAt > DRAIN_SECONDS * 1000) {
+          // Censored: what is still not stored counts with its age now (a lower bound).
+          ids.forEach((_, m) => {
+            const times = published[m] as number[];
+            for (let k = (seen[m] as number) - (base0[m] as number); k < times.length; k++) {
+              latency.add(seenAt - (times[k] as number));
+            }
+          });
+          unstored = pending;
+          return;
+        }
+      }
+      await sleep(POLL_MS);
+    }
+  })();
+  poller.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+  const paced = await measureCpu(cpuPhases, `latency @ ${fmt(LATENCY_RATE)}/s`, names, async () => {
+    const stats = await publishPaced(
+      deviceTargets(second.devices, second.conns, { onReading: (m, ts) => (published[m] as number[]).push(ts) }),
+      { rate: LATENCY_RATE, durationMs: LATENCY_SECONDS * 1000, inFlight: IN_FLIGHT },
+    );
+    publishingEndedAt = performance.now();
+    await poller;
+    return stats;
+  });
+  failIf(paced, "latency publish");
+  const lat = latency.summary();
+  const latencyStored = ids.reduce((a, _, m) => a + (seen[m] as number) - (base0[m] as number), 0);
+  if (unstored > 0) exitCode = 1;
+  const ge = unstored > 0 ? ">= " : "";
+  log(`latency: p50 ${ge}${ms(lat.p50)}, p99 ${ge}${ms(lat.p99)}`);
+
+  // ---- Report.
+  const incomplete = ingest.progress.complete ? "" : " (incomplete)";
+  const rows: [string, string, string][] = [
+    [
+      `ingest, ${MONITORS} monitors via callout`,
+      `${fmt(ingestRate)} /s`,
+      `${fmt(ingestStored)} of ${fmt(READINGS)} stored in ${ingestSeconds.toFixed(1)} s from the first publish${incomplete}; first 10 s ${fmt(firstTen)} /s, last 10 s ${fmt(lastTen)} /s`,
+    ],
+    [
+      "  publishing alone",
+      `${fmt(publishOnlyRate)} /s`,
+      `until the last PubAck; ack p50 ${ms(ingest.pub.latency.p50)}, p99 ${ms(ingest.pub.latency.p99)}`,
+    ],
+    ["  stored = published", exact ? "yes" : ingest.progress.complete ? "NO" : "unknown", exactNote],
+    [
+      "raw JetStream publish+ack",
+      `${fmt(rawRate)} /s`,
+      `${Math.round(raw.avgBytes)} B msgs, ${MONITORS} connections, ${IN_FLIGHT} in flight; ack p50 ${ms(raw.latency.p50)}, p99 ${ms(raw.latency.p99)}`,
+    ],
+    ["  ratio (goal >= 0.5)", (ingestRate / rawRate).toFixed(3), ""],
+    ["raw insertMany", `${fmt(insertRate)} /s`, `${fmt(READINGS)} docs, batches of ${BATCH}, unordered, one at a time`],
+    ["  ratio (goal >= 0.8)", (ingestRate / insertRate).toFixed(3), ""],
+    [
+      `latency @ ${fmt(LATENCY_RATE)} readings/s`,
+      `p99 ${ge}${ms(lat.p99)}`,
+      `p50 ${ge}${ms(lat.p50)}, max ${ge}${ms(lat.max)}; ${fmt(paced.sent / (paced.sendingMs / 1000))} /s sent for ${LATENCY_SECONDS} s; ${fmt(latencyStored)} of ${fmt(paced.acked)} stored${unstored ? ` (${fmt(unstored)} not stored ${DRAIN_SECONDS} s after the last publish)` : ""}`,
+    ],
+    [
+      "  p99 goal < 250 ms",
+      lat.p99 < 250 && unstored === 0 ? "met" : "not met",
+      `fresh telemetry; includes polling: every ${POLL_MS} ms + query (avg ${(pollMs / Math.max(1, polls)).toFixed(1)} ms)`,
+    ],
+    ["diagnostics:", "", ""],
+    [
+      "raw JetStream consume+ack",
+      `${fmt(consumeRate)} /s`,
+      `pull consumer, max_messages ${BATCH}, one ack per message`,
+    ],
+    [
+      "telemetry batch code, no NATS",
+      `${fmt(pipelineRate)} /s`,
+      `ReadingsIngest.process in this process: ${fmt(pipelineRun.done)} readings in ${pipelineRun.seconds.toFixed(1)} s; batch of ${BATCH}: first ${ms(batchTimes[0] ?? Number.NaN)}, last ${ms(batchTimes.at(-1) ?? Number.NaN)}`,
+    ],
+  ];
+  const storeTotal = [...storeTime.values()].reduce((x, y) => x + y, 0);
+  for (const [k, v] of [...storeTime].sort((x, y) => y[1] - x[1])) {
+    rows.push([`  ${k}`, `${((100 * v) / 1000 / pipelineRun.seconds).toFixed(0)} %`, `${(v / 1000).toFixed(2)} s`]);
+  }
+  rows.push([
+    "  outside the store calls",
+    `${((100 * (pipelineRun.seconds - storeTotal / 1000)) / pipelineRun.seconds).toFixed(0)} %`,
+    "JSON parse, validation, rollup math, ack calls",
+  ]);
+  for (const [x, y, z] of rows) process.stdout.write(`${x.padEnd(34)} ${y.padStart(14)}   ${z}\n`);
+
+  // CPU per process and phase, % of one core (the whole stack shares this machine's cores).
+  const procNames = [...new Set(cpuPhases.flatMap((p) => [...p.cpu.keys()]))].sort();
+  const col = 22;
+  process.stdout.write(`\nCPU per process, % of one core (${availableParallelism()} cores)\n`);
+  process.stdout.write(`${"".padEnd(24)}${cpuPhases.map((p) => p.phase.padStart(col)).join("")}\n`);
+  for (const name of procNames) {
+    const cells = cpuPhases.map((p) => `${((100 * (p.cpu.get(name) ?? 0)) / p.seconds).toFixed(0)} %`.padStart(col));
+    process.stdout.write(`${name.padEnd(24)}${cells.join("")}\n`);
+  }
+  const lengths = cpuPhases.map((p) => `${p.seconds.toFixed(1)} s`.padStart(col)).join("");
+  process.stdout.write(`${"(phase length)".padEnd(24)}${lengths}\n`);
+  log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+} catch (err) {
+  exitCode = 1;
+  process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+} finally {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+  await bench.stop();
+}
+process.exit(exitCode);
