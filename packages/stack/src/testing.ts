@@ -11,6 +11,16 @@ const repoRoot = join(import.meta.dirname, "..", "..", "..");
 
 export const uniqueSuffix = (): string => randomBytes(4).toString("hex");
 
+/** The error a promise rejects with; fails the test when it resolves instead. */
+export async function failure<E = Error>(promise: Promise<unknown>): Promise<E> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as E;
+  }
+  throw new Error("expected the call to fail");
+}
+
 /** What the integration project's global setup provides (`inject("stack")`). */
 export interface ProvidedStack {
   mongoUrl: string;

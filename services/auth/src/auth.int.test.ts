@@ -16,7 +16,13 @@ import {
   type UserDeleted,
 } from "@trellis/contracts";
 import { decodeJson, request } from "@trellis/runtime";
-import { type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
+import {
+  failure as failureOf,
+  type ServiceProcess,
+  serviceEnvFrom,
+  startService,
+  uniqueSuffix,
+} from "@trellis/stack/testing";
 import jwt from "jsonwebtoken";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -57,14 +63,7 @@ const password = () => `Pw-${randomBytes(6).toString("hex")}`;
 const encoding = Array.from({ length: 128 }, (_, i) => Math.sin(i) / 4);
 const shifted = (by: number) => encoding.map((v, i) => (i === 0 ? v + by : v));
 
-async function failure(promise: Promise<unknown>): Promise<TrellisError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as TrellisError;
-  }
-  throw new Error("expected the call to fail");
-}
+const failure = (promise: Promise<unknown>) => failureOf<TrellisError>(promise);
 
 async function eventually<T>(probe: () => T | undefined, timeoutMs = 3_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -16,7 +16,13 @@ import {
   type V1MonitorData,
 } from "@trellis/contracts";
 import { decodeJson, encodeJson, request } from "@trellis/runtime";
-import { type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
+import {
+  failure as failureOf,
+  type ServiceProcess,
+  serviceEnvFrom,
+  startService,
+  uniqueSuffix,
+} from "@trellis/stack/testing";
 import jwt from "jsonwebtoken";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -63,14 +69,7 @@ let rejectedSub: Subscription;
 const monitorId = () => randomBytes(16).toString("hex");
 const password = () => `Pw-${randomBytes(8).toString("hex")}`;
 
-async function failure(promise: Promise<unknown>): Promise<TrellisError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as TrellisError;
-  }
-  throw new Error("expected the call to fail");
-}
+const failure = (promise: Promise<unknown>) => failureOf<TrellisError>(promise);
 
 /** Polls until `probe` returns a value that satisfies `ok`; returns the last value either way. */
 async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
