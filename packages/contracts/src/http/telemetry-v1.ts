@@ -28,6 +28,14 @@ const measurementFields = Object.fromEntries(
 /** Seed 002 `monitors/get` for every monitor (admin): keyed by monitor id, each with its `owner`. */
 export const V1AllMonitorsData = z.record(z.string(), V1MonitorData.extend({ owner: UserId }));
 
+/** Seed 002 gives reset and delete the same status table. */
+const adminMonitorResponses = {
+  200: { description: "The request was successful.", schema: v1Success(z.null()) },
+  400: fail("Some arguments weren't provided, or the monitor_id is invalid."),
+  401: fail("The provided token was invalid."),
+  403: fail("A non-admin tried to access this method."),
+} as const;
+
 export const telemetryV1Routes = {
   monitorsGet: route({
     method: "get",
@@ -109,12 +117,7 @@ export const telemetryV1Routes = {
     tags,
     auth: "v1",
     body: z.object({ token: required("token"), monitor_id: required("monitor_id") }),
-    responses: {
-      200: { description: "The request was successful.", schema: v1Success(z.null()) },
-      400: fail("Some arguments weren't provided, or the monitor_id is invalid."),
-      401: fail("The provided token was invalid."),
-      403: fail("A non-admin tried to access this method."),
-    },
+    responses: adminMonitorResponses,
   }),
   monitorsDelete: route({
     method: "post",
@@ -124,11 +127,6 @@ export const telemetryV1Routes = {
     tags,
     auth: "v1",
     body: z.object({ token: required("token"), monitor_id: required("monitor_id") }),
-    responses: {
-      200: { description: "The request was successful.", schema: v1Success(z.null()) },
-      400: fail("Some arguments weren't provided, or the monitor_id is invalid."),
-      401: fail("The provided token was invalid."),
-      403: fail("A non-admin tried to access this method."),
-    },
+    responses: adminMonitorResponses,
   }),
 } as const;
