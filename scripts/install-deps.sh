@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${TRELLIS_CACHE:-$HOME/.cache/trellis}
 NODE_MAJOR=24
-NATS_VERSION=v2.12.1
+NATS_VERSION=v2.14.9
 FERRETDB_VERSION=$(sed -n 's/.*github.com\/FerretDB\/FerretDB \(v[0-9.]*\).*/\1/p' "$root/tools/ferretdb/go.mod")
 bin="$cache/bin"
 mkdir -p "$bin"
@@ -29,11 +29,30 @@ if [ ! -x "$bin/nats-server-$NATS_VERSION" ]; then
 fi
 ln -sf "nats-server-$NATS_VERSION" "$bin/nats-server"
 
-if [ ! -x "$bin/ferretdb-$FERRETDB_VERSION" ]; then
-  say "building FerretDB $FERRETDB_VERSION (embedded, SQLite backend)"
-  (cd "$root/tools/ferretdb" && CGO_ENABLED=0 go build -trimpath -o "$bin/ferretdb-$FERRETDB_VERSION" .)
+# FerretDB is built from its module source with tools/ferretdb/patches/*.patch applied (each
+# patch says why); the binary's name carries a hash of the wrapper and the patches, so changing
+# either rebuilds it.
+ferretdb_src="$root/tools/ferretdb"
+ferretdb_hash=$(cat "$ferretdb_src"/main.go "$ferretdb_src"/go.mod "$ferretdb_src"/go.sum "$ferretdb_src"/patches/*.patch |
+  sha256sum | cut -c1-12)
+ferretdb_bin="ferretdb-$FERRETDB_VERSION-$ferretdb_hash"
+if [ ! -x "$bin/$ferretdb_bin" ]; then
+  say "building FerretDB $FERRETDB_VERSION (embedded, SQLite backend, patched)"
+  build=$(mktemp -d)
+  trap 'chmod -R u+w "$build" 2>/dev/null; rm -rf "$build"' EXIT
+  module=$(cd "$ferretdb_src" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$module" ] || { say "cannot find the FerretDB $FERRETDB_VERSION module source"; exit 1; }
+  cp -R "$module" "$build/FerretDB" && chmod -R u+w "$build/FerretDB"
+  for p in "$ferretdb_src"/patches/*.patch; do
+    patch --quiet --forward --strip=1 --directory="$build/FerretDB" <"$p"
+  done
+  cp "$ferretdb_src/go.mod" "$build/go.mod" && cp "$ferretdb_src/go.sum" "$build/go.sum"
+  (cd "$ferretdb_src" &&
+    go mod edit -modfile="$build/go.mod" -replace "github.com/FerretDB/FerretDB=$build/FerretDB" &&
+    CGO_ENABLED=0 go build -modfile="$build/go.mod" -trimpath -o "$bin/$ferretdb_bin" .)
 fi
-ln -sf "ferretdb-$FERRETDB_VERSION" "$bin/ferretdb"
+ln -sf "$ferretdb_bin" "$bin/ferretdb"
 
 if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
