@@ -24,7 +24,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/trellis-images.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# version_of BINARY-SYMLINK PREFIX: "nats-server -> nats-server-v2.12.1" gives v2.12.1.
+# version_of BINARY-SYMLINK PREFIX: "nats-server -> nats-server-v2.14.9" gives v2.14.9.
 version_of() {
   local target
   target=$(basename "$(readlink -f "$1")")

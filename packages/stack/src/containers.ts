@@ -8,7 +8,7 @@ import type { Dependency, DependencyName } from "./types.ts";
  */
 export const images = (): Record<DependencyName, string> => ({
   mongo: process.env.TRELLIS_MONGO_IMAGE ?? "mongo:7",
-  nats: process.env.TRELLIS_NATS_IMAGE ?? "nats:2.12",
+  nats: process.env.TRELLIS_NATS_IMAGE ?? "nats:2.14",
   redis: process.env.TRELLIS_REDIS_IMAGE ?? "redis:7",
 });
 
