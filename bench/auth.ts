@@ -10,15 +10,27 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { freePort } from "@trellis/stack";
-import { CONNECTIONS, DURATION_S, fmt, load, startBench, startHello } from "./support.ts";
+import {
+  CONNECTIONS,
+  type CpuPhase,
+  DURATION_S,
+  fmt,
+  load,
+  measureCpu,
+  printCpuTable,
+  startBench,
+  startHello,
+} from "./support.ts";
 
 const user = { username: "bench-user", password: "Bench-Password-8237" };
 
 const bench = await startBench();
 try {
-  await bench.start("auth");
+  const names = new Map<number, string>();
+  const cpuPhases: CpuPhase[] = [];
+  names.set((await bench.start("auth")).pid, "auth");
   const port = await freePort();
-  await bench.start("gateway", { PORT: String(port) });
+  names.set((await bench.start("gateway", { PORT: String(port) })).pid, "gateway");
   const gateway = `http://127.0.0.1:${port}`;
 
   const reg = await fetch(`${gateway}/api/v2/auth/register`, {
@@ -41,7 +53,9 @@ try {
   hello.stop();
 
   await load({ url: `${gateway}/api/v2/me`, headers: { authorization: `Bearer ${access_token}` }, duration: 2 });
-  const me = await load({ url: `${gateway}/api/v2/me`, headers: { authorization: `Bearer ${access_token}` } });
+  const me = await measureCpu(cpuPhases, "GET /api/v2/me", names, () =>
+    load({ url: `${gateway}/api/v2/me`, headers: { authorization: `Bearer ${access_token}` } }),
+  );
   if (me.non2xx || me.errors) throw new Error(`GET /api/v2/me had ${me.non2xx} non-2xx and ${me.errors} errors`);
 
   // Logins: the gateway, NATS, rate-limit check in Redis, user lookup, argon2id verify, session
@@ -55,13 +69,15 @@ try {
   if (baseline.status !== 0) throw new Error(`argon2 baseline failed: ${baseline.stderr}`);
   const rawVerifyPerSec = Number(baseline.stdout.trim());
 
-  const logins = await load({
-    url: `${gateway}/api/v2/auth/token`,
-    method: "POST",
-    connections: concurrency,
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ grant_type: "password", ...user }),
-  });
+  const logins = await measureCpu(cpuPhases, "logins", names, () =>
+    load({
+      url: `${gateway}/api/v2/auth/token`,
+      method: "POST",
+      connections: concurrency,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ grant_type: "password", ...user }),
+    }),
+  );
   if (logins.non2xx || logins.errors)
     throw new Error(`logins had ${logins.non2xx} non-2xx and ${logins.errors} errors`);
 
@@ -75,6 +91,7 @@ try {
   ];
   for (const [a, b, c] of rows)
     process.stdout.write(`${(a as string).padEnd(26)} ${(b as string).padStart(14)}   ${c}\n`);
+  printCpuTable(cpuPhases);
 } finally {
   await bench.stop();
 }

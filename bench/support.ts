@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmark scripts: the stack, service processes, load runs. */
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, type Stack, serviceEnv, startStack } from "@trellis/stack";
 import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
@@ -80,3 +80,105 @@ export async function load(options: autocannon.Options): Promise<LoadResult> {
 }
 
 export const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+// ---------------------------------------------------------------------------------------------
+// CPU per process, from /proc/<pid>/stat (utime + stime), for this process and its descendants.
+
+let clockTicks = 100;
+try {
+  clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+} catch {
+  // Linux's usual value
+}
+
+interface ProcStat {
+  ppid: number;
+  comm: string;
+  ticks: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = text.lastIndexOf(")");
+    const comm = text.slice(text.indexOf("(") + 1, close);
+    const f = text.slice(close + 2).split(" ");
+    // After the comm: state(0) ppid(1) ... utime(11) stime(12)
+    return { ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds so far per process name, for this process and every descendant. */
+function cpuSnapshot(names: ReadonlyMap<number, string>): Map<string, number> {
+  const all = new Map<number, ProcStat>();
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return new Map();
+  }
+  for (const p of pids) {
+    const s = readStat(Number(p));
+    if (s) all.set(Number(p), s);
+  }
+  const mine = new Set([process.pid]);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [pid, s] of all) {
+      if (!mine.has(pid) && mine.has(s.ppid)) {
+        mine.add(pid);
+        changed = true;
+      }
+    }
+  }
+  const out = new Map<string, number>();
+  for (const pid of mine) {
+    const s = all.get(pid);
+    if (!s) continue;
+    const name = names.get(pid) ?? (pid === process.pid ? "bench (load generator)" : s.comm);
+    out.set(name, (out.get(name) ?? 0) + s.ticks / clockTicks);
+  }
+  return out;
+}
+
+export interface CpuPhase {
+  phase: string;
+  seconds: number;
+  cpu: Map<string, number>;
+}
+
+/** Runs `run` as one phase and records the CPU each process used meanwhile. */
+export async function measureCpu<T>(
+  phases: CpuPhase[],
+  phase: string,
+  names: ReadonlyMap<number, string>,
+  run: () => Promise<T>,
+): Promise<T> {
+  const before = cpuSnapshot(names);
+  const t0 = performance.now();
+  try {
+    return await run();
+  } finally {
+    const seconds = (performance.now() - t0) / 1000;
+    const after = cpuSnapshot(names);
+    const cpu = new Map<string, number>();
+    for (const [name, v] of after) cpu.set(name, v - (before.get(name) ?? 0));
+    phases.push({ phase, seconds, cpu });
+  }
+}
+
+/** CPU per process and phase, % of one core (the whole stack shares this machine's cores). */
+export function printCpuTable(phases: readonly CpuPhase[]): void {
+  const procNames = [...new Set(phases.flatMap((p) => [...p.cpu.keys()]))].sort();
+  const col = 22;
+  process.stdout.write(`\nCPU per process, % of one core (${availableParallelism()} cores)\n`);
+  process.stdout.write(`${"".padEnd(24)}${phases.map((p) => p.phase.padStart(col)).join("")}\n`);
+  for (const name of procNames) {
+    const cells = phases.map((p) => `${((100 * (p.cpu.get(name) ?? 0)) / p.seconds).toFixed(0)} %`.padStart(col));
+    process.stdout.write(`${name.padEnd(24)}${cells.join("")}\n`);
+  }
+  const lengths = phases.map((p) => `${p.seconds.toFixed(1)} s`.padStart(col)).join("");
+  process.stdout.write(`${"(phase length)".padEnd(24)}${lengths}\n`);
+}

@@ -22,7 +22,7 @@
  *    stored, and each gets `seenAt - timestamp`. This relies on telemetry storing a monitor's
  *    readings in stream order (one instance, one batch at a time, no redelivery; the exact-count
  *    check would show a redelivery as a miscount), and it is the conservative end of "queryable":
- *    the counters and latest values are the last write of a batch, after the reading documents.
+ *    the counters and latest values are the last write of a round, after the reading documents.
  *    Polling adds up to one poll interval plus one query (the average query time is printed).
  *    Readings still not stored BENCH_DRAIN_SECONDS (default 30) after publishing stops count with
  *    their age at that moment (so the percentiles are then lower bounds, marked ">=").
@@ -32,10 +32,7 @@
  * process during each phase from /proc/<pid>/stat (utime + stime), as a sampling profiler would.
  * Defaults keep a run within about 3 minutes.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import { AckPolicy, type JsMsg, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -67,7 +64,7 @@ import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetr
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
-import { fmt, startBench } from "./support.ts";
+import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -84,6 +81,8 @@ const DRAIN_SECONDS = int("BENCH_DRAIN_SECONDS", 30);
 const PIPELINE_SECONDS = int("BENCH_PIPELINE_SECONDS", 15);
 /** telemetry's INGEST_BATCH_SIZE default, set explicitly below so both sides use the same number. */
 const BATCH = 500;
+/** telemetry's INGEST_ROUND_SIZE default: the most readings one round takes (under load). */
+const ROUND = 5_000;
 const WARMUP = Math.min(500, READINGS);
 const POLL_MS = 10;
 const ADMIN = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6).toString("hex")}` };
@@ -91,93 +90,6 @@ const ADMIN = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6)
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const ms = (v: number) => (Number.isNaN(v) ? "-" : `${v.toFixed(1)} ms`);
-
-// ---------------------------------------------------------------------------------------------
-// CPU per process, from /proc/<pid>/stat (utime + stime), for this process and its descendants.
-
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-} catch {
-  // Linux's usual value
-}
-
-interface ProcStat {
-  ppid: number;
-  comm: string;
-  ticks: number;
-}
-
-function readStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = text.lastIndexOf(")");
-    const comm = text.slice(text.indexOf("(") + 1, close);
-    const f = text.slice(close + 2).split(" ");
-    // After the comm: state(0) ppid(1) ... utime(11) stime(12)
-    return { ppid: Number(f[1]), comm, ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU seconds so far per process name, for this process and every descendant. */
-function cpuSnapshot(names: ReadonlyMap<number, string>): Map<string, number> {
-  const all = new Map<number, ProcStat>();
-  let pids: string[] = [];
-  try {
-    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  } catch {
-    return new Map();
-  }
-  for (const p of pids) {
-    const s = readStat(Number(p));
-    if (s) all.set(Number(p), s);
-  }
-  const mine = new Set([process.pid]);
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [pid, s] of all) {
-      if (!mine.has(pid) && mine.has(s.ppid)) {
-        mine.add(pid);
-        changed = true;
-      }
-    }
-  }
-  const out = new Map<string, number>();
-  for (const pid of mine) {
-    const s = all.get(pid);
-    if (!s) continue;
-    const name = names.get(pid) ?? (pid === process.pid ? "bench (load + poller)" : s.comm);
-    out.set(name, (out.get(name) ?? 0) + s.ticks / clockTicks);
-  }
-  return out;
-}
-
-interface CpuPhase {
-  phase: string;
-  seconds: number;
-  cpu: Map<string, number>;
-}
-
-async function measureCpu<T>(
-  phases: CpuPhase[],
-  phase: string,
-  names: ReadonlyMap<number, string>,
-  run: () => Promise<T>,
-): Promise<T> {
-  const before = cpuSnapshot(names);
-  const t0 = performance.now();
-  try {
-    return await run();
-  } finally {
-    const seconds = (performance.now() - t0) / 1000;
-    const after = cpuSnapshot(names);
-    const cpu = new Map<string, number>();
-    for (const [name, v] of after) cpu.set(name, v - (before.get(name) ?? 0));
-    phases.push({ phase, seconds, cpu });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -303,7 +215,11 @@ try {
       await jsm.streams.delete(READINGS_STREAM).catch(() => {});
     }
     const dbName = `${bench.env("telemetry").MONGO_DB}_${++generation}`;
-    telemetry = await bench.start("telemetry", { INGEST_BATCH_SIZE: String(BATCH), MONGO_DB: dbName });
+    telemetry = await bench.start("telemetry", {
+      INGEST_BATCH_SIZE: String(BATCH),
+      INGEST_ROUND_SIZE: String(ROUND),
+      MONGO_DB: dbName,
+    });
     names.set(telemetry.pid, "telemetry");
     const devices = await createMonitors(gateway, token, owner, MONITORS);
     const conns = await connectDevices(stack.nats.url, devices);
@@ -417,7 +333,8 @@ try {
     readings: pReadings,
     rollups: pRollups,
     batchSize: BATCH,
-    maxWaitMs: 100,
+    roundSize: ROUND,
+    maxWaitMs: 20,
     log: { debug() {}, warn() {}, error() {} },
   } as unknown as ReadingsIngestOptions);
   const encoder = new TextEncoder();
@@ -442,9 +359,9 @@ try {
     let done = 0;
     while (done < fakeMsgs.length && performance.now() < until) {
       const b0 = performance.now();
-      await pipeline.process(fakeMsgs.slice(done, done + BATCH));
+      await pipeline.process(fakeMsgs.slice(done, done + ROUND));
       batchTimes.push(performance.now() - b0);
-      done = Math.min(fakeMsgs.length, done + BATCH);
+      done = Math.min(fakeMsgs.length, done + ROUND);
     }
     return { done, seconds: (performance.now() - start) / 1000 };
   });
@@ -595,7 +512,7 @@ try {
     [
       "telemetry batch code, no NATS",
       `${fmt(pipelineRate)} /s`,
-      `ReadingsIngest.process in this process: ${fmt(pipelineRun.done)} readings in ${pipelineRun.seconds.toFixed(1)} s; batch of ${BATCH}: first ${ms(batchTimes[0] ?? Number.NaN)}, last ${ms(batchTimes.at(-1) ?? Number.NaN)}`,
+      `ReadingsIngest.process in this process: ${fmt(pipelineRun.done)} readings in ${pipelineRun.seconds.toFixed(1)} s; round of ${fmt(ROUND)}: first ${ms(batchTimes[0] ?? Number.NaN)}, last ${ms(batchTimes.at(-1) ?? Number.NaN)}`,
     ],
   ];
   const storeTotal = [...storeTime.values()].reduce((x, y) => x + y, 0);
@@ -609,17 +526,7 @@ try {
   ]);
   for (const [x, y, z] of rows) process.stdout.write(`${x.padEnd(34)} ${y.padStart(14)}   ${z}\n`);
 
-  // CPU per process and phase, % of one core (the whole stack shares this machine's cores).
-  const procNames = [...new Set(cpuPhases.flatMap((p) => [...p.cpu.keys()]))].sort();
-  const col = 22;
-  process.stdout.write(`\nCPU per process, % of one core (${availableParallelism()} cores)\n`);
-  process.stdout.write(`${"".padEnd(24)}${cpuPhases.map((p) => p.phase.padStart(col)).join("")}\n`);
-  for (const name of procNames) {
-    const cells = cpuPhases.map((p) => `${((100 * (p.cpu.get(name) ?? 0)) / p.seconds).toFixed(0)} %`.padStart(col));
-    process.stdout.write(`${name.padEnd(24)}${cells.join("")}\n`);
-  }
-  const lengths = cpuPhases.map((p) => `${p.seconds.toFixed(1)} s`.padStart(col)).join("");
-  process.stdout.write(`${"(phase length)".padEnd(24)}${lengths}\n`);
+  printCpuTable(cpuPhases);
   log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 } catch (err) {
   exitCode = 1;

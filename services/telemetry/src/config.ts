@@ -3,10 +3,15 @@ import type { z } from "zod";
 
 export const telemetryConfigSchema = baseConfigSchema.extend(mongoConfigSchema.shape).extend({
   MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_telemetry"),
-  /** Most readings written together (one insert, one rollup and one monitor bulk write). */
+  /** Readings per `insertMany`. */
   INGEST_BATCH_SIZE: env.int(1, 10_000).default(500),
-  /** How long a partial batch waits for more readings before it is written. */
-  INGEST_MAX_WAIT_MS: env.int(1, 60_000).default(100),
+  /**
+   * Most readings one ingest round takes: inserted a batch at a time, then one rollup and one
+   * monitor bulk write for all of them. Rounds take what is waiting, so they only grow under load.
+   */
+  INGEST_ROUND_SIZE: env.int(1, 100_000).default(5_000),
+  /** How long an ingest round waits for a full batch when fewer readings are waiting. */
+  INGEST_MAX_WAIT_MS: env.int(0, 60_000).default(20),
   /** How long the readings stream keeps messages (consumed or not). */
   READINGS_MAX_AGE_DAYS: env.int(1, 3_650).default(7),
 });

@@ -49,7 +49,8 @@ await runService({
       durable_name: READINGS_CONSUMER,
       filter_subject: deviceSubjects.readingsWildcard,
       ack_wait: nanos(30_000),
-      max_ack_pending: Math.max(1_000, config.INGEST_BATCH_SIZE * 4),
+      // The round in hand, a full round buffered and one pull in flight.
+      max_ack_pending: Math.max(1_000, config.INGEST_ROUND_SIZE * 3),
     });
     await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
       durable_name: USER_DELETED_CONSUMER,
@@ -67,6 +68,7 @@ await runService({
       events,
       log: log.child({ component: "ingest" }),
       batchSize: config.INGEST_BATCH_SIZE,
+      roundSize: Math.max(config.INGEST_ROUND_SIZE, config.INGEST_BATCH_SIZE),
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
     });
     const cascade = new UserDeletedCascade({ js, monitors, monitorData, log: log.child({ component: "cascade" }) });

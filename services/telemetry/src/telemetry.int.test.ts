@@ -53,6 +53,7 @@ const telemetryEnv = (n: number) => ({
   LOG_LEVEL: "debug",
   // Small batches so that two instances side by side both get work.
   INGEST_BATCH_SIZE: "20",
+  INGEST_ROUND_SIZE: "40",
   INGEST_MAX_WAIT_MS: "50",
 });
 
@@ -507,7 +508,7 @@ describe("scaling", () => {
       const base = Date.now() - HOUR;
       await Promise.all(Array.from({ length: 300 }, (_, i) => publishReading(id, { ph: i, timestamp: base + i })));
       expect(await waitForCount(id, 300, 15_000)).toBe(300);
-      const wrote = (p: ServiceProcess) => p.logs.some((l) => l.msg === "readings batch written");
+      const wrote = (p: ServiceProcess) => p.logs.some((l) => l.msg === "readings round written");
       expect(wrote(second) && wrote(telemetry)).toBe(true);
       // FerretDB 1.24 (SQLite) applies updates as read-modify-write: two instances updating the
       // same document at once can lose an `$inc` (measured). Counters are exact on MongoDB only.

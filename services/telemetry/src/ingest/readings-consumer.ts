@@ -21,8 +21,11 @@ export interface ReadingsIngestOptions {
   rollups: RollupsStore;
   events: EventPublisher;
   log: Logger;
+  /** Readings per `insertMany`. */
   batchSize: number;
-  /** How long a partial batch waits for more messages before it is written. */
+  /** Most readings one round takes (inserted `batchSize` at a time, aggregated together). */
+  roundSize: number;
+  /** How long a round waits for a full batch when fewer readings are waiting. */
   maxWaitMs: number;
 }
 
@@ -43,10 +46,13 @@ interface Rejected {
 const RETRY_DELAY_MS = 2_000;
 
 /**
- * The durable pull consumer of device readings, shared by every telemetry instance. Messages are
- * gathered into batches (up to `batchSize`, or whatever arrived within `maxWaitMs`) and written
- * with one insert, one rollup bulk write and one monitor bulk write; then the batch is acked.
- * Invalid messages are rejected with a reason (an event, a counter and a warning), never dropped.
+ * The durable pull consumer of device readings, shared by every telemetry instance. Works in
+ * rounds, like a database's group commit: a round takes every reading waiting (up to `roundSize`)
+ * and writes them with one `insertMany` per `batchSize`, then one rollup bulk write and one monitor
+ * bulk write for the whole round, then acks. While a round is being written the next one gathers,
+ * so under load rounds grow and the per-monitor writes are shared by more readings, and when idle
+ * a reading does not wait for others (beyond `maxWaitMs` for a batch to fill). Invalid messages
+ * are rejected with a reason (an event, a counter and a warning), never dropped.
  */
 export class ReadingsIngest {
   private readonly opts: ReadingsIngestOptions;
@@ -60,7 +66,7 @@ export class ReadingsIngest {
   private pumpDone: Promise<void> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | undefined;
-  /** The last failure of a batch, cleared by the next successful one (reported by the health check). */
+  /** The last failure of a round, cleared by the next successful one (reported by the health check). */
   lastError: Error | undefined;
 
   constructor(opts: ReadingsIngestOptions) {
@@ -69,12 +75,12 @@ export class ReadingsIngest {
 
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(READINGS_STREAM, READINGS_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: this.opts.batchSize });
+    this.messages = await consumer.consume({ max_messages: this.opts.roundSize });
     this.pumpDone = this.pump(this.messages);
     this.loopDone = this.loop();
   }
 
-  /** Stops pulling, writes what was already received, and resolves when the last batch is acked. Idempotent. */
+  /** Stops pulling, writes what was already received, and resolves when the last round is acked. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
@@ -94,8 +100,8 @@ export class ReadingsIngest {
       this.buffer.push(msg);
       this.arrived?.();
       if (this.buffer.length >= this.opts.batchSize) this.full?.();
-      // Backpressure: stop taking messages while two batches are waiting.
-      while (this.buffer.length >= 2 * this.opts.batchSize && !this.stopping) {
+      // Backpressure: stop taking messages while a full round is waiting besides the one in hand.
+      while (this.buffer.length >= this.opts.roundSize && !this.stopping) {
         await new Promise<void>((resolve) => {
           this.space = resolve;
         });
@@ -103,8 +109,8 @@ export class ReadingsIngest {
     }
   }
 
-  /** Resolves when a full batch is waiting, when the first waiting message is `maxWaitMs` old, or on stop. */
-  private async nextBatch(): Promise<JsMsg[]> {
+  /** Resolves when a batch is waiting, when the first waiting message is `maxWaitMs` old, or on stop. */
+  private async nextRound(): Promise<JsMsg[]> {
     if (this.buffer.length === 0 && !this.stopping) {
       await new Promise<void>((resolve) => {
         this.arrived = resolve;
@@ -121,23 +127,23 @@ export class ReadingsIngest {
     }
     this.arrived = undefined;
     this.full = undefined;
-    const batch = this.buffer.splice(0, this.opts.batchSize);
+    const round = this.buffer.splice(0, this.opts.roundSize);
     this.space?.();
     this.space = undefined;
-    return batch;
+    return round;
   }
 
   private async loop(): Promise<void> {
     for (;;) {
-      const batch = await this.nextBatch();
-      if (batch.length > 0) {
+      const round = await this.nextRound();
+      if (round.length > 0) {
         try {
-          await this.process(batch);
+          await this.process(round);
           this.lastError = undefined;
         } catch (err) {
           this.lastError = err as Error;
-          this.opts.log.error({ err, messages: batch.length }, "readings batch failed; it will be redelivered");
-          for (const m of batch) m.nak(RETRY_DELAY_MS);
+          this.opts.log.error({ err, messages: round.length }, "readings round failed; it will be redelivered");
+          for (const m of round) m.nak(RETRY_DELAY_MS);
         }
       }
       if (this.stopping && this.buffer.length === 0) {
@@ -148,12 +154,12 @@ export class ReadingsIngest {
     }
   }
 
-  /** Validates, writes and acks one batch. Throws (nothing acked) when a write fails. */
-  async process(batch: readonly JsMsg[]): Promise<void> {
-    const { monitors, readings, rollups, log } = this.opts;
+  /** Validates, writes and acks one round. Throws (nothing acked) when a write fails. */
+  async process(round: readonly JsMsg[]): Promise<void> {
+    const { monitors, readings, rollups, log, batchSize } = this.opts;
     const accepted: Accepted[] = [];
     const rejected: Rejected[] = [];
-    for (const msg of batch) {
+    for (const msg of round) {
       const monitorId = monitorIdFromSubject(msg.subject);
       if (monitorId === null) {
         rejected.push({ msg, monitorId: msg.subject.split(".")[3] ?? "", reason: "monitor_id is invalid" });
@@ -168,21 +174,26 @@ export class ReadingsIngest {
       accepted.push({ msg, id: `${monitorId}:${msg.seq}`, monitorId, reading });
     }
 
-    const known = await monitors.existing([...new Set([...accepted, ...rejected].map((a) => a.monitorId))]);
+    // One read of the monitors serves both the existence check and the latest-value comparison.
+    const current = await monitors.ingestState([...new Set([...accepted, ...rejected].map((a) => a.monitorId))]);
     const valid: Accepted[] = [];
     for (const a of accepted) {
-      if (known.has(a.monitorId)) valid.push(a);
+      if (current.has(a.monitorId)) valid.push(a);
       else rejected.push({ msg: a.msg, monitorId: a.monitorId, reason: "monitor_id is invalid: no such monitor" });
     }
 
-    const docs: ReadingDoc[] = valid.map((a) => ({
-      _id: a.id,
-      monitorId: a.monitorId,
-      at: a.reading.at,
-      values: a.reading.values,
-    }));
-    const toApply = await readings.insertBatch(docs);
-    const applied = valid.filter((a) => toApply.has(a.id));
+    const applied: Accepted[] = [];
+    for (let i = 0; i < valid.length; i += batchSize) {
+      const chunk = valid.slice(i, i + batchSize);
+      const docs: ReadingDoc[] = chunk.map((a) => ({
+        _id: a.id,
+        monitorId: a.monitorId,
+        at: a.reading.at,
+        values: a.reading.values,
+      }));
+      const stored = await readings.insertBatch(docs);
+      for (const a of chunk) if (stored.has(a.id)) applied.push(a);
+    }
     await rollups.apply(rollupIncrements(applied));
     const byMonitor = new Map<string, MonitorBatchUpdate & { readings: NormalizedReading[] }>();
     for (const a of applied) {
@@ -194,11 +205,11 @@ export class ReadingsIngest {
       u.stored += 1;
       u.readings.push(a.reading);
     }
-    await monitors.applyBatch([...byMonitor.values()]);
+    await monitors.applyBatch([...byMonitor.values()], current);
 
-    for (const r of rejected) await this.reject(r, known.has(r.monitorId));
+    for (const r of rejected) await this.reject(r, current.has(r.monitorId));
     for (const a of valid) a.msg.ack();
-    if (valid.length > 0) log.debug({ stored: applied.length, received: valid.length }, "readings batch written");
+    if (valid.length > 0) log.debug({ stored: applied.length, received: valid.length }, "readings round written");
   }
 
   private async reject(r: Rejected, monitorExists: boolean): Promise<void> {

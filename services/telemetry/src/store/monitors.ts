@@ -29,6 +29,9 @@ export interface MonitorBatchUpdate {
   readings: readonly NormalizedReading[];
 }
 
+/** The part of a monitor that ingest reads before it writes a round. */
+export type MonitorIngestState = Pick<MonitorDoc, "_id" | "latest" | "stringsAt">;
+
 /** Everything but the large strings: for views that do not show them. */
 const SUMMARY = { strings: 0 } as const;
 
@@ -100,27 +103,28 @@ export class MonitorsStore {
     await this.monitors.updateOne({ _id: id }, { $inc: { readingsRejected: n } });
   }
 
+  /** What ingest needs of these monitors (those that exist): the timestamps of their latest values. */
+  async ingestState(ids: readonly string[]): Promise<Map<string, MonitorIngestState>> {
+    if (ids.length === 0) return new Map();
+    const docs = await this.monitors
+      .find({ _id: { $in: [...ids] } }, { projection: { latest: 1, stringsAt: 1 } })
+      .toArray();
+    return new Map(docs.map((d) => [d._id, d]));
+  }
+
   /**
-   * Applies a batch: counters and `lastReadingAt` in one update per monitor, and each latest value
-   * only if it is at least as new as the stored one (a conditional `$set` per field), so batches
-   * processed out of order by two instances never move a latest value back in time.
+   * Applies a round of readings: one update per monitor, from the state `ingestState` read before
+   * the round. FerretDB rewrites the whole document on every update and loses concurrent ones, so
+   * several updates of one document in one unordered bulk write (one per field) dropped some of
+   * them; which values are newer is decided here instead, from the stored timestamps (`stringsAt`
+   * keeps those of the large strings so they need not be read).
    */
-  /**
-   * Applies a batch: one update per monitor. FerretDB rewrites the whole document on every update
-   * and loses concurrent ones, so several updates of one document in one unordered bulk write
-   * (one per field) dropped some of them; which values are newer is decided here instead, from
-   * the stored timestamps (`stringsAt` keeps those of the large strings so they need not be read).
-   */
-  async applyBatch(updates: readonly MonitorBatchUpdate[]): Promise<void> {
+  async applyBatch(
+    updates: readonly MonitorBatchUpdate[],
+    current: ReadonlyMap<string, MonitorIngestState>,
+  ): Promise<void> {
     const active = updates.filter((u) => u.readings.length > 0);
     if (active.length === 0) return;
-    const current = new Map(
-      (
-        await this.monitors
-          .find({ _id: { $in: active.map((u) => u.monitorId) } }, { projection: { latest: 1, stringsAt: 1 } })
-          .toArray()
-      ).map((d) => [d._id, d]),
-    );
     const ops: AnyBulkWriteOperation<MonitorDoc>[] = [];
     for (const u of active) {
       const doc = current.get(u.monitorId);
