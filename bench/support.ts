@@ -26,7 +26,7 @@ export async function startBench(): Promise<Bench> {
     ...serviceEnv(stack),
     MONGO_DB: `bench_${service}_${suffix}`,
     // As in production: the gateway logs every request at info, to a file (see start below).
-    LOG_LEVEL: "info",
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
     ...extra,
   });
   return {

@@ -12,13 +12,14 @@
  *    window, to a throwaway file stream (service credentials): goal ingest/raw >= 0.5;
  * 3. raw `insertMany` docs/s into the same MongoDB-protocol server, batches of INGEST_BATCH_SIZE
  *    (500, also set explicitly for telemetry here), documents shaped like telemetry's readings,
- *    into a throwaway database: goal ingest/insertMany >= 0.8;
+ *    into a throwaway database, one insert at a time and two in flight (as telemetry does), the
+ *    better of the two: goal ingest/insertMany >= 0.8;
  * 4. publish-to-queryable latency at BENCH_LATENCY_RATE readings/s (default 5,000) for
  *    BENCH_LATENCY_SECONDS (default 10), against a fresh telemetry (new database, new readings
  *    stream, new monitors: no backlog left from phase 1): goal p99 < 250 ms. Method (FerretDB has
  *    no change streams): every reading carries its publish time as `timestamp`; the bench keeps,
  *    per monitor, the publish times in order and polls the monitors' `readingsStored` counters
- *    every POLL_MS (10 ms). When a monitor's counter goes from a to b, its readings a+1..b became
+ *    every BENCH_POLL_MS (default 10 ms). When a monitor's counter goes from a to b, its readings a+1..b became
  *    stored, and each gets `seenAt - timestamp`. This relies on telemetry storing a monitor's
  *    readings in stream order (one instance, one batch at a time, no redelivery; the exact-count
  *    check would show a redelivery as a miscount), and it is the conservative end of "queryable":
@@ -84,7 +85,7 @@ const BATCH = 500;
 /** telemetry's INGEST_ROUND_SIZE default: the most readings one round takes (under load). */
 const ROUND = 5_000;
 const WARMUP = Math.min(500, READINGS);
-const POLL_MS = 10;
+const POLL_MS = int("BENCH_POLL_MS", 10);
 const ADMIN = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6).toString("hex")}` };
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -152,22 +153,42 @@ function failIf(stats: PublishStats, what: string): void {
 }
 
 /** Times `fn`'s async methods (own and prototype) into `acc` under `label.method`. */
-function timeMethods<T extends object>(obj: T, label: string, acc: Map<string, number>): T {
-  const target = obj as unknown as Record<string, unknown>;
-  for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(obj))) {
-    const fn = target[key];
-    if (key === "constructor" || typeof fn !== "function") continue;
-    target[key] = async (...args: unknown[]) => {
-      const t0 = performance.now();
-      try {
-        return await (fn as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
-      } finally {
-        const k = `${label}.${key}`;
-        acc.set(k, (acc.get(k) ?? 0) + performance.now() - t0);
-      }
-    };
+/**
+ * Time spent in store calls: per method (calls of one method may overlap, e.g. two inserts in
+ * flight, so these can add up to more than the wall time) and `busy`, the wall time during which
+ * at least one store call was in flight.
+ */
+class StoreTimes {
+  readonly perMethod = new Map<string, number>();
+  busy = 0;
+  private inFlight = 0;
+  private busySince = 0;
+
+  clear(): void {
+    this.perMethod.clear();
+    this.busy = 0;
   }
-  return obj;
+
+  wrap<T extends object>(obj: T, label: string): T {
+    const target = obj as unknown as Record<string, unknown>;
+    for (const key of Object.getOwnPropertyNames(Object.getPrototypeOf(obj))) {
+      const fn = target[key];
+      if (key === "constructor" || typeof fn !== "function") continue;
+      target[key] = async (...args: unknown[]) => {
+        const t0 = performance.now();
+        if (this.inFlight++ === 0) this.busySince = t0;
+        try {
+          return await (fn as (...a: unknown[]) => Promise<unknown>).apply(obj, args);
+        } finally {
+          const t1 = performance.now();
+          if (--this.inFlight === 0) this.busy += t1 - this.busySince;
+          const k = `${label}.${key}`;
+          this.perMethod.set(k, (this.perMethod.get(k) ?? 0) + t1 - t0);
+        }
+      };
+    }
+    return obj;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,8 +310,6 @@ try {
   // ---- 3. Raw insertMany, same batch size, reading-shaped documents, a throwaway database.
   const rawDb = mongo.db(`bench_raw_${suffix}`);
   cleanups.push(() => rawDb.dropDatabase().catch(() => {}));
-  const rawColl = rawDb.collection<ReadingDoc>("readings");
-  await rawColl.createIndex({ monitorId: 1, at: 1 }, { name: "monitorId_at" });
   const rawDocs: ReadingDoc[] = (() => {
     const gens = first.ids.map((id) => readingGenerator(id));
     const base = Date.now();
@@ -305,24 +324,35 @@ try {
       };
     });
   })();
-  const insertSeconds = await measureCpu(cpuPhases, "raw insertMany", names, async () => {
+  // Telemetry keeps two inserts in flight, so the baseline is the better of one and two at a time
+  // (each into its own fresh collection).
+  const rawInsert = async (inFlight: number) => {
+    const coll = rawDb.collection<ReadingDoc>(`readings_${inFlight}`);
+    await coll.createIndex({ monitorId: 1, at: 1 }, { name: "monitorId_at" });
     const start = performance.now();
-    for (let i = 0; i < rawDocs.length; i += BATCH) {
-      await rawColl.insertMany(rawDocs.slice(i, i + BATCH), { ordered: false });
-    }
-    return (performance.now() - start) / 1000;
-  });
-  const insertRate = READINGS / insertSeconds;
+    let next = 0;
+    const worker = async () => {
+      for (let i = next; i < rawDocs.length; i = next) {
+        next += BATCH;
+        await coll.insertMany(rawDocs.slice(i, i + BATCH), { ordered: false });
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    return READINGS / ((performance.now() - start) / 1000);
+  };
+  const insertRates = [await measureCpu(cpuPhases, "raw insertMany", names, () => rawInsert(1)), await rawInsert(2)];
+  const insertRate = Math.max(...insertRates);
+  const insertInFlight = insertRates.indexOf(insertRate) + 1;
   await rawDb.dropDatabase();
   log(`raw insertMany: ${fmt(insertRate)} docs/s`);
 
   // Diagnostic: telemetry's own batch code in this process, no NATS, with the time per store call.
   const pdb = mongo.db(`bench_pipeline_${suffix}`);
   cleanups.push(() => pdb.dropDatabase().catch(() => {}));
-  const storeTime = new Map<string, number>();
-  const pMonitors = timeMethods(new MonitorsStore(pdb), "monitors", storeTime);
-  const pReadings = timeMethods(new ReadingsStore(pdb), "readings", storeTime);
-  const pRollups = timeMethods(new RollupsStore(pdb), "rollups", storeTime);
+  const storeTime = new StoreTimes();
+  const pMonitors = storeTime.wrap(new MonitorsStore(pdb), "monitors");
+  const pReadings = storeTime.wrap(new ReadingsStore(pdb), "readings");
+  const pRollups = storeTime.wrap(new RollupsStore(pdb), "rollups");
   await Promise.all([pMonitors, pReadings, pRollups].map((s) => s.ensureIndexes()));
   for (const id of first.ids) {
     await pMonitors.create({ _id: id, ownerId: owner, createdAt: new Date(), readingsStored: 0, readingsRejected: 0 });
@@ -491,7 +521,11 @@ try {
       `${Math.round(raw.avgBytes)} B msgs, ${MONITORS} connections, ${IN_FLIGHT} in flight; ack p50 ${ms(raw.latency.p50)}, p99 ${ms(raw.latency.p99)}`,
     ],
     ["  ratio (goal >= 0.5)", (ingestRate / rawRate).toFixed(3), ""],
-    ["raw insertMany", `${fmt(insertRate)} /s`, `${fmt(READINGS)} docs, batches of ${BATCH}, unordered, one at a time`],
+    [
+      "raw insertMany",
+      `${fmt(insertRate)} /s`,
+      `${fmt(READINGS)} docs, batches of ${BATCH}, unordered, ${insertInFlight} in flight (1: ${fmt(insertRates[0] as number)}/s, 2: ${fmt(insertRates[1] as number)}/s)`,
+    ],
     ["  ratio (goal >= 0.8)", (ingestRate / insertRate).toFixed(3), ""],
     [
       `latency @ ${fmt(LATENCY_RATE)} readings/s`,
@@ -515,13 +549,13 @@ try {
       `ReadingsIngest.process in this process: ${fmt(pipelineRun.done)} readings in ${pipelineRun.seconds.toFixed(1)} s; round of ${fmt(ROUND)}: first ${ms(batchTimes[0] ?? Number.NaN)}, last ${ms(batchTimes.at(-1) ?? Number.NaN)}`,
     ],
   ];
-  const storeTotal = [...storeTime.values()].reduce((x, y) => x + y, 0);
-  for (const [k, v] of [...storeTime].sort((x, y) => y[1] - x[1])) {
-    rows.push([`  ${k}`, `${((100 * v) / 1000 / pipelineRun.seconds).toFixed(0)} %`, `${(v / 1000).toFixed(2)} s`]);
+  const pct = (msTotal: number) => `${((100 * msTotal) / 1000 / pipelineRun.seconds).toFixed(0)} %`;
+  for (const [k, v] of [...storeTime.perMethod].sort((x, y) => y[1] - x[1])) {
+    rows.push([`  ${k}`, pct(v), `${(v / 1000).toFixed(2)} s in calls (calls of one method may overlap)`]);
   }
   rows.push([
-    "  outside the store calls",
-    `${((100 * (pipelineRun.seconds - storeTotal / 1000)) / pipelineRun.seconds).toFixed(0)} %`,
+    "  no store call in flight",
+    pct(pipelineRun.seconds * 1000 - storeTime.busy),
     "JSON parse, validation, rollup math, ack calls",
   ]);
   for (const [x, y, z] of rows) process.stdout.write(`${x.padEnd(34)} ${y.padStart(14)}   ${z}\n`);

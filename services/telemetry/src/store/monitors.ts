@@ -1,5 +1,6 @@
 import type { Measurement, StringField } from "@trellis/contracts";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
+import { latestChanges } from "../domain/latest.ts";
 import type { NormalizedReading } from "../domain/reading.ts";
 import type { LatestState } from "../domain/v1-shape.ts";
 import { isDuplicateKey } from "./mongo-errors.ts";
@@ -116,8 +117,8 @@ export class MonitorsStore {
    * Applies a round of readings: one update per monitor, from the state `ingestState` read before
    * the round. FerretDB rewrites the whole document on every update and loses concurrent ones, so
    * several updates of one document in one unordered bulk write (one per field) dropped some of
-   * them; which values are newer is decided here instead, from the stored timestamps (`stringsAt`
-   * keeps those of the large strings so they need not be read).
+   * them; which values are newer is decided here instead (`latestChanges`), from the stored
+   * timestamps (`stringsAt` keeps those of the large strings so they need not be read).
    */
   async applyBatch(
     updates: readonly MonitorBatchUpdate[],
@@ -129,39 +130,18 @@ export class MonitorsStore {
     for (const u of active) {
       const doc = current.get(u.monitorId);
       if (!doc) continue;
-      const storedAt = (path: string): number => {
-        const [group, key] = path.split(".") as [string, string];
-        if (group === "latest") return doc.latest?.[key as Measurement]?.at ?? Number.NEGATIVE_INFINITY;
-        return doc.stringsAt?.[key as StringField] ?? Number.NEGATIVE_INFINITY;
-      };
-      const newest = new Map<string, { value: number | string; at: number }>();
-      let lastAt = Number.NEGATIVE_INFINITY;
-      for (const r of u.readings) {
-        lastAt = Math.max(lastAt, r.at);
-        const fields: [string, number | string | undefined][] = [
-          ...Object.entries(r.values).map(([m, v]) => [`latest.${m}`, v] as [string, number]),
-          ["strings.foliage_feed", r.foliage_feed],
-          ["strings.root_stream", r.root_stream],
-        ];
-        for (const [path, value] of fields) {
-          if (value === undefined || r.at < storedAt(path)) continue;
-          const prev = newest.get(path);
-          if (!prev || r.at >= prev.at) newest.set(path, { value, at: r.at });
-        }
-      }
+      const changes = latestChanges(doc, u.readings);
       const set: Record<string, unknown> = {};
-      for (const [path, { value, at }] of newest) {
-        if (path.startsWith("latest.")) set[path] = { value, at };
-        else {
-          set[path] = { value, at };
-          set[`stringsAt.${path.slice("strings.".length)}`] = at;
-        }
+      for (const [m, v] of Object.entries(changes.latest)) set[`latest.${m}`] = v;
+      for (const [f, v] of Object.entries(changes.strings)) {
+        set[`strings.${f}`] = v;
+        set[`stringsAt.${f}`] = v.at;
       }
       ops.push({
         updateOne: {
           filter: { _id: u.monitorId },
           update: {
-            $max: { lastReadingAt: lastAt },
+            $max: { lastReadingAt: changes.lastAt },
             $inc: { readingsStored: u.stored },
             ...(Object.keys(set).length > 0 ? { $set: set } : {}),
           },
