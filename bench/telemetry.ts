@@ -239,6 +239,7 @@ try {
     telemetry = await bench.start("telemetry", {
       INGEST_BATCH_SIZE: String(BATCH),
       INGEST_ROUND_SIZE: String(ROUND),
+      ...(process.env.INGEST_MAX_WAIT_MS ? { INGEST_MAX_WAIT_MS: process.env.INGEST_MAX_WAIT_MS } : {}),
       MONGO_DB: dbName,
     });
     names.set(telemetry.pid, "telemetry");

@@ -11,7 +11,7 @@ export const telemetryConfigSchema = baseConfigSchema.extend(mongoConfigSchema.s
    */
   INGEST_ROUND_SIZE: env.int(1, 100_000).default(5_000),
   /** How long an ingest round waits for a full batch when fewer readings are waiting. */
-  INGEST_MAX_WAIT_MS: env.int(0, 60_000).default(20),
+  INGEST_MAX_WAIT_MS: env.int(0, 60_000).default(5),
   /** How long the readings stream keeps messages (consumed or not). */
   READINGS_MAX_AGE_DAYS: env.int(1, 3_650).default(7),
 });
