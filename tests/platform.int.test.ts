@@ -1,6 +1,13 @@
 import { SERVICE_NAMES } from "@trellis/contracts";
 import { freePort } from "@trellis/stack";
-import { type ServiceProcess, serviceEnvFrom, spawnService, startService, uniqueSuffix } from "@trellis/stack/testing";
+import {
+  poll,
+  type ServiceProcess,
+  serviceEnvFrom,
+  spawnService,
+  startService,
+  uniqueSuffix,
+} from "@trellis/stack/testing";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 const stack = inject("stack");
@@ -32,15 +39,8 @@ async function readyz(): Promise<{ status: number; body: Readiness }> {
   return { status: res.status, body: (await json(res)) as Readiness };
 }
 
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!ok(last) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    last = await probe();
-  }
-  return last;
-}
+const until = async <T>(probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> =>
+  (await poll(probe, ok, { intervalMs: 100 })).value;
 
 beforeAll(async () => {
   port = await freePort();

@@ -3,7 +3,7 @@
  * harness's servers, with per-file database names and Redis key prefixes, and HTTP helpers.
  */
 import { freePort } from "@trellis/stack";
-import { type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
+import { poll, type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
 import { inject } from "vitest";
 
 export const ADMIN = { username: "root-admin", password: "Correct-Horse-Battery-9" };
@@ -94,17 +94,6 @@ export async function http(
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-/** Polls until `ok` holds or the deadline passes; returns the last value and the time it took. */
-export async function within<T>(
-  ms: number,
-  probe: () => Promise<T>,
-  ok: (v: T) => boolean,
-): Promise<{ value: T; elapsedMs: number }> {
-  const started = Date.now();
-  let value = await probe();
-  while (!ok(value) && Date.now() - started < ms) {
-    await new Promise((r) => setTimeout(r, 20));
-    value = await probe();
-  }
-  return { value, elapsedMs: Date.now() - started };
-}
+/** Polls until `ok` holds or `ms` pass; returns the last value and the time it took. */
+export const within = <T>(ms: number, probe: () => Promise<T>, ok: (v: T) => boolean) =>
+  poll(probe, ok, { timeoutMs: ms });

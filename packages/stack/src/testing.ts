@@ -21,6 +21,38 @@ export async function failure<E = Error>(promise: Promise<unknown>): Promise<E> 
   throw new Error("expected the call to fail");
 }
 
+export interface PollOptions {
+  /** Give up after this long (default 10 s). */
+  timeoutMs?: number;
+  /** Pause between probes (default 20 ms). */
+  intervalMs?: number;
+}
+
+/**
+ * Probes until `ok` holds or the time is up, and returns the last value either way (with how long
+ * it took): the caller asserts on it, so a timeout fails with what was actually seen.
+ */
+export async function poll<T>(
+  probe: () => T | Promise<T>,
+  ok: (value: T) => boolean,
+  { timeoutMs = 10_000, intervalMs = 20 }: PollOptions = {},
+): Promise<{ value: T; elapsedMs: number }> {
+  const started = Date.now();
+  let value = await probe();
+  while (!ok(value) && Date.now() - started < timeoutMs) {
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    value = await probe();
+  }
+  return { value, elapsedMs: Date.now() - started };
+}
+
+/** The first value `probe` returns that is not undefined; throws when the time is up. */
+export async function eventually<T>(probe: () => T | undefined, options: PollOptions = {}): Promise<T> {
+  const { value } = await poll(probe, (v) => v !== undefined, { timeoutMs: 3_000, ...options });
+  if (value === undefined) throw new Error("condition not met in time");
+  return value;
+}
+
 /** What the integration project's global setup provides (`inject("stack")`). */
 export interface ProvidedStack {
   mongoUrl: string;

@@ -17,6 +17,7 @@ import {
 } from "@trellis/contracts";
 import { decodeJson, request } from "@trellis/runtime";
 import {
+  eventually,
   failure as failureOf,
   type ServiceProcess,
   serviceEnvFrom,
@@ -64,16 +65,6 @@ const encoding = Array.from({ length: 128 }, (_, i) => Math.sin(i) / 4);
 const shifted = (by: number) => encoding.map((v, i) => (i === 0 ? v + by : v));
 
 const failure = (promise: Promise<unknown>) => failureOf<TrellisError>(promise);
-
-async function eventually<T>(probe: () => T | undefined, timeoutMs = 3_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function registerUser(base = "user") {
   const account = { username: name(base), password: password() };

@@ -18,6 +18,7 @@ import {
 import { decodeJson, encodeJson, request } from "@trellis/runtime";
 import {
   failure as failureOf,
+  poll,
   type ServiceProcess,
   serviceEnvFrom,
   startService,
@@ -73,15 +74,8 @@ const password = () => `Pw-${randomBytes(8).toString("hex")}`;
 const failure = (promise: Promise<unknown>) => failureOf<TrellisError>(promise);
 
 /** Polls until `probe` returns a value that satisfies `ok`; returns the last value either way. */
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!ok(last) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    last = await probe();
-  }
-  return last;
-}
+const until = async <T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> =>
+  (await poll(probe, ok, { timeoutMs, intervalMs: 50 })).value;
 
 const storedCount = (id: string) => db.collection("readings").countDocuments({ monitorId: id });
 const waitForCount = async (id: string, n: number, timeoutMs?: number) =>
