@@ -333,7 +333,7 @@ beforeAll(async () => {
       aud: "trellis",
     },
     createPrivateKey(key?.privateKeyPem as string),
-    { algorithm: "RS256", keyid: key?.kid as string },
+    { algorithm: "ES256", keyid: key?.kid as string },
   );
   const oldV1 = (await loginUser(alice)).v1Token as string;
   const tokenHash = createHash("sha256").update(oldV1).digest("hex");

@@ -3,7 +3,7 @@
  * rotation, revocation reaching every gateway within a second, no call to auth per authenticated
  * request, brute-force limits, and no secret in any log line.
  */
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
@@ -160,12 +160,12 @@ describe("modern login", () => {
     const first = await tokens(a);
     const [header] = first.access_token.split(".");
     expect(JSON.parse(Buffer.from(header as string, "base64url").toString())).toMatchObject({
-      alg: "RS256",
+      alg: "ES256",
       kid: expect.any(String),
     });
 
     const jwks = await http(base, "GET", "/.well-known/jwks.json");
-    expect(jwks.body.keys[0]).toMatchObject({ kty: "RSA", alg: "RS256", use: "sig" });
+    expect(jwks.body.keys[0]).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256", use: "sig" });
     expect(jwks.body.keys[0].d).toBeUndefined();
 
     const rotated = await http(base, "POST", "/api/v2/auth/token", {
@@ -187,6 +187,26 @@ describe("modern login", () => {
       json: { grant_type: "refresh_token", refresh_token: rotated.body.refresh_token },
     });
     expect(afterReuse.status).toBe(401);
+  });
+
+  it("refuses a token whose header names another algorithm than its key's, or whose signature was altered", async () => {
+    const a = await register("alg");
+    const { access_token } = await tokens(a);
+    const [header, payload, signature] = access_token.split(".") as [string, string, string];
+    const { kid } = JSON.parse(Buffer.from(header, "base64url").toString()) as { kid: string };
+    // The classic confusion: HS256 with the public key as the shared secret.
+    const jwks = await http(base, "GET", "/.well-known/jwks.json");
+    const hsHeader = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT", kid })).toString("base64url");
+    const hsSignature = createHmac("sha256", JSON.stringify(jwks.body.keys[0]))
+      .update(`${hsHeader}.${payload}`)
+      .digest("base64url");
+    const confused = `${hsHeader}.${payload}.${hsSignature}`;
+    const flipped = `${header}.${payload}.${signature.startsWith("A") ? "B" : "A"}${signature.slice(1)}`;
+    for (const forged of [confused, flipped]) {
+      const res = await http(base, "GET", "/api/v2/me", { bearer: forged });
+      expect(res.status).toBe(401);
+    }
+    expect((await http(base, "GET", "/api/v2/me", { bearer: access_token })).status).toBe(200);
   });
 
   it("bad credentials are 401 (not seed 001's 403), the same for an unknown user", async () => {

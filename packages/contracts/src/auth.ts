@@ -37,8 +37,15 @@ export const TokenPair = z.object({
 });
 export type TokenPair = z.infer<typeof TokenPair>;
 
+/**
+ * How access tokens are signed: ES256 (P-256) for keys created now; RS256 keys stored by earlier
+ * versions stay valid. Verifiers take the algorithm from the key, never from the token header.
+ */
+export const SigningAlgorithm = z.enum(["ES256", "RS256"]);
+export type SigningAlgorithm = z.infer<typeof SigningAlgorithm>;
+
 /** One public signing key in JWK form (RFC 7517). */
-export const Jwk = z.looseObject({ kty: z.string(), kid: z.string(), alg: z.string(), use: z.literal("sig") });
+export const Jwk = z.looseObject({ kty: z.string(), kid: z.string(), alg: SigningAlgorithm, use: z.literal("sig") });
 export const Jwks = z.object({ keys: z.array(Jwk) });
 export type Jwks = z.infer<typeof Jwks>;
 

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import type { AccessClaims, Jwks } from "@trellis/contracts";
+import { type AccessClaims, type Jwks, SigningAlgorithm } from "@trellis/contracts";
 import jwt from "jsonwebtoken";
-import { rsaJwkThumbprint } from "./domain/tokens.ts";
+import { jwkThumbprint, type PublicJwk } from "./domain/tokens.ts";
 import type { SigningKeysStore } from "./store/signing-keys.ts";
 
 export interface AccessTokenOptions {
@@ -10,10 +10,15 @@ export interface AccessTokenOptions {
   ttlSeconds: number;
 }
 
-/** Signs RS256 access tokens with the key pair shared by every auth instance, and publishes its JWKS. */
+/**
+ * Signs access tokens with the key pair shared by every auth instance, and publishes its JWKS.
+ * New key pairs are P-256 (ES256): signing costs ~0.04 ms against RS256's ~0.3 ms, and a login
+ * signs one token. A stored RS256 key from an earlier version keeps being used.
+ */
 export class AccessTokens {
   readonly kid: string;
   readonly ttlSeconds: number;
+  readonly algorithm: SigningAlgorithm;
   private readonly privateKey: KeyObject;
   private readonly jwks: Jwks;
   private readonly options: AccessTokenOptions;
@@ -28,18 +33,21 @@ export class AccessTokens {
     this.privateKey = privateKey;
     this.options = options;
     this.ttlSeconds = options.ttlSeconds;
-    this.jwks = { keys: [{ ...publicJwk, kty: "RSA", kid, alg: "RS256", use: "sig" }] };
+    // Stored keys from before the algorithm was recorded are RSA.
+    this.algorithm = SigningAlgorithm.catch("RS256").parse(publicJwk.alg);
+    const kty = this.algorithm === "ES256" ? "EC" : "RSA";
+    this.jwks = { keys: [{ ...publicJwk, kty, kid, alg: this.algorithm, use: "sig" }] };
   }
 
   /** Loads the stored key pair, storing a freshly generated one first if there is none. */
   static async load(store: SigningKeysStore, options: AccessTokenOptions): Promise<AccessTokens> {
-    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const jwk = createPublicKey(privateKey).export({ format: "jwk" });
-    const kid = rsaJwkThumbprint({ e: jwk.e as string, n: jwk.n as string });
+    const kid = jwkThumbprint(jwk as PublicJwk);
     const stored = await store.currentOr({
       kid,
       privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
-      publicJwk: { ...jwk, kid, alg: "RS256", use: "sig" },
+      publicJwk: { ...jwk, kid, alg: "ES256", use: "sig" },
       createdAt: new Date(),
     });
     return new AccessTokens(stored.kid, createPrivateKey(stored.privateKeyPem), stored.publicJwk, options);
@@ -47,7 +55,7 @@ export class AccessTokens {
 
   sign(claims: AccessClaims): string {
     return jwt.sign({ ...claims }, this.privateKey, {
-      algorithm: "RS256",
+      algorithm: this.algorithm,
       keyid: this.kid,
       expiresIn: this.options.ttlSeconds,
       issuer: this.options.issuer,

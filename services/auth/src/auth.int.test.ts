@@ -84,7 +84,7 @@ async function verifyAccessToken(token: string) {
   const jwk = keys.find((k) => k.kid === header?.kid);
   expect(jwk).toBeDefined();
   const key = createPublicKey({ key: jwk as never, format: "jwk" });
-  const payload = jwt.verify(token, key, { algorithms: ["RS256"], issuer: "trellis", audience: "trellis" });
+  const payload = jwt.verify(token, key, { algorithms: ["ES256"], issuer: "trellis", audience: "trellis" });
   return AccessClaims.loose().parse(payload);
 }
 
@@ -247,7 +247,7 @@ describe("users", () => {
 });
 
 describe("sessions", () => {
-  it("password grant: an RS256 JWT that verifies against the JWKS, with the session's claims", async () => {
+  it("password grant: an ES256 JWT that verifies against the JWKS, with the session's claims", async () => {
     const user = await registerUser();
     const pair = await request(nc, authCatalog.passwordGrant, { ...user, client: newClient() });
     expect(pair).toMatchObject({ token_type: "bearer", expires_in: 900 });
@@ -263,7 +263,7 @@ describe("sessions", () => {
     });
     const { keys } = await request(nc, authCatalog.jwks, {});
     expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatchObject({ kty: "RSA", alg: "RS256", use: "sig", e: "AQAB" });
+    expect(keys[0]).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256", use: "sig" });
     expect(keys[0]).not.toHaveProperty("d");
 
     const stored = await db.collection("sessions").findOne({ _id: sessionIdOf(pair) as never });

@@ -1,12 +1,13 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   formatRefreshToken,
   isV1Token,
+  jwkThumbprint,
   newRefreshSecret,
   newSessionId,
   newV1Token,
   parseRefreshToken,
-  rsaJwkThumbprint,
   safeEqual,
   sha256Hex,
 } from "./tokens.ts";
@@ -70,6 +71,20 @@ describe("helpers", () => {
     // RFC 7638 §3.1 example key.
     const n =
       "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-    expect(rsaJwkThumbprint({ e: "AQAB", n })).toBe("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    expect(jwkThumbprint({ kty: "RSA", e: "AQAB", n })).toBe("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+  });
+
+  it("computes the thumbprint of an EC key from crv, kty, x and y only", () => {
+    // RFC 7517 appendix A.1 example EC key; the digest is of its canonical JSON (RFC 7638 §3.2).
+    const jwk = {
+      kty: "EC" as const,
+      crv: "P-256",
+      x: "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+      y: "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
+    };
+    const canonical = `{"crv":"P-256","kty":"EC","x":"${jwk.x}","y":"${jwk.y}"}`;
+    const expected = createHash("sha256").update(canonical).digest("base64url");
+    expect(jwkThumbprint(jwk)).toBe(expected);
+    expect(jwkThumbprint({ ...jwk, y: jwk.x })).not.toBe(expected);
   });
 });

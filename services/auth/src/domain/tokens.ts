@@ -40,8 +40,15 @@ export function parseRefreshToken(value: string): RefreshToken | null {
   return { sessionId, secret };
 }
 
-/** RFC 7638 thumbprint of an RSA public JWK: a stable key id. */
-export function rsaJwkThumbprint(jwk: { e: string; n: string }): string {
-  const canonical = JSON.stringify({ e: jwk.e, kty: "RSA", n: jwk.n });
+/** The public members of an RSA or EC JWK that identify the key (RFC 7638 §3.2). */
+export type PublicJwk = { kty: "RSA"; e: string; n: string } | { kty: "EC"; crv: string; x: string; y: string };
+
+/** RFC 7638 thumbprint of a public JWK: a stable key id. */
+export function jwkThumbprint(jwk: PublicJwk): string {
+  // The required members only, in lexicographic order, no whitespace.
+  const canonical =
+    jwk.kty === "RSA"
+      ? JSON.stringify({ e: jwk.e, kty: "RSA", n: jwk.n })
+      : JSON.stringify({ crv: jwk.crv, kty: "EC", x: jwk.x, y: jwk.y });
   return createHash("sha256").update(canonical).digest("base64url");
 }

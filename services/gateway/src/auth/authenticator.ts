@@ -46,7 +46,7 @@ export class Authenticator {
   private readonly v1Cache = new Map<string, CachedV1>();
   /**
    * Access tokens whose signature and claims were already verified, until they expire. A client
-   * sends the same token for minutes, and re-checking an RS256 signature each time was a third of
+   * sends the same token for minutes, and re-checking a signature each time was a third of
    * a request's cost. Expiry and revocation are still checked on every request.
    */
   private readonly verified = new Map<string, VerifiedAccess>();
@@ -97,8 +97,8 @@ export class Authenticator {
     if (!key) throw unauthenticated("invalid token");
     let payload: unknown;
     try {
-      payload = jwt.verify(token, key, {
-        algorithms: ["RS256"],
+      payload = jwt.verify(token, key.key, {
+        algorithms: [key.algorithm],
         issuer: this.options.issuer,
         audience: this.options.audience,
       });
