@@ -220,7 +220,13 @@ try {
   const mongo = await MongoClient.connect(stack.mongo.url);
   cleanups.push(() => mongo.close());
   const svcConnect = () =>
-    connect({ servers: stack.nats.url, user: natsAuth.user, pass: natsAuth.password, name: "bench-raw" });
+    connect({
+      servers: stack.nats.url,
+      user: natsAuth.user,
+      pass: natsAuth.password,
+      name: "bench-raw",
+      noAsyncTraces: true, // as the simulated devices (scripts/devices/platform.ts)
+    });
   const svc = await svcConnect();
   cleanups.push(() => svc.close());
   const jsm = await jetstreamManager(svc);

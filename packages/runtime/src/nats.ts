@@ -20,6 +20,10 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
     ...(options.user ? { user: options.user, pass: options.pass ?? "" } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // nats.js otherwise builds an Error (a stack trace) for every request and publish-with-ack, in
+    // case it times out: ~13% of a core in a profile at 5k JetStream publishes/s. A failed request
+    // is a typed error with a code here; its async stack adds nothing.
+    noAsyncTraces: true,
   });
   options.log.info({ server: nc.getServer() }, "nats connected");
   void (async () => {
