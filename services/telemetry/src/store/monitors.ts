@@ -114,11 +114,10 @@ export class MonitorsStore {
   }
 
   /**
-   * Applies a round of readings: one update per monitor, from the state `ingestState` read before
-   * the round. FerretDB rewrites the whole document on every update and loses concurrent ones, so
-   * several updates of one document in one unordered bulk write (one per field) dropped some of
-   * them; which values are newer is decided here instead (`latestChanges`), from the stored
-   * timestamps (`stringsAt` keeps those of the large strings so they need not be read).
+   * Applies a round of readings: one update per monitor (not one per field), from the state
+   * `ingestState` read before the round. Which values are newer is decided here
+   * (`latestChanges`) from the stored timestamps (`stringsAt` keeps those of the large strings so
+   * they need not be read), so the update needs no condition per field.
    */
   async applyBatch(
     updates: readonly MonitorBatchUpdate[],
