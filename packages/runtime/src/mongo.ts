@@ -1,4 +1,4 @@
-import { type Db, MongoClient } from "mongodb";
+import { type Db, MongoBulkWriteError, MongoClient, MongoServerError } from "mongodb";
 
 export interface MongoHandle {
   client: MongoClient;
@@ -31,4 +31,19 @@ export async function openMongo(
   const mongo = await connectMongo(url, dbName, ctx.instance);
   ctx.shutdown.add("mongodb client", () => mongo.close());
   return mongo;
+}
+
+/** E11000: a unique index refused the write. */
+export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;
+
+/**
+ * The indexes of the operations a bulk write refused with a duplicate key; rethrows any other
+ * failure. For writes where a duplicate means "already done" (a redelivered reading) or "retry
+ * once" (two instances upserting the same document at the same moment).
+ */
+export function duplicateIndexes(err: unknown): number[] {
+  if (!(err instanceof MongoBulkWriteError)) throw err;
+  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  if (errors.length === 0 || errors.some((e) => e.code !== 11000)) throw err;
+  return errors.map((e) => e.index);
 }

@@ -1,5 +1,5 @@
+import { isDuplicateKey } from "@trellis/runtime";
 import type { Collection, Db } from "mongodb";
-import { isDuplicateKey } from "./mongo-errors.ts";
 
 export interface SigningKeyDoc {
   _id: "current";

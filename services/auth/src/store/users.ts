@@ -1,6 +1,6 @@
+import { isDuplicateKey } from "@trellis/runtime";
 import type { Collection, Db, Filter } from "mongodb";
 import type { UserCursor } from "../domain/cursor.ts";
-import { isDuplicateKey } from "./mongo-errors.ts";
 
 export type Role = "user" | "admin";
 

@@ -1,6 +1,6 @@
 import type { Measurement } from "@trellis/contracts";
+import { duplicateIndexes } from "@trellis/runtime";
 import type { Collection, Db, Filter } from "mongodb";
-import { duplicateIndexes } from "./mongo-errors.ts";
 
 export interface ReadingDoc {
   /** `<monitorId>:<streamSequence>`: a redelivered message maps to the same document. */

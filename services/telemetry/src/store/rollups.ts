@@ -1,7 +1,7 @@
 import type { Measurement } from "@trellis/contracts";
+import { duplicateIndexes } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import type { RollupIncrement, Stats } from "../domain/rollup.ts";
-import { duplicateIndexes } from "./mongo-errors.ts";
 
 export interface RollupDoc {
   /** `<monitorId>:<minuteStartMs>` */
