@@ -19,7 +19,7 @@ export function readingHandlers(t: TelemetryContext): ReadingHandlers {
   return {
     async submitReading({ actor, monitorId, reading }) {
       requireWriter(actor, monitorId);
-      if ((await monitors.existing([monitorId])).size === 0) throw invalidMonitorId();
+      if (!(await monitors.findSummary(monitorId))) throw invalidMonitorId();
       const check = checkReading(reading);
       if (!check.ok) throw new TrellisError("invalid_argument", check.reason);
       // The same pipeline devices use: JetStream stores it, the ingest consumer writes it.

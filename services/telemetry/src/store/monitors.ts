@@ -1,9 +1,9 @@
 import type { Measurement, StringField } from "@trellis/contracts";
+import { isDuplicateKey } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import { latestChanges } from "../domain/latest.ts";
 import type { NormalizedReading } from "../domain/reading.ts";
 import type { LatestState } from "../domain/v1-shape.ts";
-import { isDuplicateKey } from "./mongo-errors.ts";
 
 export interface MonitorDoc {
   /** The monitor id, lowercased (seed 002: 32 hex characters). */
@@ -75,13 +75,6 @@ export class MonitorsStore {
       })
       .sort({ _id: 1 })
       .toArray();
-  }
-
-  /** Which of these ids are monitors. */
-  async existing(ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const docs = await this.monitors.find({ _id: { $in: [...ids] } }, { projection: { _id: 1 } }).toArray();
-    return new Set(docs.map((d) => d._id));
   }
 
   async delete(id: string): Promise<boolean> {
