@@ -4,6 +4,29 @@ export const Headers = {
   requestId: "Trellis-Request-Id",
   /** Present on error replies; the body is then an `ErrorBody`. Value: the error code. */
   errorCode: "Trellis-Error-Code",
+  /**
+   * How long the caller waits for the reply, in ms (relative, so clocks need not agree). A handler
+   * that waits on something (a reading to be stored) gives up before the caller does and answers
+   * with its own, more precise error.
+   */
+  timeoutMs: "Trellis-Timeout-Ms",
+} as const;
+
+/**
+ * Headers of the byte-stream protocol (`packages/runtime/src/byte-stream.ts`): a reply too large
+ * for one NATS message travels as numbered chunks, with credit-based flow control.
+ */
+export const StreamHeaders = {
+  /** On the request (and on grants): how many more chunks the receiver accepts. */
+  credit: "Trellis-Stream-Credit",
+  /** On the first message from the sender: the subject to send credit grants and aborts to. */
+  control: "Trellis-Stream-Control",
+  /** On every data chunk: 0, 1, 2, … (a gap means a lost message: the stream fails). */
+  seq: "Trellis-Stream-Seq",
+  /** On the last message: the stream ended normally (the payload is empty). */
+  end: "Trellis-Stream-End",
+  /** Sent to the control subject by the receiver to stop the sender; the value is the reason. */
+  abort: "Trellis-Stream-Abort",
 } as const;
 
 /** HTTP header the gateway accepts and echoes with the request id. */

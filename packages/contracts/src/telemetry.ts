@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { endpoint } from "./endpoint.ts";
+import { endpoint, streamEndpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
 import { MonitorId, PresentedPassword, Principal, UserId } from "./identity.ts";
 import { subject } from "./services.ts";
@@ -56,6 +56,13 @@ export const deviceSubjects = {
   /** JetStream captures these; a device publishes its readings here (with `Nats-Msg-Id` to dedupe retries). */
   readings: (monitorId: string) => `telemetry.v1.devices.${monitorId}.readings`,
   readingsWildcard: "telemetry.v1.devices.*.readings",
+  /** The monitor id of a readings subject (lowercased), or null when it is not one. */
+  monitorOfReadings(subject: string): string | null {
+    const parts = subject.split(".");
+    if (parts.length !== 5 || parts[2] !== "devices" || parts[4] !== "readings") return null;
+    const id = MonitorId.safeParse(parts[3]);
+    return id.success ? id.data : null;
+  },
   /** Commands to a device (reserved; the device may subscribe here). */
   commands: (monitorId: string) => `telemetry.v1.devices.${monitorId}.commands`,
   /** A device's private reply inbox prefix (its NATS user may subscribe only below it). */
@@ -84,6 +91,31 @@ export const telemetryEvents = {
   },
 } as const;
 
+/**
+ * Broadcast (core NATS, every telemetry instance listens) after each ingest round is written and
+ * acked: which stream sequences are now stored and visible, and which were rejected. An instance
+ * answering an HTTP submission waits for its reading's sequence here (read-your-writes).
+ */
+export const readingsStoredNotice = {
+  subject: s("ingest.stored"),
+  schema: z.object({
+    /** Inclusive ranges of stream sequences, ascending. */
+    stored: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])),
+    rejected: z.array(z.object({ seq: z.number().int().nonnegative(), reason: z.string() })),
+  }),
+} as const;
+export type ReadingsStoredNotice = z.infer<typeof readingsStoredNotice.schema>;
+
+/**
+ * A client's key for a submission it may retry (`Idempotency-Key` header): within the readings
+ * stream's duplicate window (2 minutes) a retry with the same key is stored once.
+ */
+export const IdempotencyKey = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, "must be 1-200 visible ASCII characters");
+
 export const Monitor = z.object({
   id: z.string(),
   ownerId: UserId,
@@ -102,6 +134,9 @@ export const V1MonitorData = z.object({
   root_stream: z.string().nullable(),
 });
 export type V1MonitorData = z.infer<typeof V1MonitorData>;
+/** Seed 002 `monitors/get` for every monitor (admin): keyed by monitor id, each with its `owner`. */
+export const V1AllMonitorsData = z.record(z.string(), V1MonitorData.extend({ owner: UserId }));
+export type V1AllMonitorsData = z.infer<typeof V1AllMonitorsData>;
 
 export const Aggregate = z.enum(["avg", "min", "max", "count"]);
 export type Aggregate = z.infer<typeof Aggregate>;
@@ -160,12 +195,16 @@ export const telemetryCatalog = {
   }),
   submitReading: endpoint({
     subject: s("readings.submit"),
-    request: z.object({ ...Actor, monitorId: MonitorId, reading: z.unknown() }),
-    reply: z.object({ accepted: z.literal(true), sequence: z.number().int() }),
+    request: z.object({ ...Actor, monitorId: MonitorId, reading: Reading, idempotencyKey: IdempotencyKey.optional() }),
+    reply: z.object({
+      stored: z.literal(true),
+      sequence: z.number().int().describe("The reading's sequence in the readings stream."),
+      duplicate: z.boolean().describe("True when this was a retry of a reading stored before (same key)."),
+    }),
     description:
-      "Feeds a reading into the same JetStream pipeline devices publish to (the monitor itself or an admin).",
+      "Feeds a reading into the same JetStream pipeline devices publish to (the monitor itself or an admin) and answers once it is stored and visible to every query.",
   }),
-  v1Get: endpoint({
+  v1Get: streamEndpoint({
     subject: s("v1.get"),
     request: z.object({
       ...Actor,
@@ -173,9 +212,10 @@ export const telemetryCatalog = {
       startTime: z.number().optional(),
       endTime: z.number().optional(),
     }),
-    reply: z.union([V1MonitorData, z.record(z.string(), V1MonitorData.extend({ owner: UserId }))]),
+    meta: z.object({}),
+    contentType: "application/json",
     description:
-      "Seed 002 monitors/get: one monitor (owner or admin) or, for an admin without monitorId, every monitor.",
+      "Seed 002 monitors/get as a JSON stream (it grows with the data): one monitor's `V1MonitorData` (owner or admin) or, for an admin without monitorId, `V1AllMonitorsData`.",
   }),
   latest: endpoint({
     subject: s("readings.latest"),

@@ -4,10 +4,13 @@ import {
   ErrorBody,
   Headers,
   invalidArgument,
+  type MetaOf,
   type ReplyOf,
   type RequestOf,
+  type StreamEndpoint,
   TrellisError,
 } from "@trellis/contracts";
+import { type IncomingStream, receiveStream } from "./byte-stream.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
 
 export interface CallOptions {
@@ -15,6 +18,8 @@ export interface CallOptions {
   requestId?: string | undefined;
   timeoutMs?: number | undefined;
 }
+
+const DEFAULT_TIMEOUT_MS = 5_000;
 
 const serviceOf = (subject: string) => subject.split(".")[0] ?? subject;
 
@@ -40,13 +45,15 @@ export async function request<E extends Endpoint>(
 ): Promise<ReplyOf<E>> {
   const checked = endpoint.request.safeParse(payload);
   if (!checked.success) throw invalidArgument(checked.error);
+  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const h = natsHeaders();
   if (options.requestId) h.set(Headers.requestId, options.requestId);
+  h.set(Headers.timeoutMs, String(timeout));
   const service = serviceOf(endpoint.subject);
 
   let msg: Msg;
   try {
-    msg = await nc.request(endpoint.subject, encodeJson(payload), { timeout: options.timeoutMs ?? 5_000, headers: h });
+    msg = await nc.request(endpoint.subject, encodeJson(payload), { timeout, headers: h });
   } catch (err) {
     if (isCausedBy(err, errors.NoRespondersError)) {
       throw new TrellisError("unavailable", `${service} is unavailable`, {
@@ -75,4 +82,34 @@ export async function request<E extends Endpoint>(
   const reply = endpoint.reply.safeParse(decodeJson(msg.data));
   if (!reply.success) throw new TrellisError("internal", `${service} sent a reply that violates its contract`);
   return reply.data as ReplyOf<E>;
+}
+
+/**
+ * Calls a stream endpoint: the request is checked against its schema, the start message's metadata
+ * against `meta`; the bytes arrive as chunks paced by the consumer (see `byte-stream.ts`). Errors
+ * before the start (a refusal, no responder, timeout) reject here, as with `request`; errors after
+ * it fail the chunk iteration.
+ */
+export async function requestStream<E extends StreamEndpoint>(
+  nc: NatsConnection,
+  endpoint: E,
+  payload: RequestOf<E>,
+  options: CallOptions & { window?: number } = {},
+): Promise<IncomingStream<MetaOf<E>>> {
+  const checked = endpoint.request.safeParse(payload);
+  if (!checked.success) throw invalidArgument(checked.error);
+  const { meta, stream } = await receiveStream(nc, endpoint.subject, encodeJson(payload), {
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    requestId: options.requestId,
+    ...(options.window ? { window: options.window } : {}),
+  });
+  const parsed = endpoint.meta.safeParse(meta);
+  if (!parsed.success) {
+    stream.cancel("metadata violates the contract");
+    throw new TrellisError(
+      "internal",
+      `${serviceOf(endpoint.subject)} sent stream metadata that violates its contract`,
+    );
+  }
+  return { meta: parsed.data as MetaOf<E>, ...stream };
 }

@@ -1,3 +1,4 @@
+export * from "./byte-stream.ts";
 export * from "./client.ts";
 export * from "./config.ts";
 export * from "./events.ts";

@@ -7,17 +7,22 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import {
+  type AnyEndpoint,
   type Catalog,
   type Endpoint,
   ErrorBody,
   Headers,
   invalidArgument,
+  isStreamEndpoint,
   isTrellisError,
+  type MetaInputOf,
   type ParsedRequestOf,
   type ReplyInputOf,
+  type StreamEndpoint,
   TrellisError,
 } from "@trellis/contracts";
 import type { Logger } from "pino";
+import { sendStream } from "./byte-stream.ts";
 
 export interface HandlerContext {
   /** From the caller's `Trellis-Request-Id` header, or generated here. */
@@ -25,14 +30,28 @@ export interface HandlerContext {
   /** Child logger carrying `reqId`, so every line of this request can be found. */
   readonly log: Logger;
   readonly headers: MsgHdrs | undefined;
+  /**
+   * When the caller stops waiting (ms since the epoch, from its `Trellis-Timeout-Ms` and this
+   * process's clock). A handler that waits for something answers before this with its own error.
+   */
+  readonly deadline: number;
 }
 
-export type Handler<E extends Endpoint> = (
-  request: ParsedRequestOf<E>,
-  ctx: HandlerContext,
-) => Promise<ReplyInputOf<E>> | ReplyInputOf<E>;
+/** What a stream endpoint's handler returns: the metadata, then the bytes (read as the receiver asks). */
+export interface StreamReply<M> {
+  meta: M;
+  body: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
+}
+
+export type Handler<E extends AnyEndpoint> = E extends StreamEndpoint
+  ? (request: ParsedRequestOf<E>, ctx: HandlerContext) => Promise<StreamReply<MetaInputOf<E>>>
+  : E extends Endpoint
+    ? (request: ParsedRequestOf<E>, ctx: HandlerContext) => Promise<ReplyInputOf<E>> | ReplyInputOf<E>
+    : never;
 
 export type Handlers<C extends Catalog> = { [K in keyof C]: Handler<C[K]> };
+
+type AnyHandler = (request: unknown, ctx: HandlerContext) => Promise<unknown> | unknown;
 
 export interface ServeOptions {
   /** Queue group shared by all instances of the service. */
@@ -62,6 +81,14 @@ export function decodeJson(data: Uint8Array): unknown {
   }
 }
 
+/** Without a `Trellis-Timeout-Ms` header, the caller is assumed to wait as long as `request` does by default. */
+const DEFAULT_CALLER_TIMEOUT_MS = 5_000;
+
+export function deadlineOf(h: MsgHdrs | undefined, receivedAt = Date.now()): number {
+  const ms = Number(h?.get(Headers.timeoutMs));
+  return receivedAt + (Number.isFinite(ms) && ms > 0 ? Math.min(ms, 3_600_000) : DEFAULT_CALLER_TIMEOUT_MS);
+}
+
 export function requestIdOf(h: MsgHdrs | undefined): string {
   const id = h?.get(Headers.requestId);
   return id && id.length <= 200 ? id : randomUUID();
@@ -87,14 +114,26 @@ export function serve<C extends Catalog>(
   const inFlight = new Set<Promise<void>>();
   const subs: Subscription[] = [];
 
-  const handle = async (endpoint: Endpoint, handler: Handler<Endpoint>, msg: Msg): Promise<void> => {
+  const handle = async (endpoint: AnyEndpoint, handler: AnyHandler, msg: Msg): Promise<void> => {
     const requestId = requestIdOf(msg.headers);
     const log = options.log.child({ reqId: requestId, subject: endpoint.subject });
     const started = performance.now();
     try {
       const parsed = endpoint.request.safeParse(decodeJson(msg.data));
       if (!parsed.success) throw invalidArgument(parsed.error);
-      const result = await handler(parsed.data, { requestId, log, headers: msg.headers });
+      const ctx: HandlerContext = { requestId, log, headers: msg.headers, deadline: deadlineOf(msg.headers) };
+      if (isStreamEndpoint(endpoint)) {
+        const { meta, body } = (await handler(parsed.data, ctx)) as StreamReply<unknown>;
+        const checked = endpoint.meta.safeParse(meta);
+        if (!checked.success) {
+          log.error({ issues: checked.error.issues }, "handler stream metadata violates its contract");
+          throw new TrellisError("internal", "internal error");
+        }
+        const sent = await sendStream(nc, msg, checked.data, body);
+        log.debug({ ms: Math.round(performance.now() - started), ...sent }, "stream sent");
+        return;
+      }
+      const result = await handler(parsed.data, ctx);
       const reply = endpoint.reply.safeParse(result);
       if (!reply.success) {
         log.error({ issues: reply.error.issues }, "handler reply violates its contract");
@@ -111,7 +150,7 @@ export function serve<C extends Catalog>(
   };
 
   for (const [name, endpoint] of Object.entries(catalog)) {
-    const handler = handlers[name as keyof C] as Handler<Endpoint>;
+    const handler = handlers[name as keyof C] as unknown as AnyHandler;
     subs.push(
       nc.subscribe(endpoint.subject, {
         queue: options.queue,

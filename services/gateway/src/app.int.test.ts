@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { catalogs } from "@trellis/contracts";
+import { authCatalog, catalogs, httpRoutes, openApiPath } from "@trellis/contracts";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createApp } from "./app.ts";
@@ -11,6 +11,7 @@ import { SigningKeys } from "./auth/signing-keys.ts";
 
 let nc: NatsConnection;
 let server: Server;
+let mounted: readonly { method: string; path: string }[];
 let base: string;
 let revocations: Revocations;
 const silent = pino({ level: "silent" });
@@ -28,7 +29,7 @@ beforeAll(async () => {
     audience: "t",
     v1CacheMs: 0,
   });
-  const app = createApp({
+  const gateway = createApp({
     nc,
     authenticator,
     log: silent,
@@ -39,9 +40,11 @@ beforeAll(async () => {
       REQUEST_TIMEOUT_MS: 200,
       READINESS_TIMEOUT_MS: 200,
       TRUST_PROXY: 0,
+      VALIDATE_RESPONSES: true,
     },
   });
-  server = app.listen(0, "127.0.0.1");
+  mounted = gateway.routes;
+  server = gateway.app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -114,6 +117,32 @@ describe("gateway HTTP edge", () => {
     } finally {
       sub.unsubscribe();
     }
+  });
+
+  it("every route's service calls honour REQUEST_TIMEOUT_MS (here 200 ms), not only /readyz", async () => {
+    const sub: Subscription = nc.subscribe(authCatalog.jwks.subject, { callback: () => {} });
+    await nc.flush();
+    try {
+      const started = Date.now();
+      const res = await fetch(`${base}/api/v2/auth/jwks`);
+      const elapsed = Date.now() - started;
+      expect(res.status).toBe(504);
+      expect((await json(res)).error.code).toBe("deadline_exceeded");
+      // The client library's default would be 5 s.
+      expect(elapsed).toBeLessThan(2_000);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it("mounts exactly the routes the OpenAPI document lists", async () => {
+    const key = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${openApiPath(r.path)}`;
+    expect(mounted.map(key).sort()).toEqual(httpRoutes.map(key).sort());
+    const doc = await json(await fetch(`${base}/openapi.json`));
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(documented.sort()).toEqual(mounted.map(key).sort());
   });
 
   it("accepts a sane X-Request-Id, replaces an unsafe one", async () => {

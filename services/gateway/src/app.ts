@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { TrellisError } from "@trellis/contracts";
+import { type HttpRoute, TrellisError } from "@trellis/contracts";
 import cors from "cors";
 import express, { type Express, Router } from "express";
 import helmet from "helmet";
@@ -24,13 +24,20 @@ export interface AppDeps {
   log: Logger;
   config: Pick<
     GatewayConfig,
-    "CORS_ORIGINS" | "BODY_LIMIT" | "REQUEST_TIMEOUT_MS" | "READINESS_TIMEOUT_MS" | "TRUST_PROXY"
+    "CORS_ORIGINS" | "BODY_LIMIT" | "REQUEST_TIMEOUT_MS" | "READINESS_TIMEOUT_MS" | "TRUST_PROXY" | "VALIDATE_RESPONSES"
   >;
   version: string;
 }
 
+/** The Express application and the contract routes it serves. */
+export interface GatewayApp {
+  app: Express;
+  /** Every contract route mounted, in order: the OpenAPI document must list exactly these. */
+  routes: readonly HttpRoute[];
+}
+
 /** The Express application, separate from `listen` so tests can drive it directly. */
-export function createApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps): GatewayApp {
   const app = express();
   app.disable("x-powered-by");
   // Weak ETags hash every JSON body; API clients here do not revalidate, so skip the work.
@@ -66,18 +73,20 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: "application/json" }));
 
   // One router for every route: each nested router is another layer every request walks through.
-  const mount = createMount(deps.authenticator, deps.config.BODY_LIMIT);
-  const api = Router();
-  registerAuthV2(api, deps.nc, mount);
-  registerUsersV2(api, deps.nc, mount);
-  registerCompatV1(api, deps.nc, mount, deps.authenticator);
-  registerTelemetryV1(api, deps.nc, mount);
-  registerTelemetryV2(api, deps.nc, mount);
-  registerSystem(api, mount, {
+  const { mount, mounted } = createMount({
     nc: deps.nc,
-    readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS,
+    authenticator: deps.authenticator,
+    bodyLimit: deps.config.BODY_LIMIT,
     requestTimeoutMs: deps.config.REQUEST_TIMEOUT_MS,
+    validateResponses: deps.config.VALIDATE_RESPONSES,
   });
+  const api = Router();
+  registerAuthV2(api, mount);
+  registerUsersV2(api, mount);
+  registerCompatV1(api, mount, deps.authenticator);
+  registerTelemetryV1(api, mount);
+  registerTelemetryV2(api, mount);
+  registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
   registerDocs(api, deps.version);
   app.use(api);
 
@@ -85,5 +94,5 @@ export function createApp(deps: AppDeps): Express {
     next(new TrellisError("not_found", `no route for ${req.method} ${req.path}`));
   });
   app.use(errorHandler);
-  return app;
+  return { app, routes: mounted };
 }

@@ -32,6 +32,11 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
   V1_TOKEN_CACHE_MS: env.int(0, 60_000).default(5_000),
   /** How long revoked session ids are remembered: longer than any access token lives. */
   REVOCATION_RETENTION_SECONDS: env.int(60, 86_400).default(3_600),
+  /**
+   * Check every answer against the route's declared responses; a violation is logged and answered
+   * with 500 instead of an off-contract body. Costs a schema parse per response.
+   */
+  VALIDATE_RESPONSES: env.bool().default(true),
   /** Express `trust proxy`: hops of reverse proxies whose X-Forwarded-For is believed. */
   TRUST_PROXY: env.int(0, 10).default(0),
 });

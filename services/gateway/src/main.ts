@@ -24,7 +24,7 @@ await runService({
       audience: config.JWT_AUDIENCE,
       v1CacheMs: config.V1_TOKEN_CACHE_MS,
     });
-    const app = createApp({ nc, log, config, version: pkg.version, authenticator });
+    const { app } = createApp({ nc, log, config, version: pkg.version, authenticator });
     const server = await listen(app, config.PORT, config.HOST);
     // Registered after NATS, so it runs before the NATS drain: stop accepting, finish in-flight.
     shutdown.add("http server", () => server.close());

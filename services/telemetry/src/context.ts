@@ -1,5 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { StoredWatch } from "./ingest/stored-watch.ts";
 import type { MonitorData } from "./monitor-data.ts";
 import type { MonitorsStore } from "./store/monitors.ts";
 import type { ReadingsStore } from "./store/readings.ts";
@@ -13,4 +14,6 @@ export interface TelemetryContext {
   readings: ReadingsStore;
   rollups: RollupsStore;
   monitorData: MonitorData;
+  /** Tells a submission when its reading is stored (read-your-writes). */
+  stored: StoredWatch;
 }

@@ -19,6 +19,7 @@ import { monitorHandlers } from "./handlers/monitors.ts";
 import { readingHandlers } from "./handlers/readings.ts";
 import { ensureDurableConsumer, ensureReadingsStream, nanos, streamExists } from "./ingest/jetstream-setup.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
+import { StoredWatch } from "./ingest/stored-watch.ts";
 import { USER_DELETED_CONSUMER, UserDeletedCascade } from "./ingest/user-deleted-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
 import { MonitorsStore } from "./store/monitors.ts";
@@ -59,6 +60,9 @@ await runService({
     });
 
     const events = eventPublisher(nc);
+    const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
+    await stored.start();
+    shutdown.add("stored watch", () => stored.stop());
     const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
     const ingest = new ReadingsIngest({
       js,
@@ -70,6 +74,7 @@ await runService({
       batchSize: config.INGEST_BATCH_SIZE,
       roundSize: Math.max(config.INGEST_ROUND_SIZE, config.INGEST_BATCH_SIZE),
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
+      onRoundDone: (seqs, rejected) => StoredWatch.notify(nc, seqs, rejected),
     });
     const cascade = new UserDeletedCascade({ js, monitors, monitorData, log: log.child({ component: "cascade" }) });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
@@ -78,7 +83,7 @@ await runService({
     await cascade.start();
     shutdown.add("user-deleted cascade", () => cascade.stop());
 
-    const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData };
+    const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData, stored };
     return {
       handlers: { ...monitorHandlers(t), ...readingHandlers(t), ...compatV1Handlers(t) },
       checks: {

@@ -91,6 +91,15 @@ export const authV2Routes = {
     auth: "public",
     responses: { 200: { description: "JWKS.", schema: Jwks }, ...commonErrors },
   }),
+  wellKnownJwks: route({
+    method: "get",
+    path: "/.well-known/jwks.json",
+    operationId: "wellKnownJwks",
+    summary: "The same keys at the conventional location (RFC 8414 / OpenID discovery clients look here).",
+    tags,
+    auth: "public",
+    responses: { 200: { description: "JWKS.", schema: Jwks }, ...commonErrors },
+  }),
   me: route({
     method: "get",
     path: "/api/v2/me",

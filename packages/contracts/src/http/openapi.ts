@@ -11,7 +11,7 @@ const toSchema = (schema: z.ZodType, io: "input" | "output"): JsonObject => {
 /** `/a/:id/b` → `/a/{id}/b` */
 export const openApiPath = (path: string): string => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
-function parameters(schema: z.ZodType | undefined, where: "path" | "query"): JsonObject[] {
+function parameters(schema: z.ZodType | undefined, where: "path" | "query" | "header"): JsonObject[] {
   if (!schema) return [];
   const json = toSchema(schema, "input") as { properties?: Record<string, JsonObject>; required?: string[] };
   return Object.entries(json.properties ?? {}).map(([name, s]) => ({
@@ -34,13 +34,21 @@ export function buildOpenApiDocument(
       operationId: r.operationId,
       summary: r.summary,
       tags: [...r.tags],
-      parameters: [...parameters(r.params, "path"), ...parameters(r.query, "query")],
+      parameters: [
+        ...parameters(r.params, "path"),
+        ...parameters(r.query, "query"),
+        ...parameters(r.headers, "header"),
+      ],
       responses: Object.fromEntries(
         Object.entries(r.responses).map(([status, spec]) => [
           status,
           {
             description: spec.description,
-            ...(spec.schema ? { content: { "application/json": { schema: toSchema(spec.schema, "output") } } } : {}),
+            ...(spec.contentType
+              ? { content: { [spec.contentType]: spec.schema ? { schema: toSchema(spec.schema, "output") } : {} } }
+              : spec.schema
+                ? { content: { "application/json": { schema: toSchema(spec.schema, "output") } } }
+                : {}),
           },
         ]),
       ),

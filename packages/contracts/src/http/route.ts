@@ -1,6 +1,6 @@
 import type { z } from "zod";
 
-export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
+export type HttpMethod = "get" | "post" | "put" | "patch" | "delete" | "head";
 
 /**
  * How a route authenticates its caller:
@@ -13,16 +13,23 @@ export type RouteAuth = "public" | "bearer" | "v1";
 export interface HttpResponseSpec {
   readonly description: string;
   readonly schema?: z.ZodType;
+  /** Media type of the body when it is not JSON (a CSV export, a file); the body is then not validated. */
+  readonly contentType?: string;
 }
+
+export type HttpResponses = Readonly<Record<number, HttpResponseSpec>>;
 
 /**
  * One HTTP route of the gateway. The gateway validates params, query and body against these
- * schemas before forwarding anything, and the OpenAPI document is generated from the same objects.
+ * schemas before forwarding anything, checks what the handler answers against `responses`, and
+ * the OpenAPI document is generated from the same objects.
  */
 export interface HttpRoute<
   P extends z.ZodType = z.ZodType,
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
+  Rs extends HttpResponses = HttpResponses,
+  H extends z.ZodType = z.ZodType,
 > {
   readonly method: HttpMethod;
   /** Express-style path, e.g. `/api/v2/services/:service/health`. */
@@ -36,11 +43,29 @@ export interface HttpRoute<
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
-  readonly responses: Readonly<Record<number, HttpResponseSpec>>;
+  /** Request headers the route reads, by lowercase name (validated like the rest, documented as `in: header`). */
+  readonly headers?: H;
+  readonly responses: Rs;
 }
 
-export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
-  r: HttpRoute<P, Q, B>,
-): HttpRoute<P, Q, B> {
+export function route<
+  P extends z.ZodType,
+  Q extends z.ZodType,
+  B extends z.ZodType,
+  const Rs extends HttpResponses,
+  H extends z.ZodType,
+>(r: HttpRoute<P, Q, B, Rs, H>): HttpRoute<P, Q, B, Rs, H> {
   return r;
 }
+
+/** The JSON body a route may answer with this status (`undefined` for statuses without a schema). */
+export type ResponseBodyOf<Rs extends HttpResponses, S extends keyof Rs> = Rs[S] extends {
+  schema: infer Sc extends z.ZodType;
+}
+  ? z.input<Sc>
+  : undefined;
+
+/** What a handler may answer: a status the route declares, with that status's body. */
+export type RouteResultOf<Rs extends HttpResponses> = {
+  [S in keyof Rs & number]: { status: S; body?: ResponseBodyOf<Rs, S>; headers?: Record<string, string> };
+}[keyof Rs & number];

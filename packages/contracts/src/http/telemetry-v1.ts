@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { UserId } from "../identity.ts";
-import { MEASUREMENTS, V1MonitorData } from "../telemetry.ts";
+import { MEASUREMENTS, V1AllMonitorsData, V1MonitorData } from "../telemetry.ts";
 import { V1Failure, v1Success } from "./errors-http.ts";
 import { route } from "./route.ts";
 
@@ -20,13 +19,22 @@ const timeFilter = (what: string, description: string) =>
     .optional()
     .describe(description);
 
-/** `null` is taken as "not measured" (lenient for existing clients); it updates nothing. */
+/**
+ * The original server's update rules (the reading itself is built by the gateway's v1 layer):
+ * a field may hold anything; a number is stored, `null`, `""` and values of another type are
+ * skipped, keys outside the ten fields are ignored. Documented as the type the seed names.
+ */
+const lenient = (type: "number" | "string", description: string) =>
+  z
+    .unknown()
+    .optional()
+    .meta({ type: [type, "null"], description });
 const measurementFields = Object.fromEntries(
-  MEASUREMENTS.map((m) => [m, z.number({ error: `${m} must be a number` }).nullish()]),
-) as { [K in (typeof MEASUREMENTS)[number]]: z.ZodOptional<z.ZodNullable<z.ZodNumber>> };
-
-/** Seed 002 `monitors/get` for every monitor (admin): keyed by monitor id, each with its `owner`. */
-export const V1AllMonitorsData = z.record(z.string(), V1MonitorData.extend({ owner: UserId }));
+  MEASUREMENTS.map((m) => [
+    m,
+    lenient("number", 'A measurement; null, "" or a value that is not a number is skipped.'),
+  ]),
+) as { [K in (typeof MEASUREMENTS)[number]]: ReturnType<typeof lenient> };
 
 /** Seed 002 gives reset and delete the same status table. */
 const adminMonitorResponses = {
@@ -77,14 +85,19 @@ export const telemetryV1Routes = {
       /** The seed's own examples send `id`; accepted when `monitor_id` is absent. */
       id: z.string().optional(),
       ...measurementFields,
-      foliage_feed: z.string({ error: "foliage_feed must be a string" }).nullish(),
-      root_stream: z.string({ error: "root_stream must be a string" }).nullish(),
+      foliage_feed: lenient("string", 'Camera image (base64); null, "" or a value that is not a string is skipped.'),
+      root_stream: lenient("string", 'Camera image (base64); null, "" or a value that is not a string is skipped.'),
     }),
     responses: {
       200: { description: "The request was successful.", schema: v1Success(z.null()) },
       400: fail("The monitor_id or token given was invalid, or no measurements could be updated."),
       401: fail("The provided token was invalid."),
       403: fail("The token doesn't match the provided monitor_id."),
+      413: fail("A camera field is larger than 1.5 MB."),
+      503: fail("The readings pipeline is unavailable; nothing was stored. Retry after `Retry-After`."),
+      504: fail(
+        "The reading was accepted but not stored within the request deadline; it will be stored exactly once (do not resend it).",
+      ),
     },
   }),
   monitorsAdd: route({

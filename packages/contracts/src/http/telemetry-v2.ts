@@ -2,6 +2,7 @@ import { z } from "zod";
 import { MonitorId, PresentedPassword, UserId } from "../identity.ts";
 import {
   Aggregate,
+  IdempotencyKey,
   Interval,
   MEASUREMENTS,
   Measurement,
@@ -40,7 +41,7 @@ export const SeriesResponse = z.object({
 });
 export type SeriesResponse = z.infer<typeof SeriesResponse>;
 
-export const ReadingAccepted = telemetryCatalog.submitReading.reply;
+export const ReadingStored = telemetryCatalog.submitReading.reply;
 export const LatestReadings = telemetryCatalog.latest.reply;
 export const ReadingsPage = telemetryCatalog.history.reply;
 
@@ -109,16 +110,26 @@ export const telemetryV2Routes = {
     path: "/api/v2/monitors/:id/readings",
     operationId: "submitReading",
     summary:
-      "Submit a reading into the same durable pipeline devices publish to (the monitor itself or an admin); stored asynchronously.",
+      "Submit a reading into the same durable pipeline devices publish to (the monitor itself or an admin). The answer comes once the reading is stored and visible to every query. With `Idempotency-Key`, a retry within 2 minutes is stored once.",
     tags,
     auth: "bearer",
     params: idParams,
+    headers: z.object({
+      "idempotency-key": IdempotencyKey.optional().describe(
+        "Makes a retry safe: the same key within the stream's duplicate window (2 minutes) stores the reading once.",
+      ),
+    }),
     body: Reading,
     responses: {
-      202: { description: "Accepted into the pipeline.", schema: ReadingAccepted },
+      200: { description: "Stored and visible to every query.", schema: ReadingStored },
       ...noMonitor,
       413: { description: "The reading is too large.", schema: ErrorResponse },
       ...authErrors,
+      504: {
+        description:
+          "Accepted but not stored within the request deadline; it will be stored once. Retry with the same `Idempotency-Key` to wait for it.",
+        schema: ErrorResponse,
+      },
     },
   }),
   latest: route({

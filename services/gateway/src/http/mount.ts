@@ -1,32 +1,79 @@
-import { type HttpRoute, invalidArgument, type Principal, TrellisError } from "@trellis/contracts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  type Endpoint,
+  type HttpResponses,
+  type HttpRoute,
+  invalidArgument,
+  type MetaOf,
+  type Principal,
+  type ReplyOf,
+  type RequestOf,
+  type RouteResultOf,
+  type StreamEndpoint,
+  TrellisError,
+} from "@trellis/contracts";
+import { type IncomingStream, request, requestStream } from "@trellis/runtime";
 import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.ts";
 
 type Out<S> = NonNullable<S> extends z.ZodType ? z.output<NonNullable<S>> : undefined;
 
+/** A payload without `actor` when the endpoint takes one: `call` fills it in from the caller. */
+export type CallPayload<E extends Endpoint | StreamEndpoint> =
+  RequestOf<E> extends { actor: infer A } ? Omit<RequestOf<E>, "actor"> & { actor?: A } : RequestOf<E>;
+
+/**
+ * How routes call services: one helper that carries the request id, the authenticated caller (as
+ * the endpoint's `actor`) and the gateway's `REQUEST_TIMEOUT_MS`, so no route can forget one.
+ */
+export interface Caller {
+  <E extends Endpoint>(endpoint: E, payload: CallPayload<E>): Promise<ReplyOf<E>>;
+  /** A stream endpoint: resolves at the start of the stream (refusals reject here). */
+  stream<E extends StreamEndpoint>(endpoint: E, payload: CallPayload<E>): Promise<IncomingStream<MetaOf<E>>>;
+}
+
 export interface RouteInput<R extends HttpRoute> {
   params: Out<R["params"]>;
   query: Out<R["query"]>;
   body: Out<R["body"]>;
+  headers: Out<R["headers"]>;
   /** The caller; present for `bearer` and `v1` routes. */
   principal: R["auth"] extends "public" ? undefined : Principal;
   requestId: string;
+  call: Caller;
   req: Request;
   res: Response;
 }
 
-export interface HttpResult {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
+/** A status the route declares and its body; `undefined` when the handler wrote the response itself (streams). */
+export type RouteResult<R extends HttpRoute> = RouteResultOf<R["responses"]>;
 
-export type Mount = <R extends HttpRoute>(
+/**
+ * Registers a route. `Result` is checked against the route's declared responses at compile time
+ * (a status the route does not declare, or a body off its schema, does not type-check); `const`
+ * keeps the handler's status literals from widening to `number` during inference.
+ */
+export type Mount = <R extends HttpRoute, const Result extends RouteResult<R> | undefined>(
   router: Router,
   route: R,
-  handler: (input: RouteInput<R>) => Promise<HttpResult | undefined>,
+  handler: (input: RouteInput<NoInfer<R>>) => Promise<Result>,
 ) => void;
+
+export interface MountOptions {
+  nc: NatsConnection;
+  authenticator: Authenticator;
+  bodyLimit: string;
+  requestTimeoutMs: number;
+  /** Check every handler's answer against the route's declared responses (a violation is a 500). */
+  validateResponses: boolean;
+}
+
+/** The mount function, and the routes it has registered (the OpenAPI document must list exactly these). */
+export interface Mounter {
+  mount: Mount;
+  readonly mounted: readonly HttpRoute[];
+}
 
 function parsePart(schema: z.ZodType | undefined, value: unknown, what: string): unknown {
   if (!schema) return undefined;
@@ -35,15 +82,49 @@ function parsePart(schema: z.ZodType | undefined, value: unknown, what: string):
   return result.data;
 }
 
+const takesActor = (e: Endpoint | StreamEndpoint): boolean =>
+  (e.request as { shape?: Record<string, unknown> }).shape?.actor !== undefined;
+
+/**
+ * Checks a handler's answer against the route: the status must be declared, and a JSON body must
+ * match that status's schema. A mismatch is a bug in the gateway or a service, reported as such.
+ */
+export function checkRouteResult(route: HttpRoute, status: number, body: unknown): string | undefined {
+  const spec = (route.responses as HttpResponses)[status];
+  if (!spec) return `status ${status} is not declared for ${route.method.toUpperCase()} ${route.path}`;
+  if (body === undefined || spec.contentType) return undefined;
+  if (!spec.schema) return `status ${status} of ${route.method.toUpperCase()} ${route.path} declares no body`;
+  const parsed = spec.schema.safeParse(body);
+  if (parsed.success) return undefined;
+  return parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ");
+}
+
 /**
  * Returns `mount`, which registers a contract route: the caller is authenticated as the route
  * says, then params, query and body are validated against its schemas (a failure is a 400 naming
- * each field) before the handler sees them. The handler returns a status and body, or `undefined`
- * when it wrote the response itself (streams).
+ * each field) before the handler sees them, and the handler's answer is checked against the
+ * route's responses. The handler returns a status and body, or `undefined` when it wrote the
+ * response itself (streams).
  */
-export function createMount(authenticator: Authenticator, bodyLimit: string): Mount {
-  const form = express.urlencoded({ extended: false, limit: bodyLimit, parameterLimit: 20 });
-  return (router, route, handler) => {
+export function createMount(options: MountOptions): Mounter {
+  const { nc, authenticator, requestTimeoutMs } = options;
+  const form = express.urlencoded({ extended: false, limit: options.bodyLimit, parameterLimit: 20 });
+  const mounted: HttpRoute[] = [];
+
+  const callerFor = (requestId: string, principal: Principal | undefined): Caller => {
+    const withActor = <E extends Endpoint | StreamEndpoint>(endpoint: E, payload: CallPayload<E>): RequestOf<E> =>
+      (principal && takesActor(endpoint) && (payload as { actor?: unknown }).actor === undefined
+        ? { ...(payload as object), actor: principal }
+        : payload) as RequestOf<E>;
+    const call = (<E extends Endpoint>(endpoint: E, payload: CallPayload<E>) =>
+      request(nc, endpoint, withActor(endpoint, payload), { requestId, timeoutMs: requestTimeoutMs })) as Caller;
+    call.stream = (endpoint, payload) =>
+      requestStream(nc, endpoint, withActor(endpoint, payload), { requestId, timeoutMs: requestTimeoutMs });
+    return call;
+  };
+
+  const mount: Mount = (router, route, handler) => {
+    mounted.push(route);
     const chain: RequestHandler[] = [];
     if (route.acceptsForm) chain.push(form);
     chain.push(async (req: Request, res: Response) => {
@@ -66,17 +147,27 @@ export function createMount(authenticator: Authenticator, bodyLimit: string): Mo
         params: parsePart(route.params, req.params, "path parameters"),
         query: parsePart(route.query, req.query, "query"),
         body: parsePart(route.body, req.body, "body"),
+        headers: parsePart(route.headers, req.headers, "headers"),
         principal,
         requestId,
+        call: callerFor(requestId, principal),
         req,
         res,
       } as RouteInput<typeof route>;
-      const result = await handler(input);
+      const result = (await handler(input)) as { status: number; body?: unknown; headers?: Record<string, string> };
       if (!result || res.headersSent) return;
+      if (options.validateResponses) {
+        const violation = checkRouteResult(route, result.status, result.body);
+        if (violation) {
+          req.log.error({ violation, status: result.status }, "reply violates the route's declared responses");
+          throw new TrellisError("internal", "internal error");
+        }
+      }
       for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
       if (result.body === undefined) res.status(result.status).end();
       else res.status(result.status).json(result.body);
     });
     router[route.method](route.path, ...chain);
   };
+  return { mount, mounted };
 }

@@ -13,8 +13,8 @@ import type { Mount } from "../http/mount.ts";
 
 export interface SystemDeps {
   nc: NatsConnection;
+  /** Shorter than requests': a readiness probe must answer before the orchestrator gives up. */
   readinessTimeoutMs: number;
-  requestTimeoutMs: number;
 }
 
 /** Asks every service for its health in parallel; a service is ready when one instance answers "ok". */
@@ -58,21 +58,13 @@ export async function readiness(deps: SystemDeps, requestId: string): Promise<Re
 }
 
 export function registerSystem(router: Router, mount: Mount, deps: SystemDeps): void {
-  mount(router, systemRoutes.healthz, async () => ({ status: 200, body: { status: "ok" } }));
+  mount(router, systemRoutes.healthz, async () => ({ status: 200, body: { status: "ok" as const } }));
   mount(router, systemRoutes.readyz, async ({ req }) => {
     const report = await readiness(deps, String(req.id));
     return { status: report.status === "ready" ? 200 : 503, body: report, headers: { "Cache-Control": "no-store" } };
   });
-  mount(router, systemRoutes.serviceHealth, async ({ params, req }) => ({
+  mount(router, systemRoutes.serviceHealth, async ({ params, call }) => ({
     status: 200,
-    body: await request(
-      deps.nc,
-      catalogs[params.service].health,
-      {},
-      {
-        requestId: String(req.id),
-        timeoutMs: deps.requestTimeoutMs,
-      },
-    ),
+    body: await call(catalogs[params.service].health, {}),
   }));
 }

@@ -1,23 +1,19 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type ErrorCode,
   isTrellisError,
-  MEASUREMENTS,
   MonitorId,
-  Reading,
-  STRING_FIELDS,
   TrellisError,
   telemetryCatalog,
   telemetryV1Routes,
   UserId,
 } from "@trellis/contracts";
-import { request } from "@trellis/runtime";
 import type { Router } from "express";
+import { ok } from "../compat/envelope.ts";
+import { readingFromV1Update } from "../compat/v1-update.ts";
 import type { Mount } from "../http/mount.ts";
+import { sendStream } from "../http/stream.ts";
 import { natsPayloadTooLarge } from "./telemetry-v2.ts";
 
-/** Seed 002's success envelope. */
-const ok = (data: unknown) => ({ status: 200, body: { success: true, data } });
 const invalid = (message: string) => new TrellisError("invalid_argument", message);
 
 function monitorIdOf(value: string | undefined): string {
@@ -29,7 +25,8 @@ function monitorIdOf(value: string | undefined): string {
 
 /**
  * Seed 002 answers 400 where the modern API distinguishes 404 / 409 ("the monitor_id is invalid",
- * "the monitor_id already exists"): the same message, as that API's status.
+ * "the monitor_id already exists"): the same message, as that API's status. This is the only
+ * place that rule is applied; telemetry answers as it does for the modern API.
  */
 const asBadRequest =
   (...codes: ErrorCode[]) =>
@@ -42,72 +39,58 @@ const asBadRequest =
 
 /**
  * The monitor endpoints of the Altoponix API (seed 002), unchanged. Permissions (the seed's table)
- * are enforced by telemetry from `actor`; the gateway checks the ids' shape and the envelope.
+ * are enforced by telemetry from `actor`; the gateway applies the seed's input rules and envelope.
  */
-export function registerTelemetryV1(router: Router, nc: NatsConnection, mount: Mount): void {
+export function registerTelemetryV1(router: Router, mount: Mount): void {
   const r = telemetryV1Routes;
 
-  mount(router, r.monitorsGet, async ({ principal: actor, query, requestId }) => {
+  /** Streamed: every monitor with its history is tens of MB; no hop holds it whole. */
+  mount(router, r.monitorsGet, async ({ query, call, req, res }) => {
     const monitorId = query.monitor_id === undefined ? undefined : monitorIdOf(query.monitor_id);
-    const data = await request(
-      nc,
-      telemetryCatalog.v1Get,
-      {
-        actor,
+    const stream = await call
+      .stream(telemetryCatalog.v1Get, {
         ...(monitorId !== undefined ? { monitorId } : {}),
         ...(query.startTime !== undefined ? { startTime: query.startTime } : {}),
         ...(query.endTime !== undefined ? { endTime: query.endTime } : {}),
-      },
-      { requestId },
-    ).catch(asBadRequest("not_found"));
-    return ok(data);
+      })
+      .catch(asBadRequest("not_found"));
+    await sendStream(req, res, stream, {
+      status: 200,
+      contentType: "application/json; charset=utf-8",
+      prefix: '{"success":true,"data":',
+      suffix: "}",
+    });
+    return undefined;
   });
 
-  mount(router, r.monitorsUpdate, async ({ principal: actor, body, requestId }) => {
+  mount(router, r.monitorsUpdate, async ({ body, call, req }) => {
     const monitorId = monitorIdOf(body.monitor_id ?? body.id);
-    // Only the seed's fields travel (extra fields are ignored, as the seed's server did); `null`
-    // means "not measured". The reading is checked here so a bad one is a 400 at once.
-    const fields: Record<string, unknown> = {};
-    for (const key of [...MEASUREMENTS, ...STRING_FIELDS]) {
-      const value = body[key];
-      if (value !== undefined && value !== null) fields[key] = value;
-    }
-    const reading = Reading.safeParse(fields);
-    if (!reading.success) {
-      throw invalid(
-        reading.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ` : "") + i.message).join("; "),
-      );
-    }
-    await request(nc, telemetryCatalog.submitReading, { actor, monitorId, reading: reading.data }, { requestId }).catch(
-      asBadRequest("not_found"),
-    );
+    const { reading, skipped } = readingFromV1Update(body);
+    if (skipped.length > 0) req.log.info({ monitorId, skipped }, "v1 update: fields of the wrong type skipped");
+    // Answers once the reading is stored and visible (the original wrote before answering).
+    await call(telemetryCatalog.submitReading, { monitorId, reading }).catch(asBadRequest("not_found"));
     return ok(null);
   });
 
-  mount(router, r.monitorsAdd, async ({ principal: actor, body, requestId }) => {
+  mount(router, r.monitorsAdd, async ({ body, call }) => {
     const monitorId = monitorIdOf(body.monitor_id);
     const ownerId = UserId.safeParse(body.user_id);
     if (!ownerId.success) throw invalid("user_id is invalid");
-    await request(
-      nc,
-      telemetryCatalog.addMonitor,
-      { actor, monitorId, ownerId: ownerId.data, password: body.password },
-      { requestId },
-    ).catch(asBadRequest("conflict", "not_found"));
+    await call(telemetryCatalog.addMonitor, { monitorId, ownerId: ownerId.data, password: body.password }).catch(
+      asBadRequest("conflict", "not_found"),
+    );
     return ok(null);
   });
 
-  mount(router, r.monitorsReset, async ({ principal: actor, body, requestId }) => {
-    const monitorId = monitorIdOf(body.monitor_id);
-    await request(nc, telemetryCatalog.resetMonitor, { actor, monitorId }, { requestId }).catch(
+  mount(router, r.monitorsReset, async ({ body, call }) => {
+    await call(telemetryCatalog.resetMonitor, { monitorId: monitorIdOf(body.monitor_id) }).catch(
       asBadRequest("not_found"),
     );
     return ok(null);
   });
 
-  mount(router, r.monitorsDelete, async ({ principal: actor, body, requestId }) => {
-    const monitorId = monitorIdOf(body.monitor_id);
-    await request(nc, telemetryCatalog.deleteMonitor, { actor, monitorId }, { requestId }).catch(
+  mount(router, r.monitorsDelete, async ({ body, call }) => {
+    await call(telemetryCatalog.deleteMonitor, { monitorId: monitorIdOf(body.monitor_id) }).catch(
       asBadRequest("not_found"),
     );
     return ok(null);

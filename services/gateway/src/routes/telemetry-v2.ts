@@ -1,4 +1,4 @@
-import { errors, type NatsConnection } from "@nats-io/transport-node";
+import { errors } from "@nats-io/transport-node";
 import {
   CSV_COLUMNS,
   CSV_PAGE_SIZE,
@@ -8,9 +8,9 @@ import {
   telemetryCatalog,
   telemetryV2Routes,
 } from "@trellis/contracts";
-import { request } from "@trellis/runtime";
-import type { Response, Router } from "express";
+import type { Router } from "express";
 import type { Mount } from "../http/mount.ts";
+import { write } from "../http/stream.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -42,111 +42,85 @@ const csvRows = (items: readonly RawPoint[]): string => {
   return out;
 };
 
-/** Writes a chunk, waiting for 'drain' when the socket's buffer is full; rejects if the client leaves. */
-function write(res: Response, chunk: string): Promise<void> {
-  if (res.destroyed) return Promise.reject(new Error("the client went away"));
-  if (res.write(chunk)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onDrain = () => {
-      res.off("close", onClose);
-      resolve();
-    };
-    const onClose = () => {
-      res.off("drain", onDrain);
-      reject(new Error("the client went away"));
-    };
-    res.once("drain", onDrain);
-    res.once("close", onClose);
-  });
-}
-
 /** Monitors and readings of the modern API. Authorization is decided by telemetry, from `actor`. */
-export function registerTelemetryV2(router: Router, nc: NatsConnection, mount: Mount): void {
+export function registerTelemetryV2(router: Router, mount: Mount): void {
   const r = telemetryV2Routes;
 
-  mount(router, r.list, async ({ principal: actor, query, requestId }) => ({
+  mount(router, r.list, async ({ query, call }) => ({
     status: 200,
-    body: await request(
-      nc,
-      telemetryCatalog.listMonitors,
-      { actor, ...(query.owner_id !== undefined ? { ownerId: query.owner_id } : {}) },
-      { requestId },
-    ),
+    body: await call(telemetryCatalog.listMonitors, {
+      ...(query.owner_id !== undefined ? { ownerId: query.owner_id } : {}),
+    }),
   }));
 
-  mount(router, r.create, async ({ principal: actor, body, requestId }) => {
-    const monitor = await request(
-      nc,
-      telemetryCatalog.addMonitor,
-      { actor, monitorId: body.id, ownerId: body.owner_id, password: body.password },
-      { requestId },
-    );
+  mount(router, r.create, async ({ body, call }) => {
+    const monitor = await call(telemetryCatalog.addMonitor, {
+      monitorId: body.id,
+      ownerId: body.owner_id,
+      password: body.password,
+    });
     return { status: 201, body: monitor, headers: { Location: `/api/v2/monitors/${monitor.id}` } };
   });
 
-  mount(router, r.get, async ({ principal: actor, params, requestId }) => ({
+  mount(router, r.get, async ({ params, call }) => ({
     status: 200,
-    body: await request(nc, telemetryCatalog.getMonitor, { actor, monitorId: params.id }, { requestId }),
+    body: await call(telemetryCatalog.getMonitor, { monitorId: params.id }),
   }));
 
-  mount(router, r.delete, async ({ principal: actor, params, requestId }) => {
-    await request(nc, telemetryCatalog.deleteMonitor, { actor, monitorId: params.id }, { requestId });
+  mount(router, r.delete, async ({ params, call }) => {
+    await call(telemetryCatalog.deleteMonitor, { monitorId: params.id });
     return { status: 204 };
   });
 
-  mount(router, r.reset, async ({ principal: actor, params, requestId }) => {
-    await request(nc, telemetryCatalog.resetMonitor, { actor, monitorId: params.id }, { requestId });
+  mount(router, r.reset, async ({ params, call }) => {
+    await call(telemetryCatalog.resetMonitor, { monitorId: params.id });
     return { status: 204 };
   });
 
-  mount(router, r.submitReading, async ({ principal: actor, params, body, requestId }) => {
-    const accepted = await request(
-      nc,
-      telemetryCatalog.submitReading,
-      { actor, monitorId: params.id, reading: body },
-      { requestId },
-    ).catch((err: unknown) => {
+  // Answers once the reading is stored and visible (read-your-writes); a retry with the same
+  // Idempotency-Key is stored once.
+  mount(router, r.submitReading, async ({ params, body, headers, call }) => {
+    const stored = await call(telemetryCatalog.submitReading, {
+      monitorId: params.id,
+      reading: body,
+      ...(headers["idempotency-key"] !== undefined ? { idempotencyKey: headers["idempotency-key"] } : {}),
+    }).catch((err: unknown) => {
       throw natsPayloadTooLarge(err);
     });
-    return { status: 202, body: accepted };
+    return { status: 200, body: stored };
   });
 
-  mount(router, r.latest, async ({ principal: actor, params, requestId }) => ({
+  mount(router, r.latest, async ({ params, call }) => ({
     status: 200,
-    body: await request(nc, telemetryCatalog.latest, { actor, monitorId: params.id }, { requestId }),
+    body: await call(telemetryCatalog.latest, { monitorId: params.id }),
   }));
 
-  mount(router, r.history, async ({ principal: actor, params, query, requestId }) => {
+  mount(router, r.history, async ({ params, query, call }) => {
     if (query.from !== undefined && query.to !== undefined && query.from > query.to) {
       throw new TrellisError("invalid_argument", "from must not be after to");
     }
     return {
       status: 200,
-      body: await request(
-        nc,
-        telemetryCatalog.history,
-        {
-          actor,
-          monitorId: params.id,
-          limit: query.limit,
-          ...(query.from !== undefined ? { from: query.from } : {}),
-          ...(query.to !== undefined ? { to: query.to } : {}),
-          ...(query.after !== undefined ? { after: query.after } : {}),
-        },
-        { requestId },
-      ),
+      body: await call(telemetryCatalog.history, {
+        monitorId: params.id,
+        limit: query.limit,
+        ...(query.from !== undefined ? { from: query.from } : {}),
+        ...(query.to !== undefined ? { to: query.to } : {}),
+        ...(query.after !== undefined ? { after: query.after } : {}),
+      }),
     };
   });
 
-  mount(router, r.series, async ({ principal: actor, params, query, requestId }) => {
+  mount(router, r.series, async ({ params, query, call }) => {
     const { from, to } = window(query.from, query.to, DAY_MS);
     const { measurement, aggregate } = query;
-    const series = await request(
-      nc,
-      telemetryCatalog.series,
-      { actor, monitorId: params.id, measurement, from, to, interval: query.interval },
-      { requestId },
-    );
+    const series = await call(telemetryCatalog.series, {
+      monitorId: params.id,
+      measurement,
+      from,
+      to,
+      interval: query.interval,
+    });
     const points =
       aggregate === undefined
         ? series.points
@@ -162,15 +136,16 @@ export function registerTelemetryV2(router: Router, nc: NatsConnection, mount: M
    * long the window. A failure before the first byte is an ordinary error response; after it, the
    * only honest signal left is to cut the connection (the client sees a truncated download).
    */
-  mount(router, r.exportCsv, async ({ principal: actor, params, query, requestId, req, res }) => {
+  mount(router, r.exportCsv, async ({ params, query, call, req, res }) => {
     const { from, to } = window(query.from, query.to, Number.POSITIVE_INFINITY);
     const page = (after?: number) =>
-      request(
-        nc,
-        telemetryCatalog.history,
-        { actor, monitorId: params.id, from, to, limit: CSV_PAGE_SIZE, ...(after !== undefined ? { after } : {}) },
-        { requestId },
-      );
+      call(telemetryCatalog.history, {
+        monitorId: params.id,
+        from,
+        to,
+        limit: CSV_PAGE_SIZE,
+        ...(after !== undefined ? { after } : {}),
+      });
     let current = await page();
     res.status(200);
     res.setHeader("Content-Type", "text/csv; charset=utf-8");

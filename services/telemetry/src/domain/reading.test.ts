@@ -1,5 +1,6 @@
+import { deviceSubjects } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
-import { checkReading, monitorIdFromSubject, normalizeReading, parseReadingBytes } from "./reading.ts";
+import { checkReading, normalizeReading, parseReadingBytes } from "./reading.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -29,9 +30,9 @@ describe("device readings", () => {
   });
 
   it("takes the monitor id from the subject, lowercased", () => {
-    expect(monitorIdFromSubject(`telemetry.v1.devices.${"AB".repeat(16)}.readings`)).toBe("ab".repeat(16));
-    expect(monitorIdFromSubject("telemetry.v1.devices.nothex.readings")).toBeNull();
-    expect(monitorIdFromSubject(`telemetry.v1.devices.${"a".repeat(32)}.commands`)).toBeNull();
+    expect(deviceSubjects.monitorOfReadings(`telemetry.v1.devices.${"AB".repeat(16)}.readings`)).toBe("ab".repeat(16));
+    expect(deviceSubjects.monitorOfReadings("telemetry.v1.devices.nothex.readings")).toBeNull();
+    expect(deviceSubjects.monitorOfReadings(`telemetry.v1.devices.${"a".repeat(32)}.commands`)).toBeNull();
   });
 
   it("uses the reading's timestamp, else when it was received", () => {

@@ -1,4 +1,4 @@
-import { MEASUREMENTS, type Measurement, MonitorId, Reading } from "@trellis/contracts";
+import { MEASUREMENTS, type Measurement, Reading } from "@trellis/contracts";
 import type { z } from "zod";
 
 /** A reading as the consumer stores it: finite measurement values and the two latest-only strings. */
@@ -36,14 +36,6 @@ export function parseReadingBytes(data: Uint8Array): ReadingCheck {
     return { ok: false, reason: "payload is not valid JSON" };
   }
   return checkReading(value);
-}
-
-/** `telemetry.v1.devices.<id>.readings` → the lowercased id, or null when the token is not a monitor id. */
-export function monitorIdFromSubject(subject: string): string | null {
-  const parts = subject.split(".");
-  if (parts.length !== 5 || parts[2] !== "devices" || parts[4] !== "readings") return null;
-  const id = MonitorId.safeParse(parts[3]);
-  return id.success ? id.data : null;
 }
 
 /** The stored form: the reading's own timestamp, or when the stream received it. */

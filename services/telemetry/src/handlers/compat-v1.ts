@@ -1,4 +1,4 @@
-import { TrellisError, type V1MonitorData } from "@trellis/contracts";
+import { V1MonitorData } from "@trellis/contracts";
 import type { TelemetryContext } from "../context.ts";
 import { requireAdmin, requireUser } from "../domain/authorization.ts";
 import { v1TimeToMs } from "../domain/timestamps.ts";
@@ -21,11 +21,29 @@ type CompatV1Handlers = Pick<TelemetryHandlers, "v1Get">;
 export function compatV1Handlers(t: TelemetryContext): CompatV1Handlers {
   const { monitors, readings } = t;
 
-  const dataOf = async (doc: MonitorDoc, window: TimeWindow): Promise<V1MonitorData> => {
+  /** One monitor's seed 002 JSON, checked against the contract (the stream itself is not parsed again). */
+  const dataOf = async (doc: MonitorDoc, window: TimeWindow, owner?: string): Promise<string> => {
     const filtered = window.from !== undefined || window.to !== undefined;
     const points = await readings.newest(doc._id, window, filtered ? V1_WINDOW_LIMIT : V1_HISTORY_LIMIT);
-    return v1MonitorData(latestOf(doc), points);
+    const data = V1MonitorData.parse(v1MonitorData(latestOf(doc), points));
+    return JSON.stringify(owner === undefined ? data : { ...data, owner });
   };
+
+  /**
+   * Every monitor, keyed by id: written one monitor at a time as the receiver asks for more, so
+   * memory holds one monitor's data however many there are.
+   */
+  async function* allMonitors(window: TimeWindow): AsyncGenerator<string> {
+    yield "{";
+    let first = true;
+    for await (const { _id } of monitors.eachId()) {
+      const doc = await monitors.findFull(_id);
+      if (!doc) continue; // deleted since the listing started
+      yield `${first ? "" : ","}${JSON.stringify(doc._id)}:${await dataOf(doc, window, doc.ownerId)}`;
+      first = false;
+    }
+    yield "}";
+  }
 
   return {
     /** Seed 002 `monitors/get`: users and admins only; every monitor only for an admin. */
@@ -38,18 +56,12 @@ export function compatV1Handlers(t: TelemetryContext): CompatV1Handlers {
       };
       if (monitorId === undefined) {
         requireAdmin(actor);
-        const all: Record<string, V1MonitorData & { owner: string }> = {};
-        for (const doc of await monitors.list({}, { withStrings: true })) {
-          all[doc._id] = { ...(await dataOf(doc, window)), owner: doc.ownerId };
-        }
-        return all;
+        return { meta: {}, body: allMonitors(window) };
       }
-      // Seed 002: an invalid monitor_id is a 400 for an admin; a user gets 403 (no probing of ids).
-      const doc = await readableMonitor(monitors, actor, monitorId, {
-        withStrings: true,
-        missing: () => new TrellisError("invalid_argument", "monitor_id is invalid"),
-      });
-      return dataOf(doc, window);
+      // A user gets 403 for a monitor that is not theirs or does not exist (no probing of ids).
+      const doc = await readableMonitor(monitors, actor, monitorId, { withStrings: true });
+      const json = await dataOf(doc, window);
+      return { meta: {}, body: [json] };
     },
   };
 }

@@ -1,39 +1,51 @@
 import { randomUUID } from "node:crypto";
+import { errors } from "@nats-io/transport-node";
 import { deviceSubjects, TrellisError } from "@trellis/contracts";
 import { encodeJson } from "@trellis/runtime";
 import type { TelemetryContext } from "../context.ts";
 import { requireWriter } from "../domain/authorization.ts";
-import { checkReading } from "../domain/reading.ts";
 import { combineMinutes, planSeries } from "../domain/rollup.ts";
 import { latestOf } from "../store/monitors.ts";
-import { readableMonitor } from "./access.ts";
+import { monitorNotFound, readableMonitor } from "./access.ts";
 import type { TelemetryHandlers } from "./types.ts";
 
 type ReadingHandlers = Pick<TelemetryHandlers, "submitReading" | "latest" | "history" | "series">;
 
-export const invalidMonitorId = () => new TrellisError("invalid_argument", "monitor_id is invalid");
+/** Answer this long before the caller's deadline, so it gets this service's precise error, not its own timeout. */
+const answerBeforeDeadlineMs = (deadline: number) => Math.min(250, Math.max(20, (deadline - Date.now()) * 0.1));
 
 export function readingHandlers(t: TelemetryContext): ReadingHandlers {
   const { monitors, readings, rollups } = t;
 
   return {
-    async submitReading({ actor, monitorId, reading }) {
+    /**
+     * The same pipeline devices use (JetStream stores it, the ingest consumer writes it), then the
+     * answer waits until the round holding this reading is written, whichever instance writes it:
+     * a 200 means stored and visible. A retry with the same idempotency key is the same message
+     * to JetStream (deduplicated within its window), so it is stored once and waited for again.
+     */
+    async submitReading({ actor, monitorId, reading, idempotencyKey }, { deadline }) {
       requireWriter(actor, monitorId);
-      if (!(await monitors.findSummary(monitorId))) throw invalidMonitorId();
-      const check = checkReading(reading);
-      if (!check.ok) throw new TrellisError("invalid_argument", check.reason);
-      // The same pipeline devices use: JetStream stores it, the ingest consumer writes it.
+      if (!(await monitors.findSummary(monitorId))) throw monitorNotFound();
+      const msgID = idempotencyKey === undefined ? randomUUID() : `${monitorId}:${idempotencyKey}`;
+      let ack: { seq: number; duplicate: boolean };
       try {
-        const ack = await t.js.publish(deviceSubjects.readings(monitorId), encodeJson(check.reading), {
-          msgID: randomUUID(),
-        });
-        return { accepted: true as const, sequence: ack.seq };
+        ack = await t.js.publish(deviceSubjects.readings(monitorId), encodeJson(reading), { msgID });
       } catch (err) {
-        if (/max.?payload|maximum payload|message size/i.test((err as Error).message)) {
+        if (err instanceof errors.InvalidArgumentError && err.message.includes("max_payload")) {
           throw new TrellisError("payload_too_large", "the reading is too large", { cause: err });
         }
         throw new TrellisError("unavailable", "the readings stream is unavailable", { cause: err });
       }
+      const outcome = await t.stored.waitFor(ack.seq, deadline - answerBeforeDeadlineMs(deadline));
+      if (outcome.kind === "rejected") throw new TrellisError("invalid_argument", outcome.reason);
+      if (outcome.kind === "timeout") {
+        throw new TrellisError(
+          "deadline_exceeded",
+          "the reading was accepted but is not stored yet; it will be stored exactly once (a retry with the same Idempotency-Key waits for it without storing it again)",
+        );
+      }
+      return { stored: true as const, sequence: ack.seq, duplicate: ack.duplicate };
     },
 
     async latest({ actor, monitorId }) {

@@ -1,13 +1,8 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import { READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
+import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
 import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
-import {
-  monitorIdFromSubject,
-  type NormalizedReading,
-  normalizeReading,
-  parseReadingBytes,
-} from "../domain/reading.ts";
+import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
 import { rollupIncrements } from "../domain/rollup.ts";
 import { nanosToMs } from "../domain/timestamps.ts";
 import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
@@ -27,6 +22,8 @@ export interface ReadingsIngestOptions {
   roundSize: number;
   /** How long a round waits for a full batch when fewer readings are waiting. */
   maxWaitMs: number;
+  /** Called once a round is written and acked: the stream sequences now stored, and those rejected. */
+  onRoundDone?: (stored: number[], rejected: { seq: number; reason: string }[]) => void;
 }
 
 interface Accepted {
@@ -161,7 +158,7 @@ export class ReadingsIngest {
     const accepted: Accepted[] = [];
     const rejected: Rejected[] = [];
     for (const msg of round) {
-      const monitorId = monitorIdFromSubject(msg.subject);
+      const monitorId = deviceSubjects.monitorOfReadings(msg.subject);
       if (monitorId === null) {
         rejected.push({ msg, monitorId: msg.subject.split(".")[3] ?? "", reason: "monitor_id is invalid" });
         continue;
@@ -221,6 +218,10 @@ export class ReadingsIngest {
 
     for (const r of rejected) await this.reject(r, current.has(r.monitorId));
     for (const a of valid) a.msg.ack();
+    this.opts.onRoundDone?.(
+      valid.map((a) => a.msg.seq),
+      rejected.map((r) => ({ seq: r.msg.seq, reason: r.reason })),
+    );
     if (valid.length > 0)
       log.debug(
         { stored: applied.length, received: valid.length, ms: Math.round(performance.now() - started) },

@@ -77,6 +77,14 @@ export class MonitorsStore {
       .toArray();
   }
 
+  /**
+   * Every monitor id (with its owner), in id order, read through a cursor a batch at a time: for
+   * views that go through all monitors one by one without holding them all.
+   */
+  async *eachId(): AsyncGenerator<Pick<MonitorDoc, "_id" | "ownerId">> {
+    yield* this.monitors.find({}, { projection: { _id: 1, ownerId: 1 }, batchSize: 500 }).sort({ _id: 1 });
+  }
+
   async delete(id: string): Promise<boolean> {
     return (await this.monitors.deleteOne({ _id: id })).deletedCount === 1;
   }
