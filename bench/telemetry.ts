@@ -57,11 +57,11 @@ import {
   Reservoir,
 } from "../scripts/devices/publisher.ts";
 import { type ReadingGenerator, readingGenerator } from "../scripts/devices/readings.ts";
+import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
 import {
   READINGS_DUPLICATE_WINDOW_MS,
   READINGS_MAX_MSG_BYTES,
-} from "../services/telemetry/src/ingest/jetstream-setup.ts";
-import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
+} from "../services/telemetry/src/ingest/readings-stream.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";

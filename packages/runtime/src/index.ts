@@ -1,6 +1,7 @@
 export * from "./client.ts";
 export * from "./config.ts";
 export * from "./events.ts";
+export * from "./jetstream.ts";
 export * from "./logger.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";
