@@ -1,5 +1,7 @@
 export * from "./client.ts";
 export * from "./config.ts";
+export * from "./consume.ts";
+export * from "./dead-letter.ts";
 export * from "./events.ts";
 export * from "./jetstream.ts";
 export * from "./logger.ts";
