@@ -28,7 +28,7 @@ import { monitorHandlers } from "./handlers/monitors.ts";
 import { readingHandlers } from "./handlers/readings.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "./ingest/readings-stream.ts";
-import { USER_DELETED_CONSUMER, UserDeletedCascade } from "./ingest/user-deleted-consumer.ts";
+import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
 import { MonitorsStore } from "./store/monitors.ts";
 import { ReadingsStore } from "./store/readings.ts";
@@ -88,11 +88,15 @@ await runService({
       roundSize: Math.max(config.INGEST_ROUND_SIZE, config.INGEST_BATCH_SIZE),
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
     });
-    const cascade = new UserDeletedCascade({ js, monitors, monitorData, log: log.child({ component: "cascade" }) });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
     await ingest.start();
     shutdown.add("readings ingest", () => ingest.stop());
-    await cascade.start();
+    const cascade = await startUserDeletedCascade({
+      nc,
+      monitors,
+      monitorData,
+      log: log.child({ component: "cascade" }),
+    });
     shutdown.add("user-deleted cascade", () => cascade.stop());
 
     const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData };
