@@ -35,9 +35,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { AckPolicy, type JsMsg, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { deviceSubjects, READINGS_STREAM } from "@trellis/contracts";
+import { ensureStream } from "@trellis/runtime";
 import { freePort } from "@trellis/stack";
 import type { ServiceProcess } from "@trellis/stack/testing";
 import { type Db, MongoClient } from "mongodb";
@@ -57,11 +58,8 @@ import {
   Reservoir,
 } from "../scripts/devices/publisher.ts";
 import { type ReadingGenerator, readingGenerator } from "../scripts/devices/readings.ts";
-import {
-  READINGS_DUPLICATE_WINDOW_MS,
-  READINGS_MAX_MSG_BYTES,
-} from "../services/telemetry/src/ingest/jetstream-setup.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
+import { readingsStreamSpec } from "../services/telemetry/src/ingest/readings-stream.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
@@ -272,13 +270,9 @@ try {
   const suffix = randomBytes(4).toString("hex");
   const rawStream = `BENCH_RAW_${suffix}`;
   const rawPrefix = `bench.raw.${suffix}`;
-  await jsm.streams.add({
-    name: rawStream,
-    subjects: [`${rawPrefix}.>`],
-    storage: StorageType.File,
-    duplicate_window: READINGS_DUPLICATE_WINDOW_MS * 1_000_000,
-    max_msg_size: READINGS_MAX_MSG_BYTES,
-  });
+  // The readings stream's own settings (file storage, duplicate window, message size), so the
+  // baseline cannot drift from what devices publish to.
+  await ensureStream(jsm, { ...readingsStreamSpec(7), name: rawStream, subjects: [`${rawPrefix}.>`] });
   cleanups.push(() => jsm.streams.delete(rawStream).catch(() => {}));
   const rawConns: NatsConnection[] = [];
   cleanups.push(() => closeAll(rawConns));

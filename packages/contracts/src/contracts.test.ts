@@ -3,6 +3,8 @@ import { z } from "zod";
 import {
   buildOpenApiDocument,
   catalogs,
+  DEAD_LETTER_SUBJECTS,
+  deadLetterSubject,
   ErrorBody,
   ErrorCode,
   httpRoutes,
@@ -18,6 +20,17 @@ describe("subjects", () => {
     for (const s of SERVICE_NAMES) expect(catalogs[s].health.subject).toBe(`${s}.v1.health`);
     expect(new Set(subjects).size).toBe(subjects.length);
     for (const subject of subjects) expect(subject).toMatch(/^[a-z]+\.v\d+\.[a-z0-9_.]+$/);
+  });
+});
+
+describe("dead letters", () => {
+  it("each consumer's subject lies under the dead-letter stream's subjects", () => {
+    const prefix = DEAD_LETTER_SUBJECTS.replace(/>$/, "");
+    for (const service of SERVICE_NAMES) {
+      const subject = deadLetterSubject(service, "some-consumer");
+      expect(subject.startsWith(prefix)).toBe(true);
+      expect(subject.split(".")).toEqual(["deadletter", service, "some-consumer"]);
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 export * from "./auth.ts";
 export * from "./catalogs.ts";
+export * from "./dead-letters.ts";
 export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./headers.ts";

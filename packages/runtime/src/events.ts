@@ -1,4 +1,4 @@
-import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { encodeJson } from "./serve.ts";
@@ -7,25 +7,6 @@ import { encodeJson } from "./serve.ts";
 export interface EventSpec<S extends z.ZodType = z.ZodType> {
   readonly subject: string;
   readonly schema: S;
-}
-
-/**
- * Creates the stream if it is missing, or updates its subjects. Safe when several instances start
- * at once: "already in use" from a concurrent create is fine.
- */
-export async function ensureStream(nc: NatsConnection, name: string, subjects: string[]): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(name);
-    await jsm.streams.update(name, { subjects });
-  } catch (err) {
-    if (!/not found/i.test((err as Error).message)) throw err;
-    try {
-      await jsm.streams.add({ name, subjects });
-    } catch (addErr) {
-      if (!/already in use/i.test((addErr as Error).message)) throw addErr;
-    }
-  }
 }
 
 export interface EventPublisher {

@@ -32,7 +32,8 @@ await runService({
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
-    await ensureStream(nc, AUTH_EVENTS_STREAM, [AUTH_EVENTS_SUBJECTS]);
+    const stream = await ensureStream(nc, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] });
+    for (const w of stream.warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
     const events = eventPublisher(nc);
 
     const users = new UsersStore(mongo.db);

@@ -10,17 +10,26 @@ import {
   TELEMETRY_EVENTS_SUBJECTS,
   telemetryCatalog,
 } from "@trellis/contracts";
-import { ensureStream, eventPublisher, openMongo, runService } from "@trellis/runtime";
+import {
+  type Ensured,
+  ensureDurableConsumer,
+  ensureStream,
+  eventPublisher,
+  nanos,
+  openMongo,
+  runService,
+  streamExists,
+} from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { telemetryConfigSchema } from "./config.ts";
 import type { TelemetryContext } from "./context.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { readingHandlers } from "./handlers/readings.ts";
-import { ensureDurableConsumer, ensureReadingsStream, nanos, streamExists } from "./ingest/jetstream-setup.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
+import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
-import { USER_DELETED_CONSUMER, UserDeletedCascade } from "./ingest/user-deleted-consumer.ts";
+import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
 import { MonitorsStore } from "./store/monitors.ts";
 import { ReadingsStore } from "./store/readings.ts";
@@ -40,24 +49,32 @@ await runService({
 
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
-    await ensureReadingsStream(jsm, config.READINGS_MAX_AGE_DAYS, log);
-    await ensureStream(nc, TELEMETRY_EVENTS_STREAM, [TELEMETRY_EVENTS_SUBJECTS]);
+    // JetStream keeps some settings of an existing stream or consumer (storage, ack policy...).
+    const kept = ({ warnings }: Ensured<unknown>) => {
+      for (const w of warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
+    };
+    kept(await ensureStream(jsm, readingsStreamSpec(config.READINGS_MAX_AGE_DAYS)));
+    kept(await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] }));
     // Auth owns this stream; create it (as auth does) if telemetry happens to start first.
     if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
-      await ensureStream(nc, AUTH_EVENTS_STREAM, [AUTH_EVENTS_SUBJECTS]);
+      kept(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
     }
-    await ensureDurableConsumer(jsm, READINGS_STREAM, {
-      durable_name: READINGS_CONSUMER,
-      filter_subject: deviceSubjects.readingsWildcard,
-      ack_wait: nanos(30_000),
-      // The round in hand, a full round buffered and one pull in flight.
-      max_ack_pending: Math.max(1_000, config.INGEST_ROUND_SIZE * 3),
-    });
-    await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
-      durable_name: USER_DELETED_CONSUMER,
-      filter_subject: authEvents.userDeleted.subject,
-      ack_wait: nanos(60_000),
-    });
+    kept(
+      await ensureDurableConsumer(jsm, READINGS_STREAM, {
+        durable_name: READINGS_CONSUMER,
+        filter_subject: deviceSubjects.readingsWildcard,
+        ack_wait: nanos(30_000),
+        // The round in hand, a full round buffered and one pull in flight.
+        max_ack_pending: Math.max(1_000, config.INGEST_ROUND_SIZE * 3),
+      }),
+    );
+    kept(
+      await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
+        durable_name: USER_DELETED_CONSUMER,
+        filter_subject: authEvents.userDeleted.subject,
+        ack_wait: nanos(60_000),
+      }),
+    );
 
     const events = eventPublisher(nc);
     const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
@@ -76,11 +93,15 @@ await runService({
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
       onRoundDone: (seqs, rejected) => StoredWatch.notify(nc, seqs, rejected),
     });
-    const cascade = new UserDeletedCascade({ js, monitors, monitorData, log: log.child({ component: "cascade" }) });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
     await ingest.start();
     shutdown.add("readings ingest", () => ingest.stop());
-    await cascade.start();
+    const cascade = await startUserDeletedCascade({
+      nc,
+      monitors,
+      monitorData,
+      log: log.child({ component: "cascade" }),
+    });
     shutdown.add("user-deleted cascade", () => cascade.stop());
 
     const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData, stored };

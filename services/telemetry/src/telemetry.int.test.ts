@@ -3,10 +3,14 @@
  * FerretDB/MongoDB: monitors through the catalog, readings the way devices send them.
  */
 import { randomBytes } from "node:crypto";
-import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
   authCatalog,
+  authEvents,
+  DEAD_LETTER_STREAM,
+  DeadLetter,
+  deadLetterSubject,
   deviceSubjects,
   MEASUREMENTS,
   type Principal,
@@ -491,6 +495,37 @@ describe("cascade", () => {
     expect(await storedCount(a.id)).toBe(0);
     const get = request(nc, telemetryCatalog.getMonitor, { actor: admin, monitorId: b.id });
     expect((await failure(get)).code).toBe("not_found");
+  });
+
+  it("dead-letters a malformed user_deleted event and goes on with the next one", async () => {
+    const jsm = await jetstreamManager(nc);
+    const malformed = await js.publish(authEvents.userDeleted.subject, encodeJson({ userId: "not-a-uuid" }));
+    const owner = await registerUser();
+    await addMonitor(owner.id);
+    await request(nc, authCatalog.deleteUser, { actor: admin, userId: owner.id });
+    const left = await until(
+      () => db.collection("monitors").countDocuments({ ownerId: owner.id }),
+      (n) => n === 0,
+    );
+    expect(left).toBe(0);
+
+    const subject = deadLetterSubject("telemetry", "telemetry-user-deleted");
+    const record = await until(
+      async () => {
+        const stored = await jsm.streams.getMessage(DEAD_LETTER_STREAM, { last_by_subj: subject }).catch(() => null);
+        return stored ? DeadLetter.parse(stored.json()) : null;
+      },
+      (r) => r?.streamSequence === malformed.seq,
+    );
+    expect(record).toMatchObject({
+      stream: "AUTH_EVENTS",
+      subject: authEvents.userDeleted.subject,
+      kind: "schema_violation",
+      deliveryCount: 1,
+      payload: '{"userId":"not-a-uuid"}',
+    });
+    expect(record?.reason).toMatch(/userId/);
+    expect(telemetry.logs.some((l) => l.msg === "message dead-lettered" && l.seq === malformed.seq)).toBe(true);
   });
 });
 
