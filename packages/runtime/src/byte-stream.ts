@@ -209,7 +209,7 @@ export interface ReceiveStreamOptions {
 export interface IncomingStream<M> {
   readonly meta: M;
   readonly chunks: AsyncIterable<Uint8Array>;
-  /** Stops the sender and frees the subscription; idempotent. */
+  /** Stops the sender and frees the subscription; the iteration then fails with `cancelled`. Idempotent. */
   cancel(reason?: string): void;
 }
 
@@ -251,7 +251,7 @@ export async function receiveStream(
     },
   });
   const next = async (timeoutMs: number, what: string): Promise<Msg> => {
-    if (queue.length === 0) {
+    if (queue.length === 0 && !closed) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         wake = resolve;
@@ -260,8 +260,10 @@ export async function receiveStream(
       clearTimeout(timer);
       wake = undefined;
     }
+    // Once cancelled, nothing more: not the chunks still buffered, and no wait for ones that will
+    // never come (the subscription is gone, so nothing would wake this up before the timeout).
+    if (closed) throw new TrellisError("cancelled", "the stream was cancelled");
     const msg = queue.shift();
-    if (!msg && closed) throw new TrellisError("cancelled", "the stream was cancelled");
     if (!msg) {
       throw new TrellisError("deadline_exceeded", `${service} ${what} within ${timeoutMs} ms`, {
         details: { service },
