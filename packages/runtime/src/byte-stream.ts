@@ -126,6 +126,11 @@ export async function* rechunk(source: ByteSource, size: number): AsyncGenerator
 export interface SendStreamOptions {
   chunkBytes?: number;
   idleTimeoutMs?: number;
+  /**
+   * When the receiver stops waiting for the start (ms since the epoch, e.g. the handler's
+   * `deadline`). Past it nobody listens: the stream is not started.
+   */
+  deadline?: number | undefined;
 }
 
 /**
@@ -144,6 +149,11 @@ export async function sendStream(
 ): Promise<{ chunks: number; bytes: number; aborted?: Error }> {
   const replyTo = request.reply;
   if (!replyTo) return { chunks: 0, bytes: 0 };
+  if (options.deadline !== undefined && Date.now() >= options.deadline) {
+    // The receiver has given up and unsubscribed: sending would only fill the window into the
+    // void and hold the source open until the idle timeout.
+    return { chunks: 0, bytes: 0, aborted: new TrellisError("deadline_exceeded", "the receiver stopped waiting") };
+  }
   const chunkBytes = Math.min(
     options.chunkBytes ?? STREAM_CHUNK_BYTES,
     Math.max(1024, nc.info?.max_payload ?? 0) - 4096,
