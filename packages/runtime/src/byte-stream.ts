@@ -102,6 +102,8 @@ export async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer
 
 /** Groups a source of strings and byte arrays into chunks of exactly `size` bytes (the last may be shorter). */
 export async function* rechunk(source: ByteSource, size: number): AsyncGenerator<Uint8Array> {
+  // A size below 1 would never fill a chunk: an endless loop, growing `parts` without bound.
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`chunk size must be a positive integer, not ${size}`);
   let parts: Uint8Array[] = [];
   let filled = 0;
   const flush = (): Uint8Array => {
@@ -154,9 +156,11 @@ export async function sendStream(
     // void and hold the source open until the idle timeout.
     return { chunks: 0, bytes: 0, aborted: new TrellisError("deadline_exceeded", "the receiver stopped waiting") };
   }
+  // Room for the headers under max_payload, but never below 1 KiB (a tiny or unknown max_payload
+  // made this 0 or negative: rechunk then never finished a chunk).
   const chunkBytes = Math.min(
     options.chunkBytes ?? STREAM_CHUNK_BYTES,
-    Math.max(1024, nc.info?.max_payload ?? 0) - 4096,
+    Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096),
   );
   const idleTimeoutMs = options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
   const initial = Number(request.headers?.get(StreamHeaders.credit));
