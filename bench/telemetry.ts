@@ -27,26 +27,44 @@
  *    Polling adds up to one poll interval plus one query (the average query time is printed).
  *    Readings still not stored BENCH_DRAIN_SECONDS (default 30) after publishing stops count with
  *    their age at that moment (so the percentiles are then lower bounds, marked ">=").
+ * 5. what read-your-writes costs: an HTTP update now answers 200 only once the reading is stored
+ *    and visible. Through the gateway, on phase 4's telemetry (its backlog drained): v1
+ *    `POST /api/v1/monitors/update` as the monitor (its v1 token), each followed at once by
+ *    `GET /api/v1/monitors/get` (admin v1 token) that must show every value sent as the monitor's
+ *    current value and in its history (a miss counts as a mismatch: must be 0); the same for v2
+ *    `POST /api/v2/monitors/:id/readings` (the monitor's v1 token as bearer) checked with
+ *    `GET …/readings/latest`. One client sending BENCH_RYW_REQUESTS (default 300) one after the
+ *    other, then BENCH_RYW_CLIENTS (default 50) clients sending BENCH_RYW_PER_CLIENT (default 40)
+ *    each, every client on a monitor of its own (a shared monitor's latest value would be another
+ *    client's as often as not, so the check could not tell a stale read from a newer write).
+ *    Latency is the update's alone (request sent → 200); requests/s count updates over the
+ *    phase's wall time, verifying GETs included. Baseline, same run: what an update cost before,
+ *    a raw JetStream publish-with-ack of the same reading (one connection, as telemetry
+ *    publishes, to a throwaway stream with the readings stream's settings), sequential and
+ *    BENCH_RYW_CLIENTS at once. Each run stops sending after BENCH_RYW_SECONDS (default 60).
  * Diagnostics (where the time goes): raw JetStream consume+ack msg/s; telemetry's own batch code
  * (`ReadingsIngest.process`: JSON, validation and every store call) run in this process without
  * NATS, for at most BENCH_PIPELINE_SECONDS (default 15), with the time per store call; and CPU per
  * process during each phase from /proc/<pid>/stat (utime + stime), as a sampling profiler would.
  * Defaults keep a run within about 3 minutes.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { Agent, request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
 import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { deviceSubjects, READINGS_STREAM } from "@trellis/contracts";
+import { deviceSubjects, MEASUREMENTS, READINGS_STREAM } from "@trellis/contracts";
 import { ensureStream } from "@trellis/runtime";
 import { freePort } from "@trellis/stack";
 import type { ServiceProcess } from "@trellis/stack/testing";
 import { type Db, MongoClient } from "mongodb";
 import {
+  api,
   closeAll,
   connectDevices,
   createMonitors,
   createOwner,
+  type DeviceCredentials,
   deviceTargets,
   login,
 } from "../scripts/devices/platform.ts";
@@ -57,7 +75,7 @@ import {
   publishPaced,
   Reservoir,
 } from "../scripts/devices/publisher.ts";
-import { type ReadingGenerator, readingGenerator } from "../scripts/devices/readings.ts";
+import { type FullReading, type ReadingGenerator, readingGenerator } from "../scripts/devices/readings.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "../services/telemetry/src/ingest/readings-stream.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
@@ -84,6 +102,13 @@ const BATCH = 500;
 const ROUND = 5_000;
 const WARMUP = Math.min(500, READINGS);
 const POLL_MS = int("BENCH_POLL_MS", 10);
+const RYW_REQUESTS = int("BENCH_RYW_REQUESTS", 300);
+const RYW_CLIENTS = int("BENCH_RYW_CLIENTS", 50);
+const RYW_PER_CLIENT = int("BENCH_RYW_PER_CLIENT", 40);
+/** Each read-your-writes run stops sending after this long, whatever its count. */
+const RYW_SECONDS = int("BENCH_RYW_SECONDS", 60);
+/** Requests per client before each read-your-writes run, not measured (JIT, sockets, token caches). */
+const RYW_WARMUP = 5;
 /** Poll interval of the sustained-ingest phase while readings are still being published. */
 const SLOW_POLL_MS = 250;
 const ADMIN = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6).toString("hex")}` };
@@ -91,6 +116,8 @@ const ADMIN = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6)
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const ms = (v: number) => (Number.isNaN(v) ? "-" : `${v.toFixed(1)} ms`);
+/** For sub-millisecond times (a raw publish). */
+const ms2 = (v: number) => (Number.isNaN(v) ? "-" : `${v.toFixed(2)} ms`);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -192,6 +219,194 @@ class StoreTimes {
     return obj;
   }
 }
+
+/** Keep-alive HTTP/1.1, a socket per concurrent client (lighter on this shared CPU than fetch). */
+const httpAgent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One JSON request; resolves with the status and the parsed body (the text when not JSON). */
+function httpJson(
+  method: "GET" | "POST",
+  url: URL,
+  options: { json?: unknown; bearer?: string } = {},
+): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const payload = options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json));
+    const headers: Record<string, string> = {};
+    if (payload) {
+      headers["content-type"] = "application/json";
+      headers["content-length"] = String(payload.length);
+    }
+    if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
+    const req = httpRequest(url, { method, agent: httpAgent, headers, timeout: 30_000 }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (c: Buffer) => parts.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(parts).toString("utf8");
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("no answer within 30 s")));
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+/** A monitor used by one read-your-writes client: its id, its v1 token, its readings. */
+interface RywClient {
+  id: string;
+  token: string;
+  readings: ReadingGenerator;
+}
+
+/** One way of submitting a reading, and of reading back whether it is visible. */
+interface RywMode {
+  /** Submits `reading`; true on the expected 200. */
+  update(c: RywClient, reading: FullReading): Promise<{ ok: boolean; status: number }>;
+  /** Reads the monitor at once: true when every measurement sent is visible. */
+  visible(c: RywClient, reading: FullReading, sentAt: number): Promise<boolean>;
+}
+
+interface RywResult {
+  updates: number;
+  /** Stopped by RYW_SECONDS before every client sent its count. */
+  cut: boolean;
+  failed: number;
+  /** Non-200 statuses (or transport errors) and how often. */
+  failures: Map<string, number>;
+  mismatches: number;
+  latency: { p50: number; p99: number; max: number };
+  getLatency: { p50: number; p99: number };
+  /** Updates per second over the run's wall time (verifying GETs included). */
+  rate: number;
+}
+
+const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+
+/** `clients.length` clients, each sending `perClient` updates one after the other, each verified at once. */
+async function rywRun(mode: RywMode, clients: readonly RywClient[], perClient: number): Promise<RywResult> {
+  const latency = new Reservoir();
+  const getLatency = new Reservoir();
+  const failures = new Map<string, number>();
+  let failed = 0;
+  let mismatches = 0;
+  let updates = 0;
+  const start = performance.now();
+  const until = start + RYW_SECONDS * 1000;
+  await Promise.all(
+    clients.map(async (c) => {
+      for (let i = 0; i < perClient && performance.now() < until; i++) {
+        updates++;
+        const reading = c.readings.next(Date.now());
+        const sentAt = Date.now();
+        const t0 = performance.now();
+        try {
+          const r = await mode.update(c, reading);
+          if (!r.ok) {
+            failed++;
+            count(failures, `HTTP ${r.status}`);
+            continue;
+          }
+          latency.add(performance.now() - t0);
+          const g0 = performance.now();
+          if (!(await mode.visible(c, reading, sentAt))) mismatches++;
+          getLatency.add(performance.now() - g0);
+        } catch (err) {
+          failed++;
+          count(failures, (err as Error).message);
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  const l = latency.summary();
+  const g = getLatency.summary();
+  return {
+    updates,
+    cut: updates < clients.length * perClient,
+    failed,
+    failures,
+    mismatches,
+    latency: l,
+    getLatency: { p50: g.p50, p99: g.p99 },
+    rate: updates / seconds,
+  };
+}
+
+/** Raw JetStream publish-with-ack, `clients` at once, `perClient` each: ack latency and rate. */
+async function rawPublishRun(
+  js: ReturnType<typeof jetstream>,
+  subject: string,
+  payloads: () => Uint8Array,
+  clients: number,
+  perClient: number,
+): Promise<{ p50: number; p99: number; rate: number }> {
+  const latency = new Reservoir();
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let i = 0; i < perClient; i++) {
+        const t0 = performance.now();
+        // A fresh Nats-Msg-Id each time, as telemetry's submitReading does (duplicate check included).
+        await js.publish(subject, payloads(), { msgID: randomUUID() });
+        latency.add(performance.now() - t0);
+      }
+    }),
+  );
+  const { p50, p99 } = latency.summary();
+  return { p50, p99, rate: (clients * perClient) / ((performance.now() - start) / 1000) };
+}
+
+interface RywReport {
+  v1: { warmup: RywResult; sequential: RywResult; concurrent: RywResult };
+  v2: { warmup: RywResult; sequential: RywResult; concurrent: RywResult };
+  rawOne: { p50: number; p99: number; rate: number };
+  rawMany: { p50: number; p99: number; rate: number };
+}
+
+/** The report's rows for phase 5. */
+function rywRows(r: RywReport): [string, string, string][] {
+  const run = (label: string, x: RywResult): [string, string, string] => {
+    const failures = [...x.failures].map(([k, n]) => `${k} ×${n}`).join(", ");
+    return [
+      label,
+      `p50 ${ms(x.latency.p50)}`,
+      `p99 ${ms(x.latency.p99)}, max ${ms(x.latency.max)}; ${fmt(x.rate)} updates/s with their GETs; ${fmt(x.updates - x.failed)} of ${fmt(x.updates)} answered 200${failures ? ` (${failures})` : ""}${x.cut ? ` (stopped after ${RYW_SECONDS} s)` : ""}; each read back at once (GET p50 ${ms(x.getLatency.p50)}): ${x.mismatches} not visible`,
+    ];
+  };
+  const ratio = (label: string, x: RywResult, raw: { p50: number; p99: number }): [string, string, string] => [
+    label,
+    `${(x.latency.p50 / raw.p50).toFixed(1)}x p50`,
+    `${(x.latency.p99 / raw.p99).toFixed(1)}x p99`,
+  ];
+  const many = `${RYW_CLIENTS} clients`;
+  return [
+    ["update → 200 (stored, visible):", "", `own monitor per client; ${RYW_CLIENTS} × ${RYW_PER_CLIENT} concurrently`],
+    run("v1 monitors/update, 1 client", r.v1.sequential),
+    run(`  ${many}`, r.v1.concurrent),
+    run("v2 …/readings, 1 client", r.v2.sequential),
+    run(`  ${many}`, r.v2.concurrent),
+    [
+      "raw publish+ack, 1 client",
+      `p50 ${ms2(r.rawOne.p50)}`,
+      `p99 ${ms2(r.rawOne.p99)}; ${fmt(r.rawOne.rate)} /s; the same reading: what an update waited for before`,
+    ],
+    [`  ${RYW_CLIENTS} at once`, `p50 ${ms2(r.rawMany.p50)}`, `p99 ${ms2(r.rawMany.p99)}; ${fmt(r.rawMany.rate)} /s`],
+    ratio("  v1 / raw, 1 client", r.v1.sequential, r.rawOne),
+    ratio(`  v1 / raw, ${many}`, r.v1.concurrent, r.rawMany),
+    ratio("  v2 / raw, 1 client", r.v2.sequential, r.rawOne),
+    ratio(`  v2 / raw, ${many}`, r.v2.concurrent, r.rawMany),
+  ];
+}
+
+/** The eight measurements of a generated reading (v1 updates carry no timestamp). */
+const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((m) => [m, r[m]]));
 
 // ---------------------------------------------------------------------------------------------
 
@@ -519,6 +734,97 @@ try {
   const ge = unstored > 0 ? ">= " : "";
   log(`latency: p50 ${ge}${ms(lat.p50)}, p99 ${ge}${ms(lat.p99)}`);
 
+  // ---- 5. Read-your-writes over HTTP: update → 200 (stored and visible) → a GET shows it.
+  // On phase 4's telemetry, which has stored (or given up on) everything published to it.
+  const ryw = await (async () => {
+    const adminToken = await login(gateway, ADMIN.username, ADMIN.password); // phase 4 took a while
+    const adminV1 = await api(gateway, "POST", "/api/v1/login/user", {
+      json: { username: ADMIN.username, password: ADMIN.password },
+    });
+    if (adminV1.status !== 200) throw new Error(`v1 admin login: HTTP ${adminV1.status}`);
+    const adminV1Token = (adminV1.body as { data: { token: string } }).data.token;
+    const monitors: DeviceCredentials[] = await createMonitors(gateway, adminToken, owner, RYW_CLIENTS);
+    const clients: RywClient[] = [];
+    for (const m of monitors) {
+      const res = await api(gateway, "POST", "/api/v1/login/monitor", {
+        json: { monitor_id: m.id, password: m.password },
+      });
+      if (res.status !== 200) throw new Error(`v1 monitor login: HTTP ${res.status}`);
+      const token = (res.body as { data: { token: string } }).data.token;
+      clients.push({ id: m.id, token, readings: readingGenerator(m.id) });
+    }
+    const url = (path: string) => new URL(path, gateway);
+    const sameValues = (sent: FullReading, got: (m: (typeof MEASUREMENTS)[number]) => unknown) =>
+      MEASUREMENTS.every((m) => got(m) === sent[m]);
+
+    const v1: RywMode = {
+      async update(c, reading) {
+        const r = await httpJson("POST", url("/api/v1/monitors/update"), {
+          json: { token: c.token, monitor_id: c.id, ...measurementsOf(reading) },
+        });
+        return { ok: r.status === 200, status: r.status };
+      },
+      async visible(c, reading, sentAt) {
+        // History from a second before the update: small, and it must hold this reading.
+        const q = new URLSearchParams({ token: adminV1Token, monitor_id: c.id, startTime: String(sentAt - 1_000) });
+        const r = await httpJson("GET", url(`/api/v1/monitors/get?${q}`));
+        if (r.status !== 200) return false;
+        const data = (r.body as { data: Record<string, { value: unknown; history: Record<string, unknown> }> }).data;
+        return (
+          sameValues(reading, (m) => data[m]?.value) &&
+          MEASUREMENTS.every((m) => Object.values(data[m]?.history ?? {}).includes(reading[m]))
+        );
+      },
+    };
+    const v2: RywMode = {
+      async update(c, reading) {
+        const r = await httpJson("POST", url(`/api/v2/monitors/${c.id}/readings`), { json: reading, bearer: c.token });
+        return { ok: r.status === 200 && (r.body as { stored?: unknown }).stored === true, status: r.status };
+      },
+      async visible(c, reading) {
+        const r = await httpJson("GET", url(`/api/v2/monitors/${c.id}/readings/latest`), { bearer: adminToken });
+        if (r.status !== 200) return false;
+        const values = (r.body as { values: Record<string, { value: unknown; at: unknown }> }).values;
+        return sameValues(reading, (m) => values[m]?.value) && values.ph?.at === reading.timestamp;
+      },
+    };
+
+    const one = clients.slice(0, 1);
+    const run = async (mode: RywMode, label: string) => {
+      const warmup = await rywRun(mode, clients, RYW_WARMUP);
+      const sequential = await rywRun(mode, one, RYW_REQUESTS);
+      const concurrent = await measureCpu(cpuPhases, `${label} ×${RYW_CLIENTS}`, names, () =>
+        rywRun(mode, clients, RYW_PER_CLIENT),
+      );
+      log(
+        `${label}: 1 client p50 ${ms(sequential.latency.p50)}, p99 ${ms(sequential.latency.p99)}; ${RYW_CLIENTS} clients p50 ${ms(concurrent.latency.p50)}, p99 ${ms(concurrent.latency.p99)}${warmup.mismatches || warmup.failed ? `; warm-up: ${warmup.mismatches} not visible, ${warmup.failed} failed` : ""}`,
+      );
+      return { warmup, sequential, concurrent };
+    };
+    const v1Result = await run(v1, "v1 update");
+    const v2Result = await run(v2, "v2 readings");
+
+    // Baseline: the previous cost of an update, a publish acked by JetStream (what submitReading
+    // awaited before it waited for storage), of the same reading, from one connection.
+    const rywStream = `BENCH_RYW_${suffix}`;
+    const rywSubject = `bench.ryw.${suffix}.readings`;
+    await ensureStream(jsm, { ...readingsStreamSpec(7), name: rywStream, subjects: [`bench.ryw.${suffix}.>`] });
+    cleanups.push(() => jsm.streams.delete(rywStream).catch(() => {}));
+    const gen = readingGenerator(clients[0]?.id ?? "raw");
+    const payload = () => encoder.encode(JSON.stringify(measurementsOf(gen.next(Date.now()))));
+    const js = jetstream(svc);
+    await rawPublishRun(js, rywSubject, payload, RYW_CLIENTS, RYW_WARMUP);
+    const rawOne = await rawPublishRun(js, rywSubject, payload, 1, RYW_REQUESTS);
+    const rawMany = await rawPublishRun(js, rywSubject, payload, RYW_CLIENTS, RYW_PER_CLIENT);
+    await jsm.streams.delete(rywStream);
+    log(`raw publish+ack: 1 client p50 ${ms2(rawOne.p50)}; ${RYW_CLIENTS} at once p50 ${ms2(rawMany.p50)}`);
+    return { v1: v1Result, v2: v2Result, rawOne, rawMany };
+  })();
+  // A value not visible right after its 200 fails the run, warm-up included.
+  for (const r of [ryw.v1, ryw.v2].flatMap((m) => [m.warmup, m.sequential, m.concurrent])) {
+    if (r.mismatches > 0 || r.failed > 0) exitCode = 1;
+  }
+
   // ---- Report.
   const incomplete = ingest.progress.complete ? "" : " (incomplete)";
   const rows: [string, string, string][] = [
@@ -555,6 +861,7 @@ try {
       lat.p99 < 250 && unstored === 0 ? "met" : "not met",
       `fresh telemetry; includes polling: every ${POLL_MS} ms + query (avg ${(pollMs / Math.max(1, polls)).toFixed(1)} ms)`,
     ],
+    ...rywRows(ryw),
     ["diagnostics:", "", ""],
     [
       "raw JetStream consume+ack",

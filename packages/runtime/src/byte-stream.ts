@@ -102,6 +102,8 @@ export async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer
 
 /** Groups a source of strings and byte arrays into chunks of exactly `size` bytes (the last may be shorter). */
 export async function* rechunk(source: ByteSource, size: number): AsyncGenerator<Uint8Array> {
+  // A size below 1 would never fill a chunk: an endless loop, growing `parts` without bound.
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`chunk size must be a positive integer, not ${size}`);
   let parts: Uint8Array[] = [];
   let filled = 0;
   const flush = (): Uint8Array => {
@@ -126,6 +128,11 @@ export async function* rechunk(source: ByteSource, size: number): AsyncGenerator
 export interface SendStreamOptions {
   chunkBytes?: number;
   idleTimeoutMs?: number;
+  /**
+   * When the receiver stops waiting for the start (ms since the epoch, e.g. the handler's
+   * `deadline`). Past it nobody listens: the stream is not started.
+   */
+  deadline?: number | undefined;
 }
 
 /**
@@ -144,9 +151,16 @@ export async function sendStream(
 ): Promise<{ chunks: number; bytes: number; aborted?: Error }> {
   const replyTo = request.reply;
   if (!replyTo) return { chunks: 0, bytes: 0 };
+  if (options.deadline !== undefined && Date.now() >= options.deadline) {
+    // The receiver has given up and unsubscribed: sending would only fill the window into the
+    // void and hold the source open until the idle timeout.
+    return { chunks: 0, bytes: 0, aborted: new TrellisError("deadline_exceeded", "the receiver stopped waiting") };
+  }
+  // Room for the headers under max_payload, but never below 1 KiB (a tiny or unknown max_payload
+  // made this 0 or negative: rechunk then never finished a chunk).
   const chunkBytes = Math.min(
     options.chunkBytes ?? STREAM_CHUNK_BYTES,
-    Math.max(1024, nc.info?.max_payload ?? 0) - 4096,
+    Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096),
   );
   const idleTimeoutMs = options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
   const initial = Number(request.headers?.get(StreamHeaders.credit));
@@ -209,7 +223,7 @@ export interface ReceiveStreamOptions {
 export interface IncomingStream<M> {
   readonly meta: M;
   readonly chunks: AsyncIterable<Uint8Array>;
-  /** Stops the sender and frees the subscription; idempotent. */
+  /** Stops the sender and frees the subscription; the iteration then fails with `cancelled`. Idempotent. */
   cancel(reason?: string): void;
 }
 
@@ -251,7 +265,7 @@ export async function receiveStream(
     },
   });
   const next = async (timeoutMs: number, what: string): Promise<Msg> => {
-    if (queue.length === 0) {
+    if (queue.length === 0 && !closed) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         wake = resolve;
@@ -260,8 +274,10 @@ export async function receiveStream(
       clearTimeout(timer);
       wake = undefined;
     }
+    // Once cancelled, nothing more: not the chunks still buffered, and no wait for ones that will
+    // never come (the subscription is gone, so nothing would wake this up before the timeout).
+    if (closed) throw new TrellisError("cancelled", "the stream was cancelled");
     const msg = queue.shift();
-    if (!msg && closed) throw new TrellisError("cancelled", "the stream was cancelled");
     if (!msg) {
       throw new TrellisError("deadline_exceeded", `${service} ${what} within ${timeoutMs} ms`, {
         details: { service },

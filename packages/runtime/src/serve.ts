@@ -22,7 +22,7 @@ import {
   TrellisError,
 } from "@trellis/contracts";
 import type { Logger } from "pino";
-import { sendStream } from "./byte-stream.ts";
+import { type SendStreamOptions, sendStream } from "./byte-stream.ts";
 
 export interface HandlerContext {
   /** From the caller's `Trellis-Request-Id` header, or generated here. */
@@ -57,6 +57,8 @@ export interface ServeOptions {
   /** Queue group shared by all instances of the service. */
   queue: string;
   log: Logger;
+  /** For the byte streams of stream endpoints (tests shorten `idleTimeoutMs`). */
+  stream?: SendStreamOptions;
 }
 
 export interface Server {
@@ -129,7 +131,7 @@ export function serve<C extends Catalog>(
           log.error({ issues: checked.error.issues }, "handler stream metadata violates its contract");
           throw new TrellisError("internal", "internal error");
         }
-        const sent = await sendStream(nc, msg, checked.data, body);
+        const sent = await sendStream(nc, msg, checked.data, body, { ...options.stream, deadline: ctx.deadline });
         log.debug({ ms: Math.round(performance.now() - started), ...sent }, "stream sent");
         return;
       }
