@@ -1,7 +1,9 @@
 /**
  * What the services assume of the MongoDB-protocol server, checked against the one the harness
  * provides (MongoDB 7, or FerretDB with tools/ferretdb/patches applied): single-document updates
- * are atomic, so concurrent `$inc`s all count and a conditional update has exactly one winner.
+ * are atomic, so concurrent `$inc`s all count and a conditional update has exactly one winner; a
+ * find by an indexed string field searches the index instead of reading the whole collection,
+ * with MongoDB's matching rules (an array containing the value matches).
  */
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -50,5 +52,32 @@ describe("MongoDB-protocol server", () => {
       );
       expect(results.filter((r) => r !== null)).toHaveLength(1);
     }
+  });
+
+  it("finds by an indexed string field through the index, with MongoDB's equality rules", async () => {
+    const readings = db.collection("readings");
+    await readings.createIndex({ monitorId: 1, at: 1 }, { name: "monitorId_at" });
+    const docs = Array.from({ length: 2_000 }, (_, i) => ({ _id: `r${i}`, monitorId: `m${i % 20}`, at: i }));
+    await readings.insertMany([
+      ...docs,
+      // Also equal to "m3" for MongoDB: an array containing it. Not equal: other types and cases.
+      { _id: "array", monitorId: ["x", "m3"], at: 1 },
+      { _id: "number", monitorId: 3, at: 3 },
+      { _id: "upper", monitorId: "M3", at: 4 },
+      { _id: "missing", at: 5 },
+    ] as never[]);
+
+    const found = await readings.find({ monitorId: "m3" }).sort({ at: 1 }).toArray();
+    expect(found.map((d) => d._id)).toEqual(["array", ...docs.filter((d) => d.monitorId === "m3").map((d) => d._id)]);
+    const windowed = await readings.find({ monitorId: "m3", at: { $gte: 100, $lt: 200 } }).toArray();
+    expect(windowed.map((d) => d.at).sort((a, b) => a - b)).toEqual([103, 123, 143, 163, 183]);
+    // Strings the two servers' JSON encoders could write differently are still found.
+    await readings.insertOne({ _id: "odd", monitorId: 'a<b>&"c"\\é', at: 9 } as never);
+    expect(await readings.countDocuments({ monitorId: 'a<b>&"c"\\é' })).toBe(1);
+
+    const plan = JSON.stringify(await readings.find({ monitorId: "m3" }).explain());
+    const ferret = "ferretdbVersion" in (await db.admin().command({ buildInfo: 1 }));
+    // FerretDB shows SQLite's plan ("SEARCH ... USING INDEX" rather than "SCAN"); MongoDB an IXSCAN.
+    expect(plan).toMatch(ferret ? /SEARCH [^"]*USING INDEX/ : /IXSCAN/);
   });
 });
