@@ -1,8 +1,7 @@
-import { V1MonitorData } from "@trellis/contracts";
 import type { TelemetryContext } from "../context.ts";
 import { requireAdmin, requireUser } from "../domain/authorization.ts";
 import { v1TimeToMs } from "../domain/timestamps.ts";
-import { v1MonitorData } from "../domain/v1-shape.ts";
+import { v1MonitorJson } from "../domain/v1-shape.ts";
 import { latestOf, type MonitorDoc } from "../store/monitors.ts";
 import type { TimeWindow } from "../store/readings.ts";
 import { readableMonitor } from "./access.ts";
@@ -21,12 +20,11 @@ type CompatV1Handlers = Pick<TelemetryHandlers, "v1Get">;
 export function compatV1Handlers(t: TelemetryContext): CompatV1Handlers {
   const { monitors, readings } = t;
 
-  /** One monitor's seed 002 JSON, checked against the contract (the stream itself is not parsed again). */
+  /** One monitor's seed 002 JSON (`V1MonitorData`, plus `owner` in the all-monitors view). */
   const dataOf = async (doc: MonitorDoc, window: TimeWindow, owner?: string): Promise<string> => {
     const filtered = window.from !== undefined || window.to !== undefined;
     const points = await readings.newest(doc._id, window, filtered ? V1_WINDOW_LIMIT : V1_HISTORY_LIMIT);
-    const data = V1MonitorData.parse(v1MonitorData(latestOf(doc), points));
-    return JSON.stringify(owner === undefined ? data : { ...data, owner });
+    return v1MonitorJson(latestOf(doc), points, owner === undefined ? undefined : { owner });
   };
 
   /**

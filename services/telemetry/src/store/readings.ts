@@ -65,9 +65,13 @@ export class ReadingsStore {
       .toArray();
   }
 
-  /** The newest `limit` readings in a window (newest first). */
-  newest(monitorId: string, window: TimeWindow, limit: number): Promise<ReadingDoc[]> {
-    return this.readings.find(windowFilter(monitorId, window)).sort({ at: -1, _id: -1 }).limit(limit).toArray();
+  /** The newest `limit` readings in a window (newest first): their times and values only. */
+  newest(monitorId: string, window: TimeWindow, limit: number): Promise<Pick<ReadingDoc, "at" | "values">[]> {
+    return this.readings
+      .find(windowFilter(monitorId, window), { projection: { _id: 0, at: 1, values: 1 }, batchSize: limit })
+      .sort({ at: -1, _id: -1 })
+      .limit(limit)
+      .toArray();
   }
 
   count(monitorId: string): Promise<number> {
