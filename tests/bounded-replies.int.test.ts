@@ -20,7 +20,7 @@ let adminToken: string;
 let ownerId: string;
 
 const monitorId = (i: number) => i.toString(16).padStart(32, "0");
-const valueOf = (monitor: number, reading: number, m: number) => monitor + reading / 1_000 + m / 10;
+const seededValue = (monitor: number, reading: number, m: number) => monitor + reading / 1_000 + m / 10;
 
 /** Resident memory of a process, from /proc (bytes). */
 const rssOf = (pid: number): number => {
@@ -54,7 +54,9 @@ beforeAll(async () => {
       _id: monitorId(i),
       ownerId,
       createdAt: new Date(T0),
-      latest: Object.fromEntries(MEASUREMENTS.map((m, k) => [m, { value: valueOf(i, last, k), at: T0 + last * 1000 }])),
+      latest: Object.fromEntries(
+        MEASUREMENTS.map((m, k) => [m, { value: seededValue(i, last, k), at: T0 + last * 1000 }]),
+      ),
       lastReadingAt: T0 + last * 1000,
       readingsStored: READINGS,
       readingsRejected: 0,
@@ -68,7 +70,7 @@ beforeAll(async () => {
         _id: `${monitorId(i)}:${r}`,
         monitorId: monitorId(i),
         at: T0 + r * 1000,
-        values: Object.fromEntries(MEASUREMENTS.map((m, k) => [m, valueOf(i, r, k)])),
+        values: Object.fromEntries(MEASUREMENTS.map((m, k) => [m, seededValue(i, r, k)])),
       });
     }
     if (batch.length >= 10_000)
@@ -136,8 +138,8 @@ describe("admin GET /api/v1/monitors/get over 200 monitors × 1,000 readings", (
       MEASUREMENTS.forEach((m, k) => {
         const history = d[m].history;
         expect(Object.keys(history), `${id} ${m}`).toHaveLength(READINGS);
-        expect(history[String(T0 + 500 * 1000)]).toBe(valueOf(i, 500, k));
-        expect(d[m].value).toBe(valueOf(i, READINGS - 1, k));
+        expect(history[String(T0 + 500 * 1000)]).toBe(seededValue(i, 500, k));
+        expect(d[m].value).toBe(seededValue(i, READINGS - 1, k));
       });
       for (const s of STRING_FIELDS) expect(d[s]).toBeNull();
     }

@@ -12,7 +12,10 @@ export const MonitorId = z
 export type MonitorId = z.output<typeof MonitorId>;
 
 /** Seed 002: "Authentication tokens are hexadecimal strings of length 32." */
-export const V1Token = z.string().regex(/^[0-9a-f]{32}$/, "must be 32 lowercase hexadecimal characters");
+const V1_TOKEN_PATTERN = /^[0-9a-f]{32}$/;
+export const V1Token = z.string().regex(V1_TOKEN_PATTERN, "must be 32 lowercase hexadecimal characters");
+/** Whether a string has a v1 token's shape (not whether it is a live session). */
+export const isV1Token = (value: string): boolean => V1_TOKEN_PATTERN.test(value);
 export type V1Token = z.infer<typeof V1Token>;
 
 export const SessionId = z.string().min(16).max(64);

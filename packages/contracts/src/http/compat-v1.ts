@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { UserId } from "../identity.ts";
-import { V1Failure, v1Success } from "./errors-http.ts";
+import { V1Failure, v1Required, v1Success } from "./errors-http.ts";
 import { route } from "./route.ts";
 
 /**
@@ -8,7 +8,7 @@ import { route } from "./route.ts";
  * and status codes. Bodies are lenient about extra fields (existing clients send them) but strict
  * about the ones the seed requires.
  */
-const required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
+const required = v1Required;
 const fail = (description: string) => ({ description, schema: V1Failure });
 const persist = z.boolean({ error: "persist must be a boolean" }).optional();
 

@@ -20,6 +20,9 @@ export const authErrors = {
   403: e("Authenticated, but not allowed to do this."),
 } as const;
 
+/** Seed 002's required string field: missing, not a string or empty is "<name> is required". */
+export const v1Required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
+
 /** Seed 002's envelope: `{ success: true, data }` or `{ success: false, cause }`. */
 export const V1Failure = z.object({ success: z.literal(false), cause: z.string() });
 export const v1Success = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data });

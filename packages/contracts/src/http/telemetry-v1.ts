@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MEASUREMENTS, V1AllMonitorsData, V1MonitorData } from "../telemetry.ts";
-import { V1Failure, v1Success } from "./errors-http.ts";
+import { V1Failure, v1Required, v1Success } from "./errors-http.ts";
 import { route } from "./route.ts";
 
 /**
@@ -9,7 +9,7 @@ import { route } from "./route.ts";
  * ones the seed requires; ids are checked by the gateway so a malformed one is the seed's 400.
  */
 const tags = ["compatibility v1"];
-const required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
+const required = v1Required;
 const fail = (description: string) => ({ description, schema: V1Failure });
 /** Query strings are text: integers are coerced, anything else is a 400. */
 const timeFilter = (what: string, description: string) =>

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
+import { isV1Token } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
 import {
   formatRefreshToken,
-  isV1Token,
   jwkThumbprint,
   newRefreshSecret,
   newSessionId,

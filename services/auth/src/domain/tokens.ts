@@ -2,7 +2,6 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Seed 002: a v1 token is 32 lowercase hexadecimal characters (16 random bytes). */
 export const newV1Token = (): string => randomBytes(16).toString("hex");
-export const isV1Token = (value: string): boolean => /^[0-9a-f]{32}$/.test(value);
 
 /** A session id: 128 random bits, base64url (22 characters). */
 export const newSessionId = (): string => randomBytes(16).toString("base64url");

@@ -1,7 +1,6 @@
-import { type Principal, TrellisError } from "@trellis/contracts";
+import { isV1Token, type Principal, TrellisError } from "@trellis/contracts";
 import type { AuthContext } from "../context.ts";
 import { isSelfOrAdmin, requireAdmin, requireUser } from "../domain/authorization.ts";
-import { isV1Token } from "../domain/tokens.ts";
 import type { V1Session } from "../store/sessions.ts";
 import type { AuthHandlers } from "./types.ts";
 

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AccessClaims, authCatalog, type Principal, TrellisError, V1Token } from "@trellis/contracts";
+import { AccessClaims, authCatalog, isV1Token, type Principal, TrellisError, V1Token } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import jwt from "jsonwebtoken";
 import type { Revocations } from "./revocations.ts";
@@ -35,7 +35,6 @@ function bounded<V>(map: Map<string, V>, key: string, value: V, max: number): vo
 }
 
 const unauthenticated = (message: string) => new TrellisError("unauthenticated", message);
-const V1_TOKEN = /^[0-9a-f]{32}$/;
 
 /**
  * Establishes who is calling. JWT access tokens are verified here, locally, against auth's public
@@ -72,7 +71,7 @@ export class Authenticator {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match?.[1]) throw unauthenticated("malformed Authorization header");
     const token = match[1];
-    return V1_TOKEN.test(token) ? this.v1(token, requestId) : this.accessToken(token);
+    return isV1Token(token) ? this.v1(token, requestId) : this.accessToken(token);
   }
 
   private async accessToken(token: string): Promise<Principal> {
