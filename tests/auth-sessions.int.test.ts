@@ -119,6 +119,20 @@ describe("seed 002 login codes", () => {
     ).toBe(401);
   });
 
+  it("owners/get for an admin: every user keyed by id, in seed 002's shape (a stream: it grows with the users)", async () => {
+    const users = await Promise.all(["owners-a", "owners-b", "owners-c"].map((n) => register(n)));
+    const { token } = await v1Login(ADMIN);
+    const res = await http(base, "GET", `/api/v1/owners/get?token=${token}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(res.body.success).toBe(true);
+    for (const u of users) expect(res.body.data[u.id]).toEqual({ username: u.username, type: "user", monitor_ids: [] });
+    const admins = Object.values(res.body.data as Record<string, { type: string }>).filter((o) => o.type === "admin");
+    expect(admins).toHaveLength(1);
+    const one = await http(base, "GET", `/api/v1/owners/get?token=${token}&user_id=${users[0]?.id}`);
+    expect(one.body.data).toEqual(res.body.data[users[0]?.id ?? ""]);
+  });
+
   it("owners/get: 400 for an invalid user_id; resetpassword: 400 without new_password or with a wrong old one", async () => {
     const a = await register("owner400");
     const { token } = await v1Login(a);

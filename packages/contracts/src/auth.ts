@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { endpoint } from "./endpoint.ts";
+import { endpoint, streamEndpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
 import {
   ClientInfo,
@@ -77,6 +77,10 @@ export const PasswordLogin = z.object({
   password: PresentedPassword,
   client: ClientInfo,
 });
+
+/** Seed 002 `owners/get`: one user's name, role and monitors. */
+export const V1Owner = z.object({ username: z.string(), type: Role, monitor_ids: z.array(z.string()) });
+export type V1Owner = z.infer<typeof V1Owner>;
 
 export const authCatalog = {
   health: healthEndpoint("auth"),
@@ -249,9 +253,17 @@ export const authCatalog = {
   }),
   v1Owners: endpoint({
     subject: s("v1.owners"),
-    request: z.object({ ...Actor, userId: UserId.optional() }),
-    reply: z.record(UserId, z.object({ username: z.string(), type: Role, monitor_ids: z.array(z.string()) })),
-    description: "Seed 002 owners/get data keyed by user id: one user, or every user for an admin.",
+    request: z.object({ ...Actor, userId: UserId }),
+    reply: z.record(UserId, V1Owner),
+    description: "Seed 002 owners/get data of one user (self or admin), keyed by its id.",
+  }),
+  v1OwnersAll: streamEndpoint({
+    subject: s("v1.owners.all"),
+    request: z.object({ ...Actor }),
+    meta: z.object({}),
+    contentType: "application/json",
+    description:
+      "Seed 002 owners/get for an admin: every user keyed by id, `V1Owner` each, as a JSON stream (it grows with the users).",
   }),
 
   // --- monitor credentials (kept here; monitors themselves belong to telemetry) ---

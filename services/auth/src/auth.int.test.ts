@@ -14,8 +14,9 @@ import {
   type TokenPair,
   type TrellisError,
   type UserDeleted,
+  V1Owner,
 } from "@trellis/contracts";
-import { decodeJson, request } from "@trellis/runtime";
+import { decodeJson, readAll, request, requestStream } from "@trellis/runtime";
 import {
   eventually,
   failure as failureOf,
@@ -488,12 +489,15 @@ describe("compatibility API (seed 002)", () => {
     expect((await failure(request(nc, authCatalog.v1Owners, { actor: asAlice, userId: bob.id }))).code).toBe(
       "forbidden",
     );
-    expect((await failure(request(nc, authCatalog.v1Owners, { actor: asAlice }))).code).toBe("forbidden");
+    const allOwners = async (actor: Principal) =>
+      JSON.parse((await readAll((await requestStream(nc, authCatalog.v1OwnersAll, { actor })).chunks)).toString());
+    expect((await failure(allOwners(asAlice))).code).toBe("forbidden");
     const ghost = await failure(
       request(nc, authCatalog.v1Owners, { actor: admin, userId: "00000000-0000-4000-8000-000000000000" }),
     );
     expect(ghost.code).toBe("invalid_argument");
-    const all = await request(nc, authCatalog.v1Owners, { actor: admin });
+    const all = await allOwners(admin);
+    expect(Object.values(all).every((o) => V1Owner.safeParse(o).success)).toBe(true);
     expect(all[bob.id]).toEqual({ username: bob.username, type: "user", monitor_ids: [] });
     expect(all[admin.kind === "user" ? admin.userId : ""]).toMatchObject({ type: "admin" });
 

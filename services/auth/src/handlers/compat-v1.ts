@@ -1,4 +1,4 @@
-import { isV1Token, type Principal, TrellisError } from "@trellis/contracts";
+import { isV1Token, type Principal, TrellisError, type V1Owner } from "@trellis/contracts";
 import type { AuthContext } from "../context.ts";
 import { isSelfOrAdmin, requireAdmin, requireUser } from "../domain/authorization.ts";
 import type { V1Session } from "../store/sessions.ts";
@@ -6,8 +6,11 @@ import type { AuthHandlers } from "./types.ts";
 
 type CompatHandlers = Pick<
   AuthHandlers,
-  "v1LoginUser" | "v1LoginMonitor" | "v1Resolve" | "v1Logout" | "v1Verify" | "v1Owners"
+  "v1LoginUser" | "v1LoginMonitor" | "v1Resolve" | "v1Logout" | "v1Verify" | "v1Owners" | "v1OwnersAll"
 >;
+
+/** Users per page of the all-owners stream (one monitor query per page). */
+const OWNERS_PAGE = 500;
 
 const belongsTo = (session: V1Session, kind: "user" | "monitor", id: string): boolean =>
   kind === "user"
@@ -64,18 +67,36 @@ export function compatV1Handlers(auth: AuthContext): CompatHandlers {
 
     async v1Owners({ actor, userId }) {
       const caller = requireUser(actor);
-      if (userId !== undefined) {
-        if (!isSelfOrAdmin(caller, userId)) throw new TrellisError("forbidden", "not allowed");
-        const user = await auth.users.findById(userId);
-        if (!user) throw new TrellisError("invalid_argument", `The user_id ${userId} given was invalid`);
-        const monitorIds = await auth.monitors.idsOfOwner(userId);
-        return { [user._id]: { username: user.username, type: user.role, monitor_ids: monitorIds } };
+      if (!isSelfOrAdmin(caller, userId)) throw new TrellisError("forbidden", "not allowed");
+      const user = await auth.users.findById(userId);
+      if (!user) throw new TrellisError("invalid_argument", `The user_id ${userId} given was invalid`);
+      const monitorIds = await auth.monitors.idsOfOwner(userId);
+      return { [user._id]: { username: user.username, type: user.role, monitor_ids: monitorIds } };
+    },
+
+    /** Every user, a page at a time through a cursor, written as the receiver asks for more. */
+    async v1OwnersAll({ actor }) {
+      requireAdmin(requireUser(actor));
+      async function* body(): AsyncGenerator<string> {
+        yield "{";
+        let first = true;
+        for await (const page of auth.users.pagesOfBrief(OWNERS_PAGE)) {
+          const monitorsByOwner = await auth.monitors.idsByOwner(page.map((u) => u._id));
+          let out = "";
+          for (const u of page) {
+            const owner: V1Owner = {
+              username: u.username,
+              type: u.role,
+              monitor_ids: monitorsByOwner.get(u._id) ?? [],
+            };
+            out += `${first ? "" : ","}${JSON.stringify(u._id)}:${JSON.stringify(owner)}`;
+            first = false;
+          }
+          yield out;
+        }
+        yield "}";
       }
-      requireAdmin(caller);
-      const [all, monitorsByOwner] = await Promise.all([auth.users.listAllBrief(), auth.monitors.idsByOwner()]);
-      return Object.fromEntries(
-        all.map((u) => [u._id, { username: u.username, type: u.role, monitor_ids: monitorsByOwner.get(u._id) ?? [] }]),
-      );
+      return { meta: {}, body: body() };
     },
   };
 }

@@ -102,11 +102,20 @@ export class UsersStore {
   }
 
   /** Every user with only what the seed 002 owners listing needs, in creation order. */
-  listAllBrief(): Promise<Pick<UserDoc, "_id" | "username" | "role">[]> {
-    return this.users
-      .find({}, { projection: { _id: 1, username: 1, role: 1 } })
-      .sort({ createdAt: 1, _id: 1 })
-      .toArray();
+  /** Every user (id, name, role) in creation order, `size` at a time, read through one cursor. */
+  async *pagesOfBrief(size: number): AsyncGenerator<Pick<UserDoc, "_id" | "username" | "role">[]> {
+    let page: Pick<UserDoc, "_id" | "username" | "role">[] = [];
+    const cursor = this.users
+      .find({}, { projection: { _id: 1, username: 1, role: 1 }, batchSize: size })
+      .sort({ createdAt: 1, _id: 1 });
+    for await (const u of cursor) {
+      page.push(u);
+      if (page.length === size) {
+        yield page;
+        page = [];
+      }
+    }
+    if (page.length > 0) yield page;
   }
 
   setRole(id: string, role: Role): Promise<UserDoc | null> {

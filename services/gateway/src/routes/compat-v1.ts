@@ -4,6 +4,7 @@ import type { Authenticator } from "../auth/authenticator.ts";
 import { ok } from "../compat/envelope.ts";
 import { clientInfo } from "../http/client-info.ts";
 import type { Caller, Mount } from "../http/mount.ts";
+import { sendStream } from "../http/stream.ts";
 
 const invalidCredentials = () => new TrellisError("unauthenticated", "Invalid credentials");
 
@@ -54,8 +55,18 @@ export function registerCompatV1(router: Router, mount: Mount, authenticator: Au
   mount(router, r.verifyUser, ({ body, call }) => verify(call, "user", body.user_id, body.token));
   mount(router, r.verifyMonitor, ({ body, call }) => verify(call, "monitor", body.monitor_id, body.token));
 
-  mount(router, r.ownersGet, async ({ query, call }) => {
-    if (query.user_id === undefined) return ok(await call(authCatalog.v1Owners, {}));
+  mount(router, r.ownersGet, async ({ query, call, req, res }) => {
+    if (query.user_id === undefined) {
+      // Every user (admin): streamed, it grows with the users.
+      const stream = await call.stream(authCatalog.v1OwnersAll, {});
+      await sendStream(req, res, stream, {
+        status: 200,
+        contentType: "application/json; charset=utf-8",
+        prefix: '{"success":true,"data":',
+        suffix: "}",
+      });
+      return undefined;
+    }
     const userId = UserId.safeParse(query.user_id);
     if (!userId.success) throw new TrellisError("invalid_argument", "user_id is invalid");
     const owners = await call(authCatalog.v1Owners, { userId: userId.data });
