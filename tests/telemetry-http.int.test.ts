@@ -545,6 +545,24 @@ describe("/api/v2/monitors", () => {
     const list = await v2("GET", `/api/v2/monitors?owner_id=${alice.id}`, alice.bearer);
     expect(list.status).toBe(200);
     expect(list.body.items.map((m: { id: string }) => m.id)).toContain(monitor.id);
+    // Pages (the list grows with the data): one at a time, by id, until nextCursor is null.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: HttpReply = await v2(
+        "GET",
+        `/api/v2/monitors?limit=1${cursor ? `&cursor=${cursor}` : ""}`,
+        admin.bearer,
+      );
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(1);
+      seen.push(...page.body.items.map((m: { id: string }) => m.id));
+      cursor = page.body.nextCursor;
+    } while (cursor !== null && seen.length < 1_000);
+    expect(seen).toEqual([...seen].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining([monitor.id, m1.id, m2.id]));
+    expect((await v2("GET", "/api/v2/monitors?limit=0", admin.bearer)).status).toBe(400);
     expect((await v2("GET", `/api/v2/monitors/${monitor.id}`, bob.bearer)).status).toBe(403);
     expect((await v2("GET", `/api/v2/monitors?owner_id=${alice.id}`, bob.bearer)).status).toBe(403);
     expect((await v2("GET", `/api/v2/monitors/${hex()}`, admin.bearer)).status).toBe(404);

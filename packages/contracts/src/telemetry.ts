@@ -126,6 +126,10 @@ export const Monitor = z.object({
 });
 export type Monitor = z.infer<typeof Monitor>;
 
+/** A page of monitors; `nextCursor` continues it (null on the last page). */
+export const MonitorsPage = z.object({ items: z.array(Monitor), nextCursor: z.string().nullable() });
+export type MonitorsPage = z.infer<typeof MonitorsPage>;
+
 /** Seed 002 measurement shape: the current value and a history keyed by ms timestamps (as strings). */
 export const V1Measurement = z.object({ value: z.number().nullable(), history: z.record(z.string(), z.number()) });
 export const V1MonitorData = z.object({
@@ -177,9 +181,16 @@ export const telemetryCatalog = {
   }),
   listMonitors: endpoint({
     subject: s("monitors.list"),
-    request: z.object({ ...Actor, ownerId: UserId.optional() }),
-    reply: z.object({ items: z.array(Monitor) }),
-    description: "Monitors of a user (self or admin); every monitor for an admin without ownerId.",
+    request: z.object({
+      ...Actor,
+      ownerId: UserId.optional(),
+      limit: z.number().int().min(1).max(1_000).default(100),
+      /** The previous page's `nextCursor`: monitors after this id. */
+      cursor: MonitorId.optional(),
+    }),
+    reply: MonitorsPage,
+    description:
+      "Monitors of a user (self or admin), or every monitor for an admin without ownerId, ordered by id, a page at a time.",
   }),
   resetMonitor: endpoint({
     subject: s("monitors.reset"),

@@ -7,6 +7,7 @@ import {
   MEASUREMENTS,
   Measurement,
   Monitor,
+  MonitorsPage,
   Reading,
   SeriesPoint,
   telemetryCatalog,
@@ -57,8 +58,12 @@ export const telemetryV2Routes = {
     summary: "Monitors of a user (self or admin); every monitor for an admin without `owner_id`.",
     tags,
     auth: "bearer",
-    query: z.object({ owner_id: UserId.optional() }),
-    responses: { 200: { description: "Monitors.", schema: z.object({ items: z.array(Monitor) }) }, ...authErrors },
+    query: z.object({
+      owner_id: UserId.optional(),
+      limit: z.coerce.number().int().min(1).max(1_000).default(100),
+      cursor: MonitorId.optional().describe("The previous page's `nextCursor`."),
+    }),
+    responses: { 200: { description: "A page of monitors, by id.", schema: MonitorsPage }, ...authErrors },
   }),
   create: route({
     method: "post",

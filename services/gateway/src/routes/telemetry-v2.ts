@@ -49,7 +49,9 @@ export function registerTelemetryV2(router: Router, mount: Mount): void {
   mount(router, r.list, async ({ query, call }) => ({
     status: 200,
     body: await call(telemetryCatalog.listMonitors, {
+      limit: query.limit,
       ...(query.owner_id !== undefined ? { ownerId: query.owner_id } : {}),
+      ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
     }),
   }));
 

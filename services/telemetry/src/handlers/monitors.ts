@@ -42,12 +42,13 @@ export function monitorHandlers(t: TelemetryContext): MonitorHandlers {
       return monitorView(await readableMonitor(monitors, actor, monitorId));
     },
 
-    async listMonitors({ actor, ownerId }) {
+    async listMonitors({ actor, ownerId, limit, cursor }) {
       const user = requireUser(actor);
       if (!isAdmin(user) && ownerId !== undefined && ownerId !== user.userId) throw forbidden();
       const owner = isAdmin(user) ? ownerId : user.userId;
-      const docs = await monitors.list(owner === undefined ? {} : { ownerId: owner });
-      return { items: docs.map(monitorView) };
+      const docs = await monitors.page(owner === undefined ? {} : { ownerId: owner }, limit + 1, cursor);
+      const items = docs.slice(0, limit);
+      return { items: items.map(monitorView), nextCursor: docs.length > limit ? (items.at(-1)?._id ?? null) : null };
     },
 
     async resetMonitor({ actor, monitorId }) {

@@ -77,6 +77,21 @@ export class MonitorsStore {
       .toArray();
   }
 
+  /** Up to `limit` monitors (without the large strings), ordered by id, after `after` when given. */
+  page(filter: { ownerId?: string }, limit: number, after?: string): Promise<MonitorDoc[]> {
+    return this.monitors
+      .find(
+        {
+          ...(filter.ownerId === undefined ? {} : { ownerId: filter.ownerId }),
+          ...(after === undefined ? {} : { _id: { $gt: after } }),
+        },
+        { projection: SUMMARY },
+      )
+      .sort({ _id: 1 })
+      .limit(limit)
+      .toArray();
+  }
+
   /**
    * Every monitor id (with its owner), in id order, read through a cursor a batch at a time: for
    * views that go through all monitors one by one without holding them all.
