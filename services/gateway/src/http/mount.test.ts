@@ -23,15 +23,19 @@ const thing = route({
   },
 });
 
-/** An app with one route whose handler answers `answer` (no NATS or authentication is used). */
-async function serveOne(answer: (id: string) => { status: number; body?: unknown }) {
-  const { mount, mounted } = createMount({
+/** A mount for routes that call no service and authenticate nobody. */
+const offlineMount = () =>
+  createMount({
     nc: {} as NatsConnection,
     authenticator: {} as Authenticator,
     bodyLimit: "1kb",
     requestTimeoutMs: 100,
     validateResponses: true,
   });
+
+/** An app with one route whose handler answers `answer` (no NATS or authentication is used). */
+async function serveOne(answer: (id: string) => { status: number; body?: unknown }) {
+  const { mount, mounted } = offlineMount();
   const router = Router();
   // The answers here are deliberately unchecked at compile time: this is the run-time net.
   mount(router, thing, async ({ params }) => answer(params.id) as never);
@@ -89,13 +93,7 @@ describe("handler replies are checked against the route's declared responses", (
   });
 
   it("rejects off-contract answers at compile time too", () => {
-    const { mount } = createMount({
-      nc: {} as NatsConnection,
-      authenticator: {} as Authenticator,
-      bodyLimit: "1kb",
-      requestTimeoutMs: 100,
-      validateResponses: true,
-    });
+    const { mount } = offlineMount();
     const router = Router();
     // @ts-expect-error 201 is not a declared status
     mount(router, thing, async () => ({ status: 201, body: { id: "a", size: 1 } }));

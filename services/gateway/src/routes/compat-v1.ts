@@ -1,10 +1,9 @@
 import { authCatalog, compatV1Routes, MonitorId, TrellisError, UserId, V1Token } from "@trellis/contracts";
 import type { Router } from "express";
 import type { Authenticator } from "../auth/authenticator.ts";
-import { ok } from "../compat/envelope.ts";
+import { ok, sendOkStream } from "../compat/envelope.ts";
 import { clientInfo } from "../http/client-info.ts";
 import type { Caller, Mount } from "../http/mount.ts";
-import { sendStream } from "../http/stream.ts";
 
 const invalidCredentials = () => new TrellisError("unauthenticated", "Invalid credentials");
 
@@ -58,13 +57,7 @@ export function registerCompatV1(router: Router, mount: Mount, authenticator: Au
   mount(router, r.ownersGet, async ({ query, call, req, res }) => {
     if (query.user_id === undefined) {
       // Every user (admin): streamed, it grows with the users.
-      const stream = await call.stream(authCatalog.v1OwnersAll, {});
-      await sendStream(req, res, stream, {
-        status: 200,
-        contentType: "application/json; charset=utf-8",
-        prefix: '{"success":true,"data":',
-        suffix: "}",
-      });
+      await sendOkStream(req, res, await call.stream(authCatalog.v1OwnersAll, {}));
       return undefined;
     }
     const userId = UserId.safeParse(query.user_id);

@@ -8,10 +8,9 @@ import {
   UserId,
 } from "@trellis/contracts";
 import type { Router } from "express";
-import { ok } from "../compat/envelope.ts";
+import { ok, sendOkStream } from "../compat/envelope.ts";
 import { readingFromV1Update } from "../compat/v1-update.ts";
 import type { Mount } from "../http/mount.ts";
-import { sendStream } from "../http/stream.ts";
 import { natsPayloadTooLarge } from "./telemetry-v2.ts";
 
 const invalid = (message: string) => new TrellisError("invalid_argument", message);
@@ -54,12 +53,7 @@ export function registerTelemetryV1(router: Router, mount: Mount): void {
         ...(query.endTime !== undefined ? { endTime: query.endTime } : {}),
       })
       .catch(asBadRequest("not_found"));
-    await sendStream(req, res, stream, {
-      status: 200,
-      contentType: "application/json; charset=utf-8",
-      prefix: '{"success":true,"data":',
-      suffix: "}",
-    });
+    await sendOkStream(req, res, stream);
     return undefined;
   });
 
