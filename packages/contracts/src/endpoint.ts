@@ -26,9 +26,20 @@ export interface StreamEndpoint<Req extends z.ZodType = z.ZodType, Meta extends 
   readonly description: string;
 }
 
-export type AnyEndpoint = Endpoint | StreamEndpoint;
+/**
+ * An endpoint whose request carries a body of any size (a file): the request message (its
+ * schema), then the bytes as chunks paced by the handler, then the reply. See `requestUpload` /
+ * `serve` in `@trellis/runtime`; the handler reads `ctx.upload`.
+ */
+export interface UploadEndpoint<Req extends z.ZodType = z.ZodType, Rep extends z.ZodType = z.ZodType>
+  extends Endpoint<Req, Rep> {
+  readonly upload: true;
+}
+
+export type AnyEndpoint = Endpoint | StreamEndpoint | UploadEndpoint;
 
 export const isStreamEndpoint = (e: AnyEndpoint): e is StreamEndpoint => "meta" in e;
+export const isUploadEndpoint = (e: AnyEndpoint): e is UploadEndpoint => "upload" in e && e.upload === true;
 
 export type RequestOf<E extends AnyEndpoint> = z.input<E["request"]>;
 export type ParsedRequestOf<E extends AnyEndpoint> = z.output<E["request"]>;
@@ -42,6 +53,12 @@ export type Catalog = Record<string, AnyEndpoint>;
 
 export function endpoint<Req extends z.ZodType, Rep extends z.ZodType>(e: Endpoint<Req, Rep>): Endpoint<Req, Rep> {
   return e;
+}
+
+export function uploadEndpoint<Req extends z.ZodType, Rep extends z.ZodType>(
+  e: Omit<UploadEndpoint<Req, Rep>, "upload">,
+): UploadEndpoint<Req, Rep> {
+  return { ...e, upload: true };
 }
 
 export function streamEndpoint<Req extends z.ZodType, Meta extends z.ZodType>(

@@ -27,6 +27,8 @@ export const StreamHeaders = {
   end: "Trellis-Stream-End",
   /** Sent to the control subject by the receiver to stop the sender; the value is the reason. */
   abort: "Trellis-Stream-Abort",
+  /** On an upload's last message from the service: the handler's reply (JSON payload). */
+  result: "Trellis-Stream-Result",
 } as const;
 
 /** HTTP header the gateway accepts and echoes with the request id. */

@@ -1,19 +1,30 @@
 /**
- * Byte streams over NATS: one module for both ends, so sender and receiver cannot drift apart.
+ * Byte streams over NATS: one module for both directions and both ends, so senders and receivers
+ * cannot drift apart. Bytes travel as numbered chunks under the server's `max_payload`, with
+ * credit-based flow control: a sender sends no more chunks than the receiver granted, and the
+ * receiver grants as its consumer takes them.
  *
- * A reply that may be larger than the server's `max_payload` (or than anyone should hold in
- * memory) travels as numbered chunks with credit-based flow control:
+ * Download (a reply that grows with the data: a large JSON document, a file):
  *
- *   receiver ── request (reply: inbox, `Credit: N`) ──────────────► sender
- *   receiver ◄── start (`Control: <subject>`, metadata JSON) ───────── sender
- *   receiver ◄── chunk (`Seq: 0`) … chunk (`Seq: k`) ───────────────── sender   (never more than granted)
- *   receiver ── grant (`Credit: n`) to <Control> ─────────────────────► sender   (as the consumer takes chunks)
- *   receiver ◄── end (`End`) or an error reply (`Trellis-Error-Code`) ─ sender
- *   receiver ── abort (`Abort: reason`) to <Control> ─────────────────► sender   (the consumer went away)
+ *   caller ── request (reply: inbox, `Credit: N`) ────────────────► service
+ *   caller ◄── start (`Control: <subject>`, metadata JSON) ────────── service
+ *   caller ◄── chunk (`Seq: 0`) … chunk (`Seq: k`) ────────────────── service   (never more than granted)
+ *   caller ── grant (`Credit: n`) to <Control> ───────────────────────► service   (as the consumer takes chunks)
+ *   caller ◄── end (`End`) or an error reply (`Trellis-Error-Code`) ── service
+ *   caller ── abort (`Abort: reason`) to <Control> ───────────────────► service   (the consumer went away)
+ *
+ * Upload (a request body of any size):
+ *
+ *   caller ── request (reply: inbox) ─────────────────────────────► service
+ *   caller ◄── ready (`Control: <data subject>`, `Credit: N`) ─────── service   (or an error reply)
+ *   caller ── chunk (`Seq: 0`) … end (`End`) to <data subject> ───────► service   (never more than granted)
+ *   caller ◄── grant (`Credit: n`) ──────────────────────────────────── service   (as the handler takes chunks)
+ *   caller ── abort (`Abort: reason`) to <data subject> ──────────────► service   (the source failed)
+ *   caller ◄── result (`Result`, the reply JSON) or an error reply ── service   (after the handler)
  *
  * So neither end buffers more than the window (credit × chunk size), a slow consumer slows the
- * producer down to its pace, a consumer that leaves stops the producer, and a producer whose
- * receiver vanished gives up after `idleTimeoutMs` without grants.
+ * producer down to its pace, a consumer that leaves stops the producer, and either end gives up
+ * after `idleTimeoutMs` of silence from the other.
  */
 import { createInbox, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { ErrorBody, Headers, StreamHeaders, TrellisError } from "@trellis/contracts";
@@ -29,6 +40,36 @@ const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
 const abortError = (reason: string) => new TrellisError("cancelled", `the receiver stopped the stream: ${reason}`);
+
+const chunkSizeFor = (nc: NatsConnection, wanted = STREAM_CHUNK_BYTES): number =>
+  // Room for the headers under max_payload, but never below 1 KiB (a tiny or unknown max_payload
+  // made this 0 or negative: rechunk then never finished a chunk).
+  Math.min(wanted, Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096));
+
+const headersWith = (name: string, value: string) => {
+  const h = natsHeaders();
+  h.set(name, value);
+  return h;
+};
+
+const errorReply = (err: unknown): { data: Uint8Array; headers: ReturnType<typeof natsHeaders> } => {
+  // A bug is reported as `internal`, as `serve` does.
+  const error = err instanceof TrellisError ? err : new TrellisError("internal", "internal error", { cause: err });
+  return {
+    data: encoder.encode(JSON.stringify(ErrorBody.parse(error.toBody()))),
+    headers: headersWith(Headers.errorCode, error.code),
+  };
+};
+
+const decodeError = (msg: Msg): TrellisError => {
+  try {
+    const body = ErrorBody.safeParse(JSON.parse(new TextDecoder().decode(msg.data)));
+    if (body.success) return TrellisError.fromBody(body.data);
+  } catch {
+    // fall through
+  }
+  return new TrellisError("internal", "malformed error reply in a stream");
+};
 
 /**
  * The sender's side of the window: `take()` resolves when the receiver has granted a chunk, and
@@ -136,11 +177,139 @@ export interface SendStreamOptions {
 }
 
 /**
- * The sender's end, started on a request that asked for a stream: answers with the start message
- * (`meta` as JSON and the control subject), then sends the source's bytes in chunks as credit
- * allows, then the end marker. A failure of the source after the start is sent as an error reply
- * (the receiver fails the stream); an abort or a silent receiver stops the source (`return()`).
- * Resolves when the stream is over, whichever way.
+ * Sends a source's bytes to `target` as numbered chunks, each once the gate grants it, then the
+ * end marker. Throws when the source fails, the receiver aborts or it grants nothing for
+ * `idleTimeoutMs` (nothing more is sent then; the caller tells the receiver if it should).
+ */
+async function pump(
+  nc: NatsConnection,
+  target: string,
+  source: ByteSource,
+  gate: CreditGate,
+  chunkBytes: number,
+  idleTimeoutMs: number,
+  progress: { chunks: number; bytes: number },
+): Promise<void> {
+  for await (const chunk of rechunk(source, chunkBytes)) {
+    await gate.take(idleTimeoutMs);
+    nc.publish(target, chunk, { headers: headersWith(StreamHeaders.seq, String(progress.chunks)) });
+    progress.chunks += 1;
+    progress.bytes += chunk.length;
+  }
+  nc.publish(target, EMPTY, { headers: headersWith(StreamHeaders.end, "1") });
+}
+
+/**
+ * Messages of one subscription, waiting until the consumer asks for them; the sender's credit
+ * bounds how many there can be. Once closed, nothing more: not the messages still buffered, and
+ * no wait for ones that will never come.
+ */
+class Inbox {
+  readonly subject: string;
+  private readonly queue: Msg[] = [];
+  private wake: (() => void) | undefined;
+  private readonly sub;
+  closed = false;
+  /** The service on the other end, named in timeout errors (none when that is the caller). */
+  private readonly service: string | undefined;
+
+  constructor(nc: NatsConnection, service?: string) {
+    const subject = createInbox();
+    this.subject = subject;
+    this.service = service;
+    this.sub = nc.subscribe(subject, {
+      callback: (_err, msg) => {
+        this.queue.push(msg);
+        this.wake?.();
+      },
+    });
+  }
+
+  /** The next message; throws `deadline_exceeded` (naming `what`) after `timeoutMs`, `cancelled` once closed. */
+  async next(timeoutMs: number, what: string): Promise<Msg> {
+    if (this.queue.length === 0 && !this.closed) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+      this.wake = undefined;
+    }
+    if (this.closed) throw new TrellisError("cancelled", "the stream was cancelled");
+    const msg = this.queue.shift();
+    if (!msg) {
+      throw new TrellisError("deadline_exceeded", `${what} within ${timeoutMs} ms`, {
+        ...(this.service ? { details: { service: this.service } } : {}),
+      });
+    }
+    return msg;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sub.unsubscribe();
+    this.wake?.();
+  }
+}
+
+/**
+ * The chunks arriving in an inbox, in order, until the end marker; an error reply or a gap fails
+ * the iteration. `grant(n)` is called as the consumer takes chunks (half a window at a time), so
+ * the sender keeps pace with the consumer. `onUnfinished` runs when the consumer stops before the
+ * end (it broke off, or the iteration failed): to stop the sender.
+ */
+async function* receiveChunks(
+  inbox: Inbox,
+  window: number,
+  idleTimeoutMs: number,
+  peer: string,
+  grant: (n: number) => void,
+  onUnfinished: (reason: string) => void,
+): AsyncGenerator<Uint8Array> {
+  let expected = 0;
+  let taken = 0;
+  let ended = false;
+  try {
+    for (;;) {
+      const msg = await inbox.next(idleTimeoutMs, `${peer} stopped sending`);
+      if (msg.headers?.get(Headers.errorCode)) {
+        ended = true;
+        throw decodeError(msg);
+      }
+      const abort = msg.headers?.get(StreamHeaders.abort);
+      if (abort) {
+        ended = true;
+        throw new TrellisError("cancelled", `${peer} stopped the stream: ${abort}`);
+      }
+      if (msg.headers?.get(StreamHeaders.end)) {
+        ended = true;
+        return;
+      }
+      if (msg.headers?.get(StreamHeaders.seq) !== String(expected)) {
+        throw new TrellisError("internal", `chunk ${expected} of a stream from ${peer} was lost`);
+      }
+      expected += 1;
+      yield msg.data;
+      taken += 1;
+      if (taken >= Math.ceil(window / 2)) {
+        grant(taken);
+        taken = 0;
+      }
+    }
+  } finally {
+    if (ended) inbox.close();
+    else onUnfinished("receiver stopped");
+  }
+}
+
+/**
+ * The download sender's end, started on a request that asked for a stream: answers with the
+ * start message (`meta` as JSON and the control subject), then sends the source's bytes in chunks
+ * as credit allows, then the end marker. A failure of the source after the start is sent as an
+ * error reply (the receiver fails the stream); an abort or a silent receiver stops the source
+ * (`return()`). Resolves when the stream is over, whichever way.
  */
 export async function sendStream(
   nc: NatsConnection,
@@ -156,13 +325,6 @@ export async function sendStream(
     // void and hold the source open until the idle timeout.
     return { chunks: 0, bytes: 0, aborted: new TrellisError("deadline_exceeded", "the receiver stopped waiting") };
   }
-  // Room for the headers under max_payload, but never below 1 KiB (a tiny or unknown max_payload
-  // made this 0 or negative: rechunk then never finished a chunk).
-  const chunkBytes = Math.min(
-    options.chunkBytes ?? STREAM_CHUNK_BYTES,
-    Math.max(1024, (nc.info?.max_payload ?? 1024 * 1024) - 4096),
-  );
-  const idleTimeoutMs = options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
   const initial = Number(request.headers?.get(StreamHeaders.credit));
   const gate = new CreditGate(Number.isInteger(initial) && initial > 0 ? Math.min(initial, 1024) : 1);
 
@@ -176,35 +338,29 @@ export async function sendStream(
       if (Number.isInteger(n) && n > 0) gate.grant(n);
     },
   });
-  const start = natsHeaders();
-  start.set(StreamHeaders.control, control);
-  let chunks = 0;
-  let bytes = 0;
+  const progress = { chunks: 0, bytes: 0 };
   try {
-    nc.publish(replyTo, encoder.encode(JSON.stringify(meta ?? {})), { headers: start });
-    for await (const chunk of rechunk(source, chunkBytes)) {
-      await gate.take(idleTimeoutMs);
-      const h = natsHeaders();
-      h.set(StreamHeaders.seq, String(chunks));
-      nc.publish(replyTo, chunk, { headers: h });
-      chunks += 1;
-      bytes += chunk.length;
-    }
-    const end = natsHeaders();
-    end.set(StreamHeaders.end, "1");
-    nc.publish(replyTo, EMPTY, { headers: end });
-    return { chunks, bytes };
+    nc.publish(replyTo, encoder.encode(JSON.stringify(meta ?? {})), {
+      headers: headersWith(StreamHeaders.control, control),
+    });
+    await pump(
+      nc,
+      replyTo,
+      source,
+      gate,
+      chunkSizeFor(nc, options.chunkBytes),
+      options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+      progress,
+    );
+    return progress;
   } catch (err) {
     const aborted = gate.aborted;
     if (!aborted) {
-      // Tell the receiver why its stream stops (a bug is reported as `internal`, as `serve` does).
-      const error = err instanceof TrellisError ? err : new TrellisError("internal", "internal error", { cause: err });
-      const h = natsHeaders();
-      h.set(Headers.errorCode, error.code);
-      nc.publish(replyTo, encoder.encode(JSON.stringify(ErrorBody.parse(error.toBody()))), { headers: h });
+      // Tell the receiver why its stream stops.
+      nc.publish(replyTo, errorReply(err).data, { headers: errorReply(err).headers });
       if (!(err instanceof TrellisError)) throw err;
     }
-    return { chunks, bytes, aborted: aborted ?? (err as Error) };
+    return { ...progress, aborted: aborted ?? (err as Error) };
   } finally {
     sub.unsubscribe();
   }
@@ -227,21 +383,30 @@ export interface IncomingStream<M> {
   cancel(reason?: string): void;
 }
 
-const decodeError = (msg: Msg): TrellisError => {
-  try {
-    const body = ErrorBody.safeParse(JSON.parse(new TextDecoder().decode(msg.data)));
-    if (body.success) return TrellisError.fromBody(body.data);
-  } catch {
-    // fall through
-  }
-  return new TrellisError("internal", "malformed error reply in a stream");
+const requestHeaders = (options: { timeoutMs: number; requestId?: string | undefined }, credit?: number) => {
+  const h = natsHeaders();
+  if (credit !== undefined) h.set(StreamHeaders.credit, String(credit));
+  h.set(Headers.timeoutMs, String(options.timeoutMs));
+  if (options.requestId) h.set(Headers.requestId, options.requestId);
+  return h;
 };
 
+/** The first answer to a stream request: a refusal, "no responders", or a message with a control subject. */
+function checkFirst(first: Msg, service: string): string {
+  if (first.headers?.code === 503) {
+    throw new TrellisError("unavailable", `${service} is unavailable`, { details: { service, retryAfterSeconds: 1 } });
+  }
+  if (first.headers?.get(Headers.errorCode)) throw decodeError(first);
+  const control = first.headers?.get(StreamHeaders.control);
+  if (!control) throw new TrellisError("internal", `${service} answered a stream request without a stream`);
+  return control;
+}
+
 /**
- * The receiver's end: publishes the request with an inbox and an initial window, waits for the
- * start message (or an error reply, or "no responders"), and returns the metadata and an async
- * iterable of chunks. Credit is granted as the consumer takes chunks, so a consumer that writes
- * to a slow socket and waits for it to drain slows the sender down to the same pace.
+ * The download receiver's end: publishes the request with an inbox and an initial window, waits
+ * for the start message (or an error reply, or "no responders"), and returns the metadata and an
+ * async iterable of chunks. Credit is granted as the consumer takes chunks, so a consumer that
+ * writes to a slow socket and waits for it to drain slows the sender down to the same pace.
  */
 export async function receiveStream(
   nc: NatsConnection,
@@ -250,126 +415,194 @@ export async function receiveStream(
   options: ReceiveStreamOptions,
 ): Promise<{ meta: unknown; stream: Omit<IncomingStream<unknown>, "meta"> }> {
   const window = options.window ?? STREAM_WINDOW;
-  const idleTimeoutMs = options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
   const service = subject.split(".")[0] ?? subject;
-  const inbox = createInbox();
-
-  // Messages wait here until the consumer asks; the sender's credit bounds how many there can be.
-  const queue: Msg[] = [];
-  let wake: (() => void) | undefined;
-  let closed = false;
-  const sub = nc.subscribe(inbox, {
-    callback: (_err, msg) => {
-      queue.push(msg);
-      wake?.();
-    },
-  });
-  const next = async (timeoutMs: number, what: string): Promise<Msg> => {
-    if (queue.length === 0 && !closed) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        timer = setTimeout(resolve, timeoutMs);
-      });
-      clearTimeout(timer);
-      wake = undefined;
-    }
-    // Once cancelled, nothing more: not the chunks still buffered, and no wait for ones that will
-    // never come (the subscription is gone, so nothing would wake this up before the timeout).
-    if (closed) throw new TrellisError("cancelled", "the stream was cancelled");
-    const msg = queue.shift();
-    if (!msg) {
-      throw new TrellisError("deadline_exceeded", `${service} ${what} within ${timeoutMs} ms`, {
-        details: { service },
-      });
-    }
-    return msg;
-  };
+  const inbox = new Inbox(nc, service);
 
   let control: string | undefined;
   const cancel = (reason = "cancelled by the receiver") => {
-    if (closed) return;
-    closed = true;
-    sub.unsubscribe();
-    wake?.();
-    if (control) {
-      const h = natsHeaders();
-      h.set(StreamHeaders.abort, reason.slice(0, 200));
-      nc.publish(control, EMPTY, { headers: h });
-    }
+    if (inbox.closed) return;
+    inbox.close();
+    if (control) nc.publish(control, EMPTY, { headers: headersWith(StreamHeaders.abort, reason.slice(0, 200)) });
   };
 
-  const h = natsHeaders();
-  h.set(StreamHeaders.credit, String(window));
-  h.set(Headers.timeoutMs, String(options.timeoutMs));
-  if (options.requestId) h.set(Headers.requestId, options.requestId);
-  let first: Msg;
-  try {
-    nc.publish(subject, payload, { reply: inbox, headers: h });
-    first = await next(options.timeoutMs, "did not start the stream");
-  } catch (err) {
-    cancel();
-    throw err;
-  }
-  if (first.headers?.code === 503) {
-    cancel();
-    throw new TrellisError("unavailable", `${service} is unavailable`, { details: { service, retryAfterSeconds: 1 } });
-  }
-  if (first.headers?.get(Headers.errorCode)) {
-    cancel();
-    throw decodeError(first);
-  }
-  control = first.headers?.get(StreamHeaders.control) || undefined;
-  if (!control) {
-    cancel();
-    throw new TrellisError("internal", `${service} answered a stream request without a stream`);
-  }
   let meta: unknown;
   try {
-    meta = JSON.parse(new TextDecoder().decode(first.data));
-  } catch {
-    cancel("malformed start");
-    throw new TrellisError("internal", `${service} sent malformed stream metadata`);
+    nc.publish(subject, payload, { reply: inbox.subject, headers: requestHeaders(options, window) });
+    const first = await inbox.next(options.timeoutMs, `${service} did not start the stream`);
+    control = checkFirst(first, service);
+    try {
+      meta = JSON.parse(new TextDecoder().decode(first.data));
+    } catch {
+      throw new TrellisError("internal", `${service} sent malformed stream metadata`);
+    }
+  } catch (err) {
+    cancel("the stream did not start");
+    throw err;
   }
 
   const controlSubject = control;
-  async function* chunks(): AsyncGenerator<Uint8Array> {
-    let expected = 0;
-    let taken = 0;
-    let ended = false;
-    try {
-      for (;;) {
-        const msg = await next(idleTimeoutMs, "stopped sending");
-        if (msg.headers?.get(Headers.errorCode)) {
-          ended = true;
-          throw decodeError(msg);
-        }
-        if (msg.headers?.get(StreamHeaders.end)) {
-          ended = true;
-          return;
-        }
-        if (msg.headers?.get(StreamHeaders.seq) !== String(expected)) {
-          throw new TrellisError("internal", `chunk ${expected} of a ${service} stream was lost`);
-        }
-        expected += 1;
-        yield msg.data;
-        // The consumer took this chunk: grant more in batches of half a window.
-        taken += 1;
-        if (taken >= Math.ceil(window / 2)) {
-          const g = natsHeaders();
-          g.set(StreamHeaders.credit, String(taken));
-          nc.publish(controlSubject, EMPTY, { headers: g });
-          taken = 0;
-        }
+  const chunks = receiveChunks(
+    inbox,
+    window,
+    options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+    service,
+    (n) => nc.publish(controlSubject, EMPTY, { headers: headersWith(StreamHeaders.credit, String(n)) }),
+    cancel,
+  );
+  return { meta, stream: { chunks, cancel } };
+}
+
+export interface SendUploadOptions extends ReceiveStreamOptions {
+  chunkBytes?: number;
+}
+
+/**
+ * The upload sender's end (the caller): publishes the request, waits for the service's ready
+ * message (or a refusal, or "no responders"), sends the source's bytes to the service's data
+ * subject as it grants, then waits for the service's result. A failing source (an HTTP client that
+ * disconnected) aborts the upload, and the service's handler sees its chunks fail with `cancelled`.
+ * Resolves with the result's JSON, unvalidated (the typed client validates it).
+ */
+export async function sendUpload(
+  nc: NatsConnection,
+  subject: string,
+  payload: Uint8Array,
+  source: ByteSource,
+  options: SendUploadOptions,
+): Promise<unknown> {
+  const service = subject.split(".")[0] ?? subject;
+  const idleTimeoutMs = options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
+  const inbox = createInbox();
+  const gate = new CreditGate(0);
+  let ready: ((control: Msg) => void) | undefined;
+  let finished: ((msg: Msg) => void) | undefined;
+  const readyMsg = new Promise<Msg>((resolve) => {
+    ready = resolve;
+  });
+  const resultMsg = new Promise<Msg>((resolve) => {
+    finished = resolve;
+  });
+  // Everything the service says comes to one inbox: ready, grants, then the result.
+  const sub = nc.subscribe(inbox, {
+    callback: (_err, msg) => {
+      if (msg.headers?.get(StreamHeaders.control) && ready) {
+        const r = ready;
+        ready = undefined;
+        r(msg);
+      } else if (msg.headers?.get(StreamHeaders.result) || msg.headers?.get(Headers.errorCode) || msg.headers?.code) {
+        // A refusal before ready (or "no responders") settles both.
+        ready?.(msg);
+        finished?.(msg);
+        gate.abort("the service answered");
+      } else {
+        const n = Number(msg.headers?.get(StreamHeaders.credit));
+        if (Number.isInteger(n) && n > 0) gate.grant(n);
       }
-    } finally {
-      // The sender ended (normally or with an error): nothing to stop. Otherwise the consumer
-      // broke off or failed: stop the sender.
-      if (ended) {
-        closed = true;
-        sub.unsubscribe();
-      } else cancel("receiver stopped");
+    },
+  });
+  const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new TrellisError("deadline_exceeded", `${service} ${what} within ${ms} ms`, { details: { service } })),
+        ms,
+      );
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+
+  let dataSubject: string | undefined;
+  try {
+    nc.publish(subject, payload, { reply: inbox, headers: requestHeaders(options) });
+    const first = await within(readyMsg, options.timeoutMs, "did not take the upload");
+    dataSubject = checkFirst(first, service);
+    const initial = Number(first.headers?.get(StreamHeaders.credit));
+    gate.grant(Number.isInteger(initial) && initial > 0 ? Math.min(initial, 1024) : 1);
+    try {
+      await pump(nc, dataSubject, source, gate, chunkSizeFor(nc, options.chunkBytes), idleTimeoutMs, {
+        chunks: 0,
+        bytes: 0,
+      });
+    } catch (err) {
+      // The service answered early (it refused the bytes): its answer is the outcome.
+      if (gate.aborted) return decodeResult(await resultMsg, service);
+      const reason = err instanceof Error ? err.message : String(err);
+      nc.publish(dataSubject, EMPTY, { headers: headersWith(StreamHeaders.abort, reason.slice(0, 200)) });
+      throw err;
     }
+    // The handler may still be storing the last bytes: as long again as a request may take.
+    return decodeResult(await within(resultMsg, options.timeoutMs, "did not finish the upload"), service);
+  } finally {
+    sub.unsubscribe();
   }
-  return { meta, stream: { chunks: chunks(), cancel } };
+}
+
+function decodeResult(msg: Msg, service: string): unknown {
+  if (msg.headers?.code === 503) {
+    throw new TrellisError("unavailable", `${service} is unavailable`, { details: { service, retryAfterSeconds: 1 } });
+  }
+  if (msg.headers?.get(Headers.errorCode)) throw decodeError(msg);
+  try {
+    return JSON.parse(new TextDecoder().decode(msg.data));
+  } catch {
+    throw new TrellisError("internal", `${service} sent a malformed upload result`);
+  }
+}
+
+/**
+ * The upload receiver's end (the service), on a request for an upload endpoint: opens a data
+ * subject, tells the caller it is ready with an initial window, and returns the incoming chunks
+ * (granting more as they are taken) and `finish`, which sends the handler's result or error to
+ * the caller. A handler that stops reading before the end aborts the caller's sending.
+ */
+export function receiveUpload(
+  nc: NatsConnection,
+  request: Msg,
+  options: { window?: number; idleTimeoutMs?: number } = {},
+): { chunks: AsyncIterable<Uint8Array>; finish(result: { ok: unknown } | { error: unknown }): void } {
+  const replyTo = request.reply;
+  const window = options.window ?? STREAM_WINDOW;
+  const inbox = new Inbox(nc);
+  const grant = (n: number) => {
+    if (replyTo) nc.publish(replyTo, EMPTY, { headers: headersWith(StreamHeaders.credit, String(n)) });
+  };
+  // A handler that stops reading early: the caller stops sending when the result comes (it does
+  // not wait for credit after a result), so closing the data subject is all there is to do.
+  const stop = () => inbox.close();
+  if (replyTo) {
+    const h = headersWith(StreamHeaders.control, inbox.subject);
+    h.set(StreamHeaders.credit, String(window));
+    nc.publish(replyTo, EMPTY, { headers: h });
+  }
+  const chunks = receiveChunks(
+    inbox,
+    window,
+    options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS,
+    "the caller",
+    grant,
+    stop,
+  );
+  return {
+    chunks,
+    finish(result) {
+      inbox.close();
+      if (!replyTo) return;
+      if ("error" in result) {
+        const e = errorReply(result.error);
+        nc.publish(replyTo, e.data, { headers: e.headers });
+      } else {
+        nc.publish(replyTo, encoder.encode(JSON.stringify(result.ok ?? {})), {
+          headers: headersWith(StreamHeaders.result, "1"),
+        });
+      }
+    },
+  };
 }

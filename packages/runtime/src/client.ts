@@ -9,8 +9,9 @@ import {
   type RequestOf,
   type StreamEndpoint,
   TrellisError,
+  type UploadEndpoint,
 } from "@trellis/contracts";
-import { type IncomingStream, receiveStream } from "./byte-stream.ts";
+import { type ByteSource, type IncomingStream, receiveStream, sendUpload } from "./byte-stream.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
 
 export interface CallOptions {
@@ -112,4 +113,32 @@ export async function requestStream<E extends StreamEndpoint>(
     );
   }
   return { meta: parsed.data as MetaOf<E>, ...stream };
+}
+
+/**
+ * Calls an upload endpoint: the request is checked against its schema, then `source`'s bytes go
+ * to the service at the pace its handler reads them (see `byte-stream.ts`), and the reply is
+ * checked against the reply schema. A failing source aborts the upload (the handler's bytes fail
+ * with `cancelled`) and rejects with the source's error.
+ */
+export async function requestUpload<E extends UploadEndpoint>(
+  nc: NatsConnection,
+  endpoint: E,
+  payload: RequestOf<E>,
+  source: ByteSource,
+  options: CallOptions & { window?: number; chunkBytes?: number } = {},
+): Promise<ReplyOf<E>> {
+  const checked = endpoint.request.safeParse(payload);
+  if (!checked.success) throw invalidArgument(checked.error);
+  const result = await sendUpload(nc, endpoint.subject, encodeJson(payload), source, {
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    requestId: options.requestId,
+    ...(options.window ? { window: options.window } : {}),
+    ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
+  });
+  const reply = endpoint.reply.safeParse(result);
+  if (!reply.success) {
+    throw new TrellisError("internal", `${serviceOf(endpoint.subject)} sent a reply that violates its contract`);
+  }
+  return reply.data as ReplyOf<E>;
 }

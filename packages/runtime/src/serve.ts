@@ -15,14 +15,16 @@ import {
   invalidArgument,
   isStreamEndpoint,
   isTrellisError,
+  isUploadEndpoint,
   type MetaInputOf,
   type ParsedRequestOf,
   type ReplyInputOf,
   type StreamEndpoint,
   TrellisError,
+  type UploadEndpoint,
 } from "@trellis/contracts";
 import type { Logger } from "pino";
-import { type SendStreamOptions, sendStream } from "./byte-stream.ts";
+import { receiveUpload, type SendStreamOptions, sendStream } from "./byte-stream.ts";
 
 export interface HandlerContext {
   /** From the caller's `Trellis-Request-Id` header, or generated here. */
@@ -43,11 +45,18 @@ export interface StreamReply<M> {
   body: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
 }
 
+/** An upload endpoint's handler also gets the bytes, read at its own pace (the caller sends as it reads). */
+export interface UploadContext extends HandlerContext {
+  readonly upload: AsyncIterable<Uint8Array>;
+}
+
 export type Handler<E extends AnyEndpoint> = E extends StreamEndpoint
   ? (request: ParsedRequestOf<E>, ctx: HandlerContext) => Promise<StreamReply<MetaInputOf<E>>>
-  : E extends Endpoint
-    ? (request: ParsedRequestOf<E>, ctx: HandlerContext) => Promise<ReplyInputOf<E>> | ReplyInputOf<E>
-    : never;
+  : E extends UploadEndpoint
+    ? (request: ParsedRequestOf<E>, ctx: UploadContext) => Promise<ReplyInputOf<E>>
+    : E extends Endpoint
+      ? (request: ParsedRequestOf<E>, ctx: HandlerContext) => Promise<ReplyInputOf<E>> | ReplyInputOf<E>
+      : never;
 
 export type Handlers<C extends Catalog> = { [K in keyof C]: Handler<C[K]> };
 
@@ -116,6 +125,33 @@ export function serve<C extends Catalog>(
   const inFlight = new Set<Promise<void>>();
   const subs: Subscription[] = [];
 
+  /** The bytes come after the request; the reply (or error) goes out once the handler is done with them. */
+  const handleUpload = async (
+    endpoint: UploadEndpoint,
+    handler: AnyHandler,
+    msg: Msg,
+    request: unknown,
+    ctx: HandlerContext,
+  ) => {
+    const upload = receiveUpload(nc, msg, options.stream ?? {});
+    try {
+      const uploadCtx: UploadContext = { ...ctx, upload: upload.chunks };
+      const result = await handler(request, uploadCtx);
+      const reply = endpoint.reply.safeParse(result);
+      if (!reply.success) {
+        ctx.log.error({ issues: reply.error.issues }, "handler reply violates its contract");
+        throw new TrellisError("internal", "internal error");
+      }
+      upload.finish({ ok: reply.data });
+      ctx.log.debug("upload handled");
+    } catch (err) {
+      const error = isTrellisError(err) ? err : new TrellisError("internal", "internal error", { cause: err });
+      if (error.code === "internal") ctx.log.error({ err }, "upload failed");
+      else ctx.log.info({ code: error.code }, "upload refused");
+      upload.finish({ error });
+    }
+  };
+
   const handle = async (endpoint: AnyEndpoint, handler: AnyHandler, msg: Msg): Promise<void> => {
     const requestId = requestIdOf(msg.headers);
     const log = options.log.child({ reqId: requestId, subject: endpoint.subject });
@@ -133,6 +169,10 @@ export function serve<C extends Catalog>(
         }
         const sent = await sendStream(nc, msg, checked.data, body, { ...options.stream, deadline: ctx.deadline });
         log.debug({ ms: Math.round(performance.now() - started), ...sent }, "stream sent");
+        return;
+      }
+      if (isUploadEndpoint(endpoint)) {
+        await handleUpload(endpoint, handler, msg, parsed.data, ctx);
         return;
       }
       const result = await handler(parsed.data, ctx);
