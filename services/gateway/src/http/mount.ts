@@ -11,8 +11,9 @@ import {
   type RouteResultOf,
   type StreamEndpoint,
   TrellisError,
+  type UploadEndpoint,
 } from "@trellis/contracts";
-import { type IncomingStream, request, requestStream } from "@trellis/runtime";
+import { type ByteSource, type IncomingStream, request, requestStream, requestUpload } from "@trellis/runtime";
 import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.ts";
@@ -31,6 +32,11 @@ export interface Caller {
   <E extends Endpoint>(endpoint: E, payload: CallPayload<E>): Promise<ReplyOf<E>>;
   /** A stream endpoint: resolves at the start of the stream (refusals reject here). */
   stream<E extends StreamEndpoint>(endpoint: E, payload: CallPayload<E>): Promise<IncomingStream<MetaOf<E>>>;
+  /**
+   * An upload endpoint: `body` (e.g. the HTTP request itself, read only as the service takes it)
+   * goes to the service at its pace; resolves with its reply.
+   */
+  upload<E extends UploadEndpoint>(endpoint: E, payload: CallPayload<E>, body: ByteSource): Promise<ReplyOf<E>>;
 }
 
 export interface RouteInput<R extends HttpRoute> {
@@ -82,7 +88,7 @@ function parsePart(schema: z.ZodType | undefined, value: unknown, what: string):
   return result.data;
 }
 
-const takesActor = (e: Endpoint | StreamEndpoint): boolean =>
+const takesActor = (e: Endpoint | StreamEndpoint | UploadEndpoint): boolean =>
   (e.request as { shape?: Record<string, unknown> }).shape?.actor !== undefined;
 
 /**
@@ -120,6 +126,8 @@ export function createMount(options: MountOptions): Mounter {
       request(nc, endpoint, withActor(endpoint, payload), { requestId, timeoutMs: requestTimeoutMs })) as Caller;
     call.stream = (endpoint, payload) =>
       requestStream(nc, endpoint, withActor(endpoint, payload), { requestId, timeoutMs: requestTimeoutMs });
+    call.upload = (endpoint, payload, body) =>
+      requestUpload(nc, endpoint, withActor(endpoint, payload), body, { requestId, timeoutMs: requestTimeoutMs });
     return call;
   };
 
