@@ -118,5 +118,9 @@ describe("MongoDB-protocol server", () => {
     // Both fields searched in the index (FerretDB: SQLite's "(<expr>=? AND <expr>=?)"), not
     // every chunk of the file read and filtered.
     expect(plan).toMatch(ferret ? /USING INDEX [^"]*\(<expr>=\? AND <expr>=\?\)/ : /IXSCAN/);
+    // GridFSBucket deletes and aborts with {files_id: {$eq: id}}: the same search.
+    const eqPlan = JSON.stringify(await chunks.find({ files_id: { $eq: a } }).explain());
+    expect(eqPlan).toMatch(ferret ? /SEARCH [^"]*USING INDEX/ : /IXSCAN/);
+    expect(await chunks.countDocuments({ files_id: { $eq: a } })).toBe(300);
   });
 });
