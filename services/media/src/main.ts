@@ -1,15 +1,75 @@
-import { mediaCatalog } from "@trellis/contracts";
-import { openMongo, runService } from "@trellis/runtime";
+import { jetstreamManager } from "@nats-io/jetstream";
+import {
+  AUTH_EVENTS_STREAM,
+  AUTH_EVENTS_SUBJECTS,
+  authEvents,
+  MEDIA_EVENTS_STREAM,
+  MEDIA_EVENTS_SUBJECTS,
+  mediaCatalog,
+} from "@trellis/contracts";
+import {
+  type Ensured,
+  ensureDurableConsumer,
+  ensureStream,
+  eventPublisher,
+  nanos,
+  openMongo,
+  runService,
+  streamExists,
+} from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { mediaConfigSchema } from "./config.ts";
+import type { MediaContext } from "./context.ts";
+import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./events/user-deleted-consumer.ts";
+import { pictureHandlers } from "./handlers/pictures.ts";
+import { videoHandlers } from "./handlers/videos.ts";
+import { PicturesStore } from "./store/pictures.ts";
+import { VideosStore } from "./store/videos.ts";
 
 await runService({
   name: "media",
   version: pkg.version,
   catalog: mediaCatalog,
   config: mediaConfigSchema,
-  async start({ config, shutdown, instance }) {
+  async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    return { handlers: {}, checks: { mongo: mongo.ping } };
+    const pictures = new PicturesStore(mongo.db);
+    const videos = new VideosStore(mongo.db);
+    await Promise.all([pictures.ensureIndexes(), videos.ensureIndexes()]);
+
+    const jsm = await jetstreamManager(nc);
+    const kept = ({ warnings }: Ensured<unknown>) => {
+      for (const w of warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
+    };
+    kept(await ensureStream(jsm, { name: MEDIA_EVENTS_STREAM, subjects: [MEDIA_EVENTS_SUBJECTS] }));
+    // Auth owns this stream; create it (as auth does) if media happens to start first.
+    if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
+      kept(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
+    }
+    kept(
+      await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
+        durable_name: USER_DELETED_CONSUMER,
+        filter_subject: authEvents.userDeleted.subject,
+        // A user with many videos takes a while; the consumer also reports progress.
+        ack_wait: nanos(120_000),
+      }),
+    );
+
+    const events = eventPublisher(nc);
+    // Registered after the MongoDB client, so it stops (finishing the user in hand) before it closes.
+    const cascade = await startUserDeletedCascade({
+      nc,
+      pictures,
+      videos,
+      events,
+      log: log.child({ component: "cascade" }),
+    });
+    shutdown.add("user-deleted cascade", () => cascade.stop());
+
+    const t: MediaContext = { nc, pictures, videos, events, log, config };
+    return {
+      handlers: { ...pictureHandlers(t), ...videoHandlers(t) },
+      checks: { mongo: mongo.ping },
+    };
   },
 });

@@ -1,0 +1,16 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { EventPublisher } from "@trellis/runtime";
+import type { Logger } from "pino";
+import type { MediaConfig } from "./config.ts";
+import type { PicturesStore } from "./store/pictures.ts";
+import type { VideosStore } from "./store/videos.ts";
+
+/** Everything the handlers work with, assembled once in main.ts. */
+export interface MediaContext {
+  nc: NatsConnection;
+  pictures: PicturesStore;
+  videos: VideosStore;
+  events: EventPublisher;
+  log: Logger;
+  config: Pick<MediaConfig, "PICTURE_MAX_BYTES" | "VIDEO_MAX_BYTES" | "FFPROBE_PATH" | "FFPROBE_TIMEOUT_MS">;
+}
