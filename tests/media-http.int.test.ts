@@ -68,7 +68,9 @@ async function send(
   });
   const bytes = Buffer.from(await res.arrayBuffer());
   let json: unknown;
-  if ((res.headers.get("content-type") ?? "").includes("json")) json = JSON.parse(bytes.toString("utf8"));
+  if ((res.headers.get("content-type") ?? "").includes("json") && bytes.length > 0) {
+    json = JSON.parse(bytes.toString("utf8"));
+  }
   return { status: res.status, headers: res.headers, bytes, json };
 }
 
@@ -558,5 +560,200 @@ describe("videos (seed 000 insert_video / get_video_stream / get_video_id_of_use
     expect(events.filter((e) => e.subject === mediaEvents.videoDeleted.subject).map((e) => e.data.videoId)).toContain(
       doomed.id,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Permission table: owner and admins; another user gets 404 for an item id (as for an id that
+// does not exist: ids cannot be probed) and 403 for another user's collection; monitors 403;
+// no token 401.
+// ---------------------------------------------------------------------------------------------
+
+type Who = "none" | "owner" | "other" | "admin" | "monitor";
+const WHO: Who[] = ["none", "owner", "other", "admin", "monitor"];
+
+describe("permissions of every media route", () => {
+  let picture: string;
+  let video: string;
+  const bearerOf = (who: Who): string | undefined =>
+    who === "none" ? undefined : who === "monitor" ? monitorToken : { owner: alice, other: bob, admin }[who].bearer;
+
+  beforeAll(async () => {
+    picture = (await uploadPicture(alice, alice.id, await image(16, 16))).json.id;
+    video = (await uploadVideo(alice, fakeMp4(300_000))).json.id;
+  });
+
+  const item = { none: 401, owner: 200, other: 404, admin: 200, monitor: 403 } as const;
+  const collection = { none: 401, owner: 200, other: 403, admin: 200, monitor: 403 } as const;
+  const created = { ...collection, owner: 201, admin: 201 } as const;
+  const deleted = { ...item, owner: 204, admin: 204 } as const;
+  const rows: { name: string; call: (bearer: string | undefined) => Promise<Reply>; expect: Record<Who, number> }[] = [
+    {
+      name: "POST /api/v2/users/{id}/pictures",
+      call: async (b) => send("POST", `/api/v2/users/${alice.id}/pictures`, { bearer: b, body: await image(9, 9) }),
+      expect: created,
+    },
+    {
+      name: "GET /api/v2/users/{id}/pictures",
+      call: (b) => send("GET", `/api/v2/users/${alice.id}/pictures`, { bearer: b }),
+      expect: collection,
+    },
+    {
+      name: "GET /api/v2/pictures/{id}",
+      call: (b) => send("GET", `/api/v2/pictures/${picture}`, { bearer: b }),
+      expect: item,
+    },
+    {
+      name: "GET /api/v2/pictures/{id}/content",
+      call: (b) => send("GET", `/api/v2/pictures/${picture}/content`, { bearer: b }),
+      expect: item,
+    },
+    {
+      name: "GET /api/v2/pictures/{id}/thumbnail",
+      call: (b) => send("GET", `/api/v2/pictures/${picture}/thumbnail`, { bearer: b }),
+      expect: item,
+    },
+    {
+      name: "DELETE /api/v2/pictures/{id}",
+      call: async (b) => {
+        const fresh = (await uploadPicture(alice, alice.id, await image(9, 9))).json.id;
+        return send("DELETE", `/api/v2/pictures/${fresh}`, { bearer: b });
+      },
+      expect: deleted,
+    },
+    {
+      name: "POST /api/v2/videos?user_id",
+      call: (b) =>
+        send("POST", `/api/v2/videos?filename=t.mp4&user_id=${alice.id}`, { bearer: b, body: fakeMp4(40_000) }),
+      expect: created,
+    },
+    {
+      name: "GET /api/v2/videos?user_id",
+      call: (b) => send("GET", `/api/v2/videos?user_id=${alice.id}`, { bearer: b }),
+      expect: collection,
+    },
+    {
+      name: "GET /api/v2/videos/{id}",
+      call: (b) => send("GET", `/api/v2/videos/${video}`, { bearer: b }),
+      expect: item,
+    },
+    {
+      name: "GET /api/v2/videos/{id}/content",
+      call: (b) => send("GET", `/api/v2/videos/${video}/content`, { bearer: b }),
+      expect: item,
+    },
+    {
+      name: "HEAD /api/v2/videos/{id}/content",
+      call: (b) => send("HEAD", `/api/v2/videos/${video}/content`, { bearer: b }),
+      expect: item,
+    },
+    {
+      name: "DELETE /api/v2/videos/{id}",
+      call: async (b) => {
+        const fresh = (await uploadVideo(alice, fakeMp4(40_000))).json.id;
+        return send("DELETE", `/api/v2/videos/${fresh}`, { bearer: b });
+      },
+      expect: deleted,
+    },
+  ];
+
+  for (const row of rows) {
+    it(row.name, async () => {
+      const got = {} as Record<Who, number>;
+      for (const who of WHO) got[who] = (await row.call(bearerOf(who))).status;
+      expect(got).toEqual(row.expect);
+    });
+  }
+
+  it("answers another user's id exactly as an id that does not exist", async () => {
+    for (const path of [`/api/v2/pictures/${picture}`, `/api/v2/videos/${video}/content`]) {
+      const theirs = await send("GET", path, { bearer: bob.bearer });
+      const missing = await send("GET", path.replace(/[0-9a-f-]{36}/, randomUUID()), { bearer: bob.bearer });
+      expect([theirs.status, theirs.json.error.message]).toEqual([missing.status, missing.json.error.message]);
+    }
+  });
+
+  it("takes a user's v1 token as a bearer too", async () => {
+    const res = await send("GET", `/api/v2/pictures/${picture}`, { bearer: alice.v1Token });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe("deleting a user removes every byte they owned (durable, also while media is down)", () => {
+  const seed = async (who: Account) => {
+    await uploadPicture(who, who.id, await image(40, 40));
+    await uploadVideo(who, fakeMp4(700_000));
+    const stored = await storedOf(who.id);
+    expect(stored.pictures.files).toBe(1);
+    expect(stored.thumbnails.files).toBe(1);
+    expect(stored.videos).toEqual({ files: 1, chunks: 3 });
+  };
+  const gone = (s: Awaited<ReturnType<typeof storedOf>>) =>
+    [s.pictures, s.thumbnails, s.videos].every((c) => c.files === 0 && c.chunks === 0);
+  const deleteUser = async (who: Account) => {
+    const res = await http(base, "DELETE", `/api/v2/users/${who.id}`, { bearer: admin.bearer });
+    expect(res.status, JSON.stringify(res.body)).toBe(204);
+  };
+
+  it("removes pictures, thumbnails and videos when auth publishes user_deleted", async () => {
+    const carol = await register("carol2");
+    await seed(carol);
+    await deleteUser(carol);
+    const { value } = await within(15_000, () => storedOf(carol.id), gone);
+    expect(value).toEqual({
+      pictures: { files: 0, chunks: 0 },
+      thumbnails: { files: 0, chunks: 0 },
+      videos: { files: 0, chunks: 0 },
+    });
+  });
+
+  it("catches up on a deletion published while media was down", async () => {
+    const dave = await register("dave");
+    await seed(dave);
+    const media = platform.procs.find((p) => p.name === "media");
+    expect(media).toBeDefined();
+    await media?.stop();
+    platform.procs.splice(platform.procs.indexOf(media as never), 1);
+    await deleteUser(dave);
+    expect(gone(await storedOf(dave.id))).toBe(false);
+    platform.procs.push(await startService("media", platform.env("media")));
+    const { value } = await within(15_000, () => storedOf(dave.id), gone);
+    expect(gone(value)).toBe(true);
+  });
+});
+
+describe("a client that goes away mid-upload", () => {
+  it("leaves no file and no chunk behind", async () => {
+    const chunks = mediaDb.collection("videos.chunks");
+    const files = mediaDb.collection("videos.files");
+    const before = { chunks: await chunks.countDocuments(), files: await files.countDocuments() };
+    const url = new URL(`${base}/api/v2/videos?filename=cut.mp4`);
+    const req = httpRequest(url, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${alice.bearer}`,
+        "content-type": "video/mp4",
+        "content-length": String(6 * 1024 * 1024),
+      },
+    });
+    req.on("error", () => {});
+    req.write(fakeMp4(2 * 1024 * 1024));
+    // Media has stored some of it...
+    const { value: during } = await within(
+      10_000,
+      () => chunks.countDocuments(),
+      (n) => n >= before.chunks + 4,
+    );
+    expect(during).toBeGreaterThanOrEqual(before.chunks + 4);
+    // ...when the connection drops.
+    req.destroy();
+    const { value: after } = await within(
+      10_000,
+      async () => ({ chunks: await chunks.countDocuments(), files: await files.countDocuments() }),
+      (v) => v.chunks === before.chunks,
+    );
+    expect(after).toEqual(before);
+    const media = platform.procs.find((p) => p.name === "media");
+    await media?.waitForLog((l) => l.msg === "video upload abandoned", 5_000);
   });
 });
