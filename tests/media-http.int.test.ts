@@ -57,7 +57,7 @@ interface Reply {
 async function send(
   method: string,
   path: string,
-  options: { bearer?: string | undefined; body?: Uint8Array; headers?: Record<string, string> } = {},
+  options: { bearer?: string | undefined; body?: Uint8Array | FormData; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`;
@@ -534,6 +534,50 @@ describe("videos (seed 000 insert_video / get_video_stream / get_video_id_of_use
     expect(res.status).toBe(201);
     expect(res.json.ownerId).toBe(bob.id);
     expect((await uploadVideo(admin, fakeMp4(50_000), `filename=x.mp4&user_id=${randomUUID()}`)).status).toBe(404);
+  });
+
+  it("takes a multipart form (seed 000 insert_video): transcript and owner fields, then the file", async () => {
+    const clip = fakeMp4(400_000);
+    const form = new FormData();
+    form.append("transcript", "Hello and welcome.");
+    form.append("user_id", bob.id);
+    form.append("file", new Blob([clip]), "form clip.mp4");
+    const res = await send("POST", "/api/v2/videos", { bearer: admin.bearer, body: form });
+    expect(res.status, res.bytes.toString()).toBe(201);
+    expect(res.json).toMatchObject({
+      ownerId: bob.id,
+      filename: "form clip.mp4",
+      hasTranscript: true,
+      sha256: sha256(clip),
+    });
+    const meta = await send("GET", `/api/v2/videos/${res.json.id}`, { bearer: bob.bearer });
+    expect(meta.json.transcript).toBe("Hello and welcome.");
+
+    // The transcript as a small file part, and the owner by default.
+    const withFile = new FormData();
+    withFile.append("transcript", new Blob(["WEBVTT\n\n00:00.000 --> 00:01.000\nHi\n"]), "subs.vtt");
+    withFile.append("file", new Blob([clip]), "b.mp4");
+    const second = await send("POST", "/api/v2/videos", { bearer: alice.bearer, body: withFile });
+    expect(second.status, second.bytes.toString()).toBe(201);
+    expect(second.json).toMatchObject({ ownerId: alice.id, filename: "b.mp4", hasTranscript: true });
+    const got = await send("GET", `/api/v2/videos/${second.json.id}`, { bearer: alice.bearer });
+    expect(got.json.transcript).toContain("00:00.000 --> 00:01.000");
+  });
+
+  it("refuses a form whose fields come after the file, or that has no file, and stores nothing", async () => {
+    const before = await mediaDb.collection("videos.files").countDocuments();
+    const late = new FormData();
+    late.append("file", new Blob([fakeMp4(300_000)]), "late.mp4");
+    late.append("transcript", "too late");
+    const res = await send("POST", "/api/v2/videos", { bearer: alice.bearer, body: late });
+    expect(res.status, res.bytes.toString()).toBe(400);
+    expect(res.json.error.message).toContain("must come before the file part");
+    const empty = new FormData();
+    empty.append("transcript", "no video");
+    const none = await send("POST", "/api/v2/videos", { bearer: alice.bearer, body: empty });
+    expect(none.status).toBe(400);
+    expect(none.json.error.message).toContain("no file part");
+    expect(await mediaDb.collection("videos.files").countDocuments()).toBe(before);
   });
 
   it("deletes a video: 204, then 404 everywhere, chunks gone; events published", async () => {

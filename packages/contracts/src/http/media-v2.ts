@@ -144,7 +144,7 @@ export const mediaV2Routes = {
     path: "/api/v2/videos",
     operationId: "uploadVideo",
     summary:
-      "Upload a video as the raw request body (any size, streamed): MP4/MOV, WebM, MKV and other containers, decided from the bytes. The filename comes from `filename` or `X-Filename`; an admin may upload for `user_id`.",
+      "Upload a video (any size, streamed, never whole in memory): the raw body, or a `multipart/form-data` form with `transcript`, `user_id` and `filename` fields before the `file` part. MP4/MOV, WebM, MKV and other containers, decided from the bytes. The filename comes from the form, `filename`, `X-Filename` or the file part; an admin may upload for `user_id`. A field after the file is a 400 and nothing is stored.",
     tags: ["videos"],
     auth: "bearer",
     query: z.object({
@@ -158,7 +158,23 @@ export const mediaV2Routes = {
         .optional()
         .describe("The filename, percent-encoded when it is not ASCII (the `filename` query parameter wins)."),
     }),
-    rawBody: { description: "The video's bytes.", contentTypes: ["video/*", "application/octet-stream"] },
+    rawBody: {
+      description:
+        "The video's bytes, or a `multipart/form-data` form (seed 000 `insert_video`): the fields first, then the `file` part, streamed.",
+      contentTypes: ["video/*", "application/octet-stream"],
+      multipart: z.object({
+        transcript: z
+          .string()
+          .optional()
+          .describe("The transcript: text, or a small file (up to 1 MB) read as text. Before `file`."),
+        user_id: UserId.optional().describe("The owner, for admins. Before `file`."),
+        filename: Filename.optional().describe("Overrides the file part's own filename. Before `file`."),
+        file: z
+          .string()
+          .meta({ format: "binary", contentMediaType: "application/octet-stream" })
+          .describe("The video, last."),
+      }),
+    },
     responses: {
       201: { description: "Stored.", schema: Video, headers: { Location: "`/api/v2/videos/{id}`." } },
       ...access,

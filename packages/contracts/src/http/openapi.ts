@@ -73,7 +73,10 @@ export function buildOpenApiDocument(
       op.requestBody = {
         required: true,
         description: r.rawBody.description,
-        content: Object.fromEntries(r.rawBody.contentTypes.map((t) => [t, { schema: BINARY }])),
+        content: {
+          ...Object.fromEntries(r.rawBody.contentTypes.map((t) => [t, { schema: BINARY }])),
+          ...(r.rawBody.multipart ? { "multipart/form-data": { schema: toSchema(r.rawBody.multipart, "input") } } : {}),
+        },
       };
     }
     const p = openApiPath(r.path);

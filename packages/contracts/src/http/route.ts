@@ -27,6 +27,8 @@ export interface RawBodySpec {
   readonly description: string;
   /** Media types documented for the body, e.g. `image/*`; the service decides the type from the bytes. */
   readonly contentTypes: readonly string[];
+  /** The parts when the body may also be `multipart/form-data` (documented; the route reads them). */
+  readonly multipart?: z.ZodType;
 }
 
 export type HttpResponses = Readonly<Record<number, HttpResponseSpec>>;

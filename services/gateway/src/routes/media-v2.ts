@@ -1,12 +1,31 @@
-import { type ContentMeta, mediaCatalog, mediaV2Routes, TrellisError } from "@trellis/contracts";
+import {
+  type ContentMeta,
+  Filename,
+  invalidArgument,
+  mediaCatalog,
+  mediaV2Routes,
+  TrellisError,
+  UserId,
+} from "@trellis/contracts";
 import type { IncomingStream } from "@trellis/runtime";
 import type { Request, Response, Router } from "express";
+import { z } from "zod";
 import type { Mount } from "../http/mount.ts";
+import { readMultipart } from "../http/multipart.ts";
 import { sendStream } from "../http/stream.ts";
 import { declaredSize, requestBody, uploading } from "../http/upload.ts";
 
 /** Media is private: only the owner's browser may keep a copy, and it revalidates (ETag) each time. */
 const CACHE_CONTROL = "private, max-age=0, must-revalidate";
+
+/** The largest transcript accepted with a video (as media's contract says). */
+const MAX_TRANSCRIPT_BYTES = 1_000_000;
+
+const VideoFormFields = z.object({
+  transcript: z.string().min(1).optional(),
+  user_id: UserId.optional(),
+  filename: Filename.optional(),
+});
 
 /** The filename of a video upload: `filename` in the query, else `X-Filename` (percent-encoded). */
 function filenameOf(query: string | undefined, header: string | undefined): string {
@@ -81,15 +100,36 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
 
   mount(router, r.uploadVideo, async ({ query, headers, req, res, call }) => {
     const video = await uploading(req, res, async () => {
-      const filename = filenameOf(query.filename, headers["x-filename"]);
+      if (!req.is("multipart/form-data")) {
+        return call.upload(
+          mediaCatalog.uploadVideo,
+          {
+            filename: filenameOf(query.filename, headers["x-filename"]),
+            ...(query.user_id !== undefined ? { ownerId: query.user_id } : {}),
+            ...declaredSize(req),
+          },
+          requestBody(req),
+        );
+      }
+      // Seed 000's insert_video(vid, user_uuid, filename, video_transcript) as a form.
+      const form = await readMultipart(req, {
+        file: "file",
+        fields: ["transcript", "user_id", "filename"],
+        maxFieldBytes: MAX_TRANSCRIPT_BYTES,
+      });
+      const fields = VideoFormFields.safeParse(form.fields);
+      if (!fields.success) throw invalidArgument(fields.error, "form");
+      const { transcript, user_id: owner } = fields.data;
+      const filename = fields.data.filename ?? query.filename ?? form.file.filename;
+      const ownerId = owner ?? query.user_id;
       return call.upload(
         mediaCatalog.uploadVideo,
         {
-          filename,
-          ...(query.user_id !== undefined ? { ownerId: query.user_id } : {}),
-          ...declaredSize(req),
+          filename: filenameOf(filename, headers["x-filename"]),
+          ...(ownerId !== undefined ? { ownerId } : {}),
+          ...(transcript !== undefined ? { transcript } : {}),
         },
-        requestBody(req),
+        form.file.body,
       );
     });
     return { status: 201, body: video, headers: { Location: `/api/v2/videos/${video.id}` } };
