@@ -14,8 +14,11 @@ export const mediaConfigSchema = baseConfigSchema.extend(mongoConfigSchema.shape
   VIDEO_MAX_BYTES: env.int(1_024, Number.MAX_SAFE_INTEGER).default(8 * 1024 * MiB),
   /** The ffprobe to read duration, dimensions and codec with; `off`, or not installed: those are null. */
   FFPROBE_PATH: z.string().min(1).default("ffprobe"),
-  /** How long ffprobe may take after the last byte of an upload before it is given up on. */
-  FFPROBE_TIMEOUT_MS: env.int(100, 120_000).default(10_000),
+  /**
+   * How long ffprobe may take after the last byte of an upload before it is given up on (it has
+   * read the headers long before; keep it under the gateway's REQUEST_TIMEOUT_MS).
+   */
+  FFPROBE_TIMEOUT_MS: env.int(100, 120_000).default(2_000),
 });
 
 export type MediaConfig = z.output<typeof mediaConfigSchema>;
