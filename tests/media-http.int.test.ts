@@ -766,6 +766,39 @@ describe("deleting a user removes every byte they owned (durable, also while med
   });
 });
 
+describe("a client that goes away mid-download", () => {
+  it("stops media reading: the stream ends aborted, after a few chunks of the file", async () => {
+    const size = 8 * 1024 * 1024;
+    const id = (await uploadVideo(alice, fakeMp4(size), "filename=long.mp4")).json.id;
+    const media = platform.procs.find((p) => p.name === "media");
+    const read = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(new URL(`${base}/api/v2/videos/${id}/content`), {
+        headers: { authorization: `Bearer ${alice.bearer}` },
+      });
+      req.on("error", () => {});
+      req.on("response", (res) => {
+        let got = 0;
+        res.on("data", (c: Buffer) => {
+          got += c.length;
+          // Gone after the first bytes: the socket closes.
+          req.destroy();
+          resolve(got);
+        });
+        res.on("error", () => {});
+      });
+      req.on("close", () => setTimeout(() => reject(new Error("no body at all")), 1_000));
+      req.end();
+    });
+    expect(read).toBeGreaterThan(0);
+    const line = (await media?.waitForLog(
+      (l) => l.msg === "stream sent" && l.subject === mediaCatalog.readVideo.subject && l.aborted !== undefined,
+      10_000,
+    )) as { bytes: number };
+    // Media sent at most what the flow-control windows let through (8 × 256 KiB per hop), not the file.
+    expect(line.bytes).toBeLessThan(size / 2);
+  });
+});
+
 describe("a client that goes away mid-upload", () => {
   it("leaves no file and no chunk behind", async () => {
     const chunks = mediaDb.collection("videos.chunks");
