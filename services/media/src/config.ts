@@ -12,6 +12,8 @@ export const mediaConfigSchema = baseConfigSchema.extend(mongoConfigSchema.shape
   PICTURE_MAX_BYTES: env.int(1_024, 256 * MiB).default(10 * MiB),
   /** Largest video, in bytes (default 8 GiB; 413 above). Videos stream: memory does not grow with them. */
   VIDEO_MAX_BYTES: env.int(1_024, Number.MAX_SAFE_INTEGER).default(8 * 1024 * MiB),
+  /** Bytes each user may keep (pictures, thumbnails and videos together); 0 (the default): no quota. */
+  MEDIA_QUOTA_BYTES: env.int(0, Number.MAX_SAFE_INTEGER).default(0),
   /** The ffprobe to read duration, dimensions and codec with; `off`, or not installed: those are null. */
   FFPROBE_PATH: z.string().min(1).default("ffprobe"),
   /**

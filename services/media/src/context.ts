@@ -3,6 +3,7 @@ import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { MediaConfig } from "./config.ts";
 import type { PicturesStore } from "./store/pictures.ts";
+import type { Usage } from "./store/usage.ts";
 import type { VideosStore } from "./store/videos.ts";
 
 /** Everything the handlers work with, assembled once in main.ts. */
@@ -11,6 +12,10 @@ export interface MediaContext {
   pictures: PicturesStore;
   videos: VideosStore;
   events: EventPublisher;
+  usage: Usage;
   log: Logger;
-  config: Pick<MediaConfig, "PICTURE_MAX_BYTES" | "VIDEO_MAX_BYTES" | "FFPROBE_PATH" | "FFPROBE_TIMEOUT_MS">;
+  config: Pick<
+    MediaConfig,
+    "PICTURE_MAX_BYTES" | "VIDEO_MAX_BYTES" | "MEDIA_QUOTA_BYTES" | "FFPROBE_PATH" | "FFPROBE_TIMEOUT_MS"
+  >;
 }

@@ -24,6 +24,7 @@ import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./events/user-de
 import { pictureHandlers } from "./handlers/pictures.ts";
 import { videoHandlers } from "./handlers/videos.ts";
 import { PicturesStore } from "./store/pictures.ts";
+import { Usage } from "./store/usage.ts";
 import { VideosStore } from "./store/videos.ts";
 
 await runService({
@@ -66,7 +67,12 @@ await runService({
     });
     shutdown.add("user-deleted cascade", () => cascade.stop());
 
-    const t: MediaContext = { nc, pictures, videos, events, log, config };
+    const usage = new Usage([
+      (id) => pictures.originals.bytesWhere("userId", id),
+      (id) => pictures.thumbnails.bytesWhere("userId", id),
+      (id) => videos.files.bytesWhere("ownerId", id),
+    ]);
+    const t: MediaContext = { nc, pictures, videos, events, usage, log, config };
     return {
       handlers: { ...pictureHandlers(t), ...videoHandlers(t) },
       checks: { mongo: mongo.ping },

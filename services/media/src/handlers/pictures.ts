@@ -4,6 +4,7 @@ import sharp from "sharp";
 import type { MediaContext } from "../context.ts";
 import { actingFor } from "../domain/authorization.ts";
 import { decodeCursor, pageOf } from "../domain/cursor.ts";
+import { checkQuota } from "../domain/quota.ts";
 import { decideRead } from "../domain/read-decision.ts";
 import { describeContent, sniffPicture } from "../domain/sniff.ts";
 import { pictureView } from "../store/pictures.ts";
@@ -53,6 +54,9 @@ export function pictureHandlers(t: MediaContext): PictureHandlers {
       const { user, ownerId } = actingFor(actor, userId);
       if (ownerId !== user.userId) await requireExistingUser(t, actor, ownerId, ctx.requestId);
       if (declaredSize !== undefined && declaredSize > max) throw tooLarge("picture", max);
+      const quota = t.config.MEDIA_QUOTA_BYTES;
+      const used = quota > 0 ? await t.usage.of(ownerId) : 0;
+      checkQuota(used, declaredSize ?? 0, quota);
 
       const { head, rest } = await readHead(ctx.upload);
       const type = await sniffPicture(head);
@@ -71,6 +75,7 @@ export function pictureHandlers(t: MediaContext): PictureHandlers {
         parts.push(chunk);
       }
       if (size > max) throw tooLarge("picture", max);
+      checkQuota(used, size, quota);
       const bytes = Buffer.concat(parts, size);
       const facts = await imageFacts(bytes, type);
       const id = randomUUID();

@@ -4,6 +4,7 @@ import type { MediaContext } from "../context.ts";
 import { actingFor } from "../domain/authorization.ts";
 import { decodeCursor, pageOf } from "../domain/cursor.ts";
 import { UNKNOWN_PROBE } from "../domain/probe-summary.ts";
+import { checkQuota } from "../domain/quota.ts";
 import { decideRead } from "../domain/read-decision.ts";
 import { describeContent, sniffVideo } from "../domain/sniff.ts";
 import { StreamingProbe } from "../probe/ffprobe.ts";
@@ -36,6 +37,9 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       const { user, ownerId } = actingFor(actor, requested);
       if (ownerId !== user.userId) await requireExistingUser(t, actor, ownerId, ctx.requestId);
       if (declaredSize !== undefined && declaredSize > max) throw tooLarge("video", max);
+      const quota = t.config.MEDIA_QUOTA_BYTES;
+      const used = quota > 0 ? await t.usage.of(ownerId) : 0;
+      checkQuota(used, declaredSize ?? 0, quota);
 
       const { head, rest } = await readHead(ctx.upload);
       const type = await sniffVideo(head);
@@ -62,6 +66,7 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       const store = async (chunk: Uint8Array) => {
         size += chunk.length;
         if (size > max) throw tooLarge("video", max);
+        checkQuota(used, size, quota);
         hash.update(chunk);
         await Promise.all([file.write(chunk), probe?.write(chunk)]);
       };

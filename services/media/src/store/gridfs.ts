@@ -133,6 +133,17 @@ export class GridFsFiles<M extends object> {
       .toArray() as Promise<FileDoc<M>[]>;
   }
 
+  /** Bytes of every file whose `metadata.<field>` is `value`. */
+  async bytesWhere(field: string, value: string): Promise<number> {
+    const [row] = await this.files
+      .aggregate<{ total: number }>([
+        { $match: { [`metadata.${field}`]: value } },
+        { $group: { _id: null, total: { $sum: "$length" } } },
+      ])
+      .toArray();
+    return row?.total ?? 0;
+  }
+
   /** Ids (and metadata) of every file matching, a batch at a time. */
   async *each(filter: Filter<FileDoc<M>>): AsyncGenerator<FileDoc<M>> {
     yield* this.files.find(filter, { batchSize: 200 }) as AsyncIterable<FileDoc<M>>;
