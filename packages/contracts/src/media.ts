@@ -65,6 +65,30 @@ export const Video = z.object({
 });
 export type Video = z.infer<typeof Video>;
 
+/** How a transcript was written: plain text (no timing), WebVTT or SubRip. */
+export const TranscriptFormat = z.enum(["text", "vtt", "srt"]);
+export type TranscriptFormat = z.infer<typeof TranscriptFormat>;
+/** The largest transcript kept, in characters. */
+export const MAX_TRANSCRIPT_CHARS = 1_000_000;
+export const TranscriptText = z.string().min(1, "must not be empty").max(MAX_TRANSCRIPT_CHARS);
+
+/** One timed segment of a transcript (WebVTT / SRT cue), times in ms from the start. */
+export const TranscriptSegment = z.object({
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+  text: z.string(),
+});
+export type TranscriptSegment = z.infer<typeof TranscriptSegment>;
+
+/** A video's transcript: as written (`text`), and its timed segments (none for plain text). */
+export const Transcript = z.object({
+  format: TranscriptFormat,
+  text: z.string(),
+  segments: z.array(TranscriptSegment),
+  updatedAt: z.iso.datetime(),
+});
+export type Transcript = z.infer<typeof Transcript>;
+
 /** A page of a listing, newest first; `next` continues it (null on the last page). */
 export const PicturesPage = z.object({ items: z.array(Picture), next: z.string().nullable() });
 export type PicturesPage = z.infer<typeof PicturesPage>;
@@ -185,7 +209,8 @@ export const mediaCatalog = {
       /** The owner: the actor unless an admin names another user. */
       ownerId: UserId.optional(),
       filename: Filename,
-      transcript: z.string().max(1_000_000).optional(),
+      /** Its format is recognised from the text (a WEBVTT header, SRT's numbered timed cues, else plain text). */
+      transcript: TranscriptText.optional(),
       declaredSize: z.number().int().nonnegative().optional(),
     }),
     reply: Video,
@@ -213,6 +238,25 @@ export const mediaCatalog = {
     description:
       "A video's bytes, all or one range (RFC 9110 Range, If-Range, If-None-Match), read from the range's first chunk on (owner or admin).",
   }),
+  setTranscript: endpoint({
+    subject: s("videos.transcript.set"),
+    request: z.object({ ...Actor, videoId: MediaId, format: TranscriptFormat, text: TranscriptText }),
+    reply: Video,
+    description:
+      "Replaces a video's transcript (owner or admin): a WebVTT or SRT file is validated (invalid: invalid_argument naming the line) and parsed into segments; publishes transcript_updated.",
+  }),
+  getTranscript: endpoint({
+    subject: s("videos.transcript.get"),
+    request: z.object({
+      ...Actor,
+      videoId: MediaId,
+      /** Also render it as WebVTT (SRT converted; plain text as one cue over the video). */
+      webvtt: z.boolean().default(false),
+    }),
+    reply: Transcript.extend({ webvtt: z.string().optional() }),
+    description:
+      "A video's transcript with its timed segments, and as WebVTT when asked (owner or admin); not_found when it has none.",
+  }),
   deleteVideo: endpoint({
     subject: s("videos.delete"),
     request: z.object({ ...Actor, videoId: MediaId }),
@@ -229,6 +273,10 @@ export const mediaEvents = {
     subject: s("events.video_uploaded"),
     schema: z.object({ video: Video, at: z.iso.datetime() }),
   },
+  transcriptUpdated: {
+    subject: s("events.transcript_updated"),
+    schema: z.object({ videoId: MediaId, ownerId: UserId, format: TranscriptFormat, at: z.iso.datetime() }),
+  },
   videoDeleted: {
     subject: s("events.video_deleted"),
     schema: z.object({
@@ -241,3 +289,4 @@ export const mediaEvents = {
 } as const;
 export type VideoUploaded = z.infer<typeof mediaEvents.videoUploaded.schema>;
 export type VideoDeleted = z.infer<typeof mediaEvents.videoDeleted.schema>;
+export type TranscriptUpdated = z.infer<typeof mediaEvents.transcriptUpdated.schema>;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { UserId } from "../identity.ts";
-import { Filename, MediaId, mediaCatalog, Picture, PicturesPage, Video, VideosPage } from "../media.ts";
+import { Filename, MediaId, mediaCatalog, Picture, PicturesPage, Transcript, Video, VideosPage } from "../media.ts";
 import { authErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
 
@@ -249,6 +249,39 @@ export const mediaV2Routes = {
         headers: { "Content-Range": "`bytes */<size>`." },
       },
       ...missing,
+      ...access,
+    },
+  }),
+  putTranscript: route({
+    method: "put",
+    path: "/api/v2/videos/:id/transcript",
+    operationId: "putVideoTranscript",
+    summary:
+      "Replace a video's transcript: `text/plain`, `text/vtt` (WebVTT) or `application/x-subrip` (SRT), up to 1 MB of UTF-8. WebVTT and SRT are validated and parsed into timed segments; an invalid file is a 400 naming the wrong line.",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    rawBody: { description: "The transcript.", contentTypes: ["text/plain", "text/vtt", "application/x-subrip"] },
+    responses: {
+      200: { description: "The video, now with a transcript.", schema: Video },
+      ...missing,
+      ...access,
+      413: e("Longer than 1 MB."),
+      415: e("Not text/plain, text/vtt or application/x-subrip."),
+    },
+  }),
+  getTranscript: route({
+    method: "get",
+    path: "/api/v2/videos/:id/transcript",
+    operationId: "getVideoTranscript",
+    summary:
+      "A video's transcript: JSON `{format, text, segments: [{start, end, text}], updatedAt}` (times in ms), or WebVTT with `Accept: text/vtt` (SRT converted; plain text as one cue over the video).",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    responses: {
+      200: { description: "The transcript (JSON; `text/vtt` when asked for).", schema: Transcript },
+      404: e("No such video, not yours, or it has no transcript."),
       ...access,
     },
   }),

@@ -33,3 +33,23 @@ export async function uploading<T>(req: Request, res: Response, run: () => Promi
     throw err;
   }
 }
+
+/**
+ * A small text body (a transcript), read whole: at most `limitBytes` (413 past it), UTF-8 (400
+ * otherwise).
+ */
+export async function readText(req: Request, limitBytes: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) throw new TrellisError("payload_too_large", `the body may have at most ${limitBytes} bytes`);
+    parts.push(chunk as Buffer);
+  }
+  if (!req.complete) throw new TrellisError("cancelled", "the client went away before the end of the body");
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(parts, size));
+  } catch {
+    throw new TrellisError("invalid_argument", "the body is not UTF-8 text");
+  }
+}

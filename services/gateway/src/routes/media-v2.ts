@@ -13,7 +13,7 @@ import { z } from "zod";
 import type { Mount } from "../http/mount.ts";
 import { readMultipart } from "../http/multipart.ts";
 import { sendStream } from "../http/stream.ts";
-import { declaredSize, requestBody, uploading } from "../http/upload.ts";
+import { declaredSize, readText, requestBody, uploading } from "../http/upload.ts";
 
 /** Media is private: only the owner's browser may keep a copy, and it revalidates (ETag) each time. */
 const CACHE_CONTROL = "private, max-age=0, must-revalidate";
@@ -98,6 +98,16 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
     return { status: 201, body: picture, headers: { Location: `/api/v2/pictures/${picture.id}` } };
   });
 
+  // A text body, read whole (1 MB at most) before media is asked; here so the JSON parser skips it.
+  mount(router, r.putTranscript, async ({ params, req, res, call }) => {
+    const video = await uploading(req, res, async () => {
+      const format = transcriptFormatOf(req);
+      const text = await readText(req, MAX_TRANSCRIPT_BYTES);
+      return call(mediaCatalog.setTranscript, { videoId: params.id, format, text });
+    });
+    return { status: 200, body: video };
+  });
+
   mount(router, r.uploadVideo, async ({ query, headers, req, res, call }) => {
     const video = await uploading(req, res, async () => {
       if (!req.is("multipart/form-data")) {
@@ -134,6 +144,25 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
     });
     return { status: 201, body: video, headers: { Location: `/api/v2/videos/${video.id}` } };
   });
+}
+
+/** Transcripts are plain text, WebVTT or SRT, named by the request's Content-Type. */
+function transcriptFormatOf(req: Request): "text" | "vtt" | "srt" {
+  switch (req.get("content-type")?.split(";")[0]?.trim().toLowerCase()) {
+    case "text/plain":
+      return "text";
+    case "text/vtt":
+      return "vtt";
+    case "application/x-subrip":
+    case "application/srt":
+    case "text/srt":
+      return "srt";
+    default:
+      throw new TrellisError(
+        "unsupported_media_type",
+        "send the transcript as text/plain, text/vtt (WebVTT) or application/x-subrip (SRT)",
+      );
+  }
 }
 
 /** Pictures and videos of the modern API. Authorization is decided by media, from `actor`. */
@@ -217,6 +246,14 @@ export function registerMediaV2(router: Router, mount: Mount): void {
     if (answer?.status !== 416) return answer;
     const error = new TrellisError("invalid_argument", `range not satisfiable: the video has ${size} bytes`);
     return { status: 416, headers: answer.headers, body: { error: error.toBody() } };
+  });
+
+  mount(router, r.getTranscript, async ({ params, req, res, call }) => {
+    const webvtt = req.accepts(["application/json", "text/vtt"]) === "text/vtt";
+    const { webvtt: text, ...transcript } = await call(mediaCatalog.getTranscript, { videoId: params.id, webvtt });
+    if (!webvtt || text === undefined) return { status: 200, body: transcript };
+    res.status(200).type("text/vtt; charset=utf-8").send(text);
+    return undefined;
   });
 
   mount(router, r.deleteVideo, async ({ params, call }) => {

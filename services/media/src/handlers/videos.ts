@@ -7,12 +7,16 @@ import { UNKNOWN_PROBE } from "../domain/probe-summary.ts";
 import { checkQuota } from "../domain/quota.ts";
 import { decideRead } from "../domain/read-decision.ts";
 import { describeContent, sniffVideo } from "../domain/sniff.ts";
+import { parseTranscript, recogniseFormat, toWebVtt } from "../domain/transcript.ts";
 import { StreamingProbe } from "../probe/ffprobe.ts";
 import { type VideoMeta, videoView } from "../store/videos.ts";
 import { accessible, readHead, remaining, requireExistingUser, tooLarge } from "./common.ts";
 import type { MediaHandlers } from "./types.ts";
 
-type VideoHandlers = Pick<MediaHandlers, "uploadVideo" | "listVideos" | "getVideo" | "readVideo" | "deleteVideo">;
+type VideoHandlers = Pick<
+  MediaHandlers,
+  "uploadVideo" | "listVideos" | "getVideo" | "readVideo" | "deleteVideo" | "setTranscript" | "getTranscript"
+>;
 
 export function videoHandlers(t: MediaContext): VideoHandlers {
   const { videos } = t;
@@ -37,6 +41,9 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       const { user, ownerId } = actingFor(actor, requested);
       if (ownerId !== user.userId) await requireExistingUser(t, actor, ownerId, ctx.requestId);
       if (declaredSize !== undefined && declaredSize > max) throw tooLarge("video", max);
+      // The transcript is checked before any byte is read: an invalid one refuses the upload.
+      const transcriptFormat = transcript === undefined ? undefined : recogniseFormat(transcript);
+      if (transcript !== undefined && transcriptFormat) parseTranscript(transcript, transcriptFormat);
       const quota = t.config.MEDIA_QUOTA_BYTES;
       const used = quota > 0 ? await t.usage.of(ownerId) : 0;
       checkQuota(used, declaredSize ?? 0, quota);
@@ -57,6 +64,8 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
         sha256: "",
         ...UNKNOWN_PROBE,
         transcript: transcript ?? null,
+        transcriptFormat: transcriptFormat ?? null,
+        transcriptUpdatedAt: transcript === undefined ? null : new Date(),
         hasTranscript: transcript !== undefined,
       };
       const file = videos.openUpload(id, filename, meta);
@@ -123,6 +132,37 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
           video: videoView(doc),
         },
         body: decision.range && !headOnly ? videos.read(doc, decision.range.start, decision.range.end) : [],
+      };
+    },
+
+    async setTranscript({ actor, videoId, format, text }, ctx) {
+      const { doc } = await find(videoId, actor);
+      parseTranscript(text, format);
+      const at = new Date();
+      if (!(await videos.setTranscript(videoId, { text, format, at })))
+        throw new TrellisError("not_found", "video not found");
+      await t.events
+        .publish(
+          mediaEvents.transcriptUpdated,
+          { videoId, ownerId: doc.metadata.ownerId, format, at: at.toISOString() },
+          `transcript_updated.${videoId}.${at.getTime()}`,
+        )
+        .catch((err) => ctx.log.error({ err, videoId }, "publishing transcript_updated failed"));
+      return { ...videoView(doc), hasTranscript: true };
+    },
+
+    async getTranscript({ actor, videoId, webvtt }) {
+      const { doc } = await find(videoId, actor);
+      const { transcript, transcriptFormat, transcriptUpdatedAt } = doc.metadata;
+      if (transcript === null) throw new TrellisError("not_found", "the video has no transcript");
+      // Stored before formats were recorded, or with the upload: recognised from the text.
+      const format = transcriptFormat ?? recogniseFormat(transcript);
+      return {
+        format,
+        text: transcript,
+        segments: parseTranscript(transcript, format),
+        updatedAt: (transcriptUpdatedAt ?? doc.uploadDate).toISOString(),
+        ...(webvtt ? { webvtt: toWebVtt(transcript, format, doc.metadata.durationMs) } : {}),
       };
     },
 

@@ -1,4 +1,4 @@
-import type { Video, VideoType } from "@trellis/contracts";
+import type { TranscriptFormat, Video, VideoType } from "@trellis/contracts";
 import type { Db } from "mongodb";
 import { type FileDoc, type FileUpload, GridFsFiles } from "./gridfs.ts";
 
@@ -17,6 +17,8 @@ export interface VideoMeta {
   height: number | null;
   codec: string | null;
   transcript: string | null;
+  transcriptFormat: TranscriptFormat | null;
+  transcriptUpdatedAt: Date | null;
   /** Kept beside the transcript so listings, which leave the transcript out, can tell. */
   hasTranscript: boolean;
 }
@@ -40,6 +42,13 @@ export const videoView = (doc: VideoDoc): Video => ({
 
 /** Listings leave the transcripts (up to 1 MB each) in the database. */
 const WITHOUT_TRANSCRIPT = { "metadata.transcript": 0 } as const;
+
+/** What replacing a transcript changes. */
+export interface TranscriptUpdate {
+  text: string;
+  format: TranscriptFormat;
+  at: Date;
+}
 
 /** Videos (bucket `videos`). */
 export class VideosStore {
@@ -72,6 +81,19 @@ export class VideosStore {
 
   delete(id: string): Promise<boolean> {
     return this.files.delete(id);
+  }
+
+  /** Replaces a video's transcript; false when the video is gone. */
+  async setTranscript(id: string, update: TranscriptUpdate): Promise<boolean> {
+    const res = await this.files.files.updateOne({ _id: id }, {
+      $set: {
+        "metadata.transcript": update.text,
+        "metadata.transcriptFormat": update.format,
+        "metadata.transcriptUpdatedAt": update.at,
+        "metadata.hasTranscript": true,
+      },
+    } as never);
+    return res.matchedCount === 1;
   }
 
   /** Every video of an owner (id and owner only), a batch at a time. */
