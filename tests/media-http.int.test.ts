@@ -992,4 +992,43 @@ describe("a client that goes away mid-upload", () => {
     const media = platform.procs.find((p) => p.name === "media");
     await media?.waitForLog((l) => l.msg === "video upload abandoned", 5_000);
   });
+
+  it("leaves no chunk behind when media itself dies mid-upload: the sweeper removes them", async () => {
+    const chunks = mediaDb.collection("videos.chunks");
+    const before = await chunks.countDocuments();
+    const req = httpRequest(new URL(`${base}/api/v2/videos?filename=crash.mp4`), {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${alice.bearer}`,
+        "content-type": "video/mp4",
+        "content-length": String(6 * 1024 * 1024),
+      },
+    });
+    req.on("error", () => {});
+    req.write(fakeMp4(2 * 1024 * 1024));
+    const { value: during } = await within(
+      10_000,
+      () => chunks.countDocuments(),
+      (n) => n >= before + 4,
+    );
+    expect(during).toBeGreaterThanOrEqual(before + 4);
+    const media = platform.procs.find((p) => p.name === "media");
+    await media?.stop("SIGKILL");
+    platform.procs.splice(platform.procs.indexOf(media as never), 1);
+    req.destroy();
+    expect(await chunks.countDocuments()).toBeGreaterThan(before);
+    const restarted = await startService(
+      "media",
+      platform.env("media", { STALE_UPLOAD_MS: "1000", UPLOAD_SWEEP_INTERVAL_MS: "200" }),
+    );
+    platform.procs.push(restarted);
+    const { value: after } = await within(
+      10_000,
+      () => chunks.countDocuments(),
+      (n) => n === before,
+    );
+    expect(after).toBe(before);
+    await restarted.waitForLog((l) => l.msg === "abandoned upload removed", 5_000);
+    expect(await mediaDb.collection("uploads").countDocuments()).toBe(0);
+  });
 });

@@ -14,6 +14,13 @@ export const mediaConfigSchema = baseConfigSchema.extend(mongoConfigSchema.shape
   VIDEO_MAX_BYTES: env.int(1_024, Number.MAX_SAFE_INTEGER).default(8 * 1024 * MiB),
   /** Bytes each user may keep (pictures, thumbnails and videos together); 0 (the default): no quota. */
   MEDIA_QUOTA_BYTES: env.int(0, Number.MAX_SAFE_INTEGER).default(0),
+  /**
+   * An upload not heard of for this long (its media process died mid-way) is abandoned: its chunks
+   * are removed. Uploads in progress touch their record every few seconds.
+   */
+  STALE_UPLOAD_MS: env.int(1_000, 86_400_000).default(600_000),
+  /** How often each instance looks for abandoned uploads. */
+  UPLOAD_SWEEP_INTERVAL_MS: env.int(100, 3_600_000).default(60_000),
   /** The ffprobe to read duration, dimensions and codec with; `off`, or not installed: those are null. */
   FFPROBE_PATH: z.string().min(1).default("ffprobe"),
   /**

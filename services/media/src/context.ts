@@ -3,6 +3,7 @@ import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { MediaConfig } from "./config.ts";
 import type { PicturesStore } from "./store/pictures.ts";
+import type { UploadsStore } from "./store/uploads.ts";
 import type { Usage } from "./store/usage.ts";
 import type { VideosStore } from "./store/videos.ts";
 
@@ -13,9 +14,15 @@ export interface MediaContext {
   videos: VideosStore;
   events: EventPublisher;
   usage: Usage;
+  uploads: UploadsStore;
   log: Logger;
   config: Pick<
     MediaConfig,
-    "PICTURE_MAX_BYTES" | "VIDEO_MAX_BYTES" | "MEDIA_QUOTA_BYTES" | "FFPROBE_PATH" | "FFPROBE_TIMEOUT_MS"
+    | "PICTURE_MAX_BYTES"
+    | "VIDEO_MAX_BYTES"
+    | "MEDIA_QUOTA_BYTES"
+    | "STALE_UPLOAD_MS"
+    | "FFPROBE_PATH"
+    | "FFPROBE_TIMEOUT_MS"
   >;
 }

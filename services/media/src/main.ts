@@ -23,9 +23,12 @@ import type { MediaContext } from "./context.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./events/user-deleted-consumer.ts";
 import { pictureHandlers } from "./handlers/pictures.ts";
 import { videoHandlers } from "./handlers/videos.ts";
+import type { GridFsFiles } from "./store/gridfs.ts";
 import { PicturesStore } from "./store/pictures.ts";
+import { UploadsStore } from "./store/uploads.ts";
 import { Usage } from "./store/usage.ts";
 import { VideosStore } from "./store/videos.ts";
+import { UploadSweeper } from "./upload-sweeper.ts";
 
 await runService({
   name: "media",
@@ -36,7 +39,8 @@ await runService({
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const pictures = new PicturesStore(mongo.db);
     const videos = new VideosStore(mongo.db);
-    await Promise.all([pictures.ensureIndexes(), videos.ensureIndexes()]);
+    const uploads = new UploadsStore(mongo.db);
+    await Promise.all([pictures.ensureIndexes(), videos.ensureIndexes(), uploads.ensureIndexes()]);
 
     const jsm = await jetstreamManager(nc);
     const kept = ({ warnings }: Ensured<unknown>) => {
@@ -72,7 +76,21 @@ await runService({
       (id) => pictures.thumbnails.bytesWhere("userId", id),
       (id) => videos.files.bytesWhere("ownerId", id),
     ]);
-    const t: MediaContext = { nc, pictures, videos, events, usage, log, config };
+    const sweeper = new UploadSweeper({
+      uploads,
+      buckets: new Map<string, GridFsFiles<object>>([
+        [pictures.originals.name, pictures.originals as unknown as GridFsFiles<object>],
+        [pictures.thumbnails.name, pictures.thumbnails as unknown as GridFsFiles<object>],
+        [videos.files.name, videos.files as unknown as GridFsFiles<object>],
+      ]),
+      staleMs: config.STALE_UPLOAD_MS,
+      intervalMs: config.UPLOAD_SWEEP_INTERVAL_MS,
+      log: log.child({ component: "upload-sweeper" }),
+    });
+    sweeper.start();
+    shutdown.add("upload sweeper", () => sweeper.stop());
+
+    const t: MediaContext = { nc, pictures, videos, events, usage, uploads, log, config };
     return {
       handlers: { ...pictureHandlers(t), ...videoHandlers(t) },
       checks: { mongo: mongo.ping },

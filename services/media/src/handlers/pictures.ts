@@ -79,6 +79,7 @@ export function pictureHandlers(t: MediaContext): PictureHandlers {
       const bytes = Buffer.concat(parts, size);
       const facts = await imageFacts(bytes, type);
       const id = randomUUID();
+      await t.uploads.begin(id, [pictures.originals.name, pictures.thumbnails.name], ownerId);
       const doc = await pictures.insert(
         id,
         {
@@ -100,6 +101,7 @@ export function pictureHandlers(t: MediaContext): PictureHandlers {
           },
         },
       );
+      await t.uploads.end(id);
       ctx.log.info({ pictureId: id, userId: ownerId, type, size }, "picture stored");
       return pictureView(doc);
     },

@@ -22,6 +22,8 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
   const { videos } = t;
   const max = t.config.VIDEO_MAX_BYTES;
   const probing = t.config.FFPROBE_PATH !== "off";
+  // How often an upload in progress tells the sweeper it is alive: well within its patience.
+  const touchEveryMs = Math.min(5_000, t.config.STALE_UPLOAD_MS / 4);
   const find = (videoId: string, actor: Parameters<typeof accessible>[0]) =>
     accessible(
       actor,
@@ -68,7 +70,10 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
         transcriptUpdatedAt: transcript === undefined ? null : new Date(),
         hasTranscript: transcript !== undefined,
       };
+      // On record before the first chunk: if this process dies mid-way, the sweeper removes the chunks.
+      await t.uploads.begin(id, [videos.files.name], ownerId);
       const file = videos.openUpload(id, filename, meta);
+      let touched = Date.now();
       const probe = probing ? new StreamingProbe(t.config.FFPROBE_PATH, t.config.FFPROBE_TIMEOUT_MS) : undefined;
       const hash = createHash("sha256");
       let size = 0;
@@ -78,6 +83,10 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
         checkQuota(used, size, quota);
         hash.update(chunk);
         await Promise.all([file.write(chunk), probe?.write(chunk)]);
+        if (Date.now() - touched > touchEveryMs) {
+          touched = Date.now();
+          await t.uploads.touch(id);
+        }
       };
       try {
         await store(head);
@@ -89,10 +98,14 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
         probe?.kill();
         await file
           .abort()
-          .catch((cause) => ctx.log.error({ err: cause, videoId: id }, "removing a failed upload failed"));
+          .then(() => t.uploads.end(id))
+          .catch((cause) =>
+            ctx.log.error({ err: cause, videoId: id }, "removing a failed upload failed; the sweeper will"),
+          );
         ctx.log.info({ videoId: id, bytes: size, reason: (err as Error).message }, "video upload abandoned");
         throw err;
       }
+      await t.uploads.end(id);
       const doc = await videos.find(id);
       if (!doc) throw new TrellisError("internal", "the video vanished right after it was stored");
       const video = videoView(doc);
