@@ -82,16 +82,16 @@ export async function startDependency(
       ...(natsAuth ? { natsAuth } : {}),
     };
   } else if (await useContainers()) {
-    dep = await startContainer(name);
+    dep = await startContainer(name, options.ports?.[name]);
   } else if (name === "mongo") {
     ensureLocalBinaries(options.log);
-    dep = await startMongoBinary(options.dataDir);
+    dep = await startMongoBinary(options.dataDir, options.ports?.mongo);
   } else if (name === "nats") {
     ensureLocalBinaries(options.log);
-    dep = await startNatsBinary(options.dataDir);
+    dep = await startNatsBinary(options.dataDir, options.ports?.nats);
   } else {
     ensureLocalBinaries(options.log);
-    dep = await startRedisBinary(options.dataDir, options.persistent ?? false);
+    dep = await startRedisBinary(options.dataDir, options.persistent ?? false, options.ports?.redis);
   }
   options.log?.(`stack: ${name} via ${dep.via}: ${dep.description} at ${dep.url}`);
   return dep;
