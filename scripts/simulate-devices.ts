@@ -6,6 +6,8 @@
  *     --admin admin:PASSWORD --monitors 10 --rate 50 --duration 30 [--owner <userId>] \
  *     [--credentials file.json] [--save-credentials file.json] [--in-flight 256]
  *
+ * `--nats` defaults to `$NATS_URL`, else nats://127.0.0.1:4222, where `npm start` serves NATS.
+ *
  * Without `--credentials` it logs in as the admin (`POST /api/v2/auth/token`), creates an owner
  * (`POST /api/v2/users`) unless `--owner` names one, and creates the monitors
  * (`POST /api/v2/monitors`). With `--credentials file.json` (`[{ "id", "password" }]`) it uses
@@ -34,7 +36,8 @@ import { firstFailures, type PublishStats, publishPaced } from "./devices/publis
 const USAGE = `Usage: npm run simulate -- [options]
 
   --gateway URL            gateway base URL (default http://127.0.0.1:8080)
-  --nats URL               NATS server URL (default nats://127.0.0.1:4222)
+  --nats URL               NATS server URL (default $NATS_URL, else nats://127.0.0.1:4222,
+                           where npm start serves it)
   --admin USER:PASSWORD    admin credentials, to create an owner and the monitors
   --monitors N             monitors to create (default 10)
   --rate R                 readings per second over all monitors (default 50)
@@ -47,6 +50,9 @@ const USAGE = `Usage: npm run simulate -- [options]
 
 Exit code: 0 when every reading sent was acknowledged by JetStream, 1 otherwise, 2 on bad usage.
 `;
+
+/** Where `npm start` serves NATS unless NATS_PORT moves it. */
+const DEFAULT_NATS = "nats://127.0.0.1:4222";
 
 class UsageError extends Error {}
 
@@ -62,7 +68,7 @@ function options() {
   const { values } = parseArgs({
     options: {
       gateway: { type: "string", default: "http://127.0.0.1:8080" },
-      nats: { type: "string", default: "nats://127.0.0.1:4222" },
+      nats: { type: "string", default: process.env.NATS_URL || DEFAULT_NATS },
       admin: { type: "string" },
       monitors: { type: "string", default: "10" },
       rate: { type: "string", default: "50" },

@@ -1,18 +1,60 @@
 /**
  * `npm start`: the whole Trellis stack in the foreground. Dependencies come from the harness
  * (URLs from TRELLIS_*_URL → containers when a runtime is reachable → local binaries, data kept in
- * `.data/`), then the five services start as child processes. Ctrl-C / SIGTERM stops the services
- * gracefully, then the servers, and leaves no process behind.
+ * `.data/`), with NATS on 127.0.0.1:4222 (`NATS_PORT`) so that devices and `npm run simulate` find
+ * it where NATS usually is; then the five services start as child processes. Ctrl-C / SIGTERM
+ * stops the services gracefully, then the servers, and leaves no process behind.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { SERVICE_NAMES } from "@trellis/contracts";
-import { type Stack, serviceEnv, startStack } from "@trellis/stack";
+import { portInUse, type Stack, serviceEnv, startStack } from "@trellis/stack";
 
 const root = join(import.meta.dirname, "..");
-const port = process.env.PORT ?? "8080";
-const host = process.env.HOST ?? "127.0.0.1";
 const say = (line: string) => process.stderr.write(`trellis: ${line}\n`);
+
+function portFrom(variable: string, fallback: number): number {
+  const raw = process.env[variable];
+  const value = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 65_535) {
+    say(`${variable} must be a TCP port, 1-65535 (got ${JSON.stringify(raw)})`);
+    process.exit(78);
+  }
+  return value;
+}
+
+/**
+ * Refuses a port something else already listens on: the readiness probe (gateway) or a device
+ * (NATS) would otherwise reach that other server, and ours would fail to bind behind it.
+ */
+async function ensureFree(variable: string, value: number, onHost: string, what: string): Promise<void> {
+  let taken: boolean;
+  try {
+    taken = await portInUse(value, onHost);
+  } catch (err) {
+    say(
+      `cannot listen on ${onHost}:${value} for ${what} (${(err as Error).message}); choose another port with ${variable}`,
+    );
+    process.exit(1);
+  }
+  if (taken) {
+    const example = value < 55_000 ? value + 10_000 : value - 10_000;
+    say(
+      `${onHost}:${value} is already in use, so ${what} cannot listen there (another npm start?). ` +
+        `Stop that process or choose another port, e.g. ${variable}=${example} npm start`,
+    );
+    process.exit(1);
+  }
+}
+
+const port = portFrom("PORT", 8080);
+const host = process.env.HOST ?? "127.0.0.1";
+const natsPort = portFrom("NATS_PORT", 4222);
+const natsGiven = Boolean(process.env.TRELLIS_NATS_URL);
+if (natsGiven && process.env.NATS_PORT) say("NATS_PORT does not apply: NATS is the server at TRELLIS_NATS_URL");
+// The harness serves NATS on 127.0.0.1 only (binary or container), so that is the address to check.
+if (!natsGiven) await ensureFree("NATS_PORT", natsPort, "127.0.0.1", "NATS");
+await ensureFree("PORT", port, host, "the gateway");
 
 const children = new Map<string, ChildProcess>();
 let stack: Stack | undefined;
@@ -46,7 +88,7 @@ process.once("SIGINT", () => void stopAll(0));
 process.once("SIGTERM", () => void stopAll(0));
 
 try {
-  stack = await startStack({ dataDir: join(root, ".data"), persistent: true, log: say });
+  stack = await startStack({ dataDir: join(root, ".data"), persistent: true, ports: { nats: natsPort }, log: say });
 } catch (err) {
   say(`could not start the servers: ${(err as Error).message}`);
   process.exit(1);
@@ -60,7 +102,7 @@ for (const service of SERVICE_NAMES) {
     env: {
       ...process.env,
       ...serviceEnv(stack),
-      PORT: port,
+      PORT: String(port),
       HOST: host,
     },
   });
@@ -77,7 +119,11 @@ while (!stopping && Date.now() < deadline) {
   try {
     const res = await fetch(`http://${host}:${port}/readyz`);
     if (res.ok) {
-      say(`ready: http://${host}:${port} (readyz: five services healthy). Ctrl-C stops everything.`);
+      const admin = process.env.TRELLIS_ADMIN_USERNAME;
+      say("ready (readyz: five services healthy). Ctrl-C stops everything.");
+      say(`  gateway           http://${host}:${port}`);
+      say(`  NATS for devices  ${stack.nats.url}`);
+      if (admin) say(`  admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`);
       break;
     }
   } catch {

@@ -8,9 +8,10 @@ import { createHash, createPrivateKey, randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { authCatalog, type Principal } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
+import { useFileStack } from "@trellis/stack/vitest";
 import jwt from "jsonwebtoken";
 import { MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, type HttpReply, http, type Platform, startPlatform } from "./support/platform.ts";
 
 type Identity = "none" | "malformed" | "expired" | "revoked" | "owner" | "other" | "monitor" | "admin";
@@ -27,6 +28,7 @@ interface Account {
   password: string;
 }
 
+const stack = useFileStack();
 let platform: Platform;
 let nc: NatsConnection;
 let mongo: MongoClient;
@@ -279,9 +281,8 @@ const rows: Row[] = [
 ];
 
 beforeAll(async () => {
-  platform = await startPlatform({ services: ["auth"] });
+  platform = await startPlatform({ stack, services: ["auth"] });
   base = platform.base;
-  const stack = inject("stack");
   nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
   mongo = new MongoClient(stack.mongoUrl);
   await mongo.connect();

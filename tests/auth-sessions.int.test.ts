@@ -5,9 +5,11 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { useFileStack } from "@trellis/stack/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
 
+const stack = useFileStack();
 let platform: Platform;
 let nc: NatsConnection;
 let base: string;
@@ -51,15 +53,16 @@ const refusedWithin = (ms: number, gateway: string, bearer: string) =>
 
 beforeAll(async () => {
   platform = await startPlatform({
+    stack,
     services: ["auth"],
     gateways: 2,
     extraEnv: { LOGIN_MAX_FAILURES_PER_ACCOUNT: "4" },
   });
   [base, other] = platform.gateways as [string, string];
   nc = await connect({
-    servers: inject("stack").natsUrl,
-    user: inject("stack").natsUser,
-    pass: inject("stack").natsPassword,
+    servers: stack.natsUrl,
+    user: stack.natsUser,
+    pass: stack.natsPassword,
   });
 });
 

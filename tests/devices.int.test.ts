@@ -7,14 +7,15 @@ import { randomBytes } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { deviceSubjects } from "@trellis/contracts";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { useFileStack } from "@trellis/stack/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
 
+const stack = useFileStack();
 let platform: Platform;
 let base: string;
 let adminToken: string;
 let ownerId: string;
-const natsUrl = () => inject("stack").natsUrl;
 
 async function addMonitor(): Promise<{ id: string; password: string }> {
   const monitor = { id: randomBytes(16).toString("hex"), password: `Device-${randomBytes(6).toString("hex")}` };
@@ -27,7 +28,7 @@ async function addMonitor(): Promise<{ id: string; password: string }> {
 
 const connectDevice = (m: { id: string; password: string }) =>
   connect({
-    servers: natsUrl(),
+    servers: stack.natsUrl,
     user: m.id,
     pass: m.password,
     inboxPrefix: deviceSubjects.inboxPrefix(m.id),
@@ -56,7 +57,7 @@ async function storedCount(monitorId: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  platform = await startPlatform({ services: ["auth", "telemetry"] });
+  platform = await startPlatform({ stack, services: ["auth", "telemetry"] });
   base = platform.base;
   const login = await http(base, "POST", "/api/v1/login/user", { json: ADMIN });
   adminToken = login.body.data.token;

@@ -8,9 +8,10 @@ import {
   startService,
   uniqueSuffix,
 } from "@trellis/stack/testing";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { useFileStack } from "@trellis/stack/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const stack = inject("stack");
+const stack = useFileStack();
 const suffix = uniqueSuffix();
 let port: number;
 let base: string;
@@ -19,6 +20,7 @@ const running = new Map<string, ServiceProcess>();
 const envFor = (service: string, extra: Record<string, string> = {}) => ({
   ...serviceEnvFrom(stack),
   MONGO_DB: `t_${service}_${suffix}`,
+  REDIS_KEY_PREFIX: `t:${suffix}:${service}:`,
   PORT: String(port),
   LOG_LEVEL: "debug",
   INSTANCE_ID: `${service}-${suffix}-1`,

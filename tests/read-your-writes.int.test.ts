@@ -6,9 +6,13 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { startService } from "@trellis/stack/testing";
+import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
+
+// A NATS server of its own: the file runs services (their subjects and streams are fixed names).
+const stack = useFileStack();
 
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
 
@@ -52,7 +56,7 @@ describe("read-your-writes with two telemetry instances", () => {
   let ownerId: string;
 
   beforeAll(async () => {
-    platform = await startPlatform({ services: ["auth", "telemetry"] });
+    platform = await startPlatform({ stack, services: ["auth", "telemetry"] });
     platform.procs.push(
       await startService(
         "telemetry",
@@ -179,13 +183,14 @@ describe("a submission that outlives the request deadline", () => {
   beforeAll(async () => {
     // Rounds wait 2.5 s for a batch to fill (a slow store, as far as a caller can tell); callers wait 0.6 s.
     platform = await startPlatform({
+      stack,
       services: ["auth", "telemetry"],
       extraEnv: { REQUEST_TIMEOUT_MS: "600", INGEST_MAX_WAIT_MS: "2500" },
     });
     base = platform.base;
     admin = await login(base, ADMIN.username, ADMIN.password);
     ownerId = await adminUserId(base, admin);
-    mongo = await MongoClient.connect(inject("stack").mongoUrl);
+    mongo = await MongoClient.connect(stack.mongoUrl);
   }, 60_000);
 
   afterAll(async () => {

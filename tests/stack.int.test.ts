@@ -1,20 +1,26 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { uniqueSuffix } from "@trellis/stack/testing";
+import { useFileStack } from "@trellis/stack/vitest";
 import { Redis } from "ioredis";
 import { MongoClient } from "mongodb";
 import { describe, expect, inject, it } from "vitest";
 
 const stack = inject("stack");
+// A NATS server of this file's own as well: per-file servers must come from the same place and be
+// configured the same way (JetStream, the services' login) as the shared one.
+const own = useFileStack();
 
 describe("the dependency harness gives real servers", () => {
   it("reports where each server came from", () => {
     // CI sets TRELLIS_EXPECT_STACK=container so a silent fallback to local binaries fails the run.
     const expected = process.env.TRELLIS_EXPECT_STACK;
-    for (const via of Object.values(stack.via)) {
+    for (const via of [...Object.values(stack.via), own.via.nats]) {
       expect(["env", "container", "binary"]).toContain(via);
       if (expected) expect(via).toBe(expected);
     }
+    // Its own unless the environment names one server for everything (TRELLIS_NATS_URL).
+    if (own.via.nats !== "env") expect(own.natsUrl).not.toBe(stack.natsUrl);
   });
 
   it("MongoDB protocol: the official driver writes, reads and indexes", async () => {
@@ -40,18 +46,20 @@ describe("the dependency harness gives real servers", () => {
     }
   });
 
-  it("NATS with JetStream: a stream stores a published message", async () => {
-    const nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const name = `HARNESS_${uniqueSuffix()}`;
-      await jsm.streams.add({ name, subjects: [`${name}.>`] });
-      const ack = await jsm.jetstream().publish(`${name}.x`, "hello");
-      expect(ack.seq).toBe(1);
-      expect((await jsm.streams.info(name)).state.messages).toBe(1);
-      await jsm.streams.delete(name);
-    } finally {
-      await nc.close();
+  it("NATS with JetStream: a stream stores a published message (shared and per-file server)", async () => {
+    for (const server of [stack, own]) {
+      const nc = await connect({ servers: server.natsUrl, user: server.natsUser, pass: server.natsPassword });
+      try {
+        const jsm = await jetstreamManager(nc);
+        const name = `HARNESS_${uniqueSuffix()}`;
+        await jsm.streams.add({ name, subjects: [`${name}.>`] });
+        const ack = await jsm.jetstream().publish(`${name}.x`, "hello");
+        expect(ack.seq).toBe(1);
+        expect((await jsm.streams.info(name)).state.messages).toBe(1);
+        await jsm.streams.delete(name);
+      } finally {
+        await nc.close();
+      }
     }
   });
 

@@ -10,14 +10,16 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const mod of testModules) {
+      let failedHere = 0;
       for (const test of mod.children.allTests()) {
         const state = test.result().state;
         if (state === "passed") passed++;
-        else if (state === "failed") failed++;
+        else if (state === "failed") failedHere++;
         else skipped++;
       }
-      // A file that failed to load has no tests but is a failure.
-      if (mod.state() === "failed" && ![...mod.children.allTests()].length) failed++;
+      // A file can fail with no failing test (it failed to load, or a hook such as a fixture's
+      // afterAll check failed): that is a failure too.
+      failed += failedHere || (mod.state() === "failed" ? 1 : 0);
     }
     failed += unhandledErrors.length;
     const tail = skipped ? `, ${skipped} skipped` : "";

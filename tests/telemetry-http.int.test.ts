@@ -8,7 +8,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { CSV_COLUMNS, deviceSubjects, MEASUREMENTS, STRING_FIELDS } from "@trellis/contracts";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { useFileStack } from "@trellis/stack/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, type HttpReply, http, type Platform, startPlatform, within } from "./support/platform.ts";
 
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
@@ -27,6 +28,7 @@ interface MonitorCred {
   token: string;
 }
 
+const stack = useFileStack();
 let platform: Platform;
 let base: string;
 let admin: Account;
@@ -126,7 +128,7 @@ const expectV1Failure = (r: HttpReply, status: number) => {
 };
 
 beforeAll(async () => {
-  platform = await startPlatform({ services: ["auth", "telemetry"] });
+  platform = await startPlatform({ stack, services: ["auth", "telemetry"] });
   base = platform.base;
   const adminTokens = await loginUser(ADMIN.username, ADMIN.password);
   const me = await http(base, "GET", "/api/v2/me", { bearer: adminTokens.bearer });
@@ -685,7 +687,6 @@ describe("/api/v2/monitors", () => {
     const T1 = Date.UTC(2024, 1, 1);
     const N = 2_050;
     // Straight into the readings stream (as devices publish): this test is about CSV paging.
-    const stack = inject("stack");
     const nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
     const js = jetstream(nc);
     for (let start = 0; start < N; start += 250) {

@@ -1,10 +1,17 @@
 /**
  * A running slice of the platform for integration tests: real service processes against the
- * harness's servers, with per-file database names and Redis key prefixes, and HTTP helpers.
+ * file's servers (`useFileStack`: its own NATS server, shared MongoDB and Redis with per-file
+ * database names and Redis key prefixes), and HTTP helpers.
  */
 import { freePort } from "@trellis/stack";
-import { poll, type ServiceProcess, serviceEnvFrom, startService, uniqueSuffix } from "@trellis/stack/testing";
-import { inject } from "vitest";
+import {
+  type ProvidedStack,
+  poll,
+  type ServiceProcess,
+  serviceEnvFrom,
+  startService,
+  uniqueSuffix,
+} from "@trellis/stack/testing";
 
 export const ADMIN = { username: "root-admin", password: "Correct-Horse-Battery-9" };
 
@@ -20,11 +27,13 @@ export interface Platform {
 }
 
 export async function startPlatform(options: {
+  /** The file's servers, from `useFileStack()`. */
+  stack: ProvidedStack;
   services: string[];
   gateways?: number;
   extraEnv?: Record<string, string>;
 }): Promise<Platform> {
-  const stack = inject("stack");
+  const { stack } = options;
   const suffix = uniqueSuffix();
   const dbName = (service: string) => `t_${service}_${suffix}`;
   const env = (service: string, extra: Record<string, string> = {}) => ({

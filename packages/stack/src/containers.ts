@@ -23,7 +23,8 @@ const READY: Record<DependencyName, RegExp> = {
 
 const SCHEME: Record<DependencyName, string> = { mongo: "mongodb", nats: "nats", redis: "redis" };
 
-export async function startContainer(name: DependencyName): Promise<Dependency> {
+/** `hostPort`: publish on this port of 127.0.0.1 instead of a free one. */
+export async function startContainer(name: DependencyName, hostPort?: number): Promise<Dependency> {
   const { GenericContainer, Wait } = await import("testcontainers");
   /**
    * Publishes ports on 127.0.0.1 only (Testcontainers binds 0.0.0.0 and has no option for it):
@@ -38,7 +39,7 @@ export async function startContainer(name: DependencyName): Promise<Dependency> 
   }
   const image = images()[name];
   let container = new LoopbackContainer(image)
-    .withExposedPorts(PORTS[name])
+    .withExposedPorts(hostPort ? { container: PORTS[name], host: hostPort } : PORTS[name])
     .withWaitStrategy(Wait.forLogMessage(READY[name]))
     .withStartupTimeout(60_000);
   // Same configuration for the official image and ours: both have nats-server as entrypoint.

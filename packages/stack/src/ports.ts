@@ -14,6 +14,16 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether something already listens on host:port (binding it fails with EADDRINUSE). */
+export function portInUse(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once("error", (err: NodeJS.ErrnoException) => (err.code === "EADDRINUSE" ? resolve(true) : reject(err)));
+    srv.listen(port, host, () => srv.close(() => resolve(false)));
+  });
+}
+
 /** Resolves once something accepts TCP connections on the port, or rejects after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs: number, host = "127.0.0.1"): Promise<void> {
   const deadline = Date.now() + timeoutMs;

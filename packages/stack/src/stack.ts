@@ -82,29 +82,35 @@ export async function startDependency(
       ...(natsAuth ? { natsAuth } : {}),
     };
   } else if (await useContainers()) {
-    dep = await startContainer(name);
+    dep = await startContainer(name, options.ports?.[name]);
   } else if (name === "mongo") {
     ensureLocalBinaries(options.log);
-    dep = await startMongoBinary(options.dataDir);
+    dep = await startMongoBinary(options.dataDir, options.ports?.mongo);
   } else if (name === "nats") {
     ensureLocalBinaries(options.log);
-    dep = await startNatsBinary(options.dataDir);
+    dep = await startNatsBinary(options.dataDir, options.ports?.nats);
   } else {
     ensureLocalBinaries(options.log);
-    dep = await startRedisBinary(options.dataDir, options.persistent ?? false);
+    dep = await startRedisBinary(options.dataDir, options.persistent ?? false, options.ports?.redis);
   }
   options.log?.(`stack: ${name} via ${dep.via}: ${dep.description} at ${dep.url}`);
   return dep;
 }
 
+/** A data directory for local binaries: the given one, or a fresh temporary one removed by `release`. */
+function dataDirFor(options: StartOptions): { dataDir: string; release: () => void } {
+  if (options.dataDir) return { dataDir: options.dataDir, release: () => {} };
+  const dataDir = mkdtempSync(join(tmpdir(), "trellis-stack-"));
+  return { dataDir, release: () => rmSync(dataDir, { recursive: true, force: true }) };
+}
+
 /** Starts MongoDB-protocol, NATS (JetStream) and Redis servers; `stop()` stops what it started. */
 export async function startStack(options: StartOptions = {}): Promise<Stack> {
-  const ownsDir = !options.dataDir;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "trellis-stack-"));
+  const { dataDir, release } = dataDirFor(options);
   const started: Dependency[] = [];
   const stopAll = async () => {
     await Promise.allSettled(started.map((d) => d.stop()));
-    if (ownsDir) rmSync(dataDir, { recursive: true, force: true });
+    release();
   };
   try {
     const opts = { ...options, dataDir };
@@ -120,4 +126,30 @@ export async function startStack(options: StartOptions = {}): Promise<Stack> {
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * Starts (or finds) a NATS server alone, by the same rules and with the same configuration as
+ * `startStack`: for integration test files that each need a subject space of their own. With
+ * `TRELLIS_NATS_URL` set this is that one shared server (`via: "env"`), not a new one.
+ */
+export async function startNats(options: StartOptions = {}): Promise<Dependency> {
+  const { dataDir, release } = dataDirFor(options);
+  let nats: Dependency;
+  try {
+    nats = await startDependency("nats", { ...options, dataDir });
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return {
+    ...nats,
+    async stop() {
+      try {
+        await nats.stop();
+      } finally {
+        release();
+      }
+    },
+  };
 }

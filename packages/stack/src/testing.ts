@@ -6,6 +6,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Stack } from "./stack.ts";
+import type { Dependency, DependencyName, Provenance } from "./types.ts";
 
 const repoRoot = join(import.meta.dirname, "..", "..", "..");
 
@@ -53,14 +55,40 @@ export async function eventually<T>(probe: () => T | undefined, options: PollOpt
   return value;
 }
 
-/** What the integration project's global setup provides (`inject("stack")`). */
-export interface ProvidedStack {
+/**
+ * The servers a test file uses: what the integration project's global setup provides
+ * (`inject("stack")`), or that with the file's own NATS server (`useFileStack`, `@trellis/stack/vitest`).
+ */
+export interface ProvidedStack extends ProvidedNats {
   mongoUrl: string;
-  natsUrl: string;
   redisUrl: string;
+  via: Record<DependencyName, Provenance>;
+}
+
+/** The NATS part of a `ProvidedStack`. */
+export interface ProvidedNats {
+  natsUrl: string;
   natsUser: string;
   natsPassword: string;
   natsIssuerSeed: string;
+}
+
+export function providedNats(nats: Dependency): ProvidedNats {
+  return {
+    natsUrl: nats.url,
+    natsUser: nats.natsAuth?.user ?? "",
+    natsPassword: nats.natsAuth?.password ?? "",
+    natsIssuerSeed: nats.natsAuth?.issuerSeed ?? "",
+  };
+}
+
+export function providedStack(stack: Stack): ProvidedStack {
+  return {
+    mongoUrl: stack.mongo.url,
+    redisUrl: stack.redis.url,
+    ...providedNats(stack.nats),
+    via: { mongo: stack.mongo.via, nats: stack.nats.via, redis: stack.redis.via },
+  };
 }
 
 /** The environment every service process needs to reach the provided servers. */

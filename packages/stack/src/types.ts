@@ -23,6 +23,11 @@ export interface StartOptions {
   dataDir?: string;
   /** Keep data on disk across restarts (the dev stack) instead of throwaway test data. */
   persistent?: boolean;
+  /**
+   * Host ports on 127.0.0.1 for servers the harness starts (npm start: NATS on 4222, where devices
+   * look for it); a free port for any not named. Servers given by URL keep theirs.
+   */
+  ports?: Partial<Record<DependencyName, number>>;
   /** Progress lines, e.g. `console.error`. */
   log?: (line: string) => void;
 }

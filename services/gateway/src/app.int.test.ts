@@ -2,13 +2,16 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { authCatalog, catalogs, httpRoutes, openApiPath } from "@trellis/contracts";
+import { useFileStack } from "@trellis/stack/vitest";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "./app.ts";
 import { Authenticator } from "./auth/authenticator.ts";
 import { Revocations } from "./auth/revocations.ts";
 import { SigningKeys } from "./auth/signing-keys.ts";
 
+// A NATS server of its own: these tests need subjects that no service answers.
+const stack = useFileStack();
 let nc: NatsConnection;
 let server: Server;
 let mounted: readonly { method: string; path: string }[];
@@ -18,9 +21,9 @@ const silent = pino({ level: "silent" });
 
 beforeAll(async () => {
   nc = await connect({
-    servers: inject("stack").natsUrl,
-    user: inject("stack").natsUser,
-    pass: inject("stack").natsPassword,
+    servers: stack.natsUrl,
+    user: stack.natsUser,
+    pass: stack.natsPassword,
   });
   revocations = new Revocations(nc, silent, 60_000);
   revocations.start();

@@ -29,11 +29,12 @@ import {
   startService,
   uniqueSuffix,
 } from "@trellis/stack/testing";
+import { useFileStack } from "@trellis/stack/vitest";
 import jwt from "jsonwebtoken";
 import { type Db, MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const stack = inject("stack");
+const stack = useFileStack();
 const suffix = uniqueSuffix();
 const ADMIN = { username: `root-${suffix}`, password: "Correct-Horse-Battery-9" };
 const TELEMETRY_DB = `t_tel_${suffix}`;
@@ -41,19 +42,17 @@ const client = { address: "10.9.0.1" };
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-const baseEnv = {
+// Functions: the file's NATS server is known only once beforeAll has started it.
+const authEnv = () => ({
   ...serviceEnvFrom(stack),
-};
-const authEnv = {
-  ...baseEnv,
   MONGO_DB: `t_tel_auth_${suffix}`,
   REDIS_KEY_PREFIX: `t:${suffix}:tel-auth:`,
   TRELLIS_ADMIN_USERNAME: ADMIN.username,
   TRELLIS_ADMIN_PASSWORD: ADMIN.password,
   INSTANCE_ID: `auth-${suffix}`,
-};
+});
 const telemetryEnv = (n: number) => ({
-  ...baseEnv,
+  ...serviceEnvFrom(stack),
   MONGO_DB: TELEMETRY_DB,
   INSTANCE_ID: `telemetry-${suffix}-${n}`,
   LOG_LEVEL: "debug",
@@ -134,7 +133,7 @@ beforeAll(async () => {
   mongo = new MongoClient(stack.mongoUrl);
   await mongo.connect();
   db = mongo.db(TELEMETRY_DB);
-  [auth, telemetry] = await Promise.all([startService("auth", authEnv), startService("telemetry", telemetryEnv(1))]);
+  [auth, telemetry] = await Promise.all([startService("auth", authEnv()), startService("telemetry", telemetryEnv(1))]);
   const grant = await request(nc, authCatalog.passwordGrant, { ...ADMIN, client });
   const claims = jwt.decode(grant.access_token) as { sub: string; sid: string; name: string; role: "admin" };
   admin = { kind: "user", userId: claims.sub, username: claims.name, role: claims.role, sessionId: claims.sid };
