@@ -16,9 +16,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { authCatalog, MEDIA_EVENTS_STREAM, mediaCatalog, mediaEvents, type Principal } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { startService } from "@trellis/stack/testing";
+import { useFileStack } from "@trellis/stack/vitest";
 import { type Db, MongoClient } from "mongodb";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
 
 const PICTURE_MAX_BYTES = 512 * 1024;
@@ -34,6 +35,7 @@ interface Account {
   v1Token: string;
 }
 
+const stack = useFileStack();
 let platform: Platform;
 let base: string;
 let nc: NatsConnection;
@@ -176,6 +178,7 @@ async function storedOf(userId: string) {
 
 beforeAll(async () => {
   platform = await startPlatform({
+    stack,
     services: ["auth", "media"],
     extraEnv: {
       PICTURE_MAX_BYTES: String(PICTURE_MAX_BYTES),
@@ -184,7 +187,6 @@ beforeAll(async () => {
     },
   });
   base = platform.base;
-  const stack = inject("stack");
   nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
   mongo = await new MongoClient(stack.mongoUrl).connect();
   mediaDb = mongo.db(platform.dbName("media"));
