@@ -1,5 +1,6 @@
 import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
+import { mediaCatalog } from "./media.ts";
 import { telemetryCatalog } from "./telemetry.ts";
 
 /**
@@ -7,8 +8,7 @@ import { telemetryCatalog } from "./telemetry.ts";
  * the gateway and other services call through these objects.
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
-export { authCatalog, telemetryCatalog };
-export const mediaCatalog = { health: healthEndpoint("media") } as const;
+export { authCatalog, mediaCatalog, telemetryCatalog };
 export const analysisCatalog = { health: healthEndpoint("analysis") } as const;
 
 export const catalogs = {

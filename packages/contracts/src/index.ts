@@ -8,17 +8,20 @@ export * from "./health.ts";
 export * from "./http/auth-v2.ts";
 export * from "./http/compat-v1.ts";
 export * from "./http/errors-http.ts";
+export * from "./http/media-v2.ts";
 export * from "./http/openapi.ts";
 export * from "./http/route.ts";
 export * from "./http/system.ts";
 export * from "./http/telemetry-v1.ts";
 export * from "./http/telemetry-v2.ts";
 export * from "./identity.ts";
+export * from "./media.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
 
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
+import { mediaV2Routes } from "./http/media-v2.ts";
 import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";
 import { telemetryV1Routes } from "./http/telemetry-v1.ts";
@@ -32,4 +35,5 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(compatV1Routes),
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),
+  ...Object.values(mediaV2Routes),
 ];

@@ -3,9 +3,11 @@
  * provides (MongoDB 7, or FerretDB with tools/ferretdb/patches applied): single-document updates
  * are atomic, so concurrent `$inc`s all count and a conditional update has exactly one winner; a
  * find by an indexed string field searches the index instead of reading the whole collection,
- * with MongoDB's matching rules (an array containing the value matches).
+ * with MongoDB's matching rules (an array containing the value matches); a GridFS chunk lookup
+ * `{files_id, n}` (an ObjectId or a string, and an integer) reads one chunk through the compound
+ * index, not every chunk of the file.
  */
-import { type Db, MongoClient } from "mongodb";
+import { type Db, Double, MongoClient, ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { uniqueSuffix } from "./testing.ts";
 
@@ -79,5 +81,46 @@ describe("MongoDB-protocol server", () => {
     const ferret = "ferretdbVersion" in (await db.admin().command({ buildInfo: 1 }));
     // FerretDB shows SQLite's plan ("SEARCH ... USING INDEX" rather than "SCAN"); MongoDB an IXSCAN.
     expect(plan).toMatch(ferret ? /SEARCH [^"]*USING INDEX/ : /IXSCAN/);
+  });
+
+  it("finds by ObjectId and integer equality through a compound index, with MongoDB's number rules", async () => {
+    const chunks = db.collection("media.chunks");
+    await chunks.createIndex({ files_id: 1, n: 1 }, { name: "files_id_1_n_1", unique: true });
+    const a = new ObjectId();
+    const b = new ObjectId();
+    const docs = [a, b].flatMap((files_id) => Array.from({ length: 300 }, (_, n) => ({ files_id, n })));
+    await chunks.insertMany(docs);
+    const found = await chunks.findOne({ files_id: a, n: 123 });
+    expect(found).toMatchObject({ files_id: a, n: 123 });
+    expect(await chunks.countDocuments({ files_id: b, n: 0 })).toBe(1);
+
+    // MongoDB compares numbers by value (int32, int64, double; -0 equals 0) and matches arrays
+    // containing the value; an ObjectId is not equal to its hex string.
+    const odd = db.collection("numbers");
+    await odd.createIndex({ k: 1, v: 1 });
+    await odd.insertMany([
+      { _id: "int", k: a, v: 5 },
+      { _id: "double", k: a, v: new Double(5) },
+      { _id: "array", k: [a], v: [1, 5] },
+      { _id: "hex", k: a.toHexString(), v: 5 },
+      { _id: "fraction", k: a, v: 5.5 },
+      { _id: "string", k: a, v: "5" },
+      { _id: "zero", k: a, v: 0 },
+      { _id: "negative-zero", k: a, v: -0 },
+    ] as never[]);
+    const ids = async (filter: object) => (await odd.find(filter).toArray()).map((d) => String(d._id)).sort();
+    expect(await ids({ k: a, v: 5 })).toEqual(["array", "double", "int"]);
+    expect(await ids({ k: a, v: 0 })).toEqual(["negative-zero", "zero"]);
+    expect(await ids({ k: a.toHexString(), v: 5 })).toEqual(["hex"]);
+
+    const plan = JSON.stringify(await chunks.find({ files_id: a, n: 123 }).explain());
+    const ferret = "ferretdbVersion" in (await db.admin().command({ buildInfo: 1 }));
+    // Both fields searched in the index (FerretDB: SQLite's "(<expr>=? AND <expr>=?)"), not
+    // every chunk of the file read and filtered.
+    expect(plan).toMatch(ferret ? /USING INDEX [^"]*\(<expr>=\? AND <expr>=\?\)/ : /IXSCAN/);
+    // GridFSBucket deletes and aborts with {files_id: {$eq: id}}: the same search.
+    const eqPlan = JSON.stringify(await chunks.find({ files_id: { $eq: a } }).explain());
+    expect(eqPlan).toMatch(ferret ? /SEARCH [^"]*USING INDEX/ : /IXSCAN/);
+    expect(await chunks.countDocuments({ files_id: { $eq: a } })).toBe(300);
   });
 });

@@ -13,6 +13,7 @@ import { requestId } from "./http/request-id.ts";
 import { registerAuthV2 } from "./routes/auth-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
+import { registerMediaUploads, registerMediaV2 } from "./routes/media-v2.ts";
 import { registerSystem } from "./routes/system.ts";
 import { registerTelemetryV1 } from "./routes/telemetry-v1.ts";
 import { registerTelemetryV2 } from "./routes/telemetry-v2.ts";
@@ -68,11 +69,6 @@ export function createApp(deps: AppDeps): GatewayApp {
     maxAge: 600,
   });
   app.use((req, res, next) => (req.headers.origin ? corsHeaders(req, res, next) : next()));
-  // Seed 002: "The HTTP Request must have the Content-Type header set to application/json";
-  // `type` makes the parser ignore other types, which the routes then reject.
-  app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: "application/json" }));
-
-  // One router for every route: each nested router is another layer every request walks through.
   const { mount, mounted } = createMount({
     nc: deps.nc,
     authenticator: deps.authenticator,
@@ -80,12 +76,24 @@ export function createApp(deps: AppDeps): GatewayApp {
     requestTimeoutMs: deps.config.REQUEST_TIMEOUT_MS,
     validateResponses: deps.config.VALIDATE_RESPONSES,
   });
+  // Uploads (the body is a file's bytes, streamed to the service) come before the JSON parser,
+  // which must not read their bodies, whatever Content-Type they declare.
+  const uploads = Router();
+  registerMediaUploads(uploads, mount);
+  app.use(uploads);
+
+  // Seed 002: "The HTTP Request must have the Content-Type header set to application/json";
+  // `type` makes the parser ignore other types, which the routes then reject.
+  app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: "application/json" }));
+
+  // One router for every other route: each nested router is another layer every request walks through.
   const api = Router();
   registerAuthV2(api, mount);
   registerUsersV2(api, mount);
   registerCompatV1(api, mount, deps.authenticator);
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);
+  registerMediaV2(api, mount);
   registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
   registerDocs(api, deps.version);
   app.use(api);

@@ -23,6 +23,11 @@ export const gatewayConfigSchema = baseConfigSchema.extend({
     .default("2mb"),
   /** How long one NATS request may take before the client gets 504. */
   REQUEST_TIMEOUT_MS: env.int(50, 120_000).default(5_000),
+  /**
+   * How long one HTTP request may take from its first byte to its last, body included: a video
+   * upload streams for as long as it needs within it (default 1 hour).
+   */
+  HTTP_REQUEST_TIMEOUT_MS: env.int(1_000, 24 * 3_600_000).default(3_600_000),
   /** How long /readyz waits for each service's health answer. */
   READINESS_TIMEOUT_MS: env.int(50, 30_000).default(1_000),
   /** Must match the auth service's JWT_ISSUER / JWT_AUDIENCE. */

@@ -25,7 +25,7 @@ await runService({
       v1CacheMs: config.V1_TOKEN_CACHE_MS,
     });
     const { app } = createApp({ nc, log, config, version: pkg.version, authenticator });
-    const server = await listen(app, config.PORT, config.HOST);
+    const server = await listen(app, config.PORT, config.HOST, config.HTTP_REQUEST_TIMEOUT_MS);
     // Registered after NATS, so it runs before the NATS drain: stop accepting, finish in-flight.
     shutdown.add("http server", () => server.close());
     log.info({ url: `http://${config.HOST}:${server.port}` }, "gateway listening");

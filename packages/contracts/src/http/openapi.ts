@@ -8,6 +8,9 @@ const toSchema = (schema: z.ZodType, io: "input" | "output"): JsonObject => {
   return rest;
 };
 
+/** Any bytes (OpenAPI 3.1 with 3.0's `format: binary`, which Swagger UI turns into a file picker). */
+const BINARY = { type: "string", format: "binary", contentMediaType: "application/octet-stream" } as const;
+
 /** `/a/:id/b` → `/a/{id}/b` */
 export const openApiPath = (path: string): string => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
@@ -44,8 +47,18 @@ export function buildOpenApiDocument(
           status,
           {
             description: spec.description,
+            ...(spec.headers
+              ? {
+                  headers: Object.fromEntries(
+                    Object.entries(spec.headers).map(([name, description]) => [
+                      name,
+                      { description, schema: { type: "string" } },
+                    ]),
+                  ),
+                }
+              : {}),
             ...(spec.contentType
-              ? { content: { [spec.contentType]: spec.schema ? { schema: toSchema(spec.schema, "output") } : {} } }
+              ? { content: { [spec.contentType]: { schema: spec.schema ? toSchema(spec.schema, "output") : BINARY } } }
               : spec.schema
                 ? { content: { "application/json": { schema: toSchema(spec.schema, "output") } } }
                 : {}),
@@ -55,6 +68,16 @@ export function buildOpenApiDocument(
     };
     if (r.body) {
       op.requestBody = { required: true, content: { "application/json": { schema: toSchema(r.body, "input") } } };
+    }
+    if (r.rawBody) {
+      op.requestBody = {
+        required: true,
+        description: r.rawBody.description,
+        content: {
+          ...Object.fromEntries(r.rawBody.contentTypes.map((t) => [t, { schema: BINARY }])),
+          ...(r.rawBody.multipart ? { "multipart/form-data": { schema: toSchema(r.rawBody.multipart, "input") } } : {}),
+        },
+      };
     }
     const p = openApiPath(r.path);
     paths[p] ??= {};

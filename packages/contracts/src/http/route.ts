@@ -15,6 +15,20 @@ export interface HttpResponseSpec {
   readonly schema?: z.ZodType;
   /** Media type of the body when it is not JSON (a CSV export, a file); the body is then not validated. */
   readonly contentType?: string;
+  /** Response headers that are part of the contract, by name, with what they carry (documented only). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A request body of raw bytes (a file) rather than JSON: the gateway does not parse it but
+ * streams it to the service as the service reads it. Documented as a binary body.
+ */
+export interface RawBodySpec {
+  readonly description: string;
+  /** Media types documented for the body, e.g. `image/*`; the service decides the type from the bytes. */
+  readonly contentTypes: readonly string[];
+  /** The parts when the body may also be `multipart/form-data` (documented; the route reads them). */
+  readonly multipart?: z.ZodType;
 }
 
 export type HttpResponses = Readonly<Record<number, HttpResponseSpec>>;
@@ -43,6 +57,8 @@ export interface HttpRoute<
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
+  /** A raw byte body (an upload) instead of a JSON `body`. */
+  readonly rawBody?: RawBodySpec;
   /** Request headers the route reads, by lowercase name (validated like the rest, documented as `in: header`). */
   readonly headers?: H;
   readonly responses: Rs;

@@ -7,7 +7,11 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export function listen(app: Express, port: number, host: string): Promise<Listening> {
+/**
+ * `requestTimeoutMs` bounds one whole request, body included (Node's default is 5 minutes, too
+ * short for a large video upload); headers must still arrive within Node's `headersTimeout`.
+ */
+export function listen(app: Express, port: number, host: string, requestTimeoutMs = 300_000): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const server: Server = app.listen(port, host, (err?: Error) => {
       if (err) return reject(err);
@@ -22,5 +26,6 @@ export function listen(app: Express, port: number, host: string): Promise<Listen
       });
     });
     server.keepAliveTimeout = 65_000;
+    server.requestTimeout = requestTimeoutMs;
   });
 }

@@ -1,0 +1,298 @@
+import { z } from "zod";
+import { UserId } from "../identity.ts";
+import { Filename, MediaId, mediaCatalog, Picture, PicturesPage, Transcript, Video, VideosPage } from "../media.ts";
+import { authErrors, ErrorResponse } from "./errors-http.ts";
+import { route } from "./route.ts";
+
+const e = (description: string) => ({ description, schema: ErrorResponse });
+const idParams = z.object({ id: MediaId });
+const userParams = z.object({ id: UserId });
+const noContent = { 204: { description: "Deleted." } } as const;
+const page = {
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional().describe("The previous page's `next`."),
+};
+
+/**
+ * Who sees what: the owner and admins. Anyone else gets **404** for a picture or video id (the
+ * same answer as for an id that does not exist, so ids cannot be probed) and **403** for another
+ * user's collection (`/users/{id}/pictures`, `?user_id=`), where the id is the caller's own
+ * business. Monitors (v1 tokens of devices) get **403** on every media route.
+ */
+const access = {
+  ...authErrors,
+  403: e("A monitor, or another user's collection."),
+} as const;
+const missing = { 404: e("No such picture or video, or not yours.") } as const;
+
+const conditional = z.object({
+  "if-none-match": z
+    .string()
+    .max(4_000)
+    .optional()
+    .describe("ETags of copies the client has: 304 when one is current."),
+});
+const ranged = conditional.extend({
+  range: z
+    .string()
+    .max(1_000)
+    .optional()
+    .describe("`bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<suffix>`; several ranges are answered 200 whole."),
+  "if-range": z
+    .string()
+    .max(1_000)
+    .optional()
+    .describe("The ETag the client's partial copy has: a stale one gets 200 whole."),
+});
+
+const bodyHeaders = {
+  ETag: 'Strong: `"<sha256>"`.',
+  "Last-Modified": "When it was stored.",
+  "Cache-Control": "`private, max-age=0, must-revalidate`: only the owner's browser keeps a copy, and revalidates it.",
+} as const;
+const rangeHeaders = {
+  ...bodyHeaders,
+  "Accept-Ranges": "`bytes`.",
+  "Content-Length": "Exactly the bytes that follow.",
+} as const;
+
+export const mediaV2Routes = {
+  uploadPicture: route({
+    method: "post",
+    path: "/api/v2/users/:id/pictures",
+    operationId: "uploadPicture",
+    summary:
+      "Upload a picture for a user (self or admin) as the raw request body: JPEG, PNG, WebP, GIF or AVIF, decided from the bytes (the declared type and any name are ignored). A 256 px WebP thumbnail is made once, now.",
+    tags: ["pictures"],
+    auth: "bearer",
+    params: userParams,
+    rawBody: { description: "The image's bytes.", contentTypes: ["image/*", "application/octet-stream"] },
+    responses: {
+      201: { description: "Stored.", schema: Picture, headers: { Location: "`/api/v2/pictures/{id}`." } },
+      ...access,
+      404: e("No such user (admins)."),
+      413: e("Larger than the picture size limit, or past the user's storage quota."),
+      415: e("Not one of the accepted image types (SVG included), whatever it was called."),
+    },
+  }),
+  listPictures: route({
+    method: "get",
+    path: "/api/v2/users/:id/pictures",
+    operationId: "listPictures",
+    summary: "A user's pictures, newest first, a page at a time (self or admin).",
+    tags: ["pictures"],
+    auth: "bearer",
+    params: userParams,
+    query: z.object(page),
+    responses: { 200: { description: "A page; `next` continues it.", schema: PicturesPage }, ...access },
+  }),
+  getPicture: route({
+    method: "get",
+    path: "/api/v2/pictures/:id",
+    operationId: "getPicture",
+    summary: "A picture's metadata.",
+    tags: ["pictures"],
+    auth: "bearer",
+    params: idParams,
+    responses: { 200: { description: "The picture.", schema: Picture }, ...missing, ...access },
+  }),
+  pictureContent: route({
+    method: "get",
+    path: "/api/v2/pictures/:id/content",
+    operationId: "getPictureContent",
+    summary: "A picture's bytes, with its type as `Content-Type` and a strong ETag; `If-None-Match` → 304.",
+    tags: ["pictures"],
+    auth: "bearer",
+    params: idParams,
+    headers: conditional,
+    responses: {
+      200: { description: "The image.", contentType: "image/*", headers: bodyHeaders },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      ...missing,
+      ...access,
+    },
+  }),
+  pictureThumbnail: route({
+    method: "get",
+    path: "/api/v2/pictures/:id/thumbnail",
+    operationId: "getPictureThumbnail",
+    summary: "The picture's thumbnail: WebP, longest side 256 px (never larger than the original).",
+    tags: ["pictures"],
+    auth: "bearer",
+    params: idParams,
+    headers: conditional,
+    responses: {
+      200: { description: "The thumbnail.", contentType: "image/webp", headers: bodyHeaders },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      ...missing,
+      ...access,
+    },
+  }),
+  deletePicture: route({
+    method: "delete",
+    path: "/api/v2/pictures/:id",
+    operationId: "deletePicture",
+    summary: "Delete a picture and its thumbnail.",
+    tags: ["pictures"],
+    auth: "bearer",
+    params: idParams,
+    responses: { ...noContent, ...missing, ...access },
+  }),
+
+  uploadVideo: route({
+    method: "post",
+    path: "/api/v2/videos",
+    operationId: "uploadVideo",
+    summary:
+      "Upload a video (any size, streamed, never whole in memory): the raw body, or a `multipart/form-data` form with `transcript`, `user_id` and `filename` fields before the `file` part. MP4/MOV, WebM, MKV and other containers, decided from the bytes. The filename comes from the form, `filename`, `X-Filename` or the file part; an admin may upload for `user_id`. A field after the file is a 400 and nothing is stored.",
+    tags: ["videos"],
+    auth: "bearer",
+    query: z.object({
+      filename: Filename.optional().describe("The video's filename (or send `X-Filename`)."),
+      user_id: UserId.optional().describe("The owner, for admins; the caller by default."),
+    }),
+    headers: z.object({
+      "x-filename": z
+        .string()
+        .max(1_000)
+        .optional()
+        .describe("The filename, percent-encoded when it is not ASCII (the `filename` query parameter wins)."),
+    }),
+    rawBody: {
+      description:
+        "The video's bytes, or a `multipart/form-data` form (seed 000 `insert_video`): the fields first, then the `file` part, streamed.",
+      contentTypes: ["video/*", "application/octet-stream"],
+      multipart: z.object({
+        transcript: z
+          .string()
+          .optional()
+          .describe("The transcript: text, or a small file (up to 1 MB) read as text. Before `file`."),
+        user_id: UserId.optional().describe("The owner, for admins. Before `file`."),
+        filename: Filename.optional().describe("Overrides the file part's own filename. Before `file`."),
+        file: z
+          .string()
+          .meta({ format: "binary", contentMediaType: "application/octet-stream" })
+          .describe("The video, last."),
+      }),
+    },
+    responses: {
+      201: { description: "Stored.", schema: Video, headers: { Location: "`/api/v2/videos/{id}`." } },
+      ...access,
+      404: e("No such user (admins)."),
+      413: e("Larger than the video size limit, or past the user's storage quota."),
+      415: e("Not a video container media recognises, whatever it was called."),
+    },
+  }),
+  listVideos: route({
+    method: "get",
+    path: "/api/v2/videos",
+    operationId: "listVideos",
+    summary:
+      "A user's videos (seed 000 `get_video_id_of_user`), newest first, a page at a time: the caller's own, or `user_id`'s (self or admin).",
+    tags: ["videos"],
+    auth: "bearer",
+    query: z.object({ user_id: UserId.optional(), ...page }),
+    responses: { 200: { description: "A page; `next` continues it.", schema: VideosPage }, ...access },
+  }),
+  getVideo: route({
+    method: "get",
+    path: "/api/v2/videos/:id",
+    operationId: "getVideo",
+    summary: "A video's metadata and transcript (seed 000: owner, filename, transcript).",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    responses: { 200: { description: "The video.", schema: mediaCatalog.getVideo.reply }, ...missing, ...access },
+  }),
+  headVideoContent: route({
+    method: "head",
+    path: "/api/v2/videos/:id/content",
+    operationId: "headVideoContent",
+    summary: "What `GET …/content` would answer, without the bytes (players probe size and range support).",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    headers: ranged,
+    responses: {
+      200: { description: "The whole video would follow.", headers: rangeHeaders },
+      206: {
+        description: "The range would follow.",
+        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+      },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      416: { description: "The range is outside the video.", headers: { "Content-Range": "`bytes */<size>`." } },
+      ...missing,
+      ...access,
+    },
+  }),
+  videoContent: route({
+    method: "get",
+    path: "/api/v2/videos/:id/content",
+    operationId: "getVideoContent",
+    summary:
+      "A video's bytes (seed 000 `get_video_stream`), streamed at the client's pace, with HTTP Range: one range → 206; several → 200 whole; a stale `If-Range` → 200 whole; `If-None-Match` → 304. A seek reads from the range's first chunk on. `X-Owner-Id` and `X-Filename` carry the seed's owner and filename; the transcript is at `GET /api/v2/videos/{id}`.",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    headers: ranged,
+    responses: {
+      200: { description: "The whole video.", contentType: "video/*", headers: rangeHeaders },
+      206: {
+        description: "One range of it.",
+        contentType: "video/*",
+        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+      },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      416: {
+        description: "The range is outside the video.",
+        schema: ErrorResponse,
+        headers: { "Content-Range": "`bytes */<size>`." },
+      },
+      ...missing,
+      ...access,
+    },
+  }),
+  putTranscript: route({
+    method: "put",
+    path: "/api/v2/videos/:id/transcript",
+    operationId: "putVideoTranscript",
+    summary:
+      "Replace a video's transcript: `text/plain`, `text/vtt` (WebVTT) or `application/x-subrip` (SRT), up to 1 MB of UTF-8. WebVTT and SRT are validated and parsed into timed segments; an invalid file is a 400 naming the wrong line.",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    rawBody: { description: "The transcript.", contentTypes: ["text/plain", "text/vtt", "application/x-subrip"] },
+    responses: {
+      200: { description: "The video, now with a transcript.", schema: Video },
+      ...missing,
+      ...access,
+      413: e("Longer than 1 MB."),
+      415: e("Not text/plain, text/vtt or application/x-subrip."),
+    },
+  }),
+  getTranscript: route({
+    method: "get",
+    path: "/api/v2/videos/:id/transcript",
+    operationId: "getVideoTranscript",
+    summary:
+      "A video's transcript: JSON `{format, text, segments: [{start, end, text}], updatedAt}` (times in ms), or WebVTT with `Accept: text/vtt` (SRT converted; plain text as one cue over the video).",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    responses: {
+      200: { description: "The transcript (JSON; `text/vtt` when asked for).", schema: Transcript },
+      404: e("No such video, not yours, or it has no transcript."),
+      ...access,
+    },
+  }),
+  deleteVideo: route({
+    method: "delete",
+    path: "/api/v2/videos/:id",
+    operationId: "deleteVideo",
+    summary: "Delete a video (seed 000 `delete_video`); a missing one is a 404.",
+    tags: ["videos"],
+    auth: "bearer",
+    params: idParams,
+    responses: { ...noContent, ...missing, ...access },
+  }),
+} as const;

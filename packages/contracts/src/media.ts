@@ -1,0 +1,292 @@
+import { z } from "zod";
+import { endpoint, streamEndpoint, uploadEndpoint } from "./endpoint.ts";
+import { healthEndpoint } from "./health.ts";
+import { Principal, UserId } from "./identity.ts";
+import { subject } from "./services.ts";
+
+const s = (name: string) => subject("media", 1, name);
+
+/** Pictures and videos are identified by UUIDs, as everything in seed 000. */
+export const MediaId = z.uuid();
+export type MediaId = z.infer<typeof MediaId>;
+
+/** Image types media accepts, decided from the bytes (never from a name or a declared type). */
+export const PICTURE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"] as const;
+export const PictureType = z.enum(PICTURE_TYPES);
+export type PictureType = z.infer<typeof PictureType>;
+
+/** Video containers media accepts, decided from the bytes. */
+export const VIDEO_TYPES = [
+  "video/mp4",
+  "video/x-m4v",
+  "video/quicktime",
+  "video/webm",
+  "video/matroska",
+  "video/ogg",
+  "video/vnd.avi",
+  "video/mp2t",
+  "video/x-flv",
+  "video/3gpp",
+  "video/3gpp2",
+  "video/mpeg",
+] as const;
+export const VideoType = z.enum(VIDEO_TYPES);
+export type VideoType = z.infer<typeof VideoType>;
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hexadecimal characters");
+
+/** Seed 000 `insert_picture` / `get_pictures`: a user's (training) picture. */
+export const Picture = z.object({
+  id: MediaId,
+  userId: UserId,
+  type: PictureType,
+  size: z.number().int().nonnegative().describe("Bytes of the original."),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  sha256: Sha256.describe("Of the original's bytes; its strong ETag."),
+  createdAt: z.iso.datetime(),
+});
+export type Picture = z.infer<typeof Picture>;
+
+/** Seed 000 `insert_video` / `get_video_stream`: a video with its owner, filename and transcript. */
+export const Video = z.object({
+  id: MediaId,
+  ownerId: UserId,
+  filename: z.string(),
+  type: VideoType,
+  size: z.number().int().nonnegative(),
+  sha256: Sha256.describe("Of the whole file, computed while it was uploaded; its strong ETag."),
+  durationMs: z.number().int().nonnegative().nullable().describe("From ffprobe; null when it could not tell."),
+  width: z.number().int().positive().nullable(),
+  height: z.number().int().positive().nullable(),
+  codec: z.string().nullable().describe("The first video stream's codec (ffprobe's name, e.g. h264)."),
+  createdAt: z.iso.datetime(),
+  hasTranscript: z.boolean(),
+});
+export type Video = z.infer<typeof Video>;
+
+/** How a transcript was written: plain text (no timing), WebVTT or SubRip. */
+export const TranscriptFormat = z.enum(["text", "vtt", "srt"]);
+export type TranscriptFormat = z.infer<typeof TranscriptFormat>;
+/** The largest transcript kept, in characters. */
+export const MAX_TRANSCRIPT_CHARS = 1_000_000;
+export const TranscriptText = z.string().min(1, "must not be empty").max(MAX_TRANSCRIPT_CHARS);
+
+/** One timed segment of a transcript (WebVTT / SRT cue), times in ms from the start. */
+export const TranscriptSegment = z.object({
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+  text: z.string(),
+});
+export type TranscriptSegment = z.infer<typeof TranscriptSegment>;
+
+/** A video's transcript: as written (`text`), and its timed segments (none for plain text). */
+export const Transcript = z.object({
+  format: TranscriptFormat,
+  text: z.string(),
+  segments: z.array(TranscriptSegment),
+  updatedAt: z.iso.datetime(),
+});
+export type Transcript = z.infer<typeof Transcript>;
+
+/** A page of a listing, newest first; `next` continues it (null on the last page). */
+export const PicturesPage = z.object({ items: z.array(Picture), next: z.string().nullable() });
+export type PicturesPage = z.infer<typeof PicturesPage>;
+export const VideosPage = z.object({ items: z.array(Video), next: z.string().nullable() });
+export type VideosPage = z.infer<typeof VideosPage>;
+
+/** The largest filename kept (the rest of a longer one is cut). */
+export const MAX_FILENAME_LENGTH = 255;
+export const Filename = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(MAX_FILENAME_LENGTH, `must be at most ${MAX_FILENAME_LENGTH} characters`)
+  .refine(
+    (v) => ![...v].some((c) => c.charCodeAt(0) < 0x20 || c === "\u007f" || c === "/" || c === "\\"),
+    "must not contain control characters or slashes",
+  );
+
+/** A listing's cursor, as the previous page's `next` gave it. */
+const Cursor = z.string().max(200);
+
+/**
+ * What a conditional, possibly ranged read of stored bytes asks for: the HTTP request headers
+ * that decide it, passed through as they came (media decides, next to the data: RFC 9110).
+ */
+export const ReadConditions = z.object({
+  range: z.string().max(1_000).optional(),
+  ifRange: z.string().max(1_000).optional(),
+  ifNoneMatch: z.string().max(4_000).optional(),
+  /** HEAD: decide and describe, send no bytes. */
+  headOnly: z.boolean().default(false),
+});
+export type ReadConditions = z.input<typeof ReadConditions>;
+
+/**
+ * What a read sends, decided before the first byte: 200 (all of it), 206 (`range`), 304 (the
+ * client's copy is current: no bytes) or 416 (the range cannot be satisfied: no bytes).
+ */
+export const ContentMeta = z.object({
+  status: z.union([z.literal(200), z.literal(206), z.literal(304), z.literal(416)]),
+  contentType: z.string(),
+  /** Size of the whole stored content. */
+  size: z.number().int().nonnegative(),
+  /** The bytes that follow, inclusive; null when none do. */
+  range: z.object({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }).nullable(),
+  /** Strong ETag, quoted (`"<sha256>"`). */
+  etag: z.string(),
+  lastModified: z.iso.datetime(),
+});
+export type ContentMeta = z.infer<typeof ContentMeta>;
+
+export const VideoContentMeta = ContentMeta.extend({ video: Video });
+export type VideoContentMeta = z.infer<typeof VideoContentMeta>;
+
+const Actor = { actor: Principal };
+/** Listing limits: the gateway passes `limit` through. */
+const Limit = z.number().int().min(1).max(500).default(50);
+
+export const mediaCatalog = {
+  health: healthEndpoint("media"),
+
+  // --- pictures (seed 000 PictureDatabase) ---
+  uploadPicture: uploadEndpoint({
+    subject: s("pictures.upload"),
+    request: z.object({
+      ...Actor,
+      userId: UserId,
+      /** The request's Content-Length when it had one: too large is refused before any byte is read. */
+      declaredSize: z.number().int().nonnegative().optional(),
+    }),
+    reply: Picture,
+    description:
+      "Stores a picture for a user (self or admin) from the bytes that follow: its type decided from the bytes, a thumbnail made once.",
+  }),
+  listPictures: endpoint({
+    subject: s("pictures.list"),
+    request: z.object({ ...Actor, userId: UserId, limit: Limit, cursor: Cursor.optional() }),
+    reply: PicturesPage,
+    description: "A user's pictures, newest first, a page at a time (self or admin).",
+  }),
+  getPicture: endpoint({
+    subject: s("pictures.get"),
+    request: z.object({ ...Actor, pictureId: MediaId }),
+    reply: Picture,
+    description: "A picture's metadata (its owner or an admin; not_found for anyone else).",
+  }),
+  readPicture: streamEndpoint({
+    subject: s("pictures.read"),
+    request: z.object({
+      ...Actor,
+      pictureId: MediaId,
+      variant: z.enum(["original", "thumbnail"]),
+      ...ReadConditions.shape,
+    }),
+    meta: ContentMeta,
+    contentType: "application/octet-stream",
+    description: "A picture's bytes or its thumbnail's (WebP), conditional on If-None-Match (owner or admin).",
+  }),
+  deletePicture: endpoint({
+    subject: s("pictures.delete"),
+    request: z.object({ ...Actor, pictureId: MediaId }),
+    reply: z.object({}),
+    description: "Deletes a picture and its thumbnail (owner or admin).",
+  }),
+  pictureBelongsTo: endpoint({
+    subject: s("pictures.belongs_to"),
+    request: z.object({ pictureId: z.string().max(100), userId: UserId }),
+    reply: z.object({ belongs: z.boolean() }),
+    description:
+      "Whether a picture exists and belongs to a user: for auth, linking a face login to the picture that proved it. Service to service.",
+  }),
+
+  // --- videos (seed 000 VideoDatabase) ---
+  uploadVideo: uploadEndpoint({
+    subject: s("videos.upload"),
+    request: z.object({
+      ...Actor,
+      /** The owner: the actor unless an admin names another user. */
+      ownerId: UserId.optional(),
+      filename: Filename,
+      /** Its format is recognised from the text (a WEBVTT header, SRT's numbered timed cues, else plain text). */
+      transcript: TranscriptText.optional(),
+      declaredSize: z.number().int().nonnegative().optional(),
+    }),
+    reply: Video,
+    description:
+      "Stores a video from the bytes that follow (self, or an admin for any user): type sniffed, sha256 computed while streaming, duration and dimensions from ffprobe.",
+  }),
+  listVideos: endpoint({
+    subject: s("videos.list"),
+    request: z.object({ ...Actor, ownerId: UserId.optional(), limit: Limit, cursor: Cursor.optional() }),
+    reply: VideosPage,
+    description: "A user's videos, newest first, a page at a time (self or admin; the actor's own without ownerId).",
+  }),
+  getVideo: endpoint({
+    subject: s("videos.get"),
+    request: z.object({ ...Actor, videoId: MediaId }),
+    reply: Video.extend({ transcript: z.string().nullable() }),
+    description:
+      "A video's metadata with its transcript (seed 000's [user_uuid, filename, video_transcript]); owner or admin.",
+  }),
+  readVideo: streamEndpoint({
+    subject: s("videos.read"),
+    request: z.object({ ...Actor, videoId: MediaId, ...ReadConditions.shape }),
+    meta: VideoContentMeta,
+    contentType: "application/octet-stream",
+    description:
+      "A video's bytes, all or one range (RFC 9110 Range, If-Range, If-None-Match), read from the range's first chunk on (owner or admin).",
+  }),
+  setTranscript: endpoint({
+    subject: s("videos.transcript.set"),
+    request: z.object({ ...Actor, videoId: MediaId, format: TranscriptFormat, text: TranscriptText }),
+    reply: Video,
+    description:
+      "Replaces a video's transcript (owner or admin): a WebVTT or SRT file is validated (invalid: invalid_argument naming the line) and parsed into segments; publishes transcript_updated.",
+  }),
+  getTranscript: endpoint({
+    subject: s("videos.transcript.get"),
+    request: z.object({
+      ...Actor,
+      videoId: MediaId,
+      /** Also render it as WebVTT (SRT converted; plain text as one cue over the video). */
+      webvtt: z.boolean().default(false),
+    }),
+    reply: Transcript.extend({ webvtt: z.string().optional() }),
+    description:
+      "A video's transcript with its timed segments, and as WebVTT when asked (owner or admin); not_found when it has none.",
+  }),
+  deleteVideo: endpoint({
+    subject: s("videos.delete"),
+    request: z.object({ ...Actor, videoId: MediaId }),
+    reply: z.object({}),
+    description: "Deletes a video and publishes video_deleted (owner or admin).",
+  }),
+} as const;
+
+/** Durable events of the media service, captured by the MEDIA_EVENTS JetStream stream. */
+export const MEDIA_EVENTS_STREAM = "MEDIA_EVENTS";
+export const MEDIA_EVENTS_SUBJECTS = s("events.>");
+export const mediaEvents = {
+  videoUploaded: {
+    subject: s("events.video_uploaded"),
+    schema: z.object({ video: Video, at: z.iso.datetime() }),
+  },
+  transcriptUpdated: {
+    subject: s("events.transcript_updated"),
+    schema: z.object({ videoId: MediaId, ownerId: UserId, format: TranscriptFormat, at: z.iso.datetime() }),
+  },
+  videoDeleted: {
+    subject: s("events.video_deleted"),
+    schema: z.object({
+      videoId: MediaId,
+      ownerId: UserId,
+      reason: z.enum(["deleted", "user_deleted"]),
+      at: z.iso.datetime(),
+    }),
+  },
+} as const;
+export type VideoUploaded = z.infer<typeof mediaEvents.videoUploaded.schema>;
+export type VideoDeleted = z.infer<typeof mediaEvents.videoDeleted.schema>;
+export type TranscriptUpdated = z.infer<typeof mediaEvents.transcriptUpdated.schema>;

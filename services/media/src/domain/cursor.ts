@@ -1,0 +1,25 @@
+import { TrellisError } from "@trellis/contracts";
+
+/** Where a newest-first listing stopped: the last item's creation time and id (ties broken by id). */
+export interface PageCursor {
+  at: number;
+  id: string;
+}
+
+export function encodeCursor(c: PageCursor): string {
+  return Buffer.from(`${c.at}:${c.id}`, "utf8").toString("base64url");
+}
+
+export function decodeCursor(value: string): PageCursor {
+  const text = Buffer.from(value, "base64url").toString("utf8");
+  const m = /^(\d{1,16}):([0-9a-f-]{36})$/.exec(text);
+  if (!m) throw new TrellisError("invalid_argument", "cursor is not one this API gave out");
+  return { at: Number(m[1]), id: m[2] as string };
+}
+
+/** A page from `limit + 1` items fetched: the first `limit`, and the cursor after them if more exist. */
+export function pageOf<T>(fetched: readonly T[], limit: number, cursorOf: (item: T) => PageCursor) {
+  const items = fetched.slice(0, limit);
+  const last = items.at(-1);
+  return { items, next: fetched.length > limit && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}
