@@ -177,7 +177,8 @@ describe("tus discovery and creation", () => {
     expect(res.status).toBe(204);
     expect(res.headers.get("tus-resumable")).toBe("1.0.0");
     expect(res.headers.get("tus-version")).toBe("1.0.0");
-    expect(res.headers.get("tus-extension")).toBe("creation,termination,expiration");
+    expect(res.headers.get("tus-extension")).toBe("creation,termination,expiration,checksum");
+    expect(res.headers.get("tus-checksum-algorithm")).toBe("sha1,sha256");
     expect(res.headers.get("tus-max-size")).toBe(String(VIDEO_MAX_BYTES));
   });
 
@@ -353,6 +354,35 @@ describe("tus uploads", () => {
     expect(video.json.sha256).toBe(sha256(source));
   });
 
+  it("checksum: a matching body is kept; a mismatch (460) keeps none of it; an unknown algorithm is a 400", async () => {
+    const source = fakeMp4(2 * CHUNK + 77);
+    const { location, id } = await create(alice, source.length);
+    const digest = (algorithm: string, b: Uint8Array) => createHash(algorithm).update(b).digest("base64");
+    const first = source.subarray(0, CHUNK + 10);
+    const ok = await patch(alice, location, 0, first, { "upload-checksum": `sha256 ${digest("sha256", first)}` });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(204);
+    expect(ok.headers.get("upload-offset")).toBe(String(first.length));
+
+    const rest = source.subarray(first.length);
+    const bad = await patch(alice, location, first.length, rest, {
+      "upload-checksum": `sha1 ${digest("sha1", Buffer.from("something else"))}`,
+    });
+    expect(bad.status).toBe(460);
+    expect((await head(alice, location)).headers.get("upload-offset")).toBe(String(first.length));
+    expect(
+      (await patch(alice, location, first.length, rest, { "upload-checksum": `md5 ${digest("md5", rest)}` })).status,
+    ).toBe(400);
+
+    const good = await patch(alice, location, first.length, rest, {
+      "upload-checksum": `sha1 ${digest("sha1", rest)}`,
+    });
+    expect(good.status, JSON.stringify(good.json)).toBe(204);
+    expect(good.headers.get("upload-offset")).toBe(String(source.length));
+    const video = await send("GET", `/api/v2/videos/${id}`, { bearer: alice.bearer });
+    expect(video.json.sha256).toBe(sha256(source));
+    expect(await storedOf(id)).toEqual({ chunks: 3, files: 1, uploads: 0 });
+  });
+
   it("the last byte of something that is not a video: 415, and nothing is left", async () => {
     const source = randomBytes(CHUNK + 10);
     const { location, id } = await create(alice, source.length, "noise.mp4");
@@ -383,7 +413,7 @@ describe("tus uploads", () => {
     const { value } = await within(
       TUS_EXPIRY_MS + 10_000,
       () => storedOf(id),
-      (v) => v.uploads === 0,
+      (v) => v.uploads === 0 && v.chunks === 0,
     );
     expect(value).toEqual({ chunks: 0, files: 0, uploads: 0 });
     expect((await head(alice, location)).status).toBe(404);

@@ -312,8 +312,22 @@ export const mediaCatalog = {
       /** Where the client says its bytes start: must be the upload's offset (conflict otherwise). */
       offset: z.number().int().nonnegative(),
       declaredSize: z.number().int().nonnegative().optional(),
+      /** tus checksum: the body's digest; on a mismatch (or a cut body) none of the body is kept. */
+      checksum: z
+        .object({
+          algorithm: z.enum(["sha1", "sha256"]),
+          digest: z
+            .string()
+            .regex(/^[A-Za-z0-9+/]+={0,2}$/)
+            .max(100),
+        })
+        .optional(),
     }),
-    reply: TusUpload.extend({ video: Video.nullable() }),
+    reply: TusUpload.extend({
+      video: Video.nullable(),
+      /** The body did not match its checksum: nothing of it was kept (tus 460). */
+      checksumMismatch: z.boolean().default(false),
+    }),
     description:
       "Appends the bytes that follow at `offset` (tus PATCH), durably as they come; what arrived before a cut is kept. At the last byte the upload becomes a video (type sniffed, sha256, video_uploaded).",
   }),

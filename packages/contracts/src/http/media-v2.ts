@@ -327,7 +327,7 @@ export const mediaV2Routes = {
     path: "/api/v2/uploads",
     operationId: "tusOptions",
     summary:
-      "tus 1.0 discovery: the version, extensions (creation, termination, expiration) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see the README's tus section.",
+      "tus 1.0 discovery: the version, extensions (creation, termination, expiration, checksum) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see the README's tus section.",
     tags: ["uploads"],
     auth: "public",
     responses: {
@@ -336,8 +336,9 @@ export const mediaV2Routes = {
         headers: {
           ...tusHeaders,
           "Tus-Version": "`1.0.0`.",
-          "Tus-Extension": "`creation,termination,expiration`.",
+          "Tus-Extension": "`creation,termination,expiration,checksum`.",
           "Tus-Max-Size": "The largest video, in bytes.",
+          "Tus-Checksum-Algorithm": "`sha1,sha256`.",
         },
       },
     },
@@ -411,6 +412,13 @@ export const mediaV2Routes = {
     headers: z.object({
       "tus-resumable": tusResumable,
       "upload-offset": z.string().max(20).optional().describe("Where the body starts (required)."),
+      "upload-checksum": z
+        .string()
+        .max(200)
+        .optional()
+        .describe(
+          "tus checksum: `sha1 <base64>` or `sha256 <base64>` of this body; a mismatch keeps none of it (460).",
+        ),
     }),
     rawBody: { description: "The next bytes of the upload.", contentTypes: ["application/offset+octet-stream"] },
     responses: {
@@ -420,11 +428,12 @@ export const mediaV2Routes = {
       },
       ...tusMissing,
       ...authErrors,
-      400: e("Upload-Offset missing or malformed."),
+      400: e("Upload-Offset or Upload-Checksum missing or malformed, or a checksum algorithm not served."),
       403: e("A monitor."),
       409: e("`Upload-Offset` is not the upload's offset (HEAD tells it), or another PATCH is writing."),
       ...tusVersion,
       413: e("The body goes past `Upload-Length`."),
+      460: e("Checksum mismatch (tus): the body does not match `Upload-Checksum`; none of it was kept."),
       415: e("Not `application/offset+octet-stream`; or, at the last byte, not a video."),
     },
   }),

@@ -11,7 +11,7 @@ import type { Mount } from "./mount.ts";
 import { declaredSize, requestBody, uploading } from "./upload.ts";
 
 /**
- * The tus 1.0 protocol (core, creation, termination, expiration) for resumable video uploads at
+ * The tus 1.0 protocol (core, creation, termination, expiration, checksum) for resumable video uploads at
  * `/api/v2/uploads`, so tus-js-client and Uppy work unchanged. The gateway speaks HTTP only: each
  * PATCH body streams to media (`call.upload`, credit-based, never whole in memory), which keeps
  * the bytes and the offset. Written here rather than with `@tus/server`: that library owns the
@@ -20,7 +20,8 @@ import { declaredSize, requestBody, uploading } from "./upload.ts";
  * assumes the DataStore sees the whole upload; media already holds both state and bytes.
  */
 export const TUS_VERSION = "1.0.0";
-export const TUS_EXTENSIONS = "creation,termination,expiration";
+export const TUS_EXTENSIONS = "creation,termination,expiration,checksum";
+export const TUS_CHECKSUM_ALGORITHMS = ["sha1", "sha256"] as const;
 export const TUS_PATH = "/api/v2/uploads";
 
 /** Headers a browser's script must be able to read from tus answers (CORS `Access-Control-Expose-Headers`). */
@@ -34,6 +35,7 @@ export const TUS_EXPOSED_HEADERS = [
   "Tus-Version",
   "Tus-Extension",
   "Tus-Max-Size",
+  "Tus-Checksum-Algorithm",
 ];
 
 const httpDate = (iso: string) => new Date(iso).toUTCString();
@@ -75,6 +77,25 @@ function byteCount(value: string | undefined, name: string): number {
   return Number(value.trim());
 }
 
+/** tus checksum: `Upload-Checksum: <algorithm> <base64 digest>`; an algorithm not served → 400. */
+function uploadChecksum(
+  value: string | undefined,
+): { algorithm: (typeof TUS_CHECKSUM_ALGORITHMS)[number]; digest: string } | undefined {
+  if (value === undefined) return undefined;
+  const [algorithm, digest, ...extra] = value.trim().split(" ");
+  const known = TUS_CHECKSUM_ALGORITHMS.find((a) => a === algorithm);
+  if (!known) {
+    throw new TrellisError(
+      "invalid_argument",
+      `Upload-Checksum: the algorithms are ${TUS_CHECKSUM_ALGORITHMS.join(", ")}`,
+    );
+  }
+  if (!digest || extra.length > 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(digest) || digest.length > 100) {
+    throw new TrellisError("invalid_argument", "Upload-Checksum must be `<algorithm> <base64 digest>`");
+  }
+  return { algorithm: known, digest };
+}
+
 /**
  * Runs before the routes: every tus answer (errors too) names the protocol, and every request but
  * OPTIONS must speak 1.0.0 (412 with `Tus-Version` otherwise), before authentication.
@@ -109,6 +130,7 @@ export function registerTus(router: Router, mount: Mount): void {
         "Tus-Version": TUS_VERSION,
         "Tus-Extension": TUS_EXTENSIONS,
         "Tus-Max-Size": String(maxBytes),
+        "Tus-Checksum-Algorithm": TUS_CHECKSUM_ALGORITHMS.join(","),
       },
     };
   });
@@ -167,12 +189,20 @@ export function registerTus(router: Router, mount: Mount): void {
         throw new TrellisError("unsupported_media_type", "a tus PATCH body must be application/offset+octet-stream");
       }
       const offset = byteCount(headers["upload-offset"], "Upload-Offset");
+      const checksum = uploadChecksum(headers["upload-checksum"]);
       return call.upload(
         mediaCatalog.appendTusUpload,
-        { uploadId: params.id, offset, ...declaredSize(req) },
+        { uploadId: params.id, offset, ...declaredSize(req), ...(checksum ? { checksum } : {}) },
         requestBody(req),
       );
     });
+    if (upload.checksumMismatch) {
+      const error = new TrellisError(
+        "invalid_argument",
+        "the body does not match Upload-Checksum: none of it was kept",
+      );
+      return { status: 460, body: { error: error.toBody() } };
+    }
     return { status: 204, headers: uploadHeaders(upload) };
   });
 

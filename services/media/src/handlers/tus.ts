@@ -144,7 +144,7 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       return tusView(await settled(requireUser(actor), uploadId));
     },
 
-    async appendTusUpload({ actor, uploadId, offset, declaredSize }, ctx) {
+    async appendTusUpload({ actor, uploadId, offset, declaredSize, checksum }, ctx) {
       const user = requireUser(actor);
       let claimed = await tus.claim(uploadId);
       const until = Date.now() + WAIT_FOR_WRITER_MS;
@@ -184,6 +184,14 @@ export function tusHandlers(t: MediaContext): TusHandlers {
         }
         return expiresAt;
       };
+      // With a checksum nothing of the body counts until it is verified: the record is not moved
+      // on (full chunks written meanwhile are rewritten by the next PATCH), only the lease renewed.
+      const digest = checksum ? createHash(checksum.algorithm) : undefined;
+      const mark = digest
+        ? async () => {
+            if (!(await tus.renew(uploadId, lock))) throw gone();
+          }
+        : () => save(Buffer.alloc(0));
       try {
         for await (const chunk of ctx.upload) {
           if (received + chunk.length > doc.length) {
@@ -193,28 +201,41 @@ export function tusHandlers(t: MediaContext): TusHandlers {
             );
           }
           received += chunk.length;
+          digest?.update(chunk);
           tail = tail.length === 0 ? Buffer.from(chunk) : Buffer.concat([tail, chunk]);
           while (tail.length >= CHUNK_BYTES) {
             await tus.putChunk(uploadId, n, tail.subarray(0, CHUNK_BYTES));
             n++;
             tail = Buffer.from(tail.subarray(CHUNK_BYTES));
             // Durable up to the last full chunk; the tail in memory is saved at the end.
-            await save(Buffer.alloc(0));
+            await mark();
           }
         }
       } catch (err) {
-        // Cut off (or refused) mid-body: keep what arrived, as tus resumes from there.
-        await save(tail)
+        // Cut off (or refused) mid-body: keep what arrived, as tus resumes from there (unless it
+        // came with a checksum, which can no longer be verified).
+        await (digest ? Promise.resolve() : save(tail).then(() => undefined))
           .then(() => tus.release(uploadId, lock))
           .catch((cause) => ctx.log.warn({ err: cause, uploadId }, "saving a cut PATCH failed"));
         ctx.log.info({ uploadId, offset: received, reason: (err as Error).message }, "tus PATCH ended early");
         throw err;
       }
 
+      if (digest && checksum && digest.digest("base64") !== checksum.digest) {
+        await tus.release(uploadId, lock);
+        ctx.log.info({ uploadId, offset: doc.offset }, "tus PATCH refused: checksum mismatch");
+        return { ...tusView(doc), video: null, checksumMismatch: true };
+      }
       if (received < doc.length) {
         const expiresAt = await save(tail);
         await tus.release(uploadId, lock);
-        return { ...tusView(doc), offset: received, expiresAt: expiresAt.toISOString(), video: null };
+        return {
+          ...tusView(doc),
+          offset: received,
+          expiresAt: expiresAt.toISOString(),
+          video: null,
+          checksumMismatch: false,
+        };
       }
       // The last byte: the tail is the last (short) chunk, and the upload becomes a video.
       if (tail.length > 0) {
@@ -225,7 +246,7 @@ export function tusHandlers(t: MediaContext): TusHandlers {
         throw gone();
       }
       const video = await finalize(doc, ctx);
-      return { ...tusView(doc), offset: doc.length, video };
+      return { ...tusView(doc), offset: doc.length, video, checksumMismatch: false };
     },
 
     async deleteTusUpload({ actor, uploadId }, ctx) {

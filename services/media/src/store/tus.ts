@@ -110,6 +110,12 @@ export class TusStore {
     return res.matchedCount === 1;
   }
 
+  /** Keeps the upload for its writer a while longer; false when it lost it. */
+  async renew(id: string, lock: string): Promise<boolean> {
+    const res = await this.docs.updateOne({ _id: id, lock }, { $set: { lockedUntil: new Date(Date.now() + LOCK_MS) } });
+    return res.matchedCount === 1;
+  }
+
   async release(id: string, lock: string): Promise<void> {
     await this.docs.updateOne({ _id: id, lock }, { $set: { lock: null, lockedUntil: new Date(0) } });
   }
