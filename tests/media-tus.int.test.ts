@@ -434,6 +434,24 @@ describe("tus uploads", () => {
   });
 });
 
+describe("a deleted user's unfinished uploads", () => {
+  it("are removed with their chunks by the user-deleted cascade", async () => {
+    const erin = await account("erin");
+    const source = fakeMp4(2 * CHUNK);
+    const { location, id } = await create(erin, source.length);
+    expect((await patch(erin, location, 0, source.subarray(0, CHUNK + 5))).status).toBe(204);
+    expect(await storedOf(id)).toEqual({ chunks: 1, files: 0, uploads: 1 });
+    const res = await http(base, "DELETE", `/api/v2/users/${erin.id}`, { bearer: admin.bearer });
+    expect(res.status, JSON.stringify(res.body)).toBe(204);
+    const { value } = await within(
+      15_000,
+      () => storedOf(id),
+      (v) => v.uploads === 0 && v.chunks === 0,
+    );
+    expect(value).toEqual({ chunks: 0, files: 0, uploads: 0 });
+  });
+});
+
 describe("the real tus-js-client", () => {
   const run = (upload: tus.Upload) =>
     new Promise<void>((resolve, reject) => {

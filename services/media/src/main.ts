@@ -69,6 +69,7 @@ await runService({
       nc,
       pictures,
       videos,
+      tus,
       events,
       log: log.child({ component: "cascade" }),
     });

@@ -50,6 +50,7 @@ export class TusStore {
 
   async ensureIndexes(): Promise<void> {
     await this.docs.createIndex({ expiresAt: 1 }, { name: "expiresAt" });
+    await this.docs.createIndex({ ownerId: 1 }, { name: "ownerId" });
   }
 
   async create(d: Omit<TusDoc, "offset" | "tail" | "lock" | "lockedUntil" | "createdAt">): Promise<TusDoc> {
@@ -134,6 +135,13 @@ export class TusStore {
   async remove(id: string): Promise<void> {
     if (!(await this.videos.find(id))) await this.videos.chunks.deleteMany({ files_id: id });
     await this.docs.deleteOne({ _id: id });
+  }
+
+  /** Removes every unfinished upload of a user (a deleted one), with its chunks; how many. */
+  async removeAllOf(ownerId: string): Promise<number> {
+    const ids = await this.docs.find({ ownerId }, { projection: { _id: 1 } }).toArray();
+    for (const { _id } of ids) await this.remove(_id);
+    return ids.length;
   }
 
   /** Uploads past their expiry, oldest first. */
