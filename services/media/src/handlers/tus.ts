@@ -9,7 +9,7 @@ import { describeContent, SNIFF_BYTES, sniffVideo } from "../domain/sniff.ts";
 import { parseTranscript, recogniseFormat } from "../domain/transcript.ts";
 import { StreamingProbe } from "../probe/ffprobe.ts";
 import { CHUNK_BYTES } from "../store/gridfs.ts";
-import { type TusDoc, tusView } from "../store/tus.ts";
+import { LOCK_MS, type TusDoc, tusView } from "../store/tus.ts";
 import { type VideoMeta, videoView } from "../store/videos.ts";
 import { notFound, tooLarge } from "./common.ts";
 import type { MediaHandlers } from "./types.ts";
@@ -53,7 +53,7 @@ export function tusHandlers(t: MediaContext): TusHandlers {
     }
   };
 
-  const finalize = async (doc: TusDoc, ctx: { log: MediaContext["log"] }) => {
+  const finalize = async (doc: TusDoc, lock: string, ctx: { log: MediaContext["log"] }) => {
     const id = doc._id;
     const probe =
       t.config.FFPROBE_PATH !== "off"
@@ -80,8 +80,13 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       if (!type) throw new TrellisError("unsupported_media_type", "an empty upload is not a video");
     } catch (err) {
       probe?.kill();
-      await tus.remove(id);
-      ctx.log.info({ uploadId: id, reason: (err as Error).message }, "tus upload refused at its end");
+      if (err instanceof TrellisError && err.code === "unsupported_media_type") {
+        await tus.remove(id);
+        ctx.log.info({ uploadId: id, reason: err.message }, "tus upload refused at its end");
+      } else {
+        // Kept (at its full offset): a PATCH of no bytes at that offset finishes it again.
+        await tus.release(id, lock).catch(() => {});
+      }
       throw err;
     }
     const meta: VideoMeta = {
@@ -174,14 +179,20 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       let n = Math.floor(doc.offset / CHUNK_BYTES);
       let tail = Buffer.from(doc.tail.buffer);
       let received = doc.offset;
+      /** The writer no longer holds the upload: terminated or swept (its chunks go), or its lease lapsed. */
+      const lost = async (): Promise<never> => {
+        if (await tus.docs.countDocuments({ _id: uploadId }, { limit: 1 })) {
+          throw new TrellisError("conflict", "this PATCH was too slow and lost the upload to another");
+        }
+        await tus.remove(uploadId);
+        throw gone();
+      };
+      let renewedAt = Date.now();
       /** Records full chunks written so far and `keep`, the bytes after them. */
       const save = async (keep: Buffer) => {
         const expiresAt = expiry();
-        if (!(await tus.progress(uploadId, lock, n * CHUNK_BYTES + keep.length, keep, expiresAt))) {
-          // Terminated (or expired and swept) meanwhile: what was written goes with it.
-          await tus.remove(uploadId);
-          throw gone();
-        }
+        if (!(await tus.progress(uploadId, lock, n * CHUNK_BYTES + keep.length, keep, expiresAt))) await lost();
+        renewedAt = Date.now();
         return expiresAt;
       };
       // With a checksum nothing of the body counts until it is verified: the record is not moved
@@ -189,7 +200,8 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       const digest = checksum ? createHash(checksum.algorithm) : undefined;
       const mark = digest
         ? async () => {
-            if (!(await tus.renew(uploadId, lock))) throw gone();
+            if (!(await tus.renew(uploadId, lock))) await lost();
+            renewedAt = Date.now();
           }
         : () => save(Buffer.alloc(0));
       try {
@@ -202,6 +214,11 @@ export function tusHandlers(t: MediaContext): TusHandlers {
           }
           received += chunk.length;
           digest?.update(chunk);
+          // A slow client: the lease is kept between chunks too.
+          if (Date.now() - renewedAt > LOCK_MS / 3) {
+            if (!(await tus.renew(uploadId, lock))) await lost();
+            renewedAt = Date.now();
+          }
           tail = tail.length === 0 ? Buffer.from(chunk) : Buffer.concat([tail, chunk]);
           while (tail.length >= CHUNK_BYTES) {
             await tus.putChunk(uploadId, n, tail.subarray(0, CHUNK_BYTES));
@@ -241,11 +258,8 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       if (tail.length > 0) {
         await tus.putChunk(uploadId, n, tail);
       }
-      if (!(await tus.progress(uploadId, lock, doc.length, Buffer.alloc(0), expiry()))) {
-        await tus.remove(uploadId);
-        throw gone();
-      }
-      const video = await finalize(doc, ctx);
+      if (!(await tus.progress(uploadId, lock, doc.length, Buffer.alloc(0), expiry()))) await lost();
+      const video = await finalize(doc, lock, ctx);
       return { ...tusView(doc), offset: doc.length, video, checksumMismatch: false };
     },
 
