@@ -203,7 +203,11 @@ export function registerTus(router: Router, mount: Mount): void {
       );
       return { status: 460, body: { error: error.toBody() } };
     }
-    return { status: 204, headers: uploadHeaders(upload) };
+    // Finished: it is the video now, and expires no more.
+    return {
+      status: 204,
+      headers: upload.video ? { "Upload-Offset": String(upload.offset) } : uploadHeaders(upload),
+    };
   });
 
   mount(router, r.tusDelete, async ({ params, req, res, call }) => {
