@@ -13,7 +13,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { authCatalog, MEDIA_EVENTS_STREAM, mediaCatalog, mediaEvents, type Principal } from "@trellis/contracts";
+import {
+  authCatalog,
+  FACE_ENCODING_DIMENSION,
+  MEDIA_EVENTS_STREAM,
+  mediaCatalog,
+  mediaEvents,
+  type Principal,
+} from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
@@ -377,6 +384,53 @@ describe("pictures (seed 000 insert_picture / get_pictures)", () => {
     expect(await ask(id, bob.id)).toEqual({ belongs: false });
     expect(await ask(randomUUID(), alice.id)).toEqual({ belongs: false });
     expect(await ask("not-a-uuid", alice.id)).toEqual({ belongs: false });
+  });
+});
+
+describe("a face login names the picture that proved it (auth asks media)", () => {
+  it("accepts one of the user's own pictures, refuses another's or a missing one like a wrong face", async () => {
+    const carol = await register("facer");
+    const encoding = Array.from({ length: FACE_ENCODING_DIMENSION }, (_, i) => Math.sin(i) / 10);
+    const set = await http(base, "PUT", `/api/v2/users/${carol.id}/face-encoding`, {
+      bearer: carol.bearer,
+      json: { encoding },
+    });
+    expect(set.status, JSON.stringify(set.body)).toBe(204);
+    const own = await uploadPicture(carol, carol.id, await image(64, 64));
+    const others = await uploadPicture(bob, bob.id, await image(64, 64));
+    expect([own.status, others.status]).toEqual([201, 201]);
+    const faceLogin = (pictureId?: string) =>
+      http(base, "POST", "/api/v2/auth/face-login", {
+        json: { username: carol.username, encoding, ...(pictureId ? { picture_id: pictureId } : {}) },
+      });
+
+    const ok = await faceLogin(own.json.id);
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body.access_token).toEqual(expect.any(String));
+    const wrong = await faceLogin(others.json.id);
+    const missing = await faceLogin("00000000-0000-4000-8000-000000000000");
+    const bad = await faceLogin(own.json.id.replace(/.$/, "x"));
+    // The same answer as a face that does not match: nothing to learn about pictures from it.
+    const notHerFace = await http(base, "POST", "/api/v2/auth/face-login", {
+      json: { username: carol.username, encoding: encoding.map((v) => v + 0.5) },
+    });
+    expect(notHerFace.status).toBe(401);
+    for (const r of [wrong, missing, bad]) {
+      expect(r.status).toBe(401);
+      expect(r.body).toEqual(notHerFace.body);
+    }
+    const log = await http(base, "GET", `/api/v2/users/${carol.id}/logins`, { bearer: carol.bearer });
+    expect(
+      log.body.items
+        .slice(0, 5)
+        .map((i: { success: boolean; proofResourceId: string | null }) => [i.success, i.proofResourceId]),
+    ).toEqual([
+      [false, null],
+      [false, own.json.id.replace(/.$/, "x")],
+      [false, "00000000-0000-4000-8000-000000000000"],
+      [false, others.json.id],
+      [true, own.json.id],
+    ]);
   });
 });
 

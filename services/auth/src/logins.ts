@@ -15,6 +15,8 @@ export interface LoginsDeps {
   passwords: PasswordHasher;
   limits: LoginLimits;
   faceTolerance: number;
+  /** Whether a picture exists and belongs to the user (media owns pictures). */
+  pictureBelongsTo: (pictureId: string, userId: string) => Promise<boolean>;
 }
 
 /**
@@ -38,10 +40,16 @@ export class Logins {
     return user;
   }
 
+  /**
+   * A face login, optionally naming the picture the encoding came from: that picture is the login's
+   * proof in the login log, so it must be one of the user's own (asked of media); someone else's or
+   * a missing one fails the login like a face that does not match.
+   */
   userByFace(username: string, encoding: FaceEncoding, pictureId: string | null, client: ClientInfo): Promise<UserDoc> {
-    return this.attemptAsUser(username, client, "face", pictureId, async (u) =>
-      u?.faceEncoding ? faceMatches(u.faceEncoding, encoding, this.deps.faceTolerance) : false,
-    );
+    return this.attemptAsUser(username, client, "face", pictureId, async (u) => {
+      if (!u?.faceEncoding || !faceMatches(u.faceEncoding, encoding, this.deps.faceTolerance)) return false;
+      return pictureId === null || this.deps.pictureBelongsTo(pictureId, u._id);
+    });
   }
 
   async monitorByPassword(monitorId: string, password: string, client: ClientInfo): Promise<MonitorCredentialDoc> {

@@ -1,7 +1,7 @@
 // Must stay the first import: it sizes the thread pool before anything starts it.
 import "./thread-pool.ts";
-import { AUTH_EVENTS_STREAM, AUTH_EVENTS_SUBJECTS, authCatalog } from "@trellis/contracts";
-import { ensureStream, eventPublisher, openMongo, openRedis, runService } from "@trellis/runtime";
+import { AUTH_EVENTS_STREAM, AUTH_EVENTS_SUBJECTS, authCatalog, mediaCatalog } from "@trellis/contracts";
+import { ensureStream, eventPublisher, openMongo, openRedis, request, runService } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { AccessTokens } from "./access-tokens.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
@@ -80,7 +80,16 @@ await runService({
       accessTokens,
       revocations,
       events,
-      logins: new Logins({ users, monitors, loginLog, passwords, limits, faceTolerance: config.FACE_TOLERANCE }),
+      logins: new Logins({
+        users,
+        monitors,
+        loginLog,
+        passwords,
+        limits,
+        faceTolerance: config.FACE_TOLERANCE,
+        pictureBelongsTo: async (pictureId, userId) =>
+          (await request(nc, mediaCatalog.pictureBelongsTo, { pictureId, userId })).belongs,
+      }),
       sessionTokens: new SessionTokens({
         sessions,
         users,
