@@ -9,27 +9,15 @@ import { startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
+import { ADMIN, http, loginBoth, type Platform, startPlatform, type Tokens, within } from "./support/platform.ts";
 
 // A NATS server of its own: the file runs services (their subjects and streams are fixed names).
 const stack = useFileStack();
 
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
 
-interface Session {
-  v1Token: string;
-  bearer: string;
-}
-
-async function login(base: string, username: string, password: string): Promise<Session> {
-  const [v1, v2] = await Promise.all([
-    http(base, "POST", "/api/v1/login/user", { json: { username, password } }),
-    http(base, "POST", "/api/v2/auth/token", { form: { grant_type: "password", username, password } }),
-  ]);
-  expect(v1.status, JSON.stringify(v1.body)).toBe(200);
-  expect(v2.status, JSON.stringify(v2.body)).toBe(200);
-  return { v1Token: v1.body.data.token, bearer: v2.body.access_token };
-}
+type Session = Tokens;
+const login = loginBoth;
 
 /** A monitor for the admin, logged in: its id and v1 token (which is also a bearer token in v2). */
 async function addMonitor(base: string, admin: Session, ownerId: string): Promise<{ id: string; token: string }> {

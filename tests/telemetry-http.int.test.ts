@@ -10,7 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import { CSV_COLUMNS, deviceSubjects, MEASUREMENTS, STRING_FIELDS } from "@trellis/contracts";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, type HttpReply, http, type Platform, startPlatform, within } from "./support/platform.ts";
+import { ADMIN, type HttpReply, http, loginBoth, type Platform, startPlatform, within } from "./support/platform.ts";
 
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
 const INGEST_MS = 10_000;
@@ -38,15 +38,7 @@ let bob: Account;
 let m1: MonitorCred;
 let m2: MonitorCred;
 
-async function loginUser(username: string, password: string): Promise<{ v1Token: string; bearer: string }> {
-  const [v1, v2] = await Promise.all([
-    http(base, "POST", "/api/v1/login/user", { json: { username, password } }),
-    http(base, "POST", "/api/v2/auth/token", { form: { grant_type: "password", username, password } }),
-  ]);
-  expect(v1.status, JSON.stringify(v1.body)).toBe(200);
-  expect(v2.status, JSON.stringify(v2.body)).toBe(200);
-  return { v1Token: v1.body.data.token, bearer: v2.body.access_token };
-}
+const loginUser = (username: string, password: string) => loginBoth(base, username, password);
 
 async function register(prefix: string): Promise<Account> {
   const username = `${prefix}-${platform.suffix}`;

@@ -12,6 +12,7 @@ import {
   startService,
   uniqueSuffix,
 } from "@trellis/stack/testing";
+import { expect } from "vitest";
 
 export const ADMIN = { username: "root-admin", password: "Correct-Horse-Battery-9" };
 
@@ -101,6 +102,23 @@ export async function http(
     // keep the text
   }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A user's tokens for both APIs: the 32-hex v1 token and a v2 access token. */
+export interface Tokens {
+  v1Token: string;
+  bearer: string;
+}
+
+/** Logs a user in through both APIs at once (each must answer 200). */
+export async function loginBoth(base: string, username: string, password: string): Promise<Tokens> {
+  const [v1, v2] = await Promise.all([
+    http(base, "POST", "/api/v1/login/user", { json: { username, password } }),
+    http(base, "POST", "/api/v2/auth/token", { form: { grant_type: "password", username, password } }),
+  ]);
+  expect(v1.status, JSON.stringify(v1.body)).toBe(200);
+  expect(v2.status, JSON.stringify(v2.body)).toBe(200);
+  return { v1Token: v1.body.data.token, bearer: v2.body.access_token };
 }
 
 /** Polls until `ok` holds or `ms` pass; returns the last value and the time it took. */

@@ -12,6 +12,7 @@ import {
   openApiPath,
   SERVICE_NAMES,
   TrellisError,
+  transcriptFormatOf,
 } from "./index.ts";
 
 describe("subjects", () => {
@@ -96,5 +97,15 @@ describe("OpenAPI", () => {
     expect(op?.operationId).toBe("getServiceHealth");
     expect(op?.parameters[0]).toMatchObject({ name: "service", in: "path", schema: { enum: [...SERVICE_NAMES] } });
     expect(Object.keys(op?.responses ?? {})).toEqual(expect.arrayContaining(["200", "400", "503", "504"]));
+  });
+});
+
+describe("transcript media types", () => {
+  it("name a format by Content-Type, parameters ignored; anything else is none", () => {
+    expect(transcriptFormatOf("text/vtt; charset=utf-8")).toBe("vtt");
+    expect(transcriptFormatOf("application/x-subrip")).toBe("srt");
+    expect(transcriptFormatOf("TEXT/PLAIN")).toBe("text");
+    expect(transcriptFormatOf("application/json")).toBeNull();
+    expect(transcriptFormatOf(undefined)).toBeNull();
   });
 });

@@ -68,6 +68,22 @@ export type Video = z.infer<typeof Video>;
 /** How a transcript was written: plain text (no timing), WebVTT or SubRip. */
 export const TranscriptFormat = z.enum(["text", "vtt", "srt"]);
 export type TranscriptFormat = z.infer<typeof TranscriptFormat>;
+
+/** The transcript format a Content-Type names (parameters ignored), or null for one that is no transcript. */
+export function transcriptFormatOf(mediaType: string | undefined): TranscriptFormat | null {
+  switch (mediaType?.split(";")[0]?.trim().toLowerCase()) {
+    case "text/plain":
+      return "text";
+    case "text/vtt":
+      return "vtt";
+    case "application/x-subrip":
+    case "application/srt":
+    case "text/srt":
+      return "srt";
+    default:
+      return null;
+  }
+}
 /** The largest transcript kept, in characters. */
 export const MAX_TRANSCRIPT_CHARS = 1_000_000;
 export const TranscriptText = z.string().min(1, "must not be empty").max(MAX_TRANSCRIPT_CHARS);

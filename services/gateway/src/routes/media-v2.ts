@@ -4,7 +4,9 @@ import {
   invalidArgument,
   mediaCatalog,
   mediaV2Routes,
+  type TranscriptFormat,
   TrellisError,
+  transcriptFormatOf,
   UserId,
 } from "@trellis/contracts";
 import type { IncomingStream } from "@trellis/runtime";
@@ -101,7 +103,7 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
   // A text body, read whole (1 MB at most) before media is asked; here so the JSON parser skips it.
   mount(router, r.putTranscript, async ({ params, req, res, call }) => {
     const video = await uploading(req, res, async () => {
-      const format = transcriptFormatOf(req);
+      const format = transcriptFormatOfRequest(req);
       const text = await readText(req, MAX_TRANSCRIPT_BYTES);
       return call(mediaCatalog.setTranscript, { videoId: params.id, format, text });
     });
@@ -147,22 +149,15 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
 }
 
 /** Transcripts are plain text, WebVTT or SRT, named by the request's Content-Type. */
-function transcriptFormatOf(req: Request): "text" | "vtt" | "srt" {
-  switch (req.get("content-type")?.split(";")[0]?.trim().toLowerCase()) {
-    case "text/plain":
-      return "text";
-    case "text/vtt":
-      return "vtt";
-    case "application/x-subrip":
-    case "application/srt":
-    case "text/srt":
-      return "srt";
-    default:
-      throw new TrellisError(
-        "unsupported_media_type",
-        "send the transcript as text/plain, text/vtt (WebVTT) or application/x-subrip (SRT)",
-      );
+function transcriptFormatOfRequest(req: Request): TranscriptFormat {
+  const format = transcriptFormatOf(req.get("content-type"));
+  if (format === null) {
+    throw new TrellisError(
+      "unsupported_media_type",
+      "send the transcript as text/plain, text/vtt (WebVTT) or application/x-subrip (SRT)",
+    );
   }
+  return format;
 }
 
 /** Pictures and videos of the modern API. Authorization is decided by media, from `actor`. */

@@ -1,21 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { formatOfMediaType, parseTranscript, recogniseFormat, toWebVtt } from "./transcript.ts";
+import { parseTranscript, recogniseFormat, toWebVtt } from "./transcript.ts";
 
 const vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nHello there\n\n00:03.000 --> 00:04.000\nSecond <b>cue</b>\n";
 const srt =
   "1\r\n00:00:01,000 --> 00:00:02,500\r\nHello SRT\r\n\r\n2\r\n00:01:03,250 --> 00:01:04,000\r\nTwo\r\nlines\r\n";
 
 describe("transcripts", () => {
-  it("recognise their format from the text and the media type", () => {
+  it("recognise their format from the text", () => {
     expect(recogniseFormat(vtt)).toBe("vtt");
     expect(recogniseFormat(`\uFEFF${srt}`)).toBe("srt");
     expect(recogniseFormat("Just words, no timing.")).toBe("text");
     expect(recogniseFormat("WEBVTTX\nnot a header")).toBe("text");
-    expect(formatOfMediaType("text/vtt; charset=utf-8")).toBe("vtt");
-    expect(formatOfMediaType("application/x-subrip")).toBe("srt");
-    expect(formatOfMediaType("text/plain")).toBe("text");
-    expect(formatOfMediaType("application/json")).toBeNull();
-    expect(formatOfMediaType(undefined)).toBeNull();
   });
 
   it("parse WebVTT and SRT into segments in ms", () => {

@@ -16,22 +16,6 @@ export function recogniseFormat(text: string): TranscriptFormat {
   return "text";
 }
 
-/** The format a request's Content-Type names, or null for one that is no transcript. */
-export function formatOfMediaType(mediaType: string | undefined): TranscriptFormat | null {
-  switch (mediaType?.split(";")[0]?.trim().toLowerCase()) {
-    case "text/plain":
-      return "text";
-    case "text/vtt":
-      return "vtt";
-    case "application/x-subrip":
-    case "application/srt":
-    case "text/srt":
-      return "srt";
-    default:
-      return null;
-  }
-}
-
 /**
  * SubRip as WebVTT: the WEBVTT header and `.` for the `,` of the timing lines (the counters are
  * valid cue identifiers). Two lines are added before the first, which error lines account for.
