@@ -13,21 +13,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import {
-  authCatalog,
-  FACE_ENCODING_DIMENSION,
-  MEDIA_EVENTS_STREAM,
-  mediaCatalog,
-  mediaEvents,
-  type Principal,
-} from "@trellis/contracts";
+import { FACE_ENCODING_DIMENSION, MEDIA_EVENTS_STREAM, mediaCatalog, mediaEvents } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { type Db, MongoClient } from "mongodb";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
+import { ADMIN, http, monitorStraightInAuth, type Platform, startPlatform, within } from "./support/platform.ts";
 
 const PICTURE_MAX_BYTES = 512 * 1024;
 const VIDEO_MAX_BYTES = 8 * 1024 * 1024;
@@ -204,25 +197,7 @@ beforeAll(async () => {
   [alice, bob] = await Promise.all([register("alice"), register("bob")]);
 
   // A monitor of alice's, with credentials made straight in auth (telemetry is not running).
-  const monitorId = randomBytes(16).toString("hex");
-  const actor: Principal = {
-    kind: "user",
-    userId: admin.id,
-    username: ADMIN.username,
-    role: "admin",
-    sessionId: "test-session-0000",
-  };
-  await request(nc, authCatalog.setMonitorCredentials, {
-    actor,
-    monitorId,
-    ownerId: alice.id,
-    password: "Monitor-Pw-1234",
-  });
-  const monitorLogin = await http(base, "POST", "/api/v1/login/monitor", {
-    json: { monitor_id: monitorId, password: "Monitor-Pw-1234" },
-  });
-  expect(monitorLogin.status, JSON.stringify(monitorLogin.body)).toBe(200);
-  monitorToken = monitorLogin.body.data.token;
+  monitorToken = (await monitorStraightInAuth(nc, base, admin.id, alice.id)).token;
 });
 
 afterAll(async () => {

@@ -6,13 +6,11 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { authCatalog, type Principal } from "@trellis/contracts";
-import { request } from "@trellis/runtime";
 import { useFileStack } from "@trellis/stack/vitest";
 import { type Db, MongoClient } from "mongodb";
 import * as tus from "tus-js-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
+import { ADMIN, http, monitorStraightInAuth, type Platform, startPlatform, within } from "./support/platform.ts";
 
 const VIDEO_MAX_BYTES = 8 * 1024 * 1024;
 /** Short, so the expiry test does not wait long; every other test PATCHes well within it. */
@@ -143,25 +141,8 @@ beforeAll(async () => {
   admin = { id: me.body.userId, bearer: adminBearer };
   [alice, bob] = await Promise.all([account("alice"), account("bob")]);
 
-  const monitorId = randomBytes(16).toString("hex");
-  const actor: Principal = {
-    kind: "user",
-    userId: admin.id,
-    username: ADMIN.username,
-    role: "admin",
-    sessionId: "test-session-0000",
-  };
-  await request(nc, authCatalog.setMonitorCredentials, {
-    actor,
-    monitorId,
-    ownerId: alice.id,
-    password: "Monitor-Pw-1234",
-  });
-  const monitorLogin = await http(base, "POST", "/api/v1/login/monitor", {
-    json: { monitor_id: monitorId, password: "Monitor-Pw-1234" },
-  });
-  expect(monitorLogin.status, JSON.stringify(monitorLogin.body)).toBe(200);
-  monitorToken = monitorLogin.body.data.token;
+  // A monitor of alice's, with credentials made straight in auth (telemetry is not running).
+  monitorToken = (await monitorStraightInAuth(nc, base, admin.id, alice.id)).token;
 });
 
 afterAll(async () => {

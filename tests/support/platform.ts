@@ -3,6 +3,10 @@
  * file's servers (`useFileStack`: its own NATS server, shared MongoDB and Redis with per-file
  * database names and Redis key prefixes), and HTTP helpers.
  */
+import { randomBytes } from "node:crypto";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { authCatalog, type Principal } from "@trellis/contracts";
+import { request } from "@trellis/runtime";
 import { freePort } from "@trellis/stack";
 import {
   type ProvidedStack,
@@ -119,6 +123,31 @@ export async function loginBoth(base: string, username: string, password: string
   expect(v1.status, JSON.stringify(v1.body)).toBe(200);
   expect(v2.status, JSON.stringify(v2.body)).toBe(200);
   return { v1Token: v1.body.data.token, bearer: v2.body.access_token };
+}
+
+/**
+ * A monitor of `ownerId` whose credentials are set straight in auth (for files that run no
+ * telemetry), logged in through `/api/v1/login/monitor`: its id and v1 token.
+ */
+export async function monitorStraightInAuth(
+  nc: NatsConnection,
+  base: string,
+  adminId: string,
+  ownerId: string,
+): Promise<{ id: string; token: string }> {
+  const id = randomBytes(16).toString("hex");
+  const password = `Monitor-Pw-${randomBytes(4).toString("hex")}`;
+  const actor: Principal = {
+    kind: "user",
+    userId: adminId,
+    username: ADMIN.username,
+    role: "admin",
+    sessionId: "test-session-0000",
+  };
+  await request(nc, authCatalog.setMonitorCredentials, { actor, monitorId: id, ownerId, password });
+  const login = await http(base, "POST", "/api/v1/login/monitor", { json: { monitor_id: id, password } });
+  expect(login.status, JSON.stringify(login.body)).toBe(200);
+  return { id, token: login.body.data.token };
 }
 
 /** Polls until `ok` holds or `ms` pass; returns the last value and the time it took. */
