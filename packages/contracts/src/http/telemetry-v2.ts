@@ -2,6 +2,8 @@ import { z } from "zod";
 import { MonitorId, PresentedPassword, UserId } from "../identity.ts";
 import {
   Aggregate,
+  ColumnSeries,
+  Fill,
   IdempotencyKey,
   Interval,
   MEASUREMENTS,
@@ -9,6 +11,7 @@ import {
   Monitor,
   MonitorsPage,
   Reading,
+  SeriesColumns,
   SeriesPoint,
   telemetryCatalog,
 } from "../telemetry.ts";
@@ -41,6 +44,20 @@ export const SeriesResponse = z.object({
   points: z.array(z.union([SeriesPoint, AggregatePoint])),
 });
 export type SeriesResponse = z.infer<typeof SeriesResponse>;
+
+/** The answer to `measurements=`: one series per column, in the order asked. */
+export const ColumnsSeriesResponse = z.object({
+  interval: z.string(),
+  from: z.number().int(),
+  to: z.number().int(),
+  fill: Fill,
+  series: z.array(ColumnSeries),
+});
+export type ColumnsSeriesResponse = z.infer<typeof ColumnsSeriesResponse>;
+
+/** A series CSV's header: `start,iso_time`, then `<measurement>_<aggregate>` per column. */
+export const seriesCsvHeader = (columns: readonly { measurement: string; aggregate: string }[]): string =>
+  ["start", "iso_time", ...columns.map((c) => `${c.measurement}_${c.aggregate}`)].join(",");
 
 export const ReadingStored = telemetryCatalog.submitReading.reply;
 export const LatestReadings = telemetryCatalog.latest.reply;
@@ -169,18 +186,33 @@ export const telemetryV2Routes = {
     path: "/api/v2/monitors/:id/series",
     operationId: "getSeries",
     summary:
-      "One measurement aggregated per interval (from per-minute rollups): `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate` (owner or admin).",
+      "Measurements aggregated per interval (from per-minute rollups; owner or admin). Either `measurement` (one measurement: `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate`) or `measurements=ph:avg,reservoir_temp:max` (several columns, each with its own aggregate: `{series: [{measurement, aggregate, points: [{start, value}]}]}`). `fill` fills buckets without readings (`none` leaves them out). As CSV with `format=csv` or `Accept: text/csv`: `start,iso_time,<measurement>_<aggregate>...`, one row per bucket, an empty cell for no value.",
     tags,
     auth: "bearer",
     params: idParams,
     query: z.object({
-      measurement: Measurement,
+      measurement: Measurement.optional().describe("One measurement (the original form); or use `measurements`."),
+      measurements: SeriesColumns.optional().describe(
+        "Comma-separated `<measurement>:<aggregate>` columns, e.g. `ph:avg,reservoir_temp:max` (aggregates: avg, min, max, count, sum, stddev, last; at most 16 columns).",
+      ),
       from: ms("Window start, ms since the epoch; default: 24 hours before `to`."),
       to: ms("Window end, ms since the epoch; default: now."),
       interval: Interval.default("1h"),
-      aggregate: Aggregate.optional(),
+      aggregate: Aggregate.optional().describe("With `measurement`: answer `{start, value}` of this aggregate only."),
+      fill: Fill.optional().describe(
+        "Buckets without readings: `none` (default, left out), `null`, `previous` (the last value before), `linear` (interpolated between the values either side). A count column counts 0 instead. Needs `measurements` or `aggregate`.",
+      ),
+      format: z.enum(["json", "csv"]).optional().describe("`csv` for a CSV download (as `Accept: text/csv`)."),
     }),
-    responses: { 200: { description: "The series.", schema: SeriesResponse }, ...noMonitor, ...authErrors },
+    responses: {
+      200: {
+        description:
+          "The series: `SeriesResponse` for `measurement`, `ColumnsSeriesResponse` for `measurements`; or `text/csv; charset=utf-8` when CSV was asked for.",
+        schema: z.union([SeriesResponse, ColumnsSeriesResponse]),
+      },
+      ...noMonitor,
+      ...authErrors,
+    },
   }),
   exportCsv: route({
     method: "get",
