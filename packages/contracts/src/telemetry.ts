@@ -224,6 +224,37 @@ export const RawPoint = z.object({
 });
 export type RawPoint = z.infer<typeof RawPoint>;
 
+/** Largest bulk-provisioning CSV (bytes): larger is a 413. */
+export const MAX_BULK_CSV_BYTES = 256 * 1024;
+/** Most monitor rows in one bulk CSV. */
+export const MAX_BULK_ROWS = 1_000;
+/** The password cell that asks for a generated password. */
+export const GENERATE_PASSWORD = "generate";
+
+/**
+ * What became of one row of a bulk CSV: `created`, `exists` (a monitor with this id was there
+ * already: left unchanged), or `error` with the reason. `password` only for a created monitor
+ * whose password was generated: shown this once, stored only as a hash.
+ */
+export const BulkRowResult = z.object({
+  /** The row's line in the file (1 = the first line). */
+  line: z.number().int().positive(),
+  /** The id as written in the row (cut to 64 characters), lowercased when valid. */
+  id: z.string(),
+  status: z.enum(["created", "exists", "error"]),
+  reason: z.string().optional(),
+  password: z.string().optional(),
+});
+export type BulkRowResult = z.infer<typeof BulkRowResult>;
+
+export const BulkResult = z.object({
+  results: z.array(BulkRowResult),
+  created: z.number().int().nonnegative(),
+  exists: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+});
+export type BulkResult = z.infer<typeof BulkResult>;
+
 const Actor = { actor: Principal };
 const Window = { from: z.number().int().min(0).optional(), to: z.number().int().min(0).optional() };
 
@@ -234,6 +265,13 @@ export const telemetryCatalog = {
     request: z.object({ ...Actor, monitorId: MonitorId, ownerId: UserId, password: PresentedPassword }),
     reply: Monitor,
     description: "Adds a monitor for a user (admin): credentials go to auth, metadata stays here.",
+  }),
+  bulkAddMonitors: endpoint({
+    subject: s("monitors.bulk_add"),
+    request: z.object({ ...Actor, csv: z.string().max(MAX_BULK_CSV_BYTES) }),
+    reply: BulkResult,
+    description:
+      "Adds the monitors of a CSV (`id,owner,password`, password `generate` for a generated one; admin): a result per row, rows that exist left unchanged, bad rows reported without stopping the others.",
   }),
   getMonitor: endpoint({
     subject: s("monitors.get"),

@@ -2,10 +2,13 @@ import { z } from "zod";
 import { MonitorId, PresentedPassword, UserId } from "../identity.ts";
 import {
   Aggregate,
+  BulkResult,
   ColumnSeries,
   Fill,
   IdempotencyKey,
   Interval,
+  MAX_BULK_CSV_BYTES,
+  MAX_BULK_ROWS,
   MEASUREMENTS,
   Measurement,
   Monitor,
@@ -94,6 +97,24 @@ export const telemetryV2Routes = {
       201: { description: "The new monitor.", schema: Monitor },
       404: { description: "The owner does not exist.", schema: ErrorResponse },
       409: { description: "A monitor with this id exists.", schema: ErrorResponse },
+      ...authErrors,
+    },
+  }),
+  bulkCreate: route({
+    method: "post",
+    path: "/api/v2/monitors/bulk",
+    operationId: "bulkCreateMonitors",
+    summary: `Add many monitors from a CSV (admin): rows \`id,owner,password\` (an optional header row \`id,owner,password\`; \`owner\` a user id; \`password\` \`generate\` for a generated one). Each row answers \`created\`, \`exists\` (left unchanged: uploading the same file again changes nothing) or \`error\` with a reason (bad id or owner, unknown owner, weak password, an id repeated in the file); the other rows are still processed. A generated password is in its row's result, this once only. Up to ${MAX_BULK_CSV_BYTES / 1024} KiB and ${MAX_BULK_ROWS} rows; rows not reached within the request deadline answer \`error\` (upload the file again).`,
+    tags,
+    auth: "bearer",
+    rawBody: { description: "The CSV, UTF-8.", contentTypes: ["text/csv"] },
+    responses: {
+      200: { description: "A result per row, in file order.", schema: BulkResult },
+      413: {
+        description: `Larger than ${MAX_BULK_CSV_BYTES / 1024} KiB or more than ${MAX_BULK_ROWS} rows.`,
+        schema: ErrorResponse,
+      },
+      415: { description: "Not text/csv.", schema: ErrorResponse },
       ...authErrors,
     },
   }),

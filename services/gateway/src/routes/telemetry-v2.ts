@@ -3,6 +3,7 @@ import {
   type ColumnSeries,
   CSV_COLUMNS,
   CSV_PAGE_SIZE,
+  MAX_BULK_CSV_BYTES,
   MEASUREMENTS,
   type RawPoint,
   type SeriesColumn,
@@ -14,6 +15,7 @@ import {
 import type { Router } from "express";
 import type { Mount } from "../http/mount.ts";
 import { write } from "../http/stream.ts";
+import { readText, uploading } from "../http/upload.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -81,6 +83,16 @@ export function registerTelemetryV2(router: Router, mount: Mount): void {
       password: body.password,
     });
     return { status: 201, body: monitor, headers: { Location: `/api/v2/monitors/${monitor.id}` } };
+  });
+
+  // A CSV body, read whole (bounded: 413 past it); telemetry parses it and answers per row.
+  mount(router, r.bulkCreate, async ({ req, res, call }) => {
+    const result = await uploading(req, res, async () => {
+      if (!req.is("text/csv")) throw new TrellisError("unsupported_media_type", "send text/csv");
+      const csv = await readText(req, MAX_BULK_CSV_BYTES);
+      return call(telemetryCatalog.bulkAddMonitors, { csv });
+    });
+    return { status: 200, body: result };
   });
 
   mount(router, r.get, async ({ params, call }) => ({
