@@ -159,6 +159,20 @@ export type ContentMeta = z.infer<typeof ContentMeta>;
 export const VideoContentMeta = ContentMeta.extend({ video: Video });
 export type VideoContentMeta = z.infer<typeof VideoContentMeta>;
 
+/**
+ * A resumable (tus 1.0) upload of a video: its state as media keeps it. `offset` counts the bytes
+ * media holds durably; once it reaches `length` the upload is a video with the same id.
+ */
+export const TusUpload = z.object({
+  id: MediaId,
+  ownerId: UserId,
+  filename: z.string(),
+  length: z.number().int().nonnegative(),
+  offset: z.number().int().nonnegative(),
+  expiresAt: z.iso.datetime(),
+});
+export type TusUpload = z.infer<typeof TusUpload>;
+
 const Actor = { actor: Principal };
 /** Listing limits: the gateway passes `limit` through. */
 const Limit = z.number().int().min(1).max(500).default(50);
@@ -278,6 +292,66 @@ export const mediaCatalog = {
     request: z.object({ ...Actor, videoId: MediaId }),
     reply: z.object({}),
     description: "Deletes a video and publishes video_deleted (owner or admin).",
+  }),
+
+  // --- resumable uploads (tus 1.0; the gateway speaks HTTP, media keeps the bytes) ---
+  tusLimits: endpoint({
+    subject: s("tus.limits"),
+    request: z.object({}),
+    reply: z.object({ maxBytes: z.number().int().positive() }),
+    description: "The largest upload media accepts (tus `Tus-Max-Size`).",
+  }),
+  createTusUpload: endpoint({
+    subject: s("tus.create"),
+    request: z.object({
+      ...Actor,
+      length: z.number().int().nonnegative(),
+      filename: Filename,
+      transcript: TranscriptText.optional(),
+    }),
+    reply: TusUpload,
+    description:
+      "Starts a resumable video upload of `length` bytes (tus creation): size limit and quota checked now, the transcript validated.",
+  }),
+  getTusUpload: endpoint({
+    subject: s("tus.get"),
+    request: z.object({ ...Actor, uploadId: MediaId }),
+    reply: TusUpload,
+    description:
+      "A resumable upload's state (tus HEAD): owner or admin; not_found for anyone else, an unknown, expired or finished upload.",
+  }),
+  appendTusUpload: uploadEndpoint({
+    subject: s("tus.append"),
+    request: z.object({
+      ...Actor,
+      uploadId: MediaId,
+      /** Where the client says its bytes start: must be the upload's offset (conflict otherwise). */
+      offset: z.number().int().nonnegative(),
+      declaredSize: z.number().int().nonnegative().optional(),
+      /** tus checksum: the body's digest; on a mismatch (or a cut body) none of the body is kept. */
+      checksum: z
+        .object({
+          algorithm: z.enum(["sha1", "sha256"]),
+          digest: z
+            .string()
+            .regex(/^[A-Za-z0-9+/]+={0,2}$/)
+            .max(100),
+        })
+        .optional(),
+    }),
+    reply: TusUpload.extend({
+      video: Video.nullable(),
+      /** The body did not match its checksum: nothing of it was kept (tus 460). */
+      checksumMismatch: z.boolean().default(false),
+    }),
+    description:
+      "Appends the bytes that follow at `offset` (tus PATCH), durably as they come; what arrived before a cut is kept. At the last byte the upload becomes a video (type sniffed, sha256, video_uploaded).",
+  }),
+  deleteTusUpload: endpoint({
+    subject: s("tus.delete"),
+    request: z.object({ ...Actor, uploadId: MediaId }),
+    reply: z.object({}),
+    description: "Abandons a resumable upload and removes its chunks (tus termination).",
   }),
 } as const;
 

@@ -10,6 +10,7 @@ import { accessLog } from "./http/access-log.ts";
 import { errorHandler } from "./http/errors.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
+import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
 import { registerAuthV2 } from "./routes/auth-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
@@ -65,7 +66,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   // CORS headers matter only to browsers, which always send Origin; other clients skip the work.
   const corsHeaders = cors({
     origin: deps.config.CORS_ORIGINS === "*" ? "*" : deps.config.CORS_ORIGINS,
-    exposedHeaders: ["X-Request-Id", "Retry-After"],
+    exposedHeaders: ["X-Request-Id", "Retry-After", ...TUS_EXPOSED_HEADERS],
     maxAge: 600,
   });
   app.use((req, res, next) => (req.headers.origin ? corsHeaders(req, res, next) : next()));
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   // which must not read their bodies, whatever Content-Type they declare.
   const uploads = Router();
   registerMediaUploads(uploads, mount);
+  registerTus(uploads, mount);
   app.use(uploads);
 
   // Seed 002: "The HTTP Request must have the Content-Type header set to application/json";

@@ -19,7 +19,12 @@ export const mediaConfigSchema = baseConfigSchema.extend(mongoConfigSchema.shape
    * are removed. Uploads in progress touch their record every few seconds.
    */
   STALE_UPLOAD_MS: env.int(1_000, 86_400_000).default(600_000),
-  /** How often each instance looks for abandoned uploads. */
+  /**
+   * How long a resumable (tus) upload is kept without a PATCH (`Upload-Expires`); then it and its
+   * chunks are removed. Default 24 h.
+   */
+  TUS_EXPIRY_MS: env.int(1_000, 30 * 86_400_000).default(86_400_000),
+  /** How often each instance looks for abandoned uploads (and expired tus uploads). */
   UPLOAD_SWEEP_INTERVAL_MS: env.int(100, 3_600_000).default(60_000),
   /** The ffprobe to read duration, dimensions and codec with; `off`, or not installed: those are null. */
   FFPROBE_PATH: z.string().min(1).default("ffprobe"),

@@ -3,6 +3,7 @@ import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { MediaConfig } from "./config.ts";
 import type { PicturesStore } from "./store/pictures.ts";
+import type { TusStore } from "./store/tus.ts";
 import type { UploadsStore } from "./store/uploads.ts";
 import type { Usage } from "./store/usage.ts";
 import type { VideosStore } from "./store/videos.ts";
@@ -15,6 +16,7 @@ export interface MediaContext {
   events: EventPublisher;
   usage: Usage;
   uploads: UploadsStore;
+  tus: TusStore;
   log: Logger;
   config: Pick<
     MediaConfig,
@@ -22,6 +24,7 @@ export interface MediaContext {
     | "VIDEO_MAX_BYTES"
     | "MEDIA_QUOTA_BYTES"
     | "STALE_UPLOAD_MS"
+    | "TUS_EXPIRY_MS"
     | "FFPROBE_PATH"
     | "FFPROBE_TIMEOUT_MS"
   >;

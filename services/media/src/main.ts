@@ -22,13 +22,15 @@ import { mediaConfigSchema } from "./config.ts";
 import type { MediaContext } from "./context.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./events/user-deleted-consumer.ts";
 import { pictureHandlers } from "./handlers/pictures.ts";
+import { tusHandlers } from "./handlers/tus.ts";
 import { videoHandlers } from "./handlers/videos.ts";
 import type { GridFsFiles } from "./store/gridfs.ts";
 import { PicturesStore } from "./store/pictures.ts";
+import { TusStore } from "./store/tus.ts";
 import { UploadsStore } from "./store/uploads.ts";
 import { Usage } from "./store/usage.ts";
 import { VideosStore } from "./store/videos.ts";
-import { UploadSweeper } from "./upload-sweeper.ts";
+import { TusSweeper, UploadSweeper } from "./upload-sweeper.ts";
 
 await runService({
   name: "media",
@@ -40,7 +42,8 @@ await runService({
     const pictures = new PicturesStore(mongo.db);
     const videos = new VideosStore(mongo.db);
     const uploads = new UploadsStore(mongo.db);
-    await Promise.all([pictures.ensureIndexes(), videos.ensureIndexes(), uploads.ensureIndexes()]);
+    const tus = new TusStore(mongo.db, videos.files);
+    await Promise.all([pictures.ensureIndexes(), videos.ensureIndexes(), uploads.ensureIndexes(), tus.ensureIndexes()]);
 
     const jsm = await jetstreamManager(nc);
     const kept = ({ warnings }: Ensured<unknown>) => {
@@ -66,6 +69,7 @@ await runService({
       nc,
       pictures,
       videos,
+      tus,
       events,
       log: log.child({ component: "cascade" }),
     });
@@ -89,10 +93,17 @@ await runService({
     });
     sweeper.start();
     shutdown.add("upload sweeper", () => sweeper.stop());
+    const tusSweeper = new TusSweeper({
+      tus,
+      intervalMs: config.UPLOAD_SWEEP_INTERVAL_MS,
+      log: log.child({ component: "tus-sweeper" }),
+    });
+    tusSweeper.start();
+    shutdown.add("tus sweeper", () => tusSweeper.stop());
 
-    const t: MediaContext = { nc, pictures, videos, events, usage, uploads, log, config };
+    const t: MediaContext = { nc, pictures, videos, events, usage, uploads, tus, log, config };
     return {
-      handlers: { ...pictureHandlers(t), ...videoHandlers(t) },
+      handlers: { ...pictureHandlers(t), ...videoHandlers(t), ...tusHandlers(t) },
       checks: { mongo: mongo.ping },
     };
   },

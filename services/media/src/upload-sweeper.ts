@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { GridFsFiles } from "./store/gridfs.ts";
+import type { TusStore } from "./store/tus.ts";
 import type { UploadsStore } from "./store/uploads.ts";
 
 export interface SweeperOptions {
@@ -50,6 +51,44 @@ export class UploadSweeper {
       this.o.log.info({ uploadId: upload._id, buckets: upload.buckets }, "abandoned upload removed");
     }
     return stale.length;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}
+
+/** Removes resumable (tus) uploads past their expiry, with their chunks, every `intervalMs`. */
+export class TusSweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly o: { tus: TusStore; intervalMs: number; log: Logger };
+
+  constructor(options: { tus: TusStore; intervalMs: number; log: Logger }) {
+    this.o = options;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.sweep()
+        .then(() => undefined)
+        .catch((err) => this.o.log.error({ err }, "tus upload sweep failed"))
+        .finally(() => {
+          this.running = undefined;
+        });
+    }, this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One pass: every expired upload's chunks and record (a finished video is left alone). */
+  async sweep(): Promise<number> {
+    const expired = await this.o.tus.expired(100);
+    for (const upload of expired) {
+      await this.o.tus.remove(upload._id);
+      this.o.log.info({ uploadId: upload._id, offset: upload.offset }, "expired tus upload removed");
+    }
+    return expired.length;
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,16 @@
 import { z } from "zod";
 import { UserId } from "../identity.ts";
-import { Filename, MediaId, mediaCatalog, Picture, PicturesPage, Transcript, Video, VideosPage } from "../media.ts";
+import {
+  Filename,
+  MediaId,
+  mediaCatalog,
+  Picture,
+  PicturesPage,
+  Transcript,
+  TusUpload,
+  Video,
+  VideosPage,
+} from "../media.ts";
 import { authErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
 
@@ -55,6 +65,23 @@ const rangeHeaders = {
   "Accept-Ranges": "`bytes`.",
   "Content-Length": "Exactly the bytes that follow.",
 } as const;
+
+/** tus 1.0: every request but OPTIONS names the protocol version (412 otherwise). */
+const tusResumable = z
+  .string()
+  .max(100)
+  .optional()
+  .describe("`1.0.0`, required on every tus request but OPTIONS (another version or none: 412).");
+const tusHeaders = { "Tus-Resumable": "`1.0.0`." } as const;
+const tusVersion = {
+  412: {
+    description: "`Tus-Resumable` is missing or not `1.0.0`.",
+    schema: ErrorResponse,
+    headers: { "Tus-Version": "`1.0.0`, the only version served." },
+  },
+} as const;
+const expires = { "Upload-Expires": "When the upload is removed unless a PATCH comes first (HTTP date)." } as const;
+const tusMissing = { 404: e("No such upload, expired, finished, or not yours.") } as const;
 
 export const mediaV2Routes = {
   uploadPicture: route({
@@ -294,5 +321,137 @@ export const mediaV2Routes = {
     auth: "bearer",
     params: idParams,
     responses: { ...noContent, ...missing, ...access },
+  }),
+  tusOptions: route({
+    method: "options",
+    path: "/api/v2/uploads",
+    operationId: "tusOptions",
+    summary:
+      "tus 1.0 discovery: the version, extensions (creation, termination, expiration, checksum) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see the README's tus section.",
+    tags: ["uploads"],
+    auth: "public",
+    responses: {
+      204: {
+        description: "What the server speaks.",
+        headers: {
+          ...tusHeaders,
+          "Tus-Version": "`1.0.0`.",
+          "Tus-Extension": "`creation,termination,expiration,checksum`.",
+          "Tus-Max-Size": "The largest video, in bytes.",
+          "Tus-Checksum-Algorithm": "`sha1,sha256`.",
+        },
+      },
+    },
+  }),
+  tusCreate: route({
+    method: "post",
+    path: "/api/v2/uploads",
+    operationId: "tusCreate",
+    summary:
+      "tus creation: starts a resumable video upload of `Upload-Length` bytes. `Upload-Metadata` (tus: `key base64value` pairs, comma-separated) must have `filename` and may have `transcript`. Send the bytes with PATCH; the finished upload is the video with the same id.",
+    tags: ["uploads"],
+    auth: "bearer",
+    headers: z.object({
+      "tus-resumable": tusResumable,
+      "upload-length": z.string().max(20).optional().describe("The whole upload's size in bytes (required)."),
+      "upload-metadata": z
+        .string()
+        .max(2_000_000)
+        .optional()
+        .describe("`filename <base64>` (required), `transcript <base64>` (optional), comma-separated."),
+    }),
+    responses: {
+      201: {
+        description: "Created; PATCH the bytes to `Location`.",
+        schema: TusUpload,
+        headers: { ...tusHeaders, ...expires, Location: "`/api/v2/uploads/{id}`." },
+      },
+      ...authErrors,
+      400: e("Upload-Length or Upload-Metadata missing or malformed (or Upload-Defer-Length, not supported)."),
+      403: e("A monitor."),
+      ...tusVersion,
+      413: e("Larger than the video size limit (Tus-Max-Size), or past the user's storage quota."),
+    },
+  }),
+  tusHead: route({
+    method: "head",
+    path: "/api/v2/uploads/:id",
+    operationId: "tusHead",
+    summary: "tus: how many bytes of the upload media holds (`Upload-Offset`): resume from there.",
+    tags: ["uploads"],
+    auth: "bearer",
+    params: idParams,
+    headers: z.object({ "tus-resumable": tusResumable }),
+    responses: {
+      200: {
+        description: "The upload's state.",
+        headers: {
+          ...tusHeaders,
+          ...expires,
+          "Upload-Offset": "Bytes held.",
+          "Upload-Length": "The whole upload's size.",
+          "Upload-Metadata": "`filename` as created.",
+          "Cache-Control": "`no-store`.",
+        },
+      },
+      ...tusMissing,
+      ...authErrors,
+      403: e("A monitor."),
+      ...tusVersion,
+    },
+  }),
+  tusPatch: route({
+    method: "patch",
+    path: "/api/v2/uploads/:id",
+    operationId: "tusPatch",
+    summary:
+      "tus: appends the body at `Upload-Offset` (which must be the upload's offset: 409 otherwise), streamed to media and kept as it comes; what arrived before a cut is kept (HEAD tells). The last byte makes it a video (`GET /api/v2/videos/{id}`): type sniffed (415 if not a video, and the upload is gone), sha256, `video_uploaded`.",
+    tags: ["uploads"],
+    auth: "bearer",
+    params: idParams,
+    headers: z.object({
+      "tus-resumable": tusResumable,
+      "upload-offset": z.string().max(20).optional().describe("Where the body starts (required)."),
+      "upload-checksum": z
+        .string()
+        .max(200)
+        .optional()
+        .describe(
+          "tus checksum: `sha1 <base64>` or `sha256 <base64>` of this body; a mismatch keeps none of it (460).",
+        ),
+    }),
+    rawBody: { description: "The next bytes of the upload.", contentTypes: ["application/offset+octet-stream"] },
+    responses: {
+      204: {
+        description: "Appended.",
+        headers: { ...tusHeaders, ...expires, "Upload-Offset": "Bytes held now." },
+      },
+      ...tusMissing,
+      ...authErrors,
+      400: e("Upload-Offset or Upload-Checksum missing or malformed, or a checksum algorithm not served."),
+      403: e("A monitor."),
+      409: e("`Upload-Offset` is not the upload's offset (HEAD tells it), or another PATCH is writing."),
+      ...tusVersion,
+      413: e("The body goes past `Upload-Length`."),
+      460: e("Checksum mismatch (tus): the body does not match `Upload-Checksum`; none of it was kept."),
+      415: e("Not `application/offset+octet-stream`; or, at the last byte, not a video."),
+    },
+  }),
+  tusDelete: route({
+    method: "delete",
+    path: "/api/v2/uploads/:id",
+    operationId: "tusDelete",
+    summary: "tus termination: abandons the upload and removes its bytes.",
+    tags: ["uploads"],
+    auth: "bearer",
+    params: idParams,
+    headers: z.object({ "tus-resumable": tusResumable }),
+    responses: {
+      204: { description: "Removed.", headers: tusHeaders },
+      ...tusMissing,
+      ...authErrors,
+      403: e("A monitor."),
+      ...tusVersion,
+    },
   }),
 } as const;

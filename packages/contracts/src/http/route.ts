@@ -1,6 +1,6 @@
 import type { z } from "zod";
 
-export type HttpMethod = "get" | "post" | "put" | "patch" | "delete" | "head";
+export type HttpMethod = "get" | "post" | "put" | "patch" | "delete" | "head" | "options";
 
 /**
  * How a route authenticates its caller:

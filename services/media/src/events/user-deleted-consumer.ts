@@ -3,6 +3,7 @@ import { AUTH_EVENTS_STREAM, authEvents, mediaEvents } from "@trellis/contracts"
 import { consume, type DurableConsumer, type EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { PicturesStore } from "../store/pictures.ts";
+import type { TusStore } from "../store/tus.ts";
 import type { VideosStore } from "../store/videos.ts";
 
 /** Durable name of the cascade consumer: shared by every instance, survives restarts. */
@@ -12,12 +13,13 @@ export interface UserDeletedOptions {
   nc: NatsConnection;
   pictures: PicturesStore;
   videos: VideosStore;
+  tus: TusStore;
   events: EventPublisher;
   log: Logger;
 }
 
 /**
- * Removes every picture (with its thumbnail) and video of a deleted user, and publishes
+ * Removes every picture (with its thumbnail), video and unfinished tus upload of a deleted user, and publishes
  * `video_deleted` for each video. Durable: a deletion published while media was down is handled
  * when it comes back; a failure is retried later (every step is idempotent, and the events carry
  * a message id, so a retry publishes each once); a malformed event is dead-lettered.
@@ -26,6 +28,7 @@ export function startUserDeletedCascade({
   nc,
   pictures,
   videos,
+  tus,
   events,
   log,
 }: UserDeletedOptions): Promise<DurableConsumer> {
@@ -51,8 +54,12 @@ export function startUserDeletedCascade({
         await videos.delete(doc._id);
         removedVideos.push(doc._id);
       }
-      if (removedPictures > 0 || removedVideos.length > 0) {
-        ctx.log.info({ userId, pictures: removedPictures, videos: removedVideos }, "media of deleted user removed");
+      const removedUploads = await tus.removeAllOf(userId);
+      if (removedPictures > 0 || removedVideos.length > 0 || removedUploads > 0) {
+        ctx.log.info(
+          { userId, pictures: removedPictures, videos: removedVideos, uploads: removedUploads },
+          "media of deleted user removed",
+        );
       }
     },
   });
