@@ -1,6 +1,5 @@
 import { MAX_BULK_ROWS } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
-import { passwordProblem } from "../../../auth/src/domain/password-policy.ts";
 import { generatePassword, planBulk, summarize } from "./bulk.ts";
 
 const ID = "a".repeat(32);
@@ -52,9 +51,9 @@ describe("bulk CSV plan", () => {
     expect(planBulk("")).toEqual([]);
   });
 
-  it("generates passwords that auth's policy accepts, different each time", () => {
+  it("generates 32-character random passwords, within auth's 8-128 (auth accepting them is tested end to end)", () => {
     const a = generatePassword();
-    expect(passwordProblem(a)).toBeNull();
+    expect(a).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(a).not.toBe(generatePassword());
   });
 
