@@ -142,8 +142,70 @@ export type V1MonitorData = z.infer<typeof V1MonitorData>;
 export const V1AllMonitorsData = z.record(z.string(), V1MonitorData.extend({ owner: UserId }));
 export type V1AllMonitorsData = z.infer<typeof V1AllMonitorsData>;
 
-export const Aggregate = z.enum(["avg", "min", "max", "count"]);
+/**
+ * What one series column computes per bucket. `stddev` is the population standard deviation
+ * (from count, sum and sum of squares); `last` is the value of the bucket's latest reading.
+ */
+export const Aggregate = z.enum(["avg", "min", "max", "count", "sum", "stddev", "last"]);
 export type Aggregate = z.infer<typeof Aggregate>;
+
+/**
+ * How buckets without readings are filled: `none` leaves them out, `null` lists them with a null
+ * value, `previous` repeats the last value before them, `linear` interpolates between the values
+ * either side (null when one side has none). A `count` column is never filled: an empty bucket
+ * counts 0. Fill never looks outside the window.
+ */
+export const Fill = z.enum(["none", "null", "previous", "linear"]);
+export type Fill = z.infer<typeof Fill>;
+
+/** One column of a series query: a measurement and its aggregate. */
+export const SeriesColumn = z.object({ measurement: Measurement, aggregate: Aggregate });
+export type SeriesColumn = z.infer<typeof SeriesColumn>;
+
+/** Most columns one series query may ask for. */
+export const MAX_SERIES_COLUMNS = 16;
+
+/**
+ * `ph:avg,reservoir_temp:max` → columns. Each measurement may appear with several aggregates,
+ * but a pair only once.
+ */
+export const SeriesColumns = z
+  .string()
+  .max(1_000)
+  .transform((text, ctx): SeriesColumn[] => {
+    const columns: SeriesColumn[] = [];
+    const seen = new Set<string>();
+    for (const part of text.split(",")) {
+      const [m, a, ...rest] = part.trim().split(":");
+      const measurement = Measurement.safeParse(m);
+      const aggregate = Aggregate.safeParse(a);
+      if (rest.length > 0 || !measurement.success || !aggregate.success) {
+        ctx.addIssue({
+          code: "custom",
+          message: `"${part}" must be <measurement>:<aggregate> with an aggregate among ${Aggregate.options.join("|")}`,
+        });
+        return z.NEVER;
+      }
+      const key = `${measurement.data}:${aggregate.data}`;
+      if (seen.has(key)) {
+        ctx.addIssue({ code: "custom", message: `"${key}" is asked for twice` });
+        return z.NEVER;
+      }
+      seen.add(key);
+      columns.push({ measurement: measurement.data, aggregate: aggregate.data });
+    }
+    if (columns.length > MAX_SERIES_COLUMNS) {
+      ctx.addIssue({ code: "custom", message: `at most ${MAX_SERIES_COLUMNS} columns` });
+      return z.NEVER;
+    }
+    return columns;
+  });
+
+/** One bucket of one column: its start (ms) and value (null when unknown or left empty by `fill`). */
+export const ColumnPoint = z.object({ start: z.number().int(), value: z.number().nullable() });
+export type ColumnPoint = z.infer<typeof ColumnPoint>;
+export const ColumnSeries = SeriesColumn.extend({ points: z.array(ColumnPoint) });
+export type ColumnSeries = z.infer<typeof ColumnSeries>;
 /** Bucket sizes: `<n>m`, `<n>h` or `<n>d` (1m is the finest: readings are rolled up per minute). */
 export const Interval = z.string().regex(/^[1-9]\d{0,3}[mhd]$/, "must look like 1m, 15m, 1h or 1d");
 
@@ -162,6 +224,37 @@ export const RawPoint = z.object({
 });
 export type RawPoint = z.infer<typeof RawPoint>;
 
+/** Largest bulk-provisioning CSV (bytes): larger is a 413. */
+export const MAX_BULK_CSV_BYTES = 256 * 1024;
+/** Most monitor rows in one bulk CSV. */
+export const MAX_BULK_ROWS = 1_000;
+/** The password cell that asks for a generated password. */
+export const GENERATE_PASSWORD = "generate";
+
+/**
+ * What became of one row of a bulk CSV: `created`, `exists` (a monitor with this id was there
+ * already: left unchanged), or `error` with the reason. `password` only for a created monitor
+ * whose password was generated: shown this once, stored only as a hash.
+ */
+export const BulkRowResult = z.object({
+  /** The row's line in the file (1 = the first line). */
+  line: z.number().int().positive(),
+  /** The id as written in the row (cut to 64 characters), lowercased when valid. */
+  id: z.string(),
+  status: z.enum(["created", "exists", "error"]),
+  reason: z.string().optional(),
+  password: z.string().optional(),
+});
+export type BulkRowResult = z.infer<typeof BulkRowResult>;
+
+export const BulkResult = z.object({
+  results: z.array(BulkRowResult),
+  created: z.number().int().nonnegative(),
+  exists: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+});
+export type BulkResult = z.infer<typeof BulkResult>;
+
 const Actor = { actor: Principal };
 const Window = { from: z.number().int().min(0).optional(), to: z.number().int().min(0).optional() };
 
@@ -172,6 +265,13 @@ export const telemetryCatalog = {
     request: z.object({ ...Actor, monitorId: MonitorId, ownerId: UserId, password: PresentedPassword }),
     reply: Monitor,
     description: "Adds a monitor for a user (admin): credentials go to auth, metadata stays here.",
+  }),
+  bulkAddMonitors: endpoint({
+    subject: s("monitors.bulk_add"),
+    request: z.object({ ...Actor, csv: z.string().max(MAX_BULK_CSV_BYTES) }),
+    reply: BulkResult,
+    description:
+      "Adds the monitors of a CSV (`id,owner,password`, password `generate` for a generated one; admin): a result per row, rows that exist left unchanged, bad rows reported without stopping the others.",
   }),
   getMonitor: endpoint({
     subject: s("monitors.get"),
@@ -263,5 +363,20 @@ export const telemetryCatalog = {
     }),
     reply: z.object({ interval: z.string(), points: z.array(SeriesPoint) }),
     description: "avg/min/max/count of one measurement per interval, from per-minute rollups (owner or admin).",
+  }),
+  seriesColumns: endpoint({
+    subject: s("readings.series_columns"),
+    request: z.object({
+      ...Actor,
+      monitorId: MonitorId,
+      columns: z.array(SeriesColumn).min(1).max(MAX_SERIES_COLUMNS),
+      from: z.number().int().min(0),
+      to: z.number().int().min(0),
+      interval: Interval,
+      fill: Fill.default("none"),
+    }),
+    reply: z.object({ interval: z.string(), fill: Fill, series: z.array(ColumnSeries) }),
+    description:
+      "Several measurements per interval, each with its own aggregate (avg, min, max, count, sum, stddev, last), empty buckets filled as asked, from per-minute rollups (owner or admin).",
   }),
 } as const;

@@ -2,13 +2,19 @@ import { z } from "zod";
 import { MonitorId, PresentedPassword, UserId } from "../identity.ts";
 import {
   Aggregate,
+  BulkResult,
+  ColumnSeries,
+  Fill,
   IdempotencyKey,
   Interval,
+  MAX_BULK_CSV_BYTES,
+  MAX_BULK_ROWS,
   MEASUREMENTS,
   Measurement,
   Monitor,
   MonitorsPage,
   Reading,
+  SeriesColumns,
   SeriesPoint,
   telemetryCatalog,
 } from "../telemetry.ts";
@@ -41,6 +47,20 @@ export const SeriesResponse = z.object({
   points: z.array(z.union([SeriesPoint, AggregatePoint])),
 });
 export type SeriesResponse = z.infer<typeof SeriesResponse>;
+
+/** The answer to `measurements=`: one series per column, in the order asked. */
+export const ColumnsSeriesResponse = z.object({
+  interval: z.string(),
+  from: z.number().int(),
+  to: z.number().int(),
+  fill: Fill,
+  series: z.array(ColumnSeries),
+});
+export type ColumnsSeriesResponse = z.infer<typeof ColumnsSeriesResponse>;
+
+/** A series CSV's header: `start,iso_time`, then `<measurement>_<aggregate>` per column. */
+export const seriesCsvHeader = (columns: readonly { measurement: string; aggregate: string }[]): string =>
+  ["start", "iso_time", ...columns.map((c) => `${c.measurement}_${c.aggregate}`)].join(",");
 
 export const ReadingStored = telemetryCatalog.submitReading.reply;
 export const LatestReadings = telemetryCatalog.latest.reply;
@@ -77,6 +97,24 @@ export const telemetryV2Routes = {
       201: { description: "The new monitor.", schema: Monitor },
       404: { description: "The owner does not exist.", schema: ErrorResponse },
       409: { description: "A monitor with this id exists.", schema: ErrorResponse },
+      ...authErrors,
+    },
+  }),
+  bulkCreate: route({
+    method: "post",
+    path: "/api/v2/monitors/bulk",
+    operationId: "bulkCreateMonitors",
+    summary: `Add many monitors from a CSV (admin): rows \`id,owner,password\` (an optional header row \`id,owner,password\`; \`owner\` a user id; \`password\` \`generate\` for a generated one). Each row answers \`created\`, \`exists\` (left unchanged: uploading the same file again changes nothing) or \`error\` with a reason (bad id or owner, unknown owner, weak password, an id repeated in the file); the other rows are still processed. A generated password is in its row's result, this once only. Up to ${MAX_BULK_CSV_BYTES / 1024} KiB and ${MAX_BULK_ROWS} rows; rows not reached within the request deadline answer \`error\` (upload the file again).`,
+    tags,
+    auth: "bearer",
+    rawBody: { description: "The CSV, UTF-8.", contentTypes: ["text/csv"] },
+    responses: {
+      200: { description: "A result per row, in file order.", schema: BulkResult },
+      413: {
+        description: `Larger than ${MAX_BULK_CSV_BYTES / 1024} KiB or more than ${MAX_BULK_ROWS} rows.`,
+        schema: ErrorResponse,
+      },
+      415: { description: "Not text/csv.", schema: ErrorResponse },
       ...authErrors,
     },
   }),
@@ -169,18 +207,33 @@ export const telemetryV2Routes = {
     path: "/api/v2/monitors/:id/series",
     operationId: "getSeries",
     summary:
-      "One measurement aggregated per interval (from per-minute rollups): `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate` (owner or admin).",
+      "Measurements aggregated per interval (from per-minute rollups; owner or admin). Either `measurement` (one measurement: `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate`) or `measurements=ph:avg,reservoir_temp:max` (several columns, each with its own aggregate: `{series: [{measurement, aggregate, points: [{start, value}]}]}`). `fill` fills buckets without readings (`none` leaves them out). As CSV with `format=csv` or `Accept: text/csv`: `start,iso_time,<measurement>_<aggregate>...`, one row per bucket, an empty cell for no value.",
     tags,
     auth: "bearer",
     params: idParams,
     query: z.object({
-      measurement: Measurement,
+      measurement: Measurement.optional().describe("One measurement (the original form); or use `measurements`."),
+      measurements: SeriesColumns.optional().describe(
+        "Comma-separated `<measurement>:<aggregate>` columns, e.g. `ph:avg,reservoir_temp:max` (aggregates: avg, min, max, count, sum, stddev, last; at most 16 columns).",
+      ),
       from: ms("Window start, ms since the epoch; default: 24 hours before `to`."),
       to: ms("Window end, ms since the epoch; default: now."),
       interval: Interval.default("1h"),
-      aggregate: Aggregate.optional(),
+      aggregate: Aggregate.optional().describe("With `measurement`: answer `{start, value}` of this aggregate only."),
+      fill: Fill.optional().describe(
+        "Buckets without readings: `none` (default, left out), `null`, `previous` (the last value before), `linear` (interpolated between the values either side). A count column counts 0 instead. Needs `measurements` or `aggregate`.",
+      ),
+      format: z.enum(["json", "csv"]).optional().describe("`csv` for a CSV download (as `Accept: text/csv`)."),
     }),
-    responses: { 200: { description: "The series.", schema: SeriesResponse }, ...noMonitor, ...authErrors },
+    responses: {
+      200: {
+        description:
+          "The series: `SeriesResponse` for `measurement`, `ColumnsSeriesResponse` for `measurements`; or `text/csv; charset=utf-8` when CSV was asked for.",
+        schema: z.union([SeriesResponse, ColumnsSeriesResponse]),
+      },
+      ...noMonitor,
+      ...authErrors,
+    },
   }),
   exportCsv: route({
     method: "get",

@@ -1,9 +1,13 @@
 import { errors } from "@nats-io/transport-node";
 import {
+  type ColumnSeries,
   CSV_COLUMNS,
   CSV_PAGE_SIZE,
+  MAX_BULK_CSV_BYTES,
   MEASUREMENTS,
   type RawPoint,
+  type SeriesColumn,
+  seriesCsvHeader,
   TrellisError,
   telemetryCatalog,
   telemetryV2Routes,
@@ -11,6 +15,7 @@ import {
 import type { Router } from "express";
 import type { Mount } from "../http/mount.ts";
 import { write } from "../http/stream.ts";
+import { readText, uploading } from "../http/upload.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -42,6 +47,22 @@ const csvRows = (items: readonly RawPoint[]): string => {
   return out;
 };
 
+/** A series as CSV: one row per bucket start any column has, an empty cell where a column has no value. */
+export function seriesCsv(series: readonly ColumnSeries[]): string {
+  const starts = [...new Set(series.flatMap((c) => c.points.map((p) => p.start)))].sort((a, b) => a - b);
+  const byColumn = series.map((c) => new Map(c.points.map((p) => [p.start, p.value])));
+  let out = `${seriesCsvHeader(series)}\n`;
+  for (const start of starts) {
+    out += `${start},${new Date(start).toISOString()}`;
+    for (const values of byColumn) out += `,${values.get(start) ?? ""}`;
+    out += "\n";
+  }
+  return out;
+}
+
+/** The original one-measurement form's aggregates (answered from `series`, as before). */
+const ORIGINAL_AGGREGATES: readonly string[] = ["avg", "min", "max", "count"];
+
 /** Monitors and readings of the modern API. Authorization is decided by telemetry, from `actor`. */
 export function registerTelemetryV2(router: Router, mount: Mount): void {
   const r = telemetryV2Routes;
@@ -62,6 +83,16 @@ export function registerTelemetryV2(router: Router, mount: Mount): void {
       password: body.password,
     });
     return { status: 201, body: monitor, headers: { Location: `/api/v2/monitors/${monitor.id}` } };
+  });
+
+  // A CSV body, read whole (bounded: 413 past it); telemetry parses it and answers per row.
+  mount(router, r.bulkCreate, async ({ req, res, call }) => {
+    const result = await uploading(req, res, async () => {
+      if (!req.is("text/csv")) throw new TrellisError("unsupported_media_type", "send text/csv");
+      const csv = await readText(req, MAX_BULK_CSV_BYTES);
+      return call(telemetryCatalog.bulkAddMonitors, { csv });
+    });
+    return { status: 200, body: result };
   });
 
   mount(router, r.get, async ({ params, call }) => ({
@@ -113,23 +144,76 @@ export function registerTelemetryV2(router: Router, mount: Mount): void {
     };
   });
 
-  mount(router, r.series, async ({ params, query, call }) => {
+  mount(router, r.series, async ({ params, query, call, req, res }) => {
     const { from, to } = window(query.from, query.to, DAY_MS);
-    const { measurement, aggregate } = query;
-    const series = await call(telemetryCatalog.series, {
+    const { measurement, measurements, aggregate, fill, interval } = query;
+    if ((measurement === undefined) === (measurements === undefined)) {
+      throw new TrellisError("invalid_argument", "give either measurement or measurements");
+    }
+    if (measurements !== undefined && aggregate !== undefined) {
+      throw new TrellisError("invalid_argument", "aggregate goes with measurement; measurements names its own");
+    }
+    const csv = query.format === "csv" || (query.format === undefined && req.accepts(["json", "csv"]) === "csv");
+
+    if (
+      measurement !== undefined &&
+      !csv &&
+      fill === undefined &&
+      (aggregate === undefined || ORIGINAL_AGGREGATES.includes(aggregate))
+    ) {
+      const series = await call(telemetryCatalog.series, { monitorId: params.id, measurement, from, to, interval });
+      const points =
+        aggregate === undefined
+          ? series.points
+          : series.points.map((p) => ({
+              start: p.start,
+              value: aggregate === "count" ? p.count : p[aggregate as "avg" | "min" | "max"],
+            }));
+      return {
+        status: 200,
+        body: { measurement, interval: series.interval, from, to, ...(aggregate ? { aggregate } : {}), points },
+      };
+    }
+    if (measurement !== undefined && aggregate === undefined && !csv) {
+      throw new TrellisError("invalid_argument", "fill needs aggregate (or measurements)");
+    }
+    const columns: SeriesColumn[] =
+      measurements ??
+      (aggregate !== undefined
+        ? [{ measurement: measurement as NonNullable<typeof measurement>, aggregate }]
+        : (["avg", "min", "max", "count"] as const).map((a) => ({
+            measurement: measurement as NonNullable<typeof measurement>,
+            aggregate: a,
+          })));
+    const answer = await call(telemetryCatalog.seriesColumns, {
       monitorId: params.id,
-      measurement,
+      columns,
       from,
       to,
-      interval: query.interval,
+      interval,
+      fill: fill ?? "none",
     });
-    const points =
-      aggregate === undefined
-        ? series.points
-        : series.points.map((p) => ({ start: p.start, value: aggregate === "count" ? p.count : p[aggregate] }));
+    if (csv) {
+      res.status(200);
+      res.setHeader("Content-Type", "text/csv; charset=utf-8");
+      res.setHeader("Content-Disposition", `attachment; filename="${params.id}-series-${from}-${to}.csv"`);
+      res.setHeader("Cache-Control", "no-store");
+      res.end(seriesCsv(answer.series));
+      return undefined;
+    }
+    if (measurements !== undefined) {
+      return { status: 200, body: { interval: answer.interval, from, to, fill: answer.fill, series: answer.series } };
+    }
     return {
       status: 200,
-      body: { measurement, interval: series.interval, from, to, ...(aggregate ? { aggregate } : {}), points },
+      body: {
+        measurement: measurement as NonNullable<typeof measurement>,
+        interval: answer.interval,
+        from,
+        to,
+        ...(aggregate ? { aggregate } : {}),
+        points: answer.series[0]?.points ?? [],
+      },
     };
   });
 

@@ -105,3 +105,62 @@ export function combineMinutes(minutes: readonly { minute: number; stats: Stats 
     .sort(([a], [b]) => a - b)
     .map(([start, s]) => ({ start, count: s.count, avg: s.sum / s.count, min: s.min, max: s.max }));
 }
+
+/**
+ * What a minute's rollup holds beyond `Stats` for `stddev` and `last` (rollups written before
+ * these existed lack them). Per measurement:
+ * - `sumSq` (Σv²) and `sqCount` (how many readings added to it) are `$inc`ed like `count` and
+ *   `sum`, so two instances writing the same minute add up in any order. `sqCount` tells whether
+ *   every reading of the minute is in `sumSq`: a minute that began before `sumSq` existed has
+ *   `sqCount < count`, and its stddev is unknown (null) rather than wrong.
+ * - `last` / `lastAt`: the value and time of the minute's latest reading. Two fields cannot be
+ *   updated together by `$max`, so the store writes both in one conditional update that matches
+ *   only while the stored `(lastAt, last)` is smaller than the candidate (ties in time broken by
+ *   the larger value): the document's final pair is the maximum of all candidates whatever the
+ *   order of the writers, and replaying a candidate changes nothing.
+ */
+export interface MinuteExtras {
+  sumSq: number;
+  sqCount: number;
+  last: number;
+  lastAt: number;
+}
+
+/** The extras of a batch, per monitor and minute and measurement (same keys as `rollupIncrements`). */
+export interface RollupExtra {
+  monitorId: string;
+  minute: number;
+  extras: Partial<Record<Measurement, MinuteExtras>>;
+}
+
+/** `(at, value)` is later than `(lastAt, last)`: later in time, or the same ms with a larger value. */
+export const isLater = (at: number, value: number, lastAt: number, last: number): boolean =>
+  at > lastAt || (at === lastAt && value > last);
+
+/** Folds a batch of readings into one extra per monitor and minute: Σv², its count, and the latest (time, value). */
+export function rollupExtras(readings: readonly { monitorId: string; reading: NormalizedReading }[]): RollupExtra[] {
+  const byKey = new Map<string, RollupExtra>();
+  for (const { monitorId, reading } of readings) {
+    const minute = minuteStart(reading.at);
+    const key = `${monitorId}:${minute}`;
+    let extra = byKey.get(key);
+    if (!extra) {
+      extra = { monitorId, minute, extras: {} };
+      byKey.set(key, extra);
+    }
+    for (const [m, v] of Object.entries(reading.values) as [Measurement, number][]) {
+      const prev = extra.extras[m];
+      if (!prev) {
+        extra.extras[m] = { sumSq: v * v, sqCount: 1, last: v, lastAt: reading.at };
+        continue;
+      }
+      prev.sumSq += v * v;
+      prev.sqCount += 1;
+      if (isLater(reading.at, v, prev.lastAt, prev.last)) {
+        prev.last = v;
+        prev.lastAt = reading.at;
+      }
+    }
+  }
+  return [...byKey.values()].filter((e) => Object.keys(e.extras).length > 0);
+}

@@ -5,11 +5,12 @@ import { encodeJson } from "@trellis/runtime";
 import type { TelemetryContext } from "../context.ts";
 import { requireWriter } from "../domain/authorization.ts";
 import { combineMinutes, planSeries } from "../domain/rollup.ts";
+import { bucketGrid, bucketsOf, columnPoints } from "../domain/series.ts";
 import { latestOf } from "../store/monitors.ts";
 import { monitorNotFound, readableMonitor } from "./access.ts";
 import type { TelemetryHandlers } from "./types.ts";
 
-type ReadingHandlers = Pick<TelemetryHandlers, "submitReading" | "latest" | "history" | "series">;
+type ReadingHandlers = Pick<TelemetryHandlers, "submitReading" | "latest" | "history" | "series" | "seriesColumns">;
 
 /** Answer this long before the caller's deadline, so it gets this service's precise error, not its own timeout. */
 const answerBeforeDeadlineMs = (deadline: number) => Math.min(250, Math.max(20, (deadline - Date.now()) * 0.1));
@@ -76,6 +77,21 @@ export function readingHandlers(t: TelemetryContext): ReadingHandlers {
       const plan = planSeries(from, to, interval);
       const minutes = await rollups.minutes(monitorId, measurement, plan.fromMinute, plan.toMinute);
       return { interval, points: combineMinutes(minutes, plan.sizeMs) };
+    },
+
+    async seriesColumns({ actor, monitorId, columns, from, to, interval, fill }) {
+      await readableMonitor(monitors, actor, monitorId);
+      const plan = planSeries(from, to, interval);
+      const measurements = [...new Set(columns.map((c) => c.measurement))];
+      const minutes = await rollups.minutesOf(monitorId, measurements, plan.fromMinute, plan.toMinute);
+      const grid = bucketGrid(from, to, plan.sizeMs);
+      const buckets = new Map(measurements.map((m) => [m, bucketsOf(minutes.get(m) ?? [], plan.sizeMs)]));
+      const series = columns.map(({ measurement, aggregate }) => ({
+        measurement,
+        aggregate,
+        points: columnPoints(buckets.get(measurement) ?? new Map(), aggregate, grid, fill),
+      }));
+      return { interval, fill, series };
     },
   };
 }

@@ -3,7 +3,7 @@ import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } f
 import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
 import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
-import { rollupIncrements } from "../domain/rollup.ts";
+import { rollupExtras, rollupIncrements } from "../domain/rollup.ts";
 import { nanosToMs } from "../domain/timestamps.ts";
 import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
 import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
@@ -212,7 +212,7 @@ export class ReadingsIngest {
     }
     // Different collections and documents: the two bulk writes cannot lose each other's updates.
     await Promise.all([
-      rollups.apply(rollupIncrements(applied)),
+      rollups.apply(rollupIncrements(applied), rollupExtras(applied)),
       monitors.applyBatch([...byMonitor.values()], current),
     ]);
 

@@ -1,7 +1,8 @@
 import type { Measurement } from "@trellis/contracts";
 import { duplicateIndexes } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
-import type { RollupIncrement, Stats } from "../domain/rollup.ts";
+import type { MinuteExtras, RollupExtra, RollupIncrement, Stats } from "../domain/rollup.ts";
+import type { MinuteRollup } from "../domain/series.ts";
 
 export interface RollupDoc {
   /** `<monitorId>:<minuteStartMs>` */
@@ -9,8 +10,11 @@ export interface RollupDoc {
   monitorId: string;
   /** Start of the minute, ms since the epoch. */
   minute: number;
-  /** Per measurement: `m.ph.count`, `m.ph.sum`, `m.ph.min`, `m.ph.max`. */
-  m: Partial<Record<Measurement, Stats>>;
+  /**
+   * Per measurement: `m.ph.count`, `m.ph.sum`, `m.ph.min`, `m.ph.max`, and (rollups written since
+   * stddev and last exist) `m.ph.sumSq`, `m.ph.sqCount`, `m.ph.last`, `m.ph.lastAt`.
+   */
+  m: Partial<Record<Measurement, Stats & Partial<MinuteExtras>>>;
 }
 
 /**
@@ -28,17 +32,29 @@ export class RollupsStore {
     await this.rollups.createIndex({ monitorId: 1, minute: 1 }, { name: "monitorId_minute" });
   }
 
-  /** One upsert per monitor and minute; a duplicate-key race between two instances' upserts is retried once. */
-  async apply(increments: readonly RollupIncrement[]): Promise<void> {
+  /**
+   * One upsert per monitor and minute (`$inc` / `$min` / `$max`, commutative, so two instances
+   * writing the same minute add up); a duplicate-key race between two instances' upserts is
+   * retried once. Then, once the documents exist, each measurement's `(lastAt, last)` is set by
+   * a conditional update that matches only while the stored pair is older (see `MinuteExtras`).
+   */
+  async apply(increments: readonly RollupIncrement[], extras: readonly RollupExtra[] = []): Promise<void> {
+    const extraOf = new Map(extras.map((e) => [`${e.monitorId}:${e.minute}`, e.extras]));
     const ops: AnyBulkWriteOperation<RollupDoc>[] = increments.map((inc) => {
       const $inc: Record<string, number> = {};
       const $min: Record<string, number> = {};
       const $max: Record<string, number> = {};
+      const extra = extraOf.get(`${inc.monitorId}:${inc.minute}`);
       for (const [m, s] of Object.entries(inc.stats) as [Measurement, Stats][]) {
         $inc[`m.${m}.count`] = s.count;
         $inc[`m.${m}.sum`] = s.sum;
         $min[`m.${m}.min`] = s.min;
         $max[`m.${m}.max`] = s.max;
+        const e = extra?.[m];
+        if (e) {
+          $inc[`m.${m}.sumSq`] = e.sumSq;
+          $inc[`m.${m}.sqCount`] = e.sqCount;
+        }
       }
       return {
         updateOne: {
@@ -55,6 +71,32 @@ export class RollupsStore {
       const retry = duplicateIndexes(err).map((i) => ops[i] as AnyBulkWriteOperation<RollupDoc>);
       await this.rollups.bulkWrite(retry, { ordered: false });
     }
+    await this.applyLast(extras);
+  }
+
+  /** `(lastAt, last)` of each measurement, only where the stored pair is older (or missing). */
+  private async applyLast(extras: readonly RollupExtra[]): Promise<void> {
+    const ops: AnyBulkWriteOperation<RollupDoc>[] = [];
+    for (const e of extras) {
+      for (const [m, x] of Object.entries(e.extras) as [Measurement, MinuteExtras][]) {
+        const at = `m.${m}.lastAt`;
+        const last = `m.${m}.last`;
+        ops.push({
+          updateOne: {
+            filter: {
+              _id: `${e.monitorId}:${e.minute}`,
+              $or: [
+                { [at]: { $exists: false } },
+                { [at]: { $lt: x.lastAt } },
+                { [at]: x.lastAt, [last]: { $lt: x.last } },
+              ],
+            },
+            update: { $set: { [at]: x.lastAt, [last]: x.last } },
+          },
+        });
+      }
+    }
+    if (ops.length > 0) await this.rollups.bulkWrite(ops, { ordered: false });
   }
 
   /** Minute stats of one measurement, for minutes in `[fromMinute, toMinute]`. */
@@ -75,6 +117,30 @@ export class RollupsStore {
     for (const d of docs) {
       const s = d.m?.[measurement];
       if (s && s.count > 0) out.push({ minute: d.minute, stats: s });
+    }
+    return out;
+  }
+
+  /** Minute rollups (with extras where stored) of several measurements, for minutes in `[fromMinute, toMinute]`. */
+  async minutesOf(
+    monitorId: string,
+    measurements: readonly Measurement[],
+    fromMinute: number,
+    toMinute: number,
+  ): Promise<Map<Measurement, { minute: number; stats: MinuteRollup }[]>> {
+    const docs = await this.rollups
+      .find(
+        { monitorId, minute: { $gte: fromMinute, $lte: toMinute } },
+        { projection: { minute: 1, ...Object.fromEntries(measurements.map((m) => [`m.${m}`, 1])) } },
+      )
+      .sort({ minute: 1 })
+      .toArray();
+    const out = new Map<Measurement, { minute: number; stats: MinuteRollup }[]>(measurements.map((m) => [m, []]));
+    for (const d of docs) {
+      for (const m of measurements) {
+        const s = d.m?.[m];
+        if (s && s.count > 0) out.get(m)?.push({ minute: d.minute, stats: s });
+      }
     }
     return out;
   }
