@@ -1,3 +1,4 @@
+import { analysisCatalog } from "./analysis.ts";
 import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
@@ -8,8 +9,7 @@ import { telemetryCatalog } from "./telemetry.ts";
  * the gateway and other services call through these objects.
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
-export { authCatalog, mediaCatalog, telemetryCatalog };
-export const analysisCatalog = { health: healthEndpoint("analysis") } as const;
+export { analysisCatalog, authCatalog, mediaCatalog, telemetryCatalog };
 
 export const catalogs = {
   gateway: gatewayCatalog,
