@@ -1,0 +1,314 @@
+/**
+ * Analysis jobs through the real gateway, auth, media and analysis processes, on real Redis
+ * (BullMQ, this file's own key prefix), NATS, the MongoDB-protocol server and ffmpeg: a video made
+ * by ffmpeg with a WebVTT transcript is analysed into keyframes (pictures in media) and questions;
+ * no transcript → 404; cancel of a waiting job and of one whose ffmpeg is running (its process
+ * gone, no temp file or keyframe left, never retried); one active analysis per video; permissions.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { analysisEvents } from "@trellis/contracts";
+import { poll } from "@trellis/stack/testing";
+import { useFileStack } from "@trellis/stack/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { http, type Platform, startPlatform } from "./support/platform.ts";
+
+const VIDEO_SECONDS = 20;
+/** ffmpeg reads the input at this multiple of real time: long enough to cancel it mid-run. */
+const READ_RATE = 2;
+
+interface Account {
+  id: string;
+  bearer: string;
+}
+
+const stack = useFileStack();
+let platform: Platform;
+let base: string;
+let nc: NatsConnection;
+let video: Buffer;
+let jobsTmp: string;
+let workDir: string;
+let alice: Account;
+let bob: Account;
+let carol: Account;
+
+const vtt = (() => {
+  const t = (s: number) => `00:00:${String(s).padStart(2, "0")}.000`;
+  const lines = ["WEBVTT", ""];
+  for (let i = 0; i < VIDEO_SECONDS / 2; i++) {
+    lines.push(
+      `${t(i * 2)} --> ${t(i * 2 + 2)}`,
+      `Lettuce number ${i + 1} grows in nutrient solution under bright lamps.`,
+      "",
+    );
+  }
+  return lines.join("\n");
+})();
+
+async function register(prefix: string): Promise<Account> {
+  const username = `${prefix}-${platform.suffix}`;
+  const password = `Pw-${randomBytes(6).toString("hex")}`;
+  const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  const token = await http(base, "POST", "/api/v2/auth/token", {
+    form: { grant_type: "password", username, password },
+  });
+  expect(token.status).toBe(200);
+  return { id: res.body.id, bearer: token.body.access_token };
+}
+
+async function uploadVideo(who: Account, transcript: boolean): Promise<string> {
+  const res = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${who.bearer}`, "content-type": "video/mp4" },
+    body: video,
+  });
+  const body = (await res.json()) as { id: string };
+  expect(res.status, JSON.stringify(body)).toBe(201);
+  if (transcript) {
+    const put = await fetch(`${base}/api/v2/videos/${body.id}/transcript`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${who.bearer}`, "content-type": "text/vtt" },
+      body: vtt,
+    });
+    expect(put.status, await put.text()).toBe(200);
+  }
+  return body.id;
+}
+
+const start = (who: Account, videoId: string, extra: Record<string, unknown> = {}) =>
+  http(base, "POST", "/api/v2/analyses", {
+    bearer: who.bearer,
+    json: { video_id: videoId, title: "Hydroponics 101", num_questions: 5, keyframe_interval: 4, ...extra },
+  });
+const get = (who: Account, id: string) => http(base, "GET", `/api/v2/analyses/${id}`, { bearer: who.bearer });
+const cancel = (who: Account, id: string) =>
+  http(base, "POST", `/api/v2/analyses/${id}/cancel`, { bearer: who.bearer });
+const untilState = (who: Account, id: string, ok: (state: string) => boolean, timeoutMs = 60_000) =>
+  poll(
+    () => get(who, id),
+    (r) => r.status === 200 && ok(r.body.state),
+    { timeoutMs, intervalMs: 100 },
+  );
+
+/** Pids of processes whose command line names the analysis (its ffmpeg works in the job's temp dir). */
+function processesOf(analysisId: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmd.startsWith("ffmpeg") || cmd.includes("/ffmpeg")) {
+        if (cmd.includes(`trellis-analysis-${analysisId}`)) pids.push(Number(entry));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+beforeAll(async () => {
+  workDir = mkdtempSync(join(tmpdir(), "trellis-analysis-test-"));
+  jobsTmp = join(workDir, "jobs");
+  execFileSync("mkdir", ["-p", jobsTmp]);
+  const file = join(workDir, "clip.mp4");
+  execFileSync(
+    "ffmpeg",
+    [
+      "-v",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      `testsrc2=size=320x240:rate=25:duration=${VIDEO_SECONDS}`,
+      "-f",
+      "lavfi",
+      "-i",
+      `sine=frequency=440:duration=${VIDEO_SECONDS}`,
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-pix_fmt",
+      "yuv420p",
+      "-c:a",
+      "aac",
+      "-shortest",
+      file,
+    ],
+    { stdio: "ignore" },
+  );
+  video = readFileSync(file);
+  platform = await startPlatform({
+    stack,
+    services: ["auth", "media", "analysis"],
+    extraEnv: {
+      FFMPEG_READ_RATE: String(READ_RATE),
+      ANALYSIS_TMP_DIR: jobsTmp,
+      WORKER_CONCURRENCY: "1",
+      JOB_ATTEMPTS: "3",
+      JOB_BACKOFF_MS: "200",
+    },
+  });
+  base = platform.base;
+  nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
+  [alice, bob, carol] = await Promise.all([register("alice"), register("bob"), register("carol")]);
+}, 120_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await platform?.stop();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("analysis jobs", () => {
+  it("rejects bad input with 400 and a video without transcript with 404 'no transcript available'", async () => {
+    const videoId = await uploadVideo(alice, false);
+    for (const extra of [
+      { num_questions: 0 },
+      { num_questions: 51 },
+      { keyframe_interval: 0 },
+      { keyframe_interval: 601 },
+    ]) {
+      const res = await start(alice, videoId, extra);
+      expect(res.status, JSON.stringify(extra)).toBe(400);
+    }
+    expect((await start(alice, "not-a-uuid")).status).toBe(400);
+    const none = await start(alice, videoId);
+    expect(none.status).toBe(404);
+    expect(none.body.error.message).toBe("no transcript available");
+  });
+
+  it("analyses a video: keyframes stored in media, N questions inside the video, progress events", async () => {
+    const videoId = await uploadVideo(alice, true);
+    const sub = nc.subscribe(analysisEvents.progress.subject);
+    const seen: number[] = [];
+    const started = await start(alice, videoId);
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    expect(started.headers.get("location")).toBe(`/api/v2/analyses/${started.body.id}`);
+    expect(started.body).toMatchObject({ videoId, state: "waiting", numQuestions: 5, keyframeInterval: 4 });
+    const id: string = started.body.id;
+    void (async () => {
+      for await (const m of sub) {
+        const e = m.json<{ analysisId: string; progress: { percent: number } }>();
+        if (e.analysisId === id) seen.push(e.progress.percent);
+      }
+    })();
+
+    // One active analysis per video: starting again answers 200 with the same one.
+    const again = await start(alice, videoId);
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(id);
+
+    const { value } = await untilState(alice, id, (s) => s === "completed" || s === "failed");
+    sub.unsubscribe();
+    expect(value.body.state, JSON.stringify(value.body)).toBe("completed");
+    expect(value.body.progress).toEqual({ stage: "done", percent: 100 });
+    expect(value.body.startedAt).toBeDefined();
+    expect(value.body.finishedAt).toBeDefined();
+    expect(value.body.keyframeIds).toHaveLength(VIDEO_SECONDS / 4);
+    for (const pictureId of value.body.keyframeIds) {
+      const pic = await http(base, "GET", `/api/v2/pictures/${pictureId}`, { bearer: alice.bearer });
+      expect(pic.status).toBe(200);
+      expect(pic.body).toMatchObject({ userId: alice.id, type: "image/jpeg", width: 320, height: 240 });
+    }
+    const questions = await http(base, "GET", `/api/v2/analyses/${id}/questions`, { bearer: alice.bearer });
+    expect(questions.status).toBe(200);
+    expect(questions.body.items).toHaveLength(5);
+    for (const q of questions.body.items) {
+      expect(q.timestampMs).toBeGreaterThanOrEqual(0);
+      expect(q.timestampMs).toBeLessThan(VIDEO_SECONDS * 1000);
+      expect(q.options).toContain(q.answer);
+      expect(value.body.keyframeIds).toContain(q.keyframeId);
+    }
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(readdirSync(jobsTmp)).toEqual([]);
+
+    // Listed for the video; finished, so it can run again.
+    const list = await http(base, "GET", `/api/v2/analyses?video_id=${videoId}`, { bearer: alice.bearer });
+    expect(list.body.items.map((a: { id: string }) => a.id)).toEqual([id]);
+    expect((await cancel(alice, id)).status).toBe(409);
+
+    // Others: 404 everywhere, nothing listed.
+    expect((await get(bob, id)).status).toBe(404);
+    expect((await cancel(bob, id)).status).toBe(404);
+    expect((await http(base, "GET", `/api/v2/analyses/${id}/questions`, { bearer: bob.bearer })).status).toBe(404);
+    expect((await start(bob, videoId)).status).toBe(404);
+    const bobs = await http(base, "GET", `/api/v2/analyses?video_id=${videoId}`, { bearer: bob.bearer });
+    expect(bobs.body.items).toEqual([]);
+    expect((await get(alice, "00000000-0000-4000-8000-000000000000")).status).toBe(404);
+    expect((await cancel(alice, "00000000-0000-4000-8000-000000000000")).status).toBe(404);
+  }, 90_000);
+
+  it("cancels a waiting job, and an active one while ffmpeg runs: process gone, nothing left, never retried", async () => {
+    const [first, second] = await Promise.all([uploadVideo(carol, true), uploadVideo(carol, true)]);
+    const active = await start(carol, first);
+    expect(active.status).toBe(202);
+    const activeId: string = active.body.id;
+    // The worker runs one job at a time: the second waits.
+    const { value: running } = await poll(
+      () => processesOf(activeId),
+      (pids) => pids.length > 0,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      },
+    );
+    expect(running.length).toBeGreaterThan(0);
+    const waiting = await start(carol, second);
+    expect(waiting.status).toBe(202);
+
+    const w = await cancel(carol, waiting.body.id);
+    expect(w.status, JSON.stringify(w.body)).toBe(200);
+    expect(w.body).toEqual({ id: waiting.body.id, state: "cancelled", previousState: "waiting" });
+
+    const a = await cancel(carol, activeId);
+    expect(a.status, JSON.stringify(a.body)).toBe(200);
+    expect(a.body).toEqual({ id: activeId, state: "cancelled", previousState: "active" });
+    const { value: left, elapsedMs } = await poll(
+      () => processesOf(activeId),
+      (pids) => pids.length === 0,
+      {
+        timeoutMs: 1_000,
+        intervalMs: 20,
+      },
+    );
+    expect(left).toEqual([]);
+    expect(elapsedMs).toBeLessThan(1_000);
+    for (const pid of running) expect(() => process.kill(pid, 0)).toThrow();
+
+    const { value: dir } = await poll(
+      () => readdirSync(jobsTmp),
+      (d) => d.length === 0,
+      { timeoutMs: 2_000 },
+    );
+    expect(dir).toEqual([]);
+    const pictures = await http(base, "GET", `/api/v2/users/${carol.id}/pictures`, { bearer: carol.bearer });
+    expect(pictures.body.items).toEqual([]);
+
+    // Never retried, even after the backoff has long passed; a cancelled one cannot be cancelled again.
+    await new Promise((r) => setTimeout(r, 1_500));
+    for (const id of [activeId, waiting.body.id]) {
+      const after = await get(carol, id);
+      expect(after.body.state).toBe("cancelled");
+      expect(after.body.keyframeIds).toEqual([]);
+      expect(after.body.attempts).toBeLessThanOrEqual(1);
+      expect((await cancel(carol, id)).status).toBe(409);
+    }
+    expect(processesOf(activeId)).toEqual([]);
+
+    // Finished: the video can be analysed again.
+    const rerun = await start(carol, first, { keyframe_interval: 10, num_questions: 2 });
+    expect(rerun.status).toBe(202);
+    const { value: done } = await untilState(carol, rerun.body.id, (s) => s === "completed" || s === "failed");
+    expect(done.body.state, JSON.stringify(done.body)).toBe("completed");
+    expect(done.body.questionCount).toBe(2);
+  }, 120_000);
+});
