@@ -3,7 +3,9 @@
  * (BullMQ, this file's own key prefix), NATS, the MongoDB-protocol server and ffmpeg: a video made
  * by ffmpeg with a WebVTT transcript is analysed into keyframes (pictures in media) and questions;
  * no transcript → 404; cancel of a waiting job and of one whose ffmpeg is running (its process
- * gone, no temp file or keyframe left, never retried); one active analysis per video; permissions.
+ * gone, no temp file or keyframe left, never retried); one active analysis per video; permissions;
+ * the per-job timeout (failed, deadline_exceeded, not retried), a transient failure (media down
+ * mid-job) retried with backoff until it completes, and SIGTERM handing a running job back.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -12,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { analysisEvents } from "@trellis/contracts";
-import { poll } from "@trellis/stack/testing";
+import { poll, type ServiceProcess, startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, type Platform, startPlatform } from "./support/platform.ts";
@@ -310,5 +312,88 @@ describe("analysis jobs", () => {
     const { value: done } = await untilState(carol, rerun.body.id, (s) => s === "completed" || s === "failed");
     expect(done.body.state, JSON.stringify(done.body)).toBe("completed");
     expect(done.body.questionCount).toBe(2);
+  }, 120_000);
+});
+
+describe("analysis job reliability", () => {
+  let serial = 0;
+  /** Replaces the running analysis instance(s) with one configured by `extra`. */
+  async function analysisWith(extra: Record<string, string>): Promise<ServiceProcess> {
+    for (const p of platform.procs.filter((p) => p.name === "analysis")) await p.stop();
+    const proc = await startService(
+      "analysis",
+      platform.env("analysis", { ...extra, INSTANCE_ID: `analysis-${platform.suffix}-r${serial++}` }),
+    );
+    platform.procs.push(proc);
+    return proc;
+  }
+  const running = (id: string) =>
+    poll(
+      () => processesOf(id),
+      (pids) => pids.length > 0,
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+
+  it("fails a job past its deadline with deadline_exceeded, its ffmpeg killed, and never retries it", async () => {
+    await analysisWith({ JOB_TIMEOUT_MS: "3000" });
+    const videoId = await uploadVideo(alice, true);
+    const started = await start(alice, videoId);
+    expect(started.status).toBe(202);
+    const id: string = started.body.id;
+    const { value } = await untilState(alice, id, (s) => s === "failed" || s === "completed", 20_000);
+    expect(value.body.state, JSON.stringify(value.body)).toBe("failed");
+    expect(value.body.error.code).toBe("deadline_exceeded");
+    expect(processesOf(id)).toEqual([]);
+    expect(readdirSync(jobsTmp)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = await get(alice, id);
+    expect(after.body).toMatchObject({ state: "failed", attempts: 1, keyframeIds: [] });
+  }, 60_000);
+
+  it("retries a transient failure (media down mid-job) with backoff, and completes once media is back", async () => {
+    await analysisWith({ JOB_ATTEMPTS: "6", JOB_BACKOFF_MS: "1500" });
+    const videoId = await uploadVideo(alice, true);
+    const started = await start(alice, videoId, { keyframe_interval: 5, num_questions: 3 });
+    const id: string = started.body.id;
+    await running(id);
+    const media = platform.procs.find((p) => p.name === "media") as ServiceProcess;
+    await media.stop();
+    platform.procs.splice(platform.procs.indexOf(media), 1);
+    const { value: retrying } = await poll(
+      () => get(alice, id),
+      (r) => r.body.error?.code === "unavailable",
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(retrying.body.state).not.toBe("failed");
+    platform.procs.push(await startService("media", platform.env("media")));
+    const { value } = await untilState(alice, id, (s) => s === "completed" || s === "failed", 60_000);
+    expect(value.body.state, JSON.stringify(value.body)).toBe("completed");
+    expect(value.body.attempts).toBeGreaterThan(1);
+    expect(value.body.keyframeIds).toHaveLength(VIDEO_SECONDS / 5);
+    expect(value.body.error).toBeUndefined();
+  }, 120_000);
+
+  it("hands a running job back on SIGTERM: another instance finishes it", async () => {
+    const first = await analysisWith({});
+    const videoId = await uploadVideo(alice, true);
+    const started = await start(alice, videoId, { keyframe_interval: 5, num_questions: 3 });
+    const id: string = started.body.id;
+    const { value: pids } = await running(id);
+    expect(await first.stop()).toBe(143); // 128 + SIGTERM, after a graceful shutdown
+    expect(first.output()).toContain("analysis handed back at shutdown");
+    platform.procs.splice(platform.procs.indexOf(first), 1);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+    expect(readdirSync(jobsTmp)).toEqual([]);
+
+    const second = await startService(
+      "analysis",
+      platform.env("analysis", { INSTANCE_ID: `analysis-${platform.suffix}-second` }),
+    );
+    platform.procs.push(second);
+    const { value } = await untilState(alice, id, (s) => s === "completed" || s === "failed", 60_000);
+    expect(value.body.state, JSON.stringify(value.body)).toBe("completed");
+    expect(value.body.questionCount).toBe(3);
+    expect(value.body.attempts).toBe(2);
+    expect(readdirSync(jobsTmp)).toEqual([]);
   }, 120_000);
 });

@@ -126,6 +126,8 @@ export function createProcessor(deps: ProcessorDeps) {
       );
       await checkCancel();
       await saveQuestions(ctx, questions);
+      // Gone before the analysis reads as completed, so no one ever sees a finished job's files.
+      await rm(dir, { recursive: true, force: true });
       const done = progressAt("done", 1);
       if (await store.finish(id, "completed", new Date(), { questionCount: questions.length, progress: done })) {
         publish("progress", { analysisId: id, videoId: data.videoId, progress: done, at: new Date().toISOString() });
