@@ -38,6 +38,7 @@ const PHRASE_KINDS = new Set<AnswerKind>(["proper", "term"]);
 const CONTENT_POS = new Set(["NOUN", "PROPN", "ADJ", "VERB"]);
 const PHRASE_POS = new Set(["NOUN", "PROPN", "ADJ"]);
 const HEAD_POS = new Set(["NOUN", "PROPN"]);
+const DEICTIC = new Set(["this", "that", "these", "those", "such"]);
 const VERB_FOLLOWERS = new Set(["DET", "AUX", "PRON", "PART"]);
 
 const MIN_SENTENCE_WORDS = 6;
@@ -269,18 +270,22 @@ function analyse(segments: readonly TimedSegment[]): Analysis {
       });
     };
     let contentWeight = 0;
+    for (let i = s.first; i < s.end; i++) contentWeight += weightOf(i);
     let entities = 0;
+    let entityEnd = -1;
     for (let i = s.first; i < s.end; ) {
       const entity = entityAt.get(i);
       if (entity && entity.end <= s.end) {
         entities++;
         add(i, entity.end, entity.kind, entity.kind === "date" ? 0.95 : 0.85);
-        i = entity.end;
+        i = entityEnd = entity.end;
         continue;
       }
-      contentWeight += weightOf(i);
       // A noun phrase: adjectives and nouns, starting on a content word, ending on a noun.
       if (type[i] === "word" && PHRASE_POS.has(pos[i] ?? "") && !stop[i]) {
+        // Not a unit after a number ("10 ___"), nor the tail of a coordination ("ebb and ___").
+        const unit = i === entityEnd || type[i - 1] === "number";
+        const coordinated = i - 2 >= s.first && pos[i - 1] === "CCONJ" && PHRASE_POS.has(pos[i - 2] ?? "");
         let j = i;
         while (j < s.end && j - i < MAX_PHRASE_TOKENS && type[j] === "word" && PHRASE_POS.has(pos[j] ?? "")) {
           if (entityAt.has(j)) break;
@@ -299,7 +304,10 @@ function analyse(segments: readonly TimedSegment[]): Analysis {
           }
           // Longer phrases say more; single words must weigh a lot to be worth asking.
           weight += 0.08 * (last - i);
-          if (weight > 0.15) add(i, last + 1, proper ? "proper" : "term", Math.min(1, weight));
+          // A run longer than a phrase may be is cut anywhere: no answer from it.
+          const cut = j - i === MAX_PHRASE_TOKENS && j < s.end && type[j] === "word" && PHRASE_POS.has(pos[j] ?? "");
+          if (weight > 0.15 && !unit && !coordinated && !cut)
+            add(i, last + 1, proper ? "proper" : "term", Math.min(1, weight));
         }
         i = Math.max(i + 1, j);
         continue;
@@ -309,7 +317,11 @@ function analyse(segments: readonly TimedSegment[]): Analysis {
     // Importance: term weight per word (not favouring long sentences), facts (entities), a sensible length.
     const lengthFit =
       s.words < MIN_SENTENCE_WORDS || s.words > MAX_SENTENCE_WORDS ? 0 : s.words < 10 ? 0.7 : s.words > 32 ? 0.8 : 1;
-    s.score = lengthFit * (contentWeight / Math.sqrt(Math.max(1, s.words)) + 0.15 * Math.min(2, entities));
+    // A sentence opening on "It", "This", "They", … leans on the one before: weaker on its own.
+    const firstWord = (value[s.first] ?? "").toLowerCase();
+    const standsAlone = pos[s.first] === "PRON" || DEICTIC.has(firstWord) ? 0.75 : 1;
+    s.score =
+      lengthFit * standsAlone * (contentWeight / Math.sqrt(Math.max(1, s.words)) + 0.15 * Math.min(2, entities));
   }
   return { sentences, answers };
 }
