@@ -25,7 +25,14 @@ const clock = (ms: number) => {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 };
 
-const segments = segmentsFromFile(file, await readFile(file, "utf8"));
+let content: string;
+try {
+  content = await readFile(file, "utf8");
+} catch (error) {
+  console.error(`cannot read ${file}: ${(error as Error).message}`);
+  process.exit(1);
+}
+const segments = segmentsFromFile(file, content);
 const started = performance.now();
 const questions = await generateOffline({ segments, count });
 const took = performance.now() - started;

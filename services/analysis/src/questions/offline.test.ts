@@ -36,6 +36,7 @@ function checkQuestions(questions: Question[], segments: readonly TimedSegment[]
 
 describe("offline question generator on a lecture transcript (WebVTT, ~1,500 words)", () => {
   it("reads the fixture as timed cues without markup", () => {
+    expect(lecture).toHaveLength(fixture.match(/-->/g)?.length ?? 0);
     expect(lectureText.split(" ").length).toBeGreaterThan(1400);
     expect(lecture[0]?.text.startsWith("Good morning everyone")).toBe(true);
     expect(lectureText).not.toMatch(/<v|<\/v>/);
