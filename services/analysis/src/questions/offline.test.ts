@@ -161,6 +161,28 @@ describe("offline question generator on other input", () => {
     checkQuestions(questions, short);
   });
 
+  it("leaves qualifiers such as 'about' in the question, not in the answer", async () => {
+    const sentences = [
+      "Lettuce grows well at about 250 micromoles of light per square meter.",
+      "Tomatoes in the fruiting stage can use about 600 micromoles of light.",
+      "Basil suffers below about 10 degrees in a cold greenhouse at night.",
+      "The reservoir should stay around 20 degrees for healthy white roots.",
+      "A lettuce crop needs more than 17 moles of light every single day.",
+    ];
+    const segments = sentences.map((text, i) => ({ start: i * 5000, end: i * 5000 + 4000, text }));
+    const questions = await generateOffline({ segments, count: 5 });
+    const numeric = questions.filter((q) => /\d/.test(q.answer));
+    expect(numeric.length).toBeGreaterThan(0);
+    for (const q of numeric) {
+      expect(
+        q.options.every((o) => /^\d/.test(o)),
+        JSON.stringify(q.options),
+      ).toBe(true);
+      expect(q.text).toMatch(/(about|around|more than) ___/);
+    }
+    checkQuestions(questions, segments);
+  });
+
   it("writes a cloze question when the transcript has no distractors of the answer's kind", async () => {
     const questions = await generateOffline({
       segments: [

@@ -38,6 +38,8 @@ const PHRASE_KINDS = new Set<AnswerKind>(["proper", "term"]);
 const CONTENT_POS = new Set(["NOUN", "PROPN", "ADJ", "VERB"]);
 const PHRASE_POS = new Set(["NOUN", "PROPN", "ADJ"]);
 const HEAD_POS = new Set(["NOUN", "PROPN"]);
+const QUALIFIER =
+  /^(?:about|around|approximately|roughly|nearly|almost|over|under|only|up to|more than|less than|at least|at most)\s+/i;
 const DEICTIC = new Set(["this", "that", "these", "those", "such"]);
 const VERB_FOLLOWERS = new Set(["DET", "AUX", "PRON", "PART"]);
 
@@ -113,6 +115,9 @@ export function findWhole(haystack: string, needle: string, from = 0): number {
   }
   return -1;
 }
+
+/** A rough English plural test on the last word: enough to match distractors to the answer. */
+const isPlural = (text: string) => /[^s]s$/i.test(text.split(" ").at(-1) ?? "");
 
 const numericValue = (text: string): number | undefined => {
   const m = /-?\d[\d,]*(?:\.\d+)?/.exec(text);
@@ -257,7 +262,8 @@ function analyse(segments: readonly TimedSegment[]): Analysis {
       return s.text.slice(a, (s.offsets[last - s.first] ?? 0) + (value[last] ?? "").length);
     };
     const add = (from: number, to: number, kind: AnswerKind, weight: number) => {
-      const t = spanText(from, to);
+      // "about 5.0": the qualifier stays in the question, else only the answer would carry it.
+      const t = PHRASE_KINDS.has(kind) ? spanText(from, to) : spanText(from, to).replace(QUALIFIER, "");
       if (t.length < 2) return;
       answers.push({
         sentence: s.index,
@@ -297,11 +303,9 @@ function analyse(segments: readonly TimedSegment[]): Analysis {
         while (last >= i && !HEAD_POS.has(pos[last] ?? "")) last--;
         if (last >= i && !stop[last]) {
           let weight = 0;
-          let proper = false;
-          for (let k = i; k <= last; k++) {
-            weight = Math.max(weight, weightOf(k));
-            proper ||= pos[k] === "PROPN";
-          }
+          for (let k = i; k <= last; k++) weight = Math.max(weight, weightOf(k));
+          // A name when its head is one ("United States Army"), not for "typical NFT channel".
+          const proper = pos[last] === "PROPN";
           // Longer phrases say more; single words must weigh a lot to be worth asking.
           weight += 0.08 * (last - i);
           // A run longer than a phrase may be is cut anywhere: no answer from it.
@@ -357,14 +361,23 @@ function distractorsFor(answer: Answer, sentence: Sentence, pools: ReadonlyMap<A
               : 10
             : Math.abs(Math.log10(Math.abs(v) + 1) - Math.log10(Math.abs(target) + 1));
       } else {
-        distance = Math.abs(a.tokens - answer.tokens) + Math.abs(a.weight - answer.weight);
+        // Same length, weight and number ("vines" / "lamps", not "vines" / "meter"): reads as plausible.
+        distance =
+          Math.abs(a.tokens - answer.tokens) +
+          Math.abs(a.weight - answer.weight) +
+          (isPlural(a.text) === isPlural(answer.text) ? 0 : 0.5);
       }
       return { a, distance };
     })
     .sort((x, y) => x.distance - y.distance || hash(x.a.key) - hash(y.a.key));
   const out: string[] = [];
+  // "4.0" and "about 4" are one distractor: numbers count once per value.
+  const values = new Set<number>(target === undefined ? [] : [target]);
   for (const { a } of ranked) {
     if (seen.has(a.key)) continue;
+    const v = numericValue(a.text);
+    if (v !== undefined && values.has(v)) continue;
+    if (v !== undefined) values.add(v);
     seen.add(a.key);
     out.push(a.text);
     if (out.length === DISTRACTORS) break;
