@@ -39,16 +39,25 @@ let alice: Account;
 let bob: Account;
 let carol: Account;
 
+/** Ten facts, one cue every two seconds: enough for the offline generator to pick distinct answers. */
+const FACTS = [
+  "Hydroponics means growing plants without soil, with their roots in a nutrient solution.",
+  "In 1937 William Gericke coined the word hydroponics at the University of California.",
+  "Lettuce grows well in a nutrient film technique system with a thin stream of water.",
+  "The pH of the nutrient solution should stay between 5.5 and 6.5 for most crops.",
+  "Basil needs about 14 hours of light every day to grow quickly.",
+  "Electrical conductivity tells the grower how much fertilizer is dissolved in the water.",
+  "Deep water culture keeps the roots in an oxygenated reservoir with an air pump.",
+  "Tomatoes need calcium to avoid blossom end rot on the fruit.",
+  "Rockwool cubes hold the seedlings until their roots reach the channel.",
+  "NASA studied hydroponic gardens for long missions on the International Space Station.",
+];
 const vtt = (() => {
   const t = (s: number) => `00:00:${String(s).padStart(2, "0")}.000`;
   const lines = ["WEBVTT", ""];
-  for (let i = 0; i < VIDEO_SECONDS / 2; i++) {
-    lines.push(
-      `${t(i * 2)} --> ${t(i * 2 + 2)}`,
-      `Lettuce number ${i + 1} grows in nutrient solution under bright lamps.`,
-      "",
-    );
-  }
+  FACTS.forEach((fact, i) => {
+    lines.push(`${t(i * 2)} --> ${t(i * 2 + 2)}`, fact, "");
+  });
   return lines.join("\n");
 })();
 

@@ -69,8 +69,10 @@ export const Question = z.object({
   id: z.uuid(),
   analysisId: AnalysisId,
   videoId: MediaId,
+  /** `cloze`: a sentence with a `___` blank, the answer typed in (options: the answer only); `multiple_choice`: the answer among distractors. */
+  kind: z.enum(["cloze", "multiple_choice"]),
   text: z.string(),
-  options: z.array(z.string()).min(2),
+  options: z.array(z.string()).min(1),
   answer: z.string(),
   explanation: z.string(),
   timestampMs: z.number().int().nonnegative(),

@@ -7,7 +7,7 @@ import { analysisHandlers } from "./handlers/analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
-import { placeholderQuestionGenerator } from "./steps/questions.ts";
+import { questionStep } from "./steps/questions.ts";
 import { AnalysesStore } from "./store/analyses.ts";
 
 await runService({
@@ -29,7 +29,7 @@ await runService({
       nc,
       store,
       publish,
-      generator: placeholderQuestionGenerator,
+      generator: questionStep(),
       log: log.child({ component: "worker" }),
       config,
     });
