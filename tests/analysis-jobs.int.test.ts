@@ -405,4 +405,40 @@ describe("analysis job reliability", () => {
     expect(value.body.attempts).toBe(2);
     expect(readdirSync(jobsTmp)).toEqual([]);
   }, 120_000);
+
+  it("cancels active jobs on two instances side by side, whichever instance gets the request", async () => {
+    const instances = [
+      await analysisWith({}),
+      await startService("analysis", platform.env("analysis", { INSTANCE_ID: `analysis-${platform.suffix}-pair` })),
+    ];
+    platform.procs.push(instances[1] as ServiceProcess);
+    const videos = await Promise.all([uploadVideo(alice, true), uploadVideo(alice, true)]);
+    const ids: string[] = [];
+    for (const v of videos) ids.push((await start(alice, v)).body.id);
+    // One job per instance (each runs one at a time), both with ffmpeg running.
+    for (const id of ids) await running(id);
+    const holderOf = (id: string) =>
+      instances.findIndex((p) => p.logs.some((l) => l.msg === "ffmpeg started" && l.analysisId === id));
+    expect(ids.map(holderOf).sort()).toEqual([0, 1]);
+
+    const results = await Promise.all(ids.map((id) => cancel(alice, id)));
+    for (const [i, res] of results.entries()) {
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ id: ids[i], state: "cancelled", previousState: "active" });
+    }
+    for (const id of ids) {
+      const { value } = await poll(
+        () => processesOf(id),
+        (pids) => pids.length === 0,
+        { timeoutMs: 1_000 },
+      );
+      expect(value).toEqual([]);
+      // The holder cancelled it, whoever answered the request.
+      const holder = instances[holderOf(id)] as ServiceProcess;
+      expect(holder.logs.some((l) => l.msg === "cancelling a job this instance holds" && l.analysisId === id)).toBe(
+        true,
+      );
+    }
+    expect(readdirSync(jobsTmp)).toEqual([]);
+  }, 120_000);
 });

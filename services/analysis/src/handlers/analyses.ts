@@ -85,8 +85,9 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
       return { items };
     },
 
-    async cancel(req) {
+    async cancel(req, ctx) {
       const a = await visible(t, req.actor, req.analysisId);
+      ctx.log.info({ analysisId: a.id, state: a.state }, "cancel requested");
       if (isFinishedState(a.state)) throw new TrellisError("conflict", `the analysis is already ${a.state}`);
       await t.store.requestCancel(a.id);
       const job = await t.queue.getJob(a.id);
