@@ -441,4 +441,37 @@ describe("analysis job reliability", () => {
     }
     expect(readdirSync(jobsTmp)).toEqual([]);
   }, 120_000);
+
+  it("finishes the job of a worker killed with SIGKILL mid-job on the other instance (stalled-job recovery)", async () => {
+    const quick = { JOB_LOCK_MS: "3000", JOB_STALLED_INTERVAL_MS: "1000" };
+    const instances = [
+      await analysisWith(quick),
+      await startService(
+        "analysis",
+        platform.env("analysis", { ...quick, INSTANCE_ID: `analysis-${platform.suffix}-survivor` }),
+      ),
+    ];
+    platform.procs.push(instances[1] as ServiceProcess);
+    const videoId = await uploadVideo(alice, true);
+    const id: string = (await start(alice, videoId, { keyframe_interval: 5, num_questions: 3 })).body.id;
+    const { value: pids } = await running(id);
+    const holder = instances.find((p) => p.logs.some((l) => l.msg === "ffmpeg started" && l.analysisId === id));
+    expect(holder).toBeDefined();
+    expect(await (holder as ServiceProcess).stop("SIGKILL")).toBe(137);
+    platform.procs.splice(platform.procs.indexOf(holder as ServiceProcess), 1);
+    // Its ffmpeg (its own process group) is orphaned: not this test's subject.
+    for (const pid of pids) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    const { value } = await untilState(alice, id, (s) => s === "completed" || s === "failed", 60_000);
+    expect(value.body.state, JSON.stringify(value.body)).toBe("completed");
+    expect(value.body.attempts).toBe(2);
+    expect(value.body.keyframeIds).toHaveLength(VIDEO_SECONDS / 5);
+    const survivor = instances.find((p) => p !== holder) as ServiceProcess;
+    expect(survivor.logs.some((l) => l.msg === "analysis completed" && l.analysisId === id)).toBe(true);
+  }, 120_000);
 });

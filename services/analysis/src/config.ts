@@ -22,6 +22,12 @@ export const analysisConfigSchema = baseConfigSchema.extend(mongoConfigSchema.sh
   /** Attempts for transient failures (media unavailable), with exponential backoff from JOB_BACKOFF_MS. */
   JOB_ATTEMPTS: env.int(1, 20).default(3),
   JOB_BACKOFF_MS: env.int(10, 600_000).default(2_000),
+  /**
+   * A job's lock (renewed at half this while it runs): when a worker dies (SIGKILL) its job is
+   * picked up by another worker once the lock has expired and a stalled-job check has run.
+   */
+  JOB_LOCK_MS: env.int(1_000, 600_000).default(30_000),
+  JOB_STALLED_INTERVAL_MS: env.int(500, 600_000).default(30_000),
   /** At most one progress event per job per this many ms (a stage change always goes out). */
   PROGRESS_INTERVAL_MS: env.int(0, 60_000).default(250),
   FFMPEG_PATH: z.string().min(1).default("ffmpeg"),

@@ -188,6 +188,8 @@ export function startWorker(redis: Redis, deps: ProcessorDeps): Worker<AnalysisJ
       connection: redis,
       prefix: deps.config.REDIS_KEY_PREFIX,
       concurrency: deps.config.WORKER_CONCURRENCY,
+      lockDuration: deps.config.JOB_LOCK_MS,
+      stalledInterval: deps.config.JOB_STALLED_INTERVAL_MS,
     },
   );
   worker.on("error", (err) => deps.log.error({ err }, "worker error"));
