@@ -68,11 +68,7 @@ export class TrackedVideosStore {
 
   /** The view count after this view, or null when the URL is not tracked. */
   async recordView(url: string): Promise<number | null> {
-    const doc = await this.videos.findOneAndUpdate(
-      { _id: url },
-      { $inc: { views: 1 } },
-      { returnDocument: "after", projection: { views: 1 } },
-    );
+    const doc = await this.videos.findOneAndUpdate({ _id: url }, { $inc: { views: 1 } }, { returnDocument: "after" });
     return doc ? doc.views : null;
   }
 
