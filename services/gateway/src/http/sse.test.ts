@@ -2,9 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import { Writable } from "node:stream";
+import { buildOpenApiDocument, route } from "@trellis/contracts";
 import express from "express";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { accessLog } from "./access-log.ts";
 import { bearerFromRequest, formatEvent, lastEventIdOf, openSse, type SseCloseReason, type SseStream } from "./sse.ts";
 
@@ -264,5 +266,26 @@ describe("EventSource authentication", () => {
     const log = lines.join("");
     expect(log).toContain('"path":"/events"');
     expect(log).not.toContain("s3cr3t-token");
+  });
+});
+
+describe("event-stream routes in the OpenAPI document", () => {
+  it("document ?access_token=, ?lastEventId= and Last-Event-ID", () => {
+    const events = route({
+      method: "get",
+      path: "/things/:id/events",
+      operationId: "thingEvents",
+      summary: "Events.",
+      tags: ["test"],
+      auth: "bearer",
+      eventStream: true,
+      params: z.object({ id: z.string() }),
+      responses: { 200: { description: "The stream.", contentType: "text/event-stream" } },
+    });
+    const doc = buildOpenApiDocument([events], { title: "t", version: "1" }) as {
+      paths: Record<string, { get: { parameters: { name: string; in: string }[] } }>;
+    };
+    const params = doc.paths["/things/{id}/events"]?.get.parameters.map((p) => `${p.in}:${p.name}`);
+    expect(params).toEqual(["path:id", "query:access_token", "query:lastEventId", "header:Last-Event-ID"]);
   });
 });
