@@ -122,6 +122,38 @@ describe("openSse over a real HTTP server", () => {
     expect(await get("/", { "Last-Event-ID": "x".repeat(300) })).toBe("(none)");
   });
 
+  it("a client that reconnects with the last id it saw gets the rest: no gaps, no duplicates", async () => {
+    const source = Array.from({ length: 30 }, (_, i) => ({ id: String(i + 1), data: `event ${i + 1}` }));
+    const seenByServer: (string | undefined)[] = [];
+    const base = await serve(async (stream) => {
+      seenByServer.push(stream.lastEventId);
+      const after = Number(stream.lastEventId ?? 0);
+      for (const e of source.filter((x) => Number(x.id) > after)) {
+        await stream.send(e);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    });
+    const received: string[] = [];
+    let lastId: string | undefined;
+    // Three connections, each cut after ten events, as a flaky network would.
+    for (let round = 0; round < 3; round++) {
+      const controller = new AbortController();
+      const res = await fetch(base, {
+        signal: controller.signal,
+        headers: lastId ? { "Last-Event-ID": lastId } : {},
+      });
+      const text = await readUntil(res, (t) => parse(t).filter((b) => b.id).length >= 10, controller);
+      for (const b of parse(text)
+        .filter((x) => x.id)
+        .slice(0, 10)) {
+        received.push(b.data ?? "");
+        lastId = b.id;
+      }
+    }
+    expect(seenByServer).toEqual([undefined, "10", "20"]);
+    expect(received).toEqual(source.map((e) => e.data));
+  });
+
   it("drops a client that does not read, without buffering more than the bound", async () => {
     const max = 256 * 1024;
     let maxBuffered = 0;
