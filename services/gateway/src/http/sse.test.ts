@@ -189,6 +189,18 @@ describe("openSse over a real HTTP server", () => {
     expect(maxBuffered).toBeGreaterThan(max / 2);
   });
 
+  it("an event larger than the bound still goes out when nothing is queued", async () => {
+    const big = "z".repeat(4 * 1024);
+    const base = await serve(
+      async (stream) => {
+        expect(await stream.send({ id: "big", data: big })).toBe(true);
+        stream.close();
+      },
+      { maxBufferedBytes: 1024 },
+    );
+    expect(parse(await (await fetch(base)).text())).toEqual([{ id: "big", data: big, comments: [] }]);
+  });
+
   it("with `skip`, leaves events out while the client is behind and then says how many", async () => {
     let sent = 0;
     let skipped = 0;

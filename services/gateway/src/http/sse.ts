@@ -35,7 +35,10 @@ export interface SseOptions {
   retryMs?: number;
   /** What to do with a client that does not keep up (see the module comment). Default `drop`. */
   slowClient?: SlowClientPolicy;
-  /** The most bytes queued in the response before the slow-client policy applies. Default 1 MiB. */
+  /**
+   * The most bytes queued in the response before the slow-client policy applies. Default 1 MiB.
+   * An event is always written to an empty buffer, so the bound is this or one event, the larger.
+   */
   maxBufferedBytes?: number;
   /** After a drop, how long the final event may take to flush before the socket is destroyed. */
   dropGraceMs?: number;
@@ -190,12 +193,13 @@ export function openSse(req: IncomingMessage, res: ServerResponse, options: SseO
     res.end(formatEvent({ event: "dropped", data: { reason: "the client did not keep up; reconnect to resume" } }));
     graceTimer = setTimeout(() => res.destroy(), dropGraceMs);
     graceTimer.unref();
+    res.once("close", () => clearTimeout(graceTimer));
     finish("dropped");
   };
 
   const heartbeat = setInterval(() => {
-    // A client that is behind has data queued already: a ping would only add to it.
     flushSkipped();
+    // A client that is behind has data queued already: a ping would only add to it.
     if (!closed && res.writableLength === 0) res.write(": ping\n\n");
   }, heartbeatMs);
 
@@ -236,7 +240,8 @@ export function openSse(req: IncomingMessage, res: ServerResponse, options: SseO
       if (policy === "wait" && res.writableLength >= waitMark() && !(await waitForDrain())) return false;
       if (closed || res.destroyed) return false;
       const chunk = formatEvent(event);
-      if (res.writableLength + Buffer.byteLength(chunk) > maxBuffered) {
+      // An empty buffer always takes the event, so one event larger than the bound still goes out.
+      if (res.writableLength > 0 && res.writableLength + Buffer.byteLength(chunk) > maxBuffered) {
         if (policy === "skip") {
           skipped++;
           if (event.id !== undefined) lastSkippedId = String(event.id);
