@@ -1,4 +1,4 @@
-/** The part of webvtt-parser (a CommonJS module without types) that media uses. */
+/** The part of webvtt-parser (a CommonJS module without types) that media and analysis use. */
 declare module "webvtt-parser" {
   export interface WebVttCue {
     id: string;
