@@ -2,6 +2,7 @@ import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
 import { telemetryCatalog } from "./telemetry.ts";
+import { trackedVideosCatalog } from "./tracked-videos.ts";
 
 /**
  * The NATS endpoints of each service, keyed by handler name. A service serves exactly its catalog;
@@ -9,7 +10,7 @@ import { telemetryCatalog } from "./telemetry.ts";
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
 export { authCatalog, mediaCatalog, telemetryCatalog };
-export const analysisCatalog = { health: healthEndpoint("analysis") } as const;
+export const analysisCatalog = { health: healthEndpoint("analysis"), ...trackedVideosCatalog } as const;
 
 export const catalogs = {
   gateway: gatewayCatalog,

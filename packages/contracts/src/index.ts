@@ -14,10 +14,12 @@ export * from "./http/route.ts";
 export * from "./http/system.ts";
 export * from "./http/telemetry-v1.ts";
 export * from "./http/telemetry-v2.ts";
+export * from "./http/tracked-videos-v2.ts";
 export * from "./identity.ts";
 export * from "./media.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
+export * from "./tracked-videos.ts";
 
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
@@ -26,6 +28,7 @@ import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";
 import { telemetryV1Routes } from "./http/telemetry-v1.ts";
 import { telemetryV2Routes } from "./http/telemetry-v2.ts";
+import { trackedVideosV2Routes } from "./http/tracked-videos-v2.ts";
 
 /** Every HTTP route the gateway serves, in documentation order. */
 export const httpRoutes: readonly HttpRoute[] = [
@@ -36,4 +39,5 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),
   ...Object.values(mediaV2Routes),
+  ...Object.values(trackedVideosV2Routes),
 ];
