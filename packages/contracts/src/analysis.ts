@@ -100,7 +100,8 @@ export type AnalysisJobName = (typeof ANALYSIS_JOB_NAMES)[number];
 
 const Actor = { actor: Principal };
 
-export const analysisCatalog = {
+/** The analysis service's job endpoints (its whole catalog, with tracked videos, is `analysisCatalog`). */
+export const analysisJobsCatalog = {
   health: healthEndpoint("analysis"),
   start: endpoint({
     subject: s("analyses.start"),

@@ -1,15 +1,17 @@
-import { analysisCatalog } from "./analysis.ts";
+import { analysisJobsCatalog } from "./analysis.ts";
 import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
 import { telemetryCatalog } from "./telemetry.ts";
+import { trackedVideosCatalog } from "./tracked-videos.ts";
 
 /**
  * The NATS endpoints of each service, keyed by handler name. A service serves exactly its catalog;
  * the gateway and other services call through these objects.
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
-export { analysisCatalog, authCatalog, mediaCatalog, telemetryCatalog };
+export { authCatalog, mediaCatalog, telemetryCatalog };
+export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog } as const;
 
 export const catalogs = {
   gateway: gatewayCatalog,

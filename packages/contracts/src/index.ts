@@ -16,10 +16,12 @@ export * from "./http/route.ts";
 export * from "./http/system.ts";
 export * from "./http/telemetry-v1.ts";
 export * from "./http/telemetry-v2.ts";
+export * from "./http/tracked-videos-v2.ts";
 export * from "./identity.ts";
 export * from "./media.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
+export * from "./tracked-videos.ts";
 
 import { analysisV2Routes } from "./http/analysis-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
@@ -29,6 +31,7 @@ import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";
 import { telemetryV1Routes } from "./http/telemetry-v1.ts";
 import { telemetryV2Routes } from "./http/telemetry-v2.ts";
+import { trackedVideosV2Routes } from "./http/tracked-videos-v2.ts";
 
 /** Every HTTP route the gateway serves, in documentation order. */
 export const httpRoutes: readonly HttpRoute[] = [
@@ -40,4 +43,5 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(telemetryV2Routes),
   ...Object.values(mediaV2Routes),
   ...Object.values(analysisV2Routes),
+  ...Object.values(trackedVideosV2Routes),
 ];

@@ -9,6 +9,8 @@ import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
 import { questionStep } from "./steps/questions.ts";
 import { AnalysesStore } from "./store/analyses.ts";
+import { trackedVideoHandlers } from "./tracked/handlers.ts";
+import { TrackedVideosStore } from "./tracked/store.ts";
 
 await runService({
   name: "analysis",
@@ -37,8 +39,12 @@ await runService({
     const cancels = listenForCancels(nc, worker, log.child({ component: "cancel" }));
     shutdown.add("cancel broadcast", () => cancels.unsubscribe());
 
+    const tracked = new TrackedVideosStore(mongo.db);
     return {
-      handlers: analysisHandlers({ nc, store, queue, publish, log, cancelWaitMs: 3_000 }),
+      handlers: {
+        ...analysisHandlers({ nc, store, queue, publish, log, cancelWaitMs: 3_000 }),
+        ...trackedVideoHandlers(tracked),
+      },
       checks: { mongo: mongo.ping, redis: async () => void (await redis.ping()) },
     };
   },

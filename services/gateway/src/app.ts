@@ -19,6 +19,7 @@ import { registerMediaUploads, registerMediaV2 } from "./routes/media-v2.ts";
 import { registerSystem } from "./routes/system.ts";
 import { registerTelemetryV1 } from "./routes/telemetry-v1.ts";
 import { registerTelemetryV2 } from "./routes/telemetry-v2.ts";
+import { registerTrackedVideosV2 } from "./routes/tracked-videos-v2.ts";
 import { registerUsersV2 } from "./routes/users-v2.ts";
 
 export interface AppDeps {
@@ -98,6 +99,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerTelemetryV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount);
+  registerTrackedVideosV2(api, mount);
   registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
   registerDocs(api, deps.version);
   app.use(api);

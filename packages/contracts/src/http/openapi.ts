@@ -26,6 +26,26 @@ function parameters(schema: z.ZodType | undefined, where: "path" | "query" | "he
   }));
 }
 
+/** What an event stream also reads: how a browser `EventSource` authenticates and resumes. */
+const EVENT_STREAM_PARAMETERS: readonly JsonObject[] = [
+  {
+    name: "access_token",
+    in: "query",
+    required: false,
+    schema: { type: "string" },
+    description:
+      "The bearer access token, for clients that cannot send `Authorization` (a browser `EventSource`). Prefer the header: URLs end up in browser history and proxy logs (the gateway's log leaves query strings out).",
+  },
+  {
+    name: "lastEventId",
+    in: "query",
+    required: false,
+    schema: { type: "string", maxLength: 256 },
+    description: "Resume after this event id on a first connection (reconnects send the `Last-Event-ID` header).",
+  },
+  { name: "Last-Event-ID", in: "header", required: false, schema: { type: "string", maxLength: 256 } },
+];
+
 /** Builds an OpenAPI 3.1 document from route objects: the contract is the only source. */
 export function buildOpenApiDocument(
   routes: readonly HttpRoute[],
@@ -41,6 +61,7 @@ export function buildOpenApiDocument(
         ...parameters(r.params, "path"),
         ...parameters(r.query, "query"),
         ...parameters(r.headers, "header"),
+        ...(r.eventStream ? EVENT_STREAM_PARAMETERS : []),
       ],
       responses: Object.fromEntries(
         Object.entries(r.responses).map(([status, spec]) => [

@@ -59,6 +59,12 @@ export interface HttpRoute<
   readonly body?: B;
   /** A raw byte body (an upload) instead of a JSON `body`. */
   readonly rawBody?: RawBodySpec;
+  /**
+   * A Server-Sent Events stream (`text/event-stream`): besides `Authorization`, the bearer token may
+   * come as `?access_token=`, the only way a browser `EventSource` can send it (see the gateway's
+   * `http/sse.ts` for the trade-off).
+   */
+  readonly eventStream?: boolean;
   /** Request headers the route reads, by lowercase name (validated like the rest, documented as `in: header`). */
   readonly headers?: H;
   readonly responses: Rs;

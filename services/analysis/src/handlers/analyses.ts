@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type Analysis,
-  type analysisCatalog,
+  type analysisJobsCatalog,
   isFinishedState,
   mediaCatalog,
   type Principal,
@@ -14,7 +14,7 @@ import { broadcastCancel } from "../jobs/cancel.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { NO_TRANSCRIPT } from "../steps/transcript.ts";
 
-type AnalysisHandlers = Omit<Handlers<typeof analysisCatalog>, "health">;
+type AnalysisHandlers = Omit<Handlers<typeof analysisJobsCatalog>, "health">;
 
 const notFound = () => new TrellisError("not_found", "no such analysis");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

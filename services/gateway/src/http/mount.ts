@@ -17,6 +17,7 @@ import { type ByteSource, type IncomingStream, request, requestStream, requestUp
 import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.ts";
+import { bearerFromRequest } from "./sse.ts";
 
 type Out<S> = NonNullable<S> extends z.ZodType ? z.output<NonNullable<S>> : undefined;
 
@@ -145,8 +146,10 @@ export function createMount(options: MountOptions): Mounter {
         throw new TrellisError("unsupported_media_type", "send application/x-www-form-urlencoded or application/json");
       }
       let principal: Principal | undefined;
-      if (route.auth === "bearer") principal = await authenticator.bearer(req.get("authorization"), requestId);
-      else if (route.auth === "v1") {
+      if (route.auth === "bearer") {
+        const credentials = route.eventStream ? bearerFromRequest(req) : req.get("authorization");
+        principal = await authenticator.bearer(credentials, requestId);
+      } else if (route.auth === "v1") {
         const token = route.method === "get" ? (req.query as Record<string, unknown>).token : req.body?.token;
         if (token === undefined || token === "") throw new TrellisError("invalid_argument", "token is required");
         principal = await authenticator.v1(token, requestId);
