@@ -238,6 +238,25 @@ describe("analysis jobs", () => {
       expect(q.options).toContain(q.answer);
       expect(value.body.keyframeIds).toContain(q.keyframeId);
     }
+    // Exports for an LMS: CSV, Moodle XML, GIFT as attachments; an unknown format is a 400.
+    for (const [format, type, marker] of [
+      ["csv", "text/csv", questions.body.items[0].answer],
+      ["moodle", "application/xml", "<quiz>"],
+      ["gift", "text/plain", "::"],
+    ] as const) {
+      const res = await fetch(`${base}/api/v2/analyses/${id}/questions?format=${format}`, {
+        headers: { authorization: `Bearer ${alice.bearer}` },
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain(type);
+      expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="hydroponics-101-questions\./);
+      expect(await res.text()).toContain(marker);
+    }
+    const pdf = await http(base, "GET", `/api/v2/analyses/${id}/questions?format=pdf`, { bearer: alice.bearer });
+    expect(pdf.status).toBe(400);
+    const bobsCsv = await http(base, "GET", `/api/v2/analyses/${id}/questions?format=csv`, { bearer: bob.bearer });
+    expect(bobsCsv.status).toBe(404);
+
     expect(seen.length).toBeGreaterThan(2);
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
     expect(readdirSync(jobsTmp)).toEqual([]);

@@ -100,6 +100,10 @@ export type AnalysisJobName = (typeof ANALYSIS_JOB_NAMES)[number];
 
 const Actor = { actor: Principal };
 
+/** Files the questions of an analysis export to, for an LMS. */
+export const QuestionsExportFormat = z.enum(["csv", "moodle", "gift"]);
+export type QuestionsExportFormat = z.infer<typeof QuestionsExportFormat>;
+
 /** The analysis service's job endpoints (its whole catalog, with tracked videos, is `analysisCatalog`). */
 export const analysisJobsCatalog = {
   health: healthEndpoint("analysis"),
@@ -140,6 +144,12 @@ export const analysisJobsCatalog = {
     request: z.object({ ...Actor, analysisId: AnalysisId }),
     reply: z.object({ items: z.array(Question) }),
     description: "The questions of a completed analysis, in video order (owner or admin).",
+  }),
+  exportQuestions: endpoint({
+    subject: s("analyses.questions.export"),
+    request: z.object({ ...Actor, analysisId: AnalysisId, format: QuestionsExportFormat }),
+    reply: z.object({ contentType: z.string(), filename: z.string(), text: z.string() }),
+    description: "The questions of an analysis as a CSV, Moodle XML or GIFT file (owner or admin).",
   }),
 } as const;
 

@@ -9,6 +9,7 @@ import {
   NUM_QUESTIONS,
   NumQuestions,
   Question,
+  QuestionsExportFormat,
 } from "../analysis.ts";
 import { MediaId } from "../media.ts";
 import { authErrors, ErrorResponse } from "./errors-http.ts";
@@ -97,12 +98,19 @@ export const analysisV2Routes = {
     method: "get",
     path: "/api/v2/analyses/:id/questions",
     operationId: "getAnalysisQuestions",
-    summary: "The questions of an analysis, in video order.",
+    summary:
+      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS (`csv`, `moodle`: Moodle XML, `gift`).",
     tags: ["analyses"],
     auth: "bearer",
     params: idParams,
+    query: z.object({ format: QuestionsExportFormat.optional() }),
     responses: {
-      200: { description: "The questions.", schema: z.object({ items: z.array(Question) }) },
+      200: {
+        description:
+          "The questions (JSON); with `format`: `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
+        schema: z.object({ items: z.array(Question) }),
+        headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },
+      },
       ...missing,
       ...access,
     },

@@ -10,6 +10,7 @@ import {
 import { type Handlers, request } from "@trellis/runtime";
 import type { AnalysisContext } from "../context.ts";
 import { mayAccess } from "../domain/access.ts";
+import { exportQuestions } from "../domain/export.ts";
 import { broadcastCancel } from "../jobs/cancel.ts";
 import { enqueue } from "../jobs/queue.ts";
 import { NO_TRANSCRIPT } from "../steps/transcript.ts";
@@ -118,6 +119,11 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
     async questions(req) {
       const a = await visible(t, req.actor, req.analysisId);
       return { items: await t.store.questionsOf(a.id) };
+    },
+
+    async exportQuestions(req) {
+      const a = await visible(t, req.actor, req.analysisId);
+      return exportQuestions(a, await t.store.questionsOf(a.id), req.format);
     },
   };
 }

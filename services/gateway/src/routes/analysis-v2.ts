@@ -36,8 +36,16 @@ export function registerAnalysisV2(router: Router, mount: Mount): void {
     body: await call(analysisCatalog.cancel, { analysisId: params.id }),
   }));
 
-  mount(router, r.analysisQuestions, async ({ params, call }) => ({
-    status: 200,
-    body: await call(analysisCatalog.questions, { analysisId: params.id }),
-  }));
+  mount(router, r.analysisQuestions, async ({ params, query, res, call }) => {
+    if (query.format === undefined) {
+      return { status: 200, body: await call(analysisCatalog.questions, { analysisId: params.id }) };
+    }
+    const file = await call(analysisCatalog.exportQuestions, { analysisId: params.id, format: query.format });
+    res
+      .status(200)
+      .type(file.contentType)
+      .setHeader("Content-Disposition", `attachment; filename="${file.filename}"`)
+      .send(file.text);
+    return undefined;
+  });
 }
