@@ -1,3 +1,4 @@
+import { analysisJobsCatalog } from "./analysis.ts";
 import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
@@ -10,7 +11,7 @@ import { trackedVideosCatalog } from "./tracked-videos.ts";
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
 export { authCatalog, mediaCatalog, telemetryCatalog };
-export const analysisCatalog = { health: healthEndpoint("analysis"), ...trackedVideosCatalog } as const;
+export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog } as const;
 
 export const catalogs = {
   gateway: gatewayCatalog,

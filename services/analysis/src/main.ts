@@ -2,6 +2,13 @@ import { analysisCatalog } from "@trellis/contracts";
 import { openMongo, openRedis, runService } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { analysisConfigSchema } from "./config.ts";
+import { eventPublisher } from "./events.ts";
+import { analysisHandlers } from "./handlers/analyses.ts";
+import { listenForCancels } from "./jobs/cancel.ts";
+import { openQueue } from "./jobs/queue.ts";
+import { closeWorker, startWorker } from "./jobs/worker.ts";
+import { questionStep } from "./steps/questions.ts";
+import { AnalysesStore } from "./store/analyses.ts";
 import { trackedVideoHandlers } from "./tracked/handlers.ts";
 import { TrackedVideosStore } from "./tracked/store.ts";
 
@@ -10,12 +17,34 @@ await runService({
   version: pkg.version,
   catalog: analysisCatalog,
   config: analysisConfigSchema,
-  async start({ config, shutdown, instance }) {
+  async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
+    const store = new AnalysesStore(mongo.db);
+    await store.ensureIndexes();
+    const publish = eventPublisher(nc);
+
+    const queue = openQueue(redis, config);
+    shutdown.add("analysis queue", () => queue.close());
+    // Registered after Redis and MongoDB, so it closes first: in-flight jobs are handed back.
+    const worker = startWorker(redis, {
+      nc,
+      store,
+      publish,
+      generator: questionStep(),
+      log: log.child({ component: "worker" }),
+      config,
+    });
+    shutdown.add("analysis worker", () => closeWorker(worker));
+    const cancels = listenForCancels(nc, worker, log.child({ component: "cancel" }));
+    shutdown.add("cancel broadcast", () => cancels.unsubscribe());
+
     const tracked = new TrackedVideosStore(mongo.db);
     return {
-      handlers: { ...trackedVideoHandlers(tracked) },
+      handlers: {
+        ...analysisHandlers({ nc, store, queue, publish, log, cancelWaitMs: 3_000 }),
+        ...trackedVideoHandlers(tracked),
+      },
       checks: { mongo: mongo.ping, redis: async () => void (await redis.ping()) },
     };
   },

@@ -1,0 +1,118 @@
+import { z } from "zod";
+import {
+  Analysis,
+  AnalysisId,
+  AnalysisState,
+  AnalysisTitle,
+  KEYFRAME_INTERVAL_SECONDS,
+  KeyframeIntervalSeconds,
+  NUM_QUESTIONS,
+  NumQuestions,
+  Question,
+  QuestionsExportFormat,
+} from "../analysis.ts";
+import { MediaId } from "../media.ts";
+import { authErrors, ErrorResponse } from "./errors-http.ts";
+import { route } from "./route.ts";
+
+const e = (description: string) => ({ description, schema: ErrorResponse });
+const idParams = z.object({ id: AnalysisId });
+/**
+ * Who sees what: the video's owner and admins, as media decides for the video itself. Anyone else
+ * gets **404** (as for an id that does not exist). Monitors get 403.
+ */
+const access = { ...authErrors } as const;
+const missing = { 404: e("No such analysis, or not yours.") } as const;
+
+export const StartAnalysisBody = z.object({
+  video_id: MediaId,
+  title: AnalysisTitle,
+  num_questions: NumQuestions.default(NUM_QUESTIONS.default).describe(
+    `Questions to generate, ${NUM_QUESTIONS.min}–${NUM_QUESTIONS.max}.`,
+  ),
+  keyframe_interval: KeyframeIntervalSeconds.default(KEYFRAME_INTERVAL_SECONDS.default).describe(
+    `Seconds between keyframes, ${KEYFRAME_INTERVAL_SECONDS.min}–${KEYFRAME_INTERVAL_SECONDS.max}.`,
+  ),
+});
+
+export const analysisV2Routes = {
+  startAnalysis: route({
+    method: "post",
+    path: "/api/v2/analyses",
+    operationId: "startAnalysis",
+    summary:
+      "Start analysing a video (owner or admin): transcript, keyframes every `keyframe_interval` seconds, `num_questions` questions. One active analysis per video: while one is waiting or active, starting again answers **200** with that one instead of 202.",
+    tags: ["analyses"],
+    auth: "bearer",
+    body: StartAnalysisBody,
+    responses: {
+      202: { description: "Queued.", schema: Analysis, headers: { Location: "`/api/v2/analyses/{id}`." } },
+      200: { description: "An analysis of this video is already waiting or active: that one.", schema: Analysis },
+      ...access,
+      404: e("No such video, not yours, or it has no transcript (`no transcript available`)."),
+    },
+  }),
+  getAnalysis: route({
+    method: "get",
+    path: "/api/v2/analyses/:id",
+    operationId: "getAnalysis",
+    summary: "An analysis: state, progress (stage, percent), timings, error.",
+    tags: ["analyses"],
+    auth: "bearer",
+    params: idParams,
+    responses: { 200: { description: "The analysis.", schema: Analysis }, ...missing, ...access },
+  }),
+  listAnalyses: route({
+    method: "get",
+    path: "/api/v2/analyses",
+    operationId: "listAnalyses",
+    summary: "Analyses newest first: of one video (`video_id`), else the caller's (admins: everyone's).",
+    tags: ["analyses"],
+    auth: "bearer",
+    query: z.object({
+      video_id: MediaId.optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(50),
+    }),
+    responses: { 200: { description: "The analyses.", schema: z.object({ items: z.array(Analysis) }) }, ...access },
+  }),
+  cancelAnalysis: route({
+    method: "post",
+    path: "/api/v2/analyses/:id/cancel",
+    operationId: "cancelAnalysis",
+    summary:
+      "Cancel an analysis (seed 001 `cancel_processing`): a waiting one is removed, an active one stopped on whichever instance runs it (its ffmpeg killed, partial keyframes deleted). Never retried.",
+    tags: ["analyses"],
+    auth: "bearer",
+    params: idParams,
+    responses: {
+      200: {
+        description: "Cancelled; `previousState` is the state it was found in.",
+        schema: z.object({ id: AnalysisId, state: AnalysisState, previousState: AnalysisState }),
+      },
+      ...missing,
+      409: e("Already finished (completed, failed or cancelled)."),
+      ...access,
+    },
+  }),
+  analysisQuestions: route({
+    method: "get",
+    path: "/api/v2/analyses/:id/questions",
+    operationId: "getAnalysisQuestions",
+    summary:
+      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS (`csv`, `moodle`: Moodle XML, `gift`).",
+    tags: ["analyses"],
+    auth: "bearer",
+    params: idParams,
+    query: z.object({ format: QuestionsExportFormat.optional() }),
+    responses: {
+      200: {
+        description:
+          "The questions (JSON); with `format`: `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
+        schema: z.object({ items: z.array(Question) }),
+        headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },
+      },
+      ...missing,
+      ...access,
+    },
+  }),
+} as const;

@@ -1,0 +1,199 @@
+import type { Analysis, AnalysisError, AnalysisProgress, AnalysisState, Question } from "@trellis/contracts";
+import { type Collection, type Db, MongoServerError } from "mongodb";
+
+interface AnalysisDoc {
+  _id: string;
+  videoId: string;
+  ownerId: string;
+  title: string;
+  numQuestions: number;
+  keyframeInterval: number;
+  state: AnalysisState;
+  progress: AnalysisProgress;
+  error?: AnalysisError;
+  keyframeIds: string[];
+  questionCount: number;
+  attempts: number;
+  /** Set by a cancel: a worker that picks the job up (or reaches its next step) stops. */
+  cancelRequested: boolean;
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+}
+
+/** The analysis holding a video: exists exactly while one is waiting or active (`_id` is the video id). */
+interface ActiveDoc {
+  _id: string;
+  analysisId: string;
+}
+
+type QuestionDoc = Omit<Question, "id"> & { _id: string };
+
+const view = (d: AnalysisDoc): Analysis => ({
+  id: d._id,
+  videoId: d.videoId,
+  ownerId: d.ownerId,
+  title: d.title,
+  numQuestions: d.numQuestions,
+  keyframeInterval: d.keyframeInterval,
+  state: d.state,
+  progress: d.progress,
+  ...(d.error ? { error: d.error } : {}),
+  keyframeIds: d.keyframeIds,
+  questionCount: d.questionCount,
+  attempts: d.attempts,
+  createdAt: d.createdAt.toISOString(),
+  ...(d.startedAt ? { startedAt: d.startedAt.toISOString() } : {}),
+  ...(d.finishedAt ? { finishedAt: d.finishedAt.toISOString() } : {}),
+});
+
+export interface NewAnalysis {
+  id: string;
+  videoId: string;
+  ownerId: string;
+  title: string;
+  numQuestions: number;
+  keyframeInterval: number;
+}
+
+/** Analyses, the one-active-per-video locks and the generated questions (`trellis_analysis`). */
+export class AnalysesStore {
+  private readonly analyses: Collection<AnalysisDoc>;
+  private readonly active: Collection<ActiveDoc>;
+  private readonly questions: Collection<QuestionDoc>;
+
+  constructor(db: Db) {
+    this.analyses = db.collection("analyses");
+    this.active = db.collection("active_videos");
+    this.questions = db.collection("questions");
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.analyses.createIndex({ videoId: 1, createdAt: -1 });
+    await this.analyses.createIndex({ ownerId: 1, createdAt: -1 });
+    await this.questions.createIndex({ analysisId: 1, timestampMs: 1 });
+  }
+
+  /**
+   * Creates a waiting analysis unless one is waiting or active for the video: then that one's id
+   * (the lock is the `_id` of `active_videos`, so two concurrent starts cannot both win).
+   */
+  async create(
+    a: NewAnalysis,
+    now: Date,
+  ): Promise<{ created: true; analysis: Analysis } | { created: false; id: string }> {
+    try {
+      await this.active.insertOne({ _id: a.videoId, analysisId: a.id });
+    } catch (err) {
+      if (err instanceof MongoServerError && err.code === 11000) {
+        const holder = await this.active.findOne({ _id: a.videoId });
+        if (holder) return { created: false, id: holder.analysisId };
+        return this.create(a, now); // released meanwhile
+      }
+      throw err;
+    }
+    const doc: AnalysisDoc = {
+      _id: a.id,
+      videoId: a.videoId,
+      ownerId: a.ownerId,
+      title: a.title,
+      numQuestions: a.numQuestions,
+      keyframeInterval: a.keyframeInterval,
+      state: "waiting",
+      progress: { stage: "queued", percent: 0 },
+      keyframeIds: [],
+      questionCount: 0,
+      attempts: 0,
+      cancelRequested: false,
+      createdAt: now,
+    };
+    await this.analyses.insertOne(doc);
+    return { created: true, analysis: view(doc) };
+  }
+
+  async get(id: string): Promise<Analysis | null> {
+    const d = await this.analyses.findOne({ _id: id });
+    return d ? view(d) : null;
+  }
+
+  async cancelRequested(id: string): Promise<boolean> {
+    const d = await this.analyses.findOne({ _id: id }, { projection: { cancelRequested: 1 } });
+    return d?.cancelRequested ?? false;
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await this.analyses.updateOne({ _id: id }, { $set: { cancelRequested: true } });
+  }
+
+  async list(filter: { videoId?: string; ownerId?: string }, limit: number): Promise<Analysis[]> {
+    const q: Partial<Pick<AnalysisDoc, "videoId" | "ownerId">> = {};
+    if (filter.videoId) q.videoId = filter.videoId;
+    if (filter.ownerId) q.ownerId = filter.ownerId;
+    const docs = await this.analyses.find(q).sort({ createdAt: -1 }).limit(limit).toArray();
+    return docs.map(view);
+  }
+
+  /** A worker took the job (again): active, with its attempt number. Null when it is already finished. */
+  async markActive(id: string, attempt: number, now: Date): Promise<Analysis | null> {
+    const d = await this.analyses.findOneAndUpdate(
+      { _id: id, state: { $in: ["waiting", "active"] } },
+      { $set: { state: "active", startedAt: now, attempts: attempt, progress: { stage: "transcript", percent: 0 } } },
+      { returnDocument: "after" },
+    );
+    return d ? view(d) : null;
+  }
+
+  async setProgress(id: string, progress: AnalysisProgress): Promise<void> {
+    await this.analyses.updateOne({ _id: id, state: "active" }, { $set: { progress } });
+  }
+
+  async addKeyframe(id: string, pictureId: string): Promise<void> {
+    await this.analyses.updateOne({ _id: id }, { $push: { keyframeIds: pictureId } });
+  }
+
+  async clearKeyframes(id: string): Promise<void> {
+    await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [] } });
+  }
+
+  /** Back to waiting before a retry (a transient failure). */
+  async markRetrying(id: string, error: AnalysisError): Promise<void> {
+    await this.analyses.updateOne(
+      { _id: id, state: "active" },
+      { $set: { state: "waiting", error, progress: { stage: "queued", percent: 0 } } },
+    );
+  }
+
+  /**
+   * Moves an unfinished analysis to a final state and releases its video. Returns false when it
+   * was already finished (the first final state wins).
+   */
+  async finish(
+    id: string,
+    state: "completed" | "failed" | "cancelled",
+    now: Date,
+    extra: { error?: AnalysisError; questionCount?: number; progress?: AnalysisProgress } = {},
+  ): Promise<boolean> {
+    const set: Partial<AnalysisDoc> = { state, finishedAt: now };
+    if (extra.error) set.error = extra.error;
+    if (extra.questionCount !== undefined) set.questionCount = extra.questionCount;
+    if (extra.progress) set.progress = extra.progress;
+    const d = await this.analyses.findOneAndUpdate(
+      { _id: id, state: { $in: ["waiting", "active"] } },
+      { $set: set, ...(state === "completed" ? { $unset: { error: "" } } : {}) },
+      { returnDocument: "after" },
+    );
+    if (!d) return false;
+    await this.active.deleteOne({ _id: d.videoId, analysisId: id });
+    return true;
+  }
+
+  async saveQuestions(analysisId: string, questions: readonly Question[]): Promise<void> {
+    await this.questions.deleteMany({ analysisId });
+    if (questions.length > 0) await this.questions.insertMany(questions.map(({ id, ...q }) => ({ _id: id, ...q })));
+  }
+
+  async questionsOf(analysisId: string): Promise<Question[]> {
+    const docs = await this.questions.find({ analysisId }).sort({ timestampMs: 1 }).toArray();
+    return docs.map(({ _id, ...q }) => ({ id: _id, ...q }));
+  }
+}
