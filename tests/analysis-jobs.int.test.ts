@@ -18,6 +18,7 @@ import { poll, type ServiceProcess, startService } from "@trellis/stack/testing"
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, type Platform, startPlatform } from "./support/platform.ts";
+import { testVideo } from "./support/video.ts";
 
 const VIDEO_SECONDS = 20;
 /** ffmpeg reads the input at this multiple of real time: long enough to cancel it mid-run. */
@@ -128,34 +129,7 @@ beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), "trellis-analysis-test-"));
   jobsTmp = join(workDir, "jobs");
   execFileSync("mkdir", ["-p", jobsTmp]);
-  const file = join(workDir, "clip.mp4");
-  execFileSync(
-    "ffmpeg",
-    [
-      "-v",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      `testsrc2=size=320x240:rate=25:duration=${VIDEO_SECONDS}`,
-      "-f",
-      "lavfi",
-      "-i",
-      `sine=frequency=440:duration=${VIDEO_SECONDS}`,
-      "-c:v",
-      "libx264",
-      "-preset",
-      "ultrafast",
-      "-pix_fmt",
-      "yuv420p",
-      "-c:a",
-      "aac",
-      "-shortest",
-      file,
-    ],
-    { stdio: "ignore" },
-  );
-  video = readFileSync(file);
+  video = testVideo({ seconds: VIDEO_SECONDS, pattern: "testsrc2", audio: true });
   platform = await startPlatform({
     stack,
     services: ["auth", "media", "analysis"],

@@ -7,10 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { FACE_ENCODING_DIMENSION, MEDIA_EVENTS_STREAM, mediaCatalog, mediaEvents } from "@trellis/contracts";
@@ -21,6 +18,7 @@ import { type Db, MongoClient } from "mongodb";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, monitorStraightInAuth, type Platform, startPlatform, within } from "./support/platform.ts";
+import { testVideo } from "./support/video.ts";
 
 const PICTURE_MAX_BYTES = 512 * 1024;
 const VIDEO_MAX_BYTES = 8 * 1024 * 1024;
@@ -123,32 +121,7 @@ const hasFfmpeg = (() => {
 })();
 
 /** A real 2-second 320x240 H.264 MP4, made by ffmpeg. */
-function realMp4(): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), "trellis-media-"));
-  try {
-    const file = join(dir, "clip.mp4");
-    execFileSync(
-      "ffmpeg",
-      [
-        "-v",
-        "error",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=25:duration=2",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        file,
-      ],
-      { stdio: "ignore" },
-    );
-    return readFileSync(file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const realMp4 = (): Buffer => testVideo({ seconds: 2 });
 
 const uploadPicture = (who: Account | undefined, userId: string, body: Uint8Array, type = "image/png") =>
   send("POST", `/api/v2/users/${userId}/pictures`, { bearer: who?.bearer, body, headers: { "content-type": type } });
