@@ -160,14 +160,31 @@ export const analysisJobsCatalog = {
 export const ANALYSIS_CANCEL_BROADCAST = s("internal.cancel");
 export const AnalysisCancelBroadcast = z.object({ analysisId: AnalysisId });
 
-/** Live events of analyses (core NATS; progress is throttled). */
+/**
+ * Events of analyses, kept in the JetStream stream `ANALYSIS_EVENTS` (one day) so a client can
+ * replay one analysis's events and resume after the last it saw. Each is published on
+ * `analysis.v1.events.<analysisId>.<kind>`; `subject` is the wildcard over all analyses
+ * (core NATS subscribers still receive every event), `subjectFor(id)` one analysis's.
+ * Progress is throttled.
+ */
+export const ANALYSIS_EVENTS_STREAM = "ANALYSIS_EVENTS";
+export const ANALYSIS_EVENTS_SUBJECTS = s("events.>");
+export const ANALYSIS_EVENTS_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+/** Every event of one analysis, for a subject filter. */
+export const analysisEventsOf = (analysisId: AnalysisId): string => s(`events.${analysisId}.*`);
+
+const eventSubjects = (kind: string) => ({
+  subject: s(`events.*.${kind}`),
+  subjectFor: (analysisId: AnalysisId): string => s(`events.${analysisId}.${kind}`),
+});
+
 export const analysisEvents = {
   progress: {
-    subject: s("events.progress"),
+    ...eventSubjects("progress"),
     schema: z.object({ analysisId: AnalysisId, videoId: MediaId, progress: AnalysisProgress, at: z.iso.datetime() }),
   },
   completed: {
-    subject: s("events.completed"),
+    ...eventSubjects("completed"),
     schema: z.object({
       analysisId: AnalysisId,
       videoId: MediaId,
@@ -176,11 +193,15 @@ export const analysisEvents = {
     }),
   },
   failed: {
-    subject: s("events.failed"),
+    ...eventSubjects("failed"),
     schema: z.object({ analysisId: AnalysisId, videoId: MediaId, error: AnalysisError, at: z.iso.datetime() }),
   },
   cancelled: {
-    subject: s("events.cancelled"),
+    ...eventSubjects("cancelled"),
     schema: z.object({ analysisId: AnalysisId, videoId: MediaId, at: z.iso.datetime() }),
   },
 } as const;
+export type AnalysisEventKind = keyof typeof analysisEvents;
+/** Events after which an analysis has no more. */
+export const isTerminalAnalysisEvent = (kind: string): boolean =>
+  kind === "completed" || kind === "failed" || kind === "cancelled";

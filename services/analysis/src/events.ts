@@ -1,16 +1,38 @@
+import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { analysisEvents } from "@trellis/contracts";
-import { encodeJson } from "@trellis/runtime";
+import {
+  ANALYSIS_EVENTS_MAX_AGE_MS,
+  ANALYSIS_EVENTS_STREAM,
+  ANALYSIS_EVENTS_SUBJECTS,
+  analysisEvents,
+} from "@trellis/contracts";
+import { encodeJson, nanos, type StreamSpec } from "@trellis/runtime";
+import type { Logger } from "pino";
 import type { z } from "zod";
 
 type Events = typeof analysisEvents;
 
-/** Publishes a live analysis event on core NATS, validated against its schema. */
+/** The stream analysis events are kept in (ensured at start-up). */
+export const analysisEventsStreamSpec = (): StreamSpec => ({
+  name: ANALYSIS_EVENTS_STREAM,
+  subjects: [ANALYSIS_EVENTS_SUBJECTS],
+  max_age: nanos(ANALYSIS_EVENTS_MAX_AGE_MS),
+});
+
+/**
+ * Publishes an analysis event, validated against its schema, to JetStream on
+ * `analysis.v1.events.<analysisId>.<kind>`. Events of one analysis are published in order on one
+ * connection, so they are stored in that order; a failed store is logged (the job goes on).
+ */
 export type PublishEvent = <K extends keyof Events>(kind: K, payload: z.input<Events[K]["schema"]>) => void;
 
-export function eventPublisher(nc: NatsConnection): PublishEvent {
+export function eventPublisher(nc: NatsConnection, log: Pick<Logger, "warn">): PublishEvent {
+  const js = jetstream(nc);
   return (kind, payload) => {
     const spec = analysisEvents[kind];
-    nc.publish(spec.subject, encodeJson(spec.schema.parse(payload)));
+    const event = spec.schema.parse(payload);
+    js.publish(spec.subjectFor(event.analysisId), encodeJson(event)).catch((err: unknown) =>
+      log.warn({ err, kind, analysisId: event.analysisId }, "analysis event not stored"),
+    );
   };
 }

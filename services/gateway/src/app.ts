@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);
   registerMediaV2(api, mount);
-  registerAnalysisV2(api, mount);
+  registerAnalysisV2(api, mount, { nc: deps.nc });
   registerTrackedVideosV2(api, mount);
   registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
   registerDocs(api, deps.version);

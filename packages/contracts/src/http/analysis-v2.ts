@@ -75,6 +75,22 @@ export const analysisV2Routes = {
     }),
     responses: { 200: { description: "The analyses.", schema: z.object({ items: z.array(Analysis) }) }, ...access },
   }),
+  analysisEvents: route({
+    method: "get",
+    path: "/api/v2/analyses/:id/events",
+    operationId: "analysisEvents",
+    summary:
+      "The analysis's events as Server-Sent Events (`event:` progress, completed, failed or cancelled; `data:` the event as JSON; `id:` its JetStream sequence): from the start, or after `Last-Event-ID` (header or `?lastEventId=`). The stream ends after the terminal event; a finished analysis's events are replayed, then the stream ends. Events are kept one day.",
+    tags: ["analyses"],
+    auth: "bearer",
+    eventStream: true,
+    params: idParams,
+    responses: {
+      200: { description: "The event stream.", contentType: "text/event-stream" },
+      ...missing,
+      ...access,
+    },
+  }),
   cancelAnalysis: route({
     method: "post",
     path: "/api/v2/analyses/:id/cancel",
