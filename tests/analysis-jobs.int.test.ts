@@ -412,7 +412,13 @@ describe("analysis job reliability", () => {
     for (const id of ids) await running(id);
     const holderOf = (id: string) =>
       instances.findIndex((p) => p.logs.some((l) => l.msg === "ffmpeg started" && l.analysisId === id));
-    expect(ids.map(holderOf).sort()).toEqual([0, 1]);
+    // The "ffmpeg started" log line may reach this process a moment after ffmpeg shows in /proc.
+    const holders = await poll(
+      () => ids.map(holderOf),
+      (h) => !h.includes(-1),
+      { timeoutMs: 5_000 },
+    );
+    expect([...holders.value].sort()).toEqual([0, 1]);
 
     const results = await Promise.all(ids.map((id) => cancel(alice, id)));
     for (const [i, res] of results.entries()) {
