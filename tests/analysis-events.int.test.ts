@@ -1,18 +1,10 @@
-/**
- * `GET /api/v2/analyses/{id}/events` through the real gateway, auth, media and analysis processes:
- * the analysis's events (kept in the JetStream stream ANALYSIS_EVENTS) as Server-Sent Events, with
- * the stream sequence as `id`: progress percents going up then `completed` and the end of the
- * stream; a reconnect with `Last-Event-ID` gets exactly the events after it; a finished analysis is
- * replayed; a client leaving stops its consumer; another user gets 404; `?access_token=` works without an Authorization header.
- */
-import { randomBytes } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ANALYSIS_EVENTS_STREAM } from "@trellis/contracts";
 import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { http, type Platform, startPlatform } from "./support/platform.ts";
+import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
 interface Account {
@@ -49,17 +41,7 @@ const vtt = [
   "",
 ].join("\n");
 
-async function register(prefix: string): Promise<Account> {
-  const username = `${prefix}-${platform.suffix}`;
-  const password = `Pw-${randomBytes(6).toString("hex")}`;
-  const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  const token = await http(base, "POST", "/api/v2/auth/token", {
-    form: { grant_type: "password", username, password },
-  });
-  expect(token.status).toBe(200);
-  return { bearer: token.body.access_token };
-}
+const register = (prefix: string): Promise<Account> => registerUser(base, platform.suffix, prefix);
 
 async function uploadVideo(who: Account): Promise<string> {
   const res = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {

@@ -8,7 +8,6 @@
  * mid-job) retried with backoff until it completes, and SIGTERM handing a running job back.
  */
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +16,7 @@ import { analysisEvents } from "@trellis/contracts";
 import { poll, type ServiceProcess, startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { http, type Platform, startPlatform } from "./support/platform.ts";
+import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
 const VIDEO_SECONDS = 20;
@@ -62,17 +61,7 @@ const vtt = (() => {
   return lines.join("\n");
 })();
 
-async function register(prefix: string): Promise<Account> {
-  const username = `${prefix}-${platform.suffix}`;
-  const password = `Pw-${randomBytes(6).toString("hex")}`;
-  const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  const token = await http(base, "POST", "/api/v2/auth/token", {
-    form: { grant_type: "password", username, password },
-  });
-  expect(token.status).toBe(200);
-  return { id: res.body.id, bearer: token.body.access_token };
-}
+const register = (prefix: string): Promise<Account> => registerUser(base, platform.suffix, prefix);
 
 async function uploadVideo(who: Account, transcript: boolean): Promise<string> {
   const res = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {

@@ -10,7 +10,15 @@ import { useFileStack } from "@trellis/stack/vitest";
 import { type Db, MongoClient } from "mongodb";
 import * as tus from "tus-js-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, monitorStraightInAuth, type Platform, startPlatform, within } from "./support/platform.ts";
+import {
+  ADMIN,
+  http,
+  monitorStraightInAuth,
+  type Platform,
+  registerUser,
+  startPlatform,
+  within,
+} from "./support/platform.ts";
 
 const VIDEO_MAX_BYTES = 8 * 1024 * 1024;
 /** Short, so the expiry test does not wait long; every other test PATCHes well within it. */
@@ -108,13 +116,7 @@ async function storedOf(id: string) {
   };
 }
 
-async function account(prefix: string): Promise<Account> {
-  const username = `${prefix}-${platform.suffix}`;
-  const password = `Pw-${randomBytes(6).toString("hex")}`;
-  const reg = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
-  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
-  return { id: reg.body.id, bearer: await token(username, password) };
-}
+const account = (prefix: string): Promise<Account> => registerUser(base, platform.suffix, prefix);
 
 async function token(username: string, password: string): Promise<string> {
   const res = await http(base, "POST", "/api/v2/auth/token", { form: { grant_type: "password", username, password } });

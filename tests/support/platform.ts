@@ -108,6 +108,23 @@ export async function http(
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
+/** Registers a user named `<prefix>-<suffix>` and logs them in (v2): their id and access token. */
+export async function registerUser(
+  base: string,
+  suffix: string,
+  prefix: string,
+): Promise<{ id: string; username: string; password: string; bearer: string }> {
+  const username = `${prefix}-${suffix}`;
+  const password = `Pw-${randomBytes(6).toString("hex")}`;
+  const reg = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
+  expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+  const token = await http(base, "POST", "/api/v2/auth/token", {
+    form: { grant_type: "password", username, password },
+  });
+  expect(token.status, JSON.stringify(token.body)).toBe(200);
+  return { id: reg.body.id, username, password, bearer: token.body.access_token };
+}
+
 /** A user's tokens for both APIs: the 32-hex v1 token and a v2 access token. */
 export interface Tokens {
   v1Token: string;
