@@ -58,6 +58,15 @@ export interface Ensured<Info> {
   warnings: SetupWarning[];
 }
 
+/** Logs what JetStream kept of an existing stream or consumer against the service's wishes; returns it. */
+export function logSetupWarnings<E extends Ensured<unknown>>(
+  log: { warn(obj: object, msg: string): void },
+  ensured: E,
+): E {
+  for (const w of ensured.warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
+  return ensured;
+}
+
 /** The fields of `wanted` whose value differs from `actual` (unset fields don't count). */
 function differing<T extends object>(wanted: T, actual: object, skip: readonly string[]): Partial<T> {
   const changes: Partial<T> = {};

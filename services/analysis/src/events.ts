@@ -26,7 +26,7 @@ export const analysisEventsStreamSpec = (): StreamSpec => ({
  */
 export type PublishEvent = <K extends keyof Events>(kind: K, payload: z.input<Events[K]["schema"]>) => void;
 
-export function eventPublisher(nc: NatsConnection, log: Pick<Logger, "warn">): PublishEvent {
+export function analysisEventPublisher(nc: NatsConnection, log: Pick<Logger, "warn">): PublishEvent {
   const js = jetstream(nc);
   return (kind, payload) => {
     const spec = analysisEvents[kind];

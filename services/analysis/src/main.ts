@@ -1,8 +1,8 @@
 import { analysisCatalog } from "@trellis/contracts";
-import { ensureStream, openMongo, openRedis, runService } from "@trellis/runtime";
+import { ensureStream, logSetupWarnings, openMongo, openRedis, runService } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { analysisConfigSchema } from "./config.ts";
-import { analysisEventsStreamSpec, eventPublisher } from "./events.ts";
+import { analysisEventPublisher, analysisEventsStreamSpec } from "./events.ts";
 import { analysisHandlers } from "./handlers/analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
 import { openQueue } from "./jobs/queue.ts";
@@ -22,9 +22,8 @@ await runService({
     const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
     const store = new AnalysesStore(mongo.db);
     await store.ensureIndexes();
-    const events = await ensureStream(nc, analysisEventsStreamSpec());
-    for (const w of events.warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
-    const publish = eventPublisher(nc, log.child({ component: "events" }));
+    logSetupWarnings(log, await ensureStream(nc, analysisEventsStreamSpec()));
+    const publish = analysisEventPublisher(nc, log.child({ component: "events" }));
 
     const queue = openQueue(redis, config);
     shutdown.add("analysis queue", () => queue.close());

@@ -1,7 +1,15 @@
 // Must stay the first import: it sizes the thread pool before anything starts it.
 import "./thread-pool.ts";
 import { AUTH_EVENTS_STREAM, AUTH_EVENTS_SUBJECTS, authCatalog, mediaCatalog } from "@trellis/contracts";
-import { ensureStream, eventPublisher, openMongo, openRedis, request, runService } from "@trellis/runtime";
+import {
+  ensureStream,
+  eventPublisher,
+  logSetupWarnings,
+  openMongo,
+  openRedis,
+  request,
+  runService,
+} from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { AccessTokens } from "./access-tokens.ts";
 import { bootstrapAdmin } from "./bootstrap.ts";
@@ -33,7 +41,7 @@ await runService({
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
     const stream = await ensureStream(nc, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] });
-    for (const w of stream.warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
+    logSetupWarnings(log, stream);
     const events = eventPublisher(nc);
 
     const users = new UsersStore(mongo.db);

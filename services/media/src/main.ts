@@ -12,6 +12,7 @@ import {
   ensureDurableConsumer,
   ensureStream,
   eventPublisher,
+  logSetupWarnings,
   nanos,
   openMongo,
   runService,
@@ -46,9 +47,8 @@ await runService({
     await Promise.all([pictures.ensureIndexes(), videos.ensureIndexes(), uploads.ensureIndexes(), tus.ensureIndexes()]);
 
     const jsm = await jetstreamManager(nc);
-    const kept = ({ warnings }: Ensured<unknown>) => {
-      for (const w of warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
-    };
+    // JetStream keeps some settings of an existing stream or consumer (storage, ack policy...).
+    const kept = (ensured: Ensured<unknown>) => logSetupWarnings(log, ensured);
     kept(await ensureStream(jsm, { name: MEDIA_EVENTS_STREAM, subjects: [MEDIA_EVENTS_SUBJECTS] }));
     // Auth owns this stream; create it (as auth does) if media happens to start first.
     if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {

@@ -15,6 +15,7 @@ import {
   ensureDurableConsumer,
   ensureStream,
   eventPublisher,
+  logSetupWarnings,
   nanos,
   openMongo,
   runService,
@@ -50,9 +51,7 @@ await runService({
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
     // JetStream keeps some settings of an existing stream or consumer (storage, ack policy...).
-    const kept = ({ warnings }: Ensured<unknown>) => {
-      for (const w of warnings) log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
-    };
+    const kept = (ensured: Ensured<unknown>) => logSetupWarnings(log, ensured);
     kept(await ensureStream(jsm, readingsStreamSpec(config.READINGS_MAX_AGE_DAYS)));
     kept(await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] }));
     // Auth owns this stream; create it (as auth does) if telemetry happens to start first.
