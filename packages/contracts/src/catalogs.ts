@@ -1,3 +1,4 @@
+import { alarmsCatalog } from "./alarms.ts";
 import { analysisJobsCatalog } from "./analysis.ts";
 import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
@@ -16,7 +17,7 @@ export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog
 export const catalogs = {
   gateway: gatewayCatalog,
   auth: authCatalog,
-  telemetry: telemetryCatalog,
+  telemetry: { ...telemetryCatalog, ...alarmsCatalog },
   media: mediaCatalog,
   analysis: analysisCatalog,
 } as const;

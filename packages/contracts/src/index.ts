@@ -1,3 +1,4 @@
+export * from "./alarms.ts";
 export * from "./analysis.ts";
 export * from "./auth.ts";
 export * from "./catalogs.ts";
@@ -6,6 +7,7 @@ export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./headers.ts";
 export * from "./health.ts";
+export * from "./http/alarms-v2.ts";
 export * from "./http/analysis-v2.ts";
 export * from "./http/auth-v2.ts";
 export * from "./http/compat-v1.ts";
@@ -23,6 +25,7 @@ export * from "./services.ts";
 export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
 
+import { alarmsV2Routes } from "./http/alarms-v2.ts";
 import { analysisV2Routes } from "./http/analysis-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
@@ -41,6 +44,7 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(compatV1Routes),
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),
+  ...Object.values(alarmsV2Routes),
   ...Object.values(mediaV2Routes),
   ...Object.values(analysisV2Routes),
   ...Object.values(trackedVideosV2Routes),

@@ -1,0 +1,173 @@
+import { describe, expect, it } from "vitest";
+import {
+  classify,
+  evaluateMonitor,
+  initialRuleState,
+  type RuleSpec,
+  type RuleState,
+  step,
+  type Transition,
+} from "./alarm-eval.ts";
+import { signatureHeader, verifySignature } from "./webhook-signature.ts";
+
+const above: RuleSpec = {
+  id: "a".repeat(24),
+  measurement: "ph",
+  condition: "above",
+  threshold: 7,
+  forSeconds: 10,
+  hysteresis: 0.5,
+};
+
+/** Feeds `[seconds, value]` pairs through `rule`; returns the final state and every transition. */
+function run(rule: RuleSpec, points: [number, number][], from: RuleState = initialRuleState()) {
+  let state = from;
+  const transitions: Transition[] = [];
+  for (const [sec, value] of points) {
+    const out = step(rule, state, { at: sec * 1_000, value });
+    state = out.state;
+    if (out.transition) transitions.push(out.transition);
+  }
+  return { state, transitions };
+}
+
+describe("classify", () => {
+  it("above: breach over the line, clear below line - hysteresis, between in the band", () => {
+    expect(classify(above, 7.01)).toBe("breach");
+    expect(classify(above, 7)).toBe("between");
+    expect(classify(above, 6.5)).toBe("between");
+    expect(classify(above, 6.49)).toBe("clear");
+  });
+  it("below mirrors above", () => {
+    const below: RuleSpec = { ...above, condition: "below", threshold: 18, hysteresis: 1 };
+    expect(classify(below, 17.9)).toBe("breach");
+    expect(classify(below, 18.5)).toBe("between");
+    expect(classify(below, 19.01)).toBe("clear");
+  });
+  it("outside: breach beyond either edge, clear only well inside the band", () => {
+    const outside: RuleSpec = { ...above, condition: "outside", threshold: { low: 5.5, high: 6.5 }, hysteresis: 0.1 };
+    expect(classify(outside, 5.4)).toBe("breach");
+    expect(classify(outside, 6.6)).toBe("breach");
+    expect(classify(outside, 5.55)).toBe("between");
+    expect(classify(outside, 6.45)).toBe("between");
+    expect(classify(outside, 6)).toBe("clear");
+  });
+});
+
+describe("step", () => {
+  it("raises once the condition held for for_seconds, with the value that reached it", () => {
+    const { state, transitions } = run(above, [
+      [0, 7.2],
+      [5, 7.4],
+      [9, 7.5],
+      [10, 7.6],
+      [11, 7.9],
+    ]);
+    expect(transitions).toEqual([
+      { kind: "raised", ruleId: above.id, alarmId: `${above.id}-1`, at: 10_000, value: 7.6, breachStartedAt: 0 },
+    ]);
+    expect(state.open?.id).toBe(`${above.id}-1`);
+    expect(state.count).toBe(1);
+  });
+
+  it("a one-off spike (or a breach shorter than for_seconds) raises nothing", () => {
+    expect(run(above, [[0, 6], [1, 9.5], [2, 6], [3, 6]]).transitions).toEqual([]);
+    expect(run(above, [[0, 8], [9, 8], [9.5, 6.8], [12, 8], [21, 8]]).transitions).toEqual([]);
+  });
+
+  it("a reading in the hysteresis band breaks a breach (the condition did not hold)", () => {
+    const { transitions } = run(above, [[0, 8], [6, 6.8], [12, 8], [21, 8]]);
+    expect(transitions).toEqual([]);
+  });
+
+  it("for_seconds 0 raises on the first breaching reading", () => {
+    const { transitions } = run({ ...above, forSeconds: 0 }, [[1, 7.5]]);
+    expect(transitions.map((t) => t.kind)).toEqual(["raised"]);
+  });
+
+  it("clears only when back inside by more than the hysteresis: a value hovering on the line does not flap", () => {
+    const raised = run(above, [[0, 8], [10, 8]]);
+    expect(raised.transitions).toHaveLength(1);
+    const hovering = run(
+      above,
+      [[11, 6.9], [12, 7.1], [13, 6.8], [14, 7.05], [15, 6.6], [16, 7.2], [40, 7.3]],
+      raised.state,
+    );
+    expect(hovering.transitions).toEqual([]);
+    expect(hovering.state.open).not.toBeNull();
+    const cleared = run(above, [[41, 6.4]], hovering.state);
+    expect(cleared.transitions).toEqual([
+      { kind: "cleared", ruleId: above.id, alarmId: `${above.id}-1`, at: 41_000, value: 6.4 },
+    ]);
+    expect(cleared.state.open).toBeNull();
+  });
+
+  it("at most one open alarm per rule; after clearing, a new breach raises the next alarm", () => {
+    const { transitions } = run(above, [[0, 8], [10, 8], [20, 9], [30, 9], [31, 6], [40, 8], [50, 8]]);
+    expect(transitions.map((t) => `${t.kind}:${t.alarmId.split("-")[1]}`)).toEqual([
+      "raised:1",
+      "cleared:1",
+      "raised:2",
+    ]);
+  });
+
+  it("ignores readings not newer than the last one evaluated (redelivery is harmless)", () => {
+    const first = run(above, [[0, 8], [10, 8]]);
+    const again = run(above, [[0, 8], [10, 8]], first.state);
+    expect(again.transitions).toEqual([]);
+    expect(again.state).toBe(first.state);
+    // A late in-range reading does not clear either.
+    expect(run(above, [[5, 1]], first.state).transitions).toEqual([]);
+  });
+});
+
+describe("evaluateMonitor", () => {
+  const temp: RuleSpec = { ...above, id: "b".repeat(24), measurement: "reservoir_temp", threshold: 25, forSeconds: 0 };
+
+  it("evaluates readings in timestamp order whatever order they come in, each rule on its measurement", () => {
+    const readings = [
+      { at: 10_000, values: { ph: 8 } },
+      { at: 0, values: { ph: 8, reservoir_temp: 20 } },
+      { at: 5_000, values: { reservoir_temp: 26 } },
+    ];
+    const out = evaluateMonitor([above, temp], {}, readings);
+    expect(out.transitions.map((t) => [t.ruleId, t.kind, t.at])).toEqual([
+      [temp.id, "raised", 5_000],
+      [above.id, "raised", 10_000],
+    ]);
+    expect(out.changed).toBe(true);
+    expect(Object.keys(out.state).sort()).toEqual([above.id, temp.id].sort());
+  });
+
+  it("is unchanged when no reading is newer, and drops the state of deleted rules", () => {
+    const first = evaluateMonitor([above], {}, [{ at: 1_000, values: { ph: 6 } }]);
+    const same = evaluateMonitor([above], first.state, [{ at: 1_000, values: { ph: 6 } }]);
+    expect(same.changed).toBe(false);
+    const without = evaluateMonitor([], first.state, [{ at: 2_000, values: { ph: 6 } }]);
+    expect(without.changed).toBe(true);
+    expect(without.state).toEqual({});
+  });
+
+  it("a breach split across two rounds raises once, in the round that reaches for_seconds", () => {
+    const r1 = evaluateMonitor([above], {}, [
+      { at: 0, values: { ph: 8 } },
+      { at: 4_000, values: { ph: 8 } },
+    ]);
+    expect(r1.transitions).toEqual([]);
+    const r2 = evaluateMonitor([above], r1.state, [{ at: 10_000, values: { ph: 8 } }]);
+    expect(r2.transitions.map((t) => t.kind)).toEqual(["raised"]);
+    const r3 = evaluateMonitor([above], r2.state, [{ at: 20_000, values: { ph: 8 } }]);
+    expect(r3.transitions).toEqual([]);
+  });
+});
+
+describe("webhook signature", () => {
+  it("signs t.body with HMAC-SHA256 and verifies; a changed body or secret fails", () => {
+    const header = signatureHeader("a-secret-of-16-chars", '{"a":1}', 1_700_000_000);
+    expect(header).toMatch(/^t=1700000000,v1=[0-9a-f]{64}$/);
+    expect(verifySignature("a-secret-of-16-chars", '{"a":1}', header)).toBe(true);
+    expect(verifySignature("a-secret-of-16-chars", '{"a":2}', header)).toBe(false);
+    expect(verifySignature("another-secret-16ch", '{"a":1}', header)).toBe(false);
+    expect(verifySignature("a-secret-of-16-chars", '{"a":1}', "garbage")).toBe(false);
+  });
+});

@@ -1,0 +1,140 @@
+import type { AlarmCondition, AlarmRuleInput, Measurement } from "@trellis/contracts";
+
+/** A rule as evaluation needs it. */
+export interface RuleSpec {
+  id: string;
+  measurement: Measurement;
+  condition: AlarmCondition;
+  threshold: AlarmRuleInput["threshold"];
+  forSeconds: number;
+  hysteresis: number;
+}
+
+/** The rule's alarm that is open (active or acknowledged). */
+export interface OpenAlarm {
+  id: string;
+  value: number;
+  breachStartedAt: number;
+  raisedAt: number;
+}
+
+/** What evaluation remembers of one rule between readings. */
+export interface RuleState {
+  /** Timestamp (ms) of the first reading of the current unbroken breach; null when none. */
+  breachSince: number | null;
+  /** Timestamp of the newest reading evaluated: older or equal ones are not evaluated again. */
+  lastAt: number;
+  /** Alarms this rule has raised (the next one is `<ruleId>-<count + 1>`). */
+  count: number;
+  open: OpenAlarm | null;
+}
+
+export const initialRuleState = (): RuleState => ({ breachSince: null, lastAt: -1, count: 0, open: null });
+
+export type Transition =
+  | { kind: "raised"; ruleId: string; alarmId: string; at: number; value: number; breachStartedAt: number }
+  | { kind: "cleared"; ruleId: string; alarmId: string; at: number; value: number };
+
+/**
+ * Where a value stands against a rule: `breach` (the condition holds), `clear` (back inside by
+ * more than the hysteresis: an open alarm clears), or `between` (neither: the condition does not
+ * hold, but an open alarm stays open).
+ */
+export function classify(rule: RuleSpec, value: number): "breach" | "clear" | "between" {
+  const h = rule.hysteresis;
+  const t = rule.threshold;
+  switch (rule.condition) {
+    case "above": {
+      const line = t as number;
+      return value > line ? "breach" : value < line - h ? "clear" : "between";
+    }
+    case "below": {
+      const line = t as number;
+      return value < line ? "breach" : value > line + h ? "clear" : "between";
+    }
+    case "outside": {
+      const { low, high } = t as { low: number; high: number };
+      if (value < low || value > high) return "breach";
+      return value > low + h && value < high - h ? "clear" : "between";
+    }
+  }
+}
+
+/**
+ * One reading of the rule's measurement → the rule's next state and what happened. Readings not
+ * newer than the last one evaluated are ignored (a redelivery, or a reading that arrived after a
+ * newer one), so applying the same readings twice changes nothing.
+ *
+ * - No open alarm: a breaching reading starts (or continues) a breach; any other reading ends it.
+ *   When a breach has lasted `forSeconds` (reading timestamps), the alarm is raised with the
+ *   value of the reading that reached it. So a one-off spike raises nothing unless `forSeconds` is 0.
+ * - An open alarm clears on the first reading back inside by more than the hysteresis; readings on
+ *   or near the line (`between`) keep it open, so a value hovering on the line does not flap.
+ */
+export function step(
+  rule: RuleSpec,
+  state: RuleState,
+  reading: { at: number; value: number },
+): { state: RuleState; transition: Transition | null } {
+  if (reading.at <= state.lastAt) return { state, transition: null };
+  const cls = classify(rule, reading.value);
+  const next: RuleState = { ...state, lastAt: reading.at };
+  if (state.open) {
+    if (cls !== "clear") return { state: next, transition: null };
+    next.open = null;
+    next.breachSince = null;
+    return {
+      state: next,
+      transition: { kind: "cleared", ruleId: rule.id, alarmId: state.open.id, at: reading.at, value: reading.value },
+    };
+  }
+  if (cls !== "breach") {
+    next.breachSince = null;
+    return { state: next, transition: null };
+  }
+  const since = state.breachSince ?? reading.at;
+  next.breachSince = since;
+  if (reading.at - since < rule.forSeconds * 1_000) return { state: next, transition: null };
+  next.count = state.count + 1;
+  const alarmId = `${rule.id}-${next.count}`;
+  next.open = { id: alarmId, value: reading.value, breachStartedAt: since, raisedAt: reading.at };
+  next.breachSince = null;
+  return {
+    state: next,
+    transition: { kind: "raised", ruleId: rule.id, alarmId, at: reading.at, value: reading.value, breachStartedAt: since },
+  };
+}
+
+/** The evaluation state of one monitor's rules, by rule id. */
+export type MonitorAlarmState = Record<string, RuleState>;
+
+/**
+ * A monitor's readings (any order) through each of its rules, in timestamp order. Rules without
+ * a state start fresh; states of rules that no longer exist are dropped. `changed` is false when
+ * no rule saw a newer reading (nothing to write).
+ */
+export function evaluateMonitor(
+  rules: readonly RuleSpec[],
+  state: MonitorAlarmState,
+  readings: readonly { at: number; values: Partial<Record<Measurement, number>> }[],
+): { state: MonitorAlarmState; transitions: Transition[]; changed: boolean } {
+  const sorted = [...readings].sort((a, b) => a.at - b.at);
+  const next: MonitorAlarmState = {};
+  const transitions: Transition[] = [];
+  let changed = Object.keys(state).some((id) => !rules.some((r) => r.id === id));
+  for (const rule of rules) {
+    let s = state[rule.id] ?? initialRuleState();
+    const before = s;
+    for (const r of sorted) {
+      const value = r.values[rule.measurement];
+      if (value === undefined) continue;
+      const out = step(rule, s, { at: r.at, value });
+      s = out.state;
+      if (out.transition) transitions.push(out.transition);
+    }
+    if (s !== before || state[rule.id] === undefined) changed = true;
+    next[rule.id] = s;
+  }
+  transitions.sort((a, b) => a.at - b.at);
+  return { state: next, transitions, changed };
+}
