@@ -11,6 +11,7 @@ import { errorHandler } from "./http/errors.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
 import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
+import { registerAlarmsV2 } from "./routes/alarms-v2.ts";
 import { registerAnalysisV2 } from "./routes/analysis-v2.ts";
 import { registerAuthV2 } from "./routes/auth-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
@@ -97,6 +98,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerCompatV1(api, mount, deps.authenticator);
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);
+  registerAlarmsV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });
   registerTrackedVideosV2(api, mount);

@@ -1,7 +1,9 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import {
   AUTH_EVENTS_STREAM,
   AUTH_EVENTS_SUBJECTS,
+  alarmRulesChanged,
+  alarmsCatalog,
   authEvents,
   deviceSubjects,
   READINGS_CONSUMER,
@@ -9,6 +11,9 @@ import {
   TELEMETRY_EVENTS_STREAM,
   TELEMETRY_EVENTS_SUBJECTS,
   telemetryCatalog,
+  WEBHOOKS_CONSUMER,
+  WEBHOOKS_STREAM,
+  webhookJobs,
 } from "@trellis/contracts";
 import {
   type Ensured,
@@ -24,29 +29,39 @@ import {
 import pkg from "../package.json" with { type: "json" };
 import { telemetryConfigSchema } from "./config.ts";
 import type { TelemetryContext } from "./context.ts";
+import { alarmHandlers } from "./handlers/alarms.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { readingHandlers } from "./handlers/readings.ts";
+import { AlarmEvaluator } from "./ingest/alarm-evaluator.ts";
+import { AlarmNotifier } from "./ingest/alarm-notifier.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
+import { startWebhookDelivery } from "./ingest/webhook-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
+import { AlarmRulesStore } from "./store/alarm-rules.ts";
+import { AlarmsStore } from "./store/alarms.ts";
 import { MonitorsStore } from "./store/monitors.ts";
 import { ReadingsStore } from "./store/readings.ts";
 import { RollupsStore } from "./store/rollups.ts";
+import { WebhooksStore } from "./store/webhooks.ts";
 
 await runService({
   name: "telemetry",
   version: pkg.version,
-  catalog: telemetryCatalog,
+  catalog: { ...telemetryCatalog, ...alarmsCatalog },
   config: telemetryConfigSchema,
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const monitors = new MonitorsStore(mongo.db);
     const readings = new ReadingsStore(mongo.db);
     const rollups = new RollupsStore(mongo.db);
-    await Promise.all([monitors, readings, rollups].map((s) => s.ensureIndexes()));
+    const alarmRules = new AlarmRulesStore(mongo.db);
+    const alarms = new AlarmsStore(mongo.db);
+    const webhooks = new WebhooksStore(mongo.db);
+    await Promise.all([monitors, readings, rollups, alarmRules, alarms].map((s) => s.ensureIndexes()));
 
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -67,6 +82,22 @@ await runService({
         max_ack_pending: Math.max(1_000, config.INGEST_ROUND_SIZE * 3),
       }),
     );
+    // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
+    kept(
+      await ensureStream(jsm, {
+        name: WEBHOOKS_STREAM,
+        subjects: [webhookJobs.deliver.subject],
+        retention: RetentionPolicy.Workqueue,
+        duplicate_window: nanos(2 * 60_000),
+      }),
+    );
+    kept(
+      await ensureDurableConsumer(jsm, WEBHOOKS_STREAM, {
+        durable_name: WEBHOOKS_CONSUMER,
+        ack_wait: nanos(config.WEBHOOK_TIMEOUT_MS + 20_000),
+        max_deliver: config.WEBHOOK_MAX_DELIVER,
+      }),
+    );
     kept(
       await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
         durable_name: USER_DELETED_CONSUMER,
@@ -79,6 +110,40 @@ await runService({
     const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
+    const notifier = new AlarmNotifier({
+      nc,
+      js,
+      events,
+      alarms,
+      rules: alarmRules,
+      log: log.child({ component: "alarms" }),
+    });
+    const evaluator = new AlarmEvaluator({
+      store: alarmRules,
+      notifier,
+      log: log.child({ component: "alarms" }),
+      instance,
+      cacheTtlMs: config.ALARM_RULES_CACHE_MS,
+      outboxRetryMs: 10_000,
+    });
+    // Every instance hears every rule change (no queue group) and drops that monitor's cached rules.
+    const ruleChanges = nc.subscribe(alarmRulesChanged.subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        const parsed = alarmRulesChanged.schema.safeParse(msg.json());
+        if (parsed.success) evaluator.invalidate(parsed.data.monitorId);
+      },
+    });
+    // Notices missed while disconnected: start over from the database.
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === "reconnect") evaluator.invalidateAll();
+    })();
+    evaluator.startSweep(15_000);
+    shutdown.add("alarm notifications", async () => {
+      ruleChanges.unsubscribe();
+      evaluator.stop();
+      await notifier.idle();
+    });
     const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
     const ingest = new ReadingsIngest({
       js,
@@ -90,6 +155,7 @@ await runService({
       batchSize: config.INGEST_BATCH_SIZE,
       roundSize: Math.max(config.INGEST_ROUND_SIZE, config.INGEST_BATCH_SIZE),
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
+      alarms: evaluator,
       onRoundDone: (seqs, rejected) => StoredWatch.notify(nc, seqs, rejected),
     });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
@@ -102,10 +168,33 @@ await runService({
       log: log.child({ component: "cascade" }),
     });
     shutdown.add("user-deleted cascade", () => cascade.stop());
+    const delivery = await startWebhookDelivery({
+      nc,
+      webhooks,
+      log: log.child({ component: "webhooks" }),
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      retryDelayMs: config.WEBHOOK_RETRY_MS,
+      maxDelayMs: config.WEBHOOK_MAX_RETRY_MS,
+    });
+    shutdown.add("webhook delivery", () => delivery.stop());
 
     const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData, stored };
     return {
-      handlers: { ...monitorHandlers(t), ...readingHandlers(t), ...compatV1Handlers(t) },
+      handlers: {
+        ...monitorHandlers(t),
+        ...readingHandlers(t),
+        ...compatV1Handlers(t),
+        ...alarmHandlers({
+          nc,
+          monitors,
+          rules: alarmRules,
+          alarms,
+          webhooks,
+          notifier,
+          evaluator,
+          allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+        }),
+      },
       checks: {
         mongo: mongo.ping,
         ingest: async () => {

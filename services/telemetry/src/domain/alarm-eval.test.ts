@@ -71,12 +71,32 @@ describe("step", () => {
   });
 
   it("a one-off spike (or a breach shorter than for_seconds) raises nothing", () => {
-    expect(run(above, [[0, 6], [1, 9.5], [2, 6], [3, 6]]).transitions).toEqual([]);
-    expect(run(above, [[0, 8], [9, 8], [9.5, 6.8], [12, 8], [21, 8]]).transitions).toEqual([]);
+    expect(
+      run(above, [
+        [0, 6],
+        [1, 9.5],
+        [2, 6],
+        [3, 6],
+      ]).transitions,
+    ).toEqual([]);
+    expect(
+      run(above, [
+        [0, 8],
+        [9, 8],
+        [9.5, 6.8],
+        [12, 8],
+        [21, 8],
+      ]).transitions,
+    ).toEqual([]);
   });
 
   it("a reading in the hysteresis band breaks a breach (the condition did not hold)", () => {
-    const { transitions } = run(above, [[0, 8], [6, 6.8], [12, 8], [21, 8]]);
+    const { transitions } = run(above, [
+      [0, 8],
+      [6, 6.8],
+      [12, 8],
+      [21, 8],
+    ]);
     expect(transitions).toEqual([]);
   });
 
@@ -86,11 +106,22 @@ describe("step", () => {
   });
 
   it("clears only when back inside by more than the hysteresis: a value hovering on the line does not flap", () => {
-    const raised = run(above, [[0, 8], [10, 8]]);
+    const raised = run(above, [
+      [0, 8],
+      [10, 8],
+    ]);
     expect(raised.transitions).toHaveLength(1);
     const hovering = run(
       above,
-      [[11, 6.9], [12, 7.1], [13, 6.8], [14, 7.05], [15, 6.6], [16, 7.2], [40, 7.3]],
+      [
+        [11, 6.9],
+        [12, 7.1],
+        [13, 6.8],
+        [14, 7.05],
+        [15, 6.6],
+        [16, 7.2],
+        [40, 7.3],
+      ],
       raised.state,
     );
     expect(hovering.transitions).toEqual([]);
@@ -103,7 +134,15 @@ describe("step", () => {
   });
 
   it("at most one open alarm per rule; after clearing, a new breach raises the next alarm", () => {
-    const { transitions } = run(above, [[0, 8], [10, 8], [20, 9], [30, 9], [31, 6], [40, 8], [50, 8]]);
+    const { transitions } = run(above, [
+      [0, 8],
+      [10, 8],
+      [20, 9],
+      [30, 9],
+      [31, 6],
+      [40, 8],
+      [50, 8],
+    ]);
     expect(transitions.map((t) => `${t.kind}:${t.alarmId.split("-")[1]}`)).toEqual([
       "raised:1",
       "cleared:1",
@@ -112,8 +151,18 @@ describe("step", () => {
   });
 
   it("ignores readings not newer than the last one evaluated (redelivery is harmless)", () => {
-    const first = run(above, [[0, 8], [10, 8]]);
-    const again = run(above, [[0, 8], [10, 8]], first.state);
+    const first = run(above, [
+      [0, 8],
+      [10, 8],
+    ]);
+    const again = run(
+      above,
+      [
+        [0, 8],
+        [10, 8],
+      ],
+      first.state,
+    );
     expect(again.transitions).toEqual([]);
     expect(again.state).toBe(first.state);
     // A late in-range reading does not clear either.
@@ -169,5 +218,27 @@ describe("webhook signature", () => {
     expect(verifySignature("a-secret-of-16-chars", '{"a":2}', header)).toBe(false);
     expect(verifySignature("another-secret-16ch", '{"a":1}', header)).toBe(false);
     expect(verifySignature("a-secret-of-16-chars", '{"a":1}', "garbage")).toBe(false);
+  });
+});
+
+describe("webhook targets", async () => {
+  const { isPrivateTarget } = await import("./webhook-target.ts");
+  it("refuses loopback, private and link-local literals, accepts public hosts", () => {
+    for (const u of [
+      "http://localhost:8080/x",
+      "http://127.0.0.1/",
+      "http://10.1.2.3/",
+      "http://172.20.0.1/",
+      "http://192.168.1.1/",
+      "http://169.254.169.254/latest",
+      "http://[::1]/",
+      "http://[fd00::1]/",
+      "http://[::ffff:127.0.0.1]/",
+    ]) {
+      expect(isPrivateTarget(u), u).toBe(true);
+    }
+    for (const u of ["https://hooks.example.com/a", "http://8.8.8.8/", "http://172.32.0.1/"]) {
+      expect(isPrivateTarget(u), u).toBe(false);
+    }
   });
 });

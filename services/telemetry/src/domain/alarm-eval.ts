@@ -101,7 +101,14 @@ export function step(
   next.breachSince = null;
   return {
     state: next,
-    transition: { kind: "raised", ruleId: rule.id, alarmId, at: reading.at, value: reading.value, breachStartedAt: since },
+    transition: {
+      kind: "raised",
+      ruleId: rule.id,
+      alarmId,
+      at: reading.at,
+      value: reading.value,
+      breachStartedAt: since,
+    },
   };
 }
 
