@@ -24,7 +24,12 @@ export function isPrivateTarget(url: string): boolean {
   }
   if (kind === 6) {
     if (host === "::1" || host === "::") return true;
-    if (host.startsWith("::ffff:")) return isPrivateTarget(`http://${host.slice(7)}/`);
+    // IPv4-mapped: the URL parser writes ::ffff:127.0.0.1 as ::ffff:7f00:1.
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+    if (mapped) {
+      const [hi, lo] = [Number.parseInt(mapped[1] ?? "0", 16), Number.parseInt(mapped[2] ?? "0", 16)];
+      return isPrivateTarget(`http://${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}/`);
+    }
     return /^f[cd]/.test(host) || /^fe[89ab]/.test(host);
   }
   return false;
