@@ -169,7 +169,14 @@ export const WebhookSecret = z
 export const WebhookUrl = z
   .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
   .max(2_048)
-  .refine((u) => !new URL(u).username && !new URL(u).password, { message: "must not carry credentials" });
+  .refine(
+    (u) => {
+      if (!URL.canParse(u)) return true; // reported by z.url
+      const url = new URL(u);
+      return !url.username && !url.password;
+    },
+    { message: "must not carry credentials" },
+  );
 
 export const WebhookInput = z.object({ url: WebhookUrl, secret: WebhookSecret.optional() }).strict();
 export type WebhookInput = z.infer<typeof WebhookInput>;

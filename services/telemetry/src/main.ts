@@ -113,6 +113,7 @@ await runService({
     const notifier = new AlarmNotifier({
       nc,
       js,
+      jsm,
       events,
       alarms,
       rules: alarmRules,

@@ -140,12 +140,14 @@ export function alarmHandlers(d: AlarmHandlersDeps): AlarmHandlers {
       if (!doc) throw notFound("alarm");
       if (doc.state === "cleared") throw new TrellisError("conflict", "the alarm is cleared already");
       const now = new Date();
-      if (doc.state === "active" && !(await d.alarms.acknowledge(alarmId, user.userId, now))) {
+      if (doc.state === "acknowledged") return alarmView(doc);
+      if (!(await d.alarms.acknowledge(alarmId, user.userId, now))) {
         const again = await d.alarms.find(alarmId);
         if (again?.state === "cleared") throw new TrellisError("conflict", "the alarm is cleared already");
+        return alarmView(again ?? doc);
       }
       const acked = (await d.alarms.find(alarmId)) ?? doc;
-      // Announced on every acknowledgement call: the event id makes repeats (a retried request) one event.
+      // Announced by the call that made the transition (a repeated acknowledgement changes nothing).
       await d.notifier.announce("alarm.acknowledged", acked.acknowledgedAt ?? now, acked);
       return alarmView(acked);
     },
