@@ -97,6 +97,14 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => hookServer.listen(0, "127.0.0.1", resolve));
   hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hooks/trellis`;
 
+  // The owner's webhook (the webhooks test sets it again and checks the answers).
+  const put = await http(base, "PUT", `/api/v2/users/${owner.id}/webhook`, {
+    bearer: owner.bearer,
+    json: { url: hookUrl },
+  });
+  expect(put.status, JSON.stringify(put.body)).toBe(200);
+  hookSecret = put.body.secret;
+
   nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
   for (const subject of [alarmEvents.raised.subject, alarmEvents.cleared.subject, "telemetry.v1.live.*.alarm"]) {
     nc.subscribe(subject, {
