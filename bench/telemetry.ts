@@ -82,6 +82,7 @@ import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+import { benchAlarms } from "./telemetry-alarms.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -410,6 +411,7 @@ const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((
 
 // ---------------------------------------------------------------------------------------------
 
+if (process.env.BENCH_ONLY === "alarms") process.exit(await benchAlarms());
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
 let exitCode = 0;
@@ -894,4 +896,5 @@ try {
   for (const c of cleanups.reverse()) await c().catch(() => {});
   await bench.stop();
 }
+if (!process.env.BENCH_ONLY) exitCode = Math.max(exitCode, await benchAlarms());
 process.exit(exitCode);
