@@ -238,6 +238,24 @@ describe("alarm rules", () => {
   });
 });
 
+describe("deleting a monitor", () => {
+  it("removes its rules and alarms with it", async () => {
+    const monitorId = await addMonitor(owner.id);
+    await addRule(monitorId, { measurement: "air_flow", condition: "below", threshold: 1 });
+    await submit(monitorId, [{ air_flow: 0.2, timestamp: Date.now() - 1_000 }]);
+    await within(
+      10_000,
+      () => alarmsOf(monitorId),
+      (a) => a.length === 1,
+    );
+    const del = await http(base, "DELETE", `/api/v2/monitors/${monitorId}`, { bearer: adminBearer });
+    expect(del.status).toBe(204);
+    expect(await alarmsOf(monitorId, adminBearer)).toEqual([]);
+    const rules = await http(base, "GET", `/api/v2/monitors/${monitorId}/alarm-rules`, { bearer: adminBearer });
+    expect(rules.status).toBe(404);
+  });
+});
+
 describe("alarm life cycle", () => {
   it("raised after for_seconds out of range, not by a spike, kept open while hovering on the line, acknowledged, cleared with hysteresis; events on NATS and a signed webhook retried after a 500", async () => {
     const monitorId = await addMonitor(owner.id);

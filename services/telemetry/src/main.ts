@@ -145,7 +145,14 @@ await runService({
       evaluator.stop();
       await notifier.idle();
     });
-    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
+    const alarmData = {
+      async removeMonitor(monitorId: string) {
+        await alarmRules.deleteOfMonitor(monitorId);
+        await alarms.deleteForMonitor(monitorId);
+        nc.publish(alarmRulesChanged.subject, JSON.stringify({ monitorId }));
+      },
+    };
+    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events, alarmData });
     const ingest = new ReadingsIngest({
       js,
       monitors,
@@ -166,6 +173,7 @@ await runService({
       nc,
       monitors,
       monitorData,
+      webhooks,
       log: log.child({ component: "cascade" }),
     });
     shutdown.add("user-deleted cascade", () => cascade.stop());

@@ -11,6 +11,8 @@ export interface MonitorDataDeps {
   rollups: RollupsStore;
   jsm: JetStreamManager;
   events: EventPublisher;
+  /** Alarm rules, their state and the monitor's alarms, removed with the monitor. */
+  alarmData?: { removeMonitor(monitorId: string): Promise<void> };
 }
 
 /**
@@ -35,6 +37,7 @@ export class MonitorData {
   /** Everything, then the monitor itself, then `monitor_deleted`. */
   async remove(monitor: MonitorDoc): Promise<void> {
     await this.clear(monitor._id);
+    await this.deps.alarmData?.removeMonitor(monitor._id);
     await this.deps.monitors.delete(monitor._id);
     await this.deps.events.publish(
       telemetryEvents.monitorDeleted,

@@ -73,6 +73,10 @@ export class AlarmsStore {
     return this.alarms.find(f).sort({ raisedAt: -1, _id: -1 }).limit(limit).toArray();
   }
 
+  async deleteForMonitor(monitorId: string): Promise<void> {
+    await this.alarms.deleteMany({ monitorId });
+  }
+
   /** active → acknowledged; false when it was not active. */
   async acknowledge(id: string, by: string, at: Date): Promise<boolean> {
     const res = await this.alarms.updateOne(
