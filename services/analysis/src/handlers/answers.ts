@@ -75,6 +75,7 @@ export function answerHandlers(d: AnswersDeps): AnswerHandlers {
         answer,
         correct: graded.correct,
         answeredAt: new Date(),
+        counted: analysis.trackedUrl === null,
       });
       if (analysis.trackedUrl !== null) await countIntoEngagement(d, ctx.log, analysis.trackedUrl, doc);
       return resultOf(question, doc, !created);

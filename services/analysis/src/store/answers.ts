@@ -10,11 +10,15 @@ export interface AnswerDoc {
   answer: string;
   correct: boolean;
   answeredAt: Date;
-  /** Whether it has been counted into the linked tracked video's engagement (claimed before counting). */
+  /**
+   * Whether it has been counted into the linked tracked video's engagement (claimed before
+   * counting). An answer given while the analysis was linked to none starts out counted: answers
+   * count into the video linked when they are given, never later.
+   */
   counted: boolean;
 }
 
-export type NewAnswer = Omit<AnswerDoc, "_id" | "counted">;
+export type NewAnswer = Omit<AnswerDoc, "_id">;
 
 const idOf = (questionId: string, userId: string) => `${questionId}:${userId}`;
 
@@ -33,7 +37,7 @@ export class AnswersStore {
 
   /** Records the answer unless the user answered the question before: then that first one (`created: false`). */
   async record(a: NewAnswer): Promise<{ created: boolean; doc: AnswerDoc }> {
-    const doc: AnswerDoc = { _id: idOf(a.questionId, a.userId), ...a, counted: false };
+    const doc: AnswerDoc = { _id: idOf(a.questionId, a.userId), ...a };
     try {
       await this.answers.insertOne(doc);
       return { created: true, doc };
