@@ -312,6 +312,23 @@ describe("engagement of the linked tracked video", () => {
       [q4.id]: { questionId: q4.id, answers: 1, correctRate: 1 },
     });
   });
+
+  it("the same answer submitted many times at once is recorded and counted once", async () => {
+    const url = `https://cdn.example.com/${platform.suffix}/hydroponics.mp4`;
+    const q5 = questions[4] as FullQuestion;
+    const racer = await registerUser(base, platform.suffix, "racer");
+    const replies = await Promise.all(Array.from({ length: 8 }, () => answer(racer, q5.id, { answer: q5.answer })));
+    expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(replies.filter((r) => r.body.alreadyAnswered === false)).toHaveLength(1);
+    const e = await engagement(url);
+    expect(e.body.answersSubmitted).toBe(4);
+    expect(e.body.perQuestion.find((p: { questionId: string }) => p.questionId === q5.id)).toEqual({
+      questionId: q5.id,
+      answers: 1,
+      correctRate: 1,
+    });
+    expect((await myAnswers(racer)).body).toMatchObject({ answered: 1, correct: 1 });
+  });
 });
 
 describe("permissions", () => {
