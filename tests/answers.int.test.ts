@@ -8,11 +8,20 @@
  * and tracked analysis), and bad input (400, nothing stored) / unknown question (404).
  */
 
+import { connect } from "@nats-io/transport-node";
 import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, loginBoth, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import {
+  ADMIN,
+  http,
+  loginBoth,
+  monitorStraightInAuth,
+  type Platform,
+  registerUser,
+  startPlatform,
+} from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
 interface Account {
@@ -58,6 +67,8 @@ let owner: Account;
 let learner: Account;
 let other: Account;
 let admin: Account;
+/** A monitor of the owner, with its v1 token as bearer. */
+let monitor: Account;
 let analysisId: string;
 let questions: FullQuestion[];
 
@@ -94,6 +105,10 @@ beforeAll(async () => {
     id: (await http(base, "GET", "/api/v2/me", { bearer: adminTokens.bearer })).body.userId,
     bearer: adminTokens.bearer,
   };
+  const nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
+  const m = await monitorStraightInAuth(nc, base, admin.id, owner.id);
+  monitor = { id: m.id, bearer: m.token };
+  await nc.close();
 
   const up = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {
     method: "POST",
@@ -347,6 +362,8 @@ describe("permissions", () => {
         ["owner", owner, 200, 200, 200, 200],
         ["admin", admin, 200, 200, 200, 200],
         ["learner", learner, readable ? 200 : 404, readable ? 200 : 404, readable ? 200 : 404, readable ? 403 : 404],
+        // The owner's own monitor is not a user: nothing, in every phase.
+        ["monitor", monitor, 404, 404, 404, 404],
       ];
     };
     for (const [phase, change] of [
