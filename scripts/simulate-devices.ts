@@ -251,7 +251,9 @@ async function main(): Promise<number> {
     const own = await commanded.stop();
     process.stdout.write(summary(stats, devices.length, opts.rate));
     if (own.sent > 0) {
-      process.stdout.write(`${"own interval".padEnd(14)}${own.sent} sent, ${own.acked} acknowledged (monitors told set_interval)\n`);
+      process.stdout.write(
+        `${"own interval".padEnd(14)}${own.sent} sent, ${own.acked} acknowledged (monitors told set_interval)\n`,
+      );
     }
     return stats.failed === 0 && stats.acked === stats.sent && own.acked === own.sent ? 0 : 1;
   } finally {

@@ -185,7 +185,11 @@ export class CommandDispatcher {
     this.lastKick.delete(monitorId);
   }
 
-  /** Delivers a monitor's waiting commands in the order they were sent; one run per monitor at a time. */
+  /**
+   * Delivers a monitor's waiting commands in the order they were sent; one run per monitor at a
+   * time. A command leased by another instance stops this run: that instance is going through the
+   * same list, so the device receives them in order.
+   */
   private kick(monitorId: string): void {
     if (this.stopped) return;
     if (this.running.has(monitorId)) {
@@ -199,7 +203,9 @@ export class CommandDispatcher {
         if (waiting.length === 0) this.unwatch(monitorId);
         for (const c of waiting) {
           const after = await this.claimAndDeliver(c._id);
-          if (after?.state === "pending") break; // still unreachable: the later ones would be too
+          // Another instance holds this one: it goes on with the later ones, in the order sent.
+          if (after === null) break;
+          if (after.state === "pending") break; // still unreachable: the later ones would be too
         }
       } while (this.rerun.has(monitorId) && !this.stopped);
     })()
