@@ -59,6 +59,8 @@ export class CommandDispatcher {
   /** Answers being waited for: stopped (left to the sweep of another instance) on shutdown. */
   private readonly waiting = new Set<() => void>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Requests waiting (`wait=true`) for a command of this instance to finish. */
+  private readonly followers = new Map<string, (c: Command) => void>();
 
   constructor(options: DispatcherOptions) {
     this.o = { ...options, leaseMs: COMMAND_LEASE_MS };
@@ -111,7 +113,7 @@ export class CommandDispatcher {
 
     const now = new Date();
     const delivered = await store.transition(
-      claimed._id,
+      claimed,
       { state: "pending", claimedBy: instance },
       { state: "delivered", deliveredAt: now, answerBy: new Date(now.getTime() + claimed.timeoutMs) },
     );
@@ -138,14 +140,18 @@ export class CommandDispatcher {
   follow(monitorId: string, commandId: string): { result(until: number): Promise<Command | undefined> } {
     let finished: Command | undefined;
     let wake: (() => void) | undefined;
+    const seen = (c: Command) => {
+      if (finished || !TERMINAL_COMMAND_STATES.includes(c.state)) return;
+      finished = c;
+      wake?.();
+    };
+    // Changes made here are seen at once; those of other instances arrive as events.
+    this.followers.set(commandId, seen);
     const sub = this.o.nc.subscribe(commandEvents.stateChanged.subject(monitorId, commandId), {
       callback: (err, msg) => {
         if (err) return;
         const event = CommandSchema.safeParse(msg.json());
-        if (event.success && TERMINAL_COMMAND_STATES.includes(event.data.state)) {
-          finished = event.data;
-          wake?.();
-        }
+        if (event.success) seen(event.data);
       },
     });
     return {
@@ -160,6 +166,7 @@ export class CommandDispatcher {
           });
         }
         sub.unsubscribe();
+        this.followers.delete(commandId);
         return finished;
       },
     };
@@ -220,7 +227,7 @@ export class CommandDispatcher {
     const now = new Date();
     if (claimed.persistent) {
       const released = await store.transition(
-        claimed._id,
+        claimed,
         { state: "pending", claimedBy: instance },
         { nextAttemptAt: new Date(now.getTime() + this.o.retryIntervalMs) },
       );
@@ -228,7 +235,7 @@ export class CommandDispatcher {
       return released ?? (await store.get(claimed._id)) ?? claimed;
     }
     const failed = await store.transition(
-      claimed._id,
+      claimed,
       { state: "pending", claimedBy: instance },
       { state: "failed", finishedAt: now, error: DEVICE_OFFLINE },
     );
@@ -257,7 +264,7 @@ export class CommandDispatcher {
           ? ({ state: "failed", error: DEVICE_OFFLINE } as const)
           : interpretAnswer(got.msg.data);
     const finished = await this.o.store.transition(
-      delivered._id,
+      delivered,
       { state: "delivered" },
       outcome.state === "succeeded"
         ? { state: "succeeded", finishedAt: new Date(), result: outcome.result, error: null }
@@ -282,7 +289,7 @@ export class CommandDispatcher {
     const now = new Date();
     for (const c of await store.expirable(now, SWEEP_BATCH)) {
       const expired = await store.transition(
-        c._id,
+        c,
         { state: "pending", unclaimedAt: now },
         { state: "expired", finishedAt: now, error: expiredError(c.createdAt, c.expiresAt) },
       );
@@ -290,7 +297,7 @@ export class CommandDispatcher {
     }
     for (const c of await store.overdue(new Date(now.getTime() - OVERDUE_GRACE_MS), SWEEP_BATCH)) {
       const failed = await store.transition(
-        c._id,
+        c,
         { state: "delivered" },
         { state: "failed", finishedAt: now, error: noAnswerError(c.timeoutMs) },
       );
@@ -306,6 +313,7 @@ export class CommandDispatcher {
   /** Publishes a state change (once per command and state: the message id dedupes a retry). */
   private async announce(doc: CommandDoc): Promise<void> {
     const view = commandView(doc);
+    this.followers.get(doc._id)?.(view);
     const event = { subject: commandEvents.stateChanged.subject(doc.monitorId, doc._id), schema: CommandSchema };
     await this.o.events
       .publish(event, view, `${doc._id}.${doc.state}`)

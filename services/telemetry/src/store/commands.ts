@@ -81,20 +81,20 @@ export class CommandsStore {
   /**
    * Moves a command on if it is still where `from` says (state, and lease holder for a pending
    * one); the command after, or null when it had moved on already (another instance, the sweep).
+   * `doc` is the command as the caller last saw it: the only writer of a command in that state
+   * (the lease holder, or whoever wins this update), so the result is computed, not read back.
    */
-  transition(
-    id: string,
+  async transition(
+    doc: CommandDoc,
     from: { state: CommandState; claimedBy?: string; unclaimedAt?: Date },
     set: Partial<CommandDoc>,
   ): Promise<CommandDoc | null> {
-    let filter: Filter<CommandDoc> = { _id: id, state: from.state };
+    let filter: Filter<CommandDoc> = { _id: doc._id, state: from.state };
     if (from.claimedBy !== undefined) filter.claimedBy = from.claimedBy;
     if (from.unclaimedAt !== undefined) filter = { ...filter, ...unclaimed(from.unclaimedAt) };
-    return this.commands.findOneAndUpdate(
-      filter,
-      { $set: { ...set, claimedBy: null, claimUntil: null } },
-      { returnDocument: "after" },
-    );
+    const change = { ...set, claimedBy: null, claimUntil: null };
+    const { matchedCount } = await this.commands.updateOne(filter, { $set: change });
+    return matchedCount === 1 ? { ...doc, ...change } : null;
   }
 
   /** Pending commands whose lease is free and whose next attempt is due (all of a monitor's, when given), oldest first. */
