@@ -122,7 +122,9 @@ export class CommandDispatcher {
       sub.unsubscribe();
       return (await store.get(claimed._id)) ?? claimed;
     }
-    await this.announce(delivered);
+    // Not awaited: the answer may be here already. Published before the final state's event
+    // (JetStream publishes leave this connection in call order).
+    this.track(this.announce(delivered));
     this.track(this.awaitAnswer(delivered, answer, settle, sub));
     return delivered;
   }
