@@ -352,6 +352,20 @@ describe("history", () => {
   });
 });
 
+describe("a deleted monitor", () => {
+  it("takes its commands with it: a waiting one is never delivered", async () => {
+    const m = await addMonitor(base, admin, owner.id);
+    const done = await send(m.id, { name: "calibrate_ph" });
+    const waiting = await send(m.id, { name: "calibrate_ph", persistent: true });
+    expect(waiting.body.state).toBe("pending");
+    const del = await http(base, "DELETE", `/api/v2/monitors/${m.id}`, { bearer: admin });
+    expect(del.status).toBe(204);
+    expect((await getCommand(done.body.id, admin)).status).toBe(404);
+    expect((await getCommand(waiting.body.id, admin)).status).toBe(404);
+    expect((await http(base, "GET", `/api/v2/monitors/${m.id}/commands`, { bearer: admin })).status).toBe(404);
+  });
+});
+
 describe("readings still flow", () => {
   it("a device answering commands still publishes its readings", async () => {
     const m = await addMonitor(base, admin, owner.id);

@@ -84,7 +84,7 @@ await runService({
     const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
-    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
+    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events, commands });
     const ingest = new ReadingsIngest({
       js,
       monitors,

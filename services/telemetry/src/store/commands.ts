@@ -121,6 +121,11 @@ export class CommandsStore {
       .toArray();
   }
 
+  /** A deleted monitor's commands (its history goes with it; a waiting one is never delivered). */
+  async deleteForMonitor(monitorId: string): Promise<void> {
+    await this.commands.deleteMany({ monitorId });
+  }
+
   /** Monitors with a persistent command waiting: their devices are watched for a sign of life. */
   async waitingMonitors(limit: number): Promise<Set<string>> {
     const docs = await this.commands
