@@ -27,6 +27,10 @@ describe("interpretAnswer", () => {
     expect((noError as { error: string }).error).toMatch(/invalid answer.*error/);
     expect(interpretAnswer(bytes({ result: 1 })).state).toBe("failed");
     expect(interpretAnswer(bytes({ ok: false, error: "x".repeat(5_000) })).state).toBe("failed");
+    expect(interpretAnswer(bytes({ ok: true, result: "x".repeat(70_000) }))).toEqual({
+      state: "failed",
+      error: "the device's answer is larger than 65536 bytes",
+    });
   });
 });
 

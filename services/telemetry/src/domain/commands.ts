@@ -16,6 +16,9 @@ export function expiryOf(createdAt: number, c: { persistent: boolean; timeoutMs:
   return createdAt + (c.persistent ? (c.expiresInMs ?? COMMAND_EXPIRES_IN_MS.default) : c.timeoutMs);
 }
 
+/** Largest answer kept: a result is a record of what the device did, not a data channel. */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
 export type AnswerOutcome = { state: "succeeded"; result: unknown } | { state: "failed"; error: string };
 
 /**
@@ -23,6 +26,9 @@ export type AnswerOutcome = { state: "succeeded"; result: unknown } | { state: "
  * device's error; anything else fails, saying why, so a broken device shows in the command record.
  */
 export function interpretAnswer(data: Uint8Array): AnswerOutcome {
+  if (data.byteLength > MAX_ANSWER_BYTES) {
+    return { state: "failed", error: `the device's answer is larger than ${MAX_ANSWER_BYTES} bytes` };
+  }
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(data));
