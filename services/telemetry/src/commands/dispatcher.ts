@@ -139,7 +139,7 @@ export class CommandDispatcher {
    * Resolves with the command once an event says it is finished, or with undefined at `until`.
    * Subscribe before the command can change (before it is stored), then call `result`.
    */
-  follow(monitorId: string, commandId: string): { result(until: number): Promise<Command | undefined> } {
+  follow(monitorId: string, commandId: string): { result(until: number): Promise<Command | undefined>; close(): void } {
     let finished: Command | undefined;
     let wake: (() => void) | undefined;
     const seen = (c: Command) => {
@@ -156,6 +156,10 @@ export class CommandDispatcher {
         if (event.success) seen(event.data);
       },
     });
+    const close = () => {
+      sub.unsubscribe();
+      this.followers.delete(commandId);
+    };
     return {
       result: async (until) => {
         if (!finished) {
@@ -167,10 +171,10 @@ export class CommandDispatcher {
             };
           });
         }
-        sub.unsubscribe();
-        this.followers.delete(commandId);
+        close();
         return finished;
       },
+      close,
     };
   }
 

@@ -79,14 +79,17 @@ export function commandHandlers(d: CommandsDeps): CommandHandlers {
         nextAttemptAt: now,
       };
       const following = req.wait ? d.dispatcher.follow(doc.monitorId, doc._id) : undefined;
-      await d.commands.insert(doc);
-      let current: Command = commandView(await d.dispatcher.deliver(doc));
-      if (following) {
-        const done = TERMINAL_COMMAND_STATES.includes(current.state);
-        const finished = await following.result(done ? 0 : deadline - WAIT_MARGIN_MS);
-        if (!done) current = finished ?? commandView((await d.commands.get(doc._id)) ?? doc);
+      try {
+        await d.commands.insert(doc);
+        let current: Command = commandView(await d.dispatcher.deliver(doc));
+        if (following && !TERMINAL_COMMAND_STATES.includes(current.state)) {
+          const finished = await following.result(deadline - WAIT_MARGIN_MS);
+          current = finished ?? commandView((await d.commands.get(doc._id)) ?? doc);
+        }
+        return current;
+      } finally {
+        following?.close();
       }
-      return current;
     },
 
     async listCommands({ actor, monitorId, limit, cursor }) {
