@@ -18,7 +18,13 @@ import {
 } from "@trellis/contracts";
 import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
-import { DEVICE_OFFLINE, expiredError, interpretAnswer, noAnswerError } from "../domain/commands.ts";
+import {
+  type AnswerOutcome,
+  DEVICE_OFFLINE,
+  expiredError,
+  interpretAnswer,
+  noAnswerError,
+} from "../domain/commands.ts";
 import { commandView } from "../handlers/command-view.ts";
 import type { CommandDoc, CommandsStore } from "../store/commands.ts";
 
@@ -40,10 +46,24 @@ const SWEEP_BATCH = 100;
 const MAX_WATCHED = 10_000;
 /** A device seen publishing triggers delivery at most this often. */
 const KICK_INTERVAL_MS = 1_000;
+/** How long a delivery waits for the answer before it records `delivered` on its own. */
+const EARLY_ANSWER_WAIT_MS = 2;
 /** The sweep leaves an overdue answer this long to the instance waiting for it. */
 const OVERDUE_GRACE_MS = 1_000;
 
 type Answer = { kind: "message"; msg: Msg } | { kind: "timeout" } | { kind: "stopped" };
+
+/** What an answer (or its absence) makes of a delivered command. */
+function outcomeOf(got: Exclude<Answer, { kind: "stopped" }>, timeoutMs: number): AnswerOutcome {
+  if (got.kind === "timeout") return { state: "failed", error: noAnswerError(timeoutMs) };
+  if (got.msg.headers?.code === 503) return { state: "failed", error: DEVICE_OFFLINE };
+  return interpretAnswer(got.msg.data);
+}
+
+const finalState = (outcome: AnswerOutcome): Partial<CommandDoc> =>
+  outcome.state === "succeeded"
+    ? { state: "succeeded", finishedAt: new Date(), result: outcome.result, error: null }
+    : { state: "failed", finishedAt: new Date(), error: outcome.error };
 
 export class CommandDispatcher {
   private readonly o: DispatcherOptions & { leaseMs: number };
@@ -92,12 +112,14 @@ export class CommandDispatcher {
       settle = resolve;
     });
     let noResponders = false;
+    let early: Msg | undefined;
     const inbox = createInbox();
     const sub = nc.subscribe(inbox, {
       max: 1,
       callback: (err, msg) => {
         if (err) return settle({ kind: "stopped" });
         if (msg.headers?.code === 503) noResponders = true;
+        else early = msg;
         settle({ kind: "message", msg });
       },
     });
@@ -110,12 +132,36 @@ export class CommandDispatcher {
       throw err;
     }
     if (noResponders) return this.undeliverable(claimed);
-
+    // A connected device usually answers within a millisecond or two: waiting that long for it
+    // saves the separate `delivered` write (a slow device's is only that much later).
+    if (!early) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([answer, new Promise((r) => (timer = setTimeout(r, EARLY_ANSWER_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     const now = new Date();
+    const answerBy = new Date(now.getTime() + claimed.timeoutMs);
+    if (early) {
+      // The device has answered already (the usual case): one write records delivery and
+      // outcome; both events are still published, in order.
+      const finished = await store.transition(
+        claimed,
+        { state: "pending", claimedBy: instance },
+        { deliveredAt: now, answerBy, ...finalState(outcomeOf({ kind: "message", msg: early }, claimed.timeoutMs)) },
+      );
+      if (!finished) return (await store.get(claimed._id)) ?? claimed;
+      this.track(
+        this.announce({ ...finished, state: "delivered", finishedAt: null, result: undefined, error: null }).then(() =>
+          this.announce(finished),
+        ),
+      );
+      return finished;
+    }
+
     const delivered = await store.transition(
       claimed,
       { state: "pending", claimedBy: instance },
-      { state: "delivered", deliveredAt: now, answerBy: new Date(now.getTime() + claimed.timeoutMs) },
+      { state: "delivered", deliveredAt: now, answerBy },
     );
     if (!delivered) {
       // It moved on meanwhile (expired under a lapsed lease): its answer is not ours to record.
@@ -263,18 +309,10 @@ export class CommandDispatcher {
     this.waiting.delete(stop);
     sub.unsubscribe();
     if (got.kind === "stopped") return; // the sweep of a live instance fails it once it is overdue
-    const outcome =
-      got.kind === "timeout"
-        ? ({ state: "failed", error: noAnswerError(delivered.timeoutMs) } as const)
-        : got.msg.headers?.code === 503
-          ? ({ state: "failed", error: DEVICE_OFFLINE } as const)
-          : interpretAnswer(got.msg.data);
     const finished = await this.o.store.transition(
       delivered,
       { state: "delivered" },
-      outcome.state === "succeeded"
-        ? { state: "succeeded", finishedAt: new Date(), result: outcome.result, error: null }
-        : { state: "failed", finishedAt: new Date(), error: outcome.error },
+      finalState(outcomeOf(got, delivered.timeoutMs)),
     );
     if (finished) await this.announce(finished);
   }
