@@ -1,6 +1,7 @@
 import { analysisJobsCatalog } from "./analysis.ts";
 import { answersCatalog } from "./answers.ts";
 import { authCatalog } from "./auth.ts";
+import { commandsCatalog } from "./commands.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
 import { telemetryCatalog } from "./telemetry.ts";
@@ -17,7 +18,7 @@ export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog
 export const catalogs = {
   gateway: gatewayCatalog,
   auth: authCatalog,
-  telemetry: telemetryCatalog,
+  telemetry: { ...telemetryCatalog, ...commandsCatalog },
   media: mediaCatalog,
   analysis: analysisCatalog,
 } as const;

@@ -14,6 +14,7 @@ import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
 import { registerAnalysisV2 } from "./routes/analysis-v2.ts";
 import { registerAnswersV2 } from "./routes/answers-v2.ts";
 import { registerAuthV2 } from "./routes/auth-v2.ts";
+import { registerCommandsV2 } from "./routes/commands-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerMediaUploads, registerMediaV2 } from "./routes/media-v2.ts";
@@ -98,6 +99,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerCompatV1(api, mount, deps.authenticator);
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);
+  registerCommandsV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });
   registerAnswersV2(api, mount);
