@@ -83,6 +83,7 @@ import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 import { benchAlarms } from "./telemetry-alarms.ts";
+import { benchCommands } from "./telemetry-commands.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -411,7 +412,11 @@ const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((
 
 // ---------------------------------------------------------------------------------------------
 
-if (process.env.BENCH_ONLY === "alarms") process.exit(await benchAlarms());
+if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "commands") await benchCommands();
+if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "alarms") {
+  if ((await benchAlarms()) !== 0) process.exitCode = 1;
+}
+if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "ingest") process.exit(process.exitCode ?? 0);
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
 let exitCode = 0;
@@ -896,5 +901,4 @@ try {
   for (const c of cleanups.reverse()) await c().catch(() => {});
   await bench.stop();
 }
-if (!process.env.BENCH_ONLY) exitCode = Math.max(exitCode, await benchAlarms());
 process.exit(exitCode);

@@ -1,6 +1,8 @@
 import { alarmsCatalog } from "./alarms.ts";
 import { analysisJobsCatalog } from "./analysis.ts";
+import { answersCatalog } from "./answers.ts";
 import { authCatalog } from "./auth.ts";
+import { commandsCatalog } from "./commands.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
 import { telemetryCatalog } from "./telemetry.ts";
@@ -12,12 +14,12 @@ import { trackedVideosCatalog } from "./tracked-videos.ts";
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
 export { authCatalog, mediaCatalog, telemetryCatalog };
-export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog } as const;
+export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog, ...answersCatalog } as const;
 
 export const catalogs = {
   gateway: gatewayCatalog,
   auth: authCatalog,
-  telemetry: { ...telemetryCatalog, ...alarmsCatalog },
+  telemetry: { ...telemetryCatalog, ...commandsCatalog, ...alarmsCatalog },
   media: mediaCatalog,
   analysis: analysisCatalog,
 } as const;

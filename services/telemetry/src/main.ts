@@ -1,16 +1,16 @@
+import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import {
   AUTH_EVENTS_STREAM,
   AUTH_EVENTS_SUBJECTS,
   alarmRulesChanged,
-  alarmsCatalog,
   authEvents,
+  catalogs,
   deviceSubjects,
   READINGS_CONSUMER,
   READINGS_STREAM,
   TELEMETRY_EVENTS_STREAM,
   TELEMETRY_EVENTS_SUBJECTS,
-  telemetryCatalog,
   WEBHOOKS_CONSUMER,
   WEBHOOKS_STREAM,
   webhookJobs,
@@ -27,9 +27,11 @@ import {
   streamExists,
 } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
+import { COMMAND_LEASE_MS, CommandDispatcher } from "./commands/dispatcher.ts";
 import { telemetryConfigSchema } from "./config.ts";
 import type { TelemetryContext } from "./context.ts";
 import { alarmHandlers } from "./handlers/alarms.ts";
+import { commandHandlers } from "./handlers/commands.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { readingHandlers } from "./handlers/readings.ts";
@@ -43,6 +45,7 @@ import { startWebhookDelivery } from "./ingest/webhook-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
 import { AlarmRulesStore } from "./store/alarm-rules.ts";
 import { AlarmsStore } from "./store/alarms.ts";
+import { CommandsStore } from "./store/commands.ts";
 import { MonitorsStore } from "./store/monitors.ts";
 import { ReadingsStore } from "./store/readings.ts";
 import { RollupsStore } from "./store/rollups.ts";
@@ -51,17 +54,18 @@ import { WebhooksStore } from "./store/webhooks.ts";
 await runService({
   name: "telemetry",
   version: pkg.version,
-  catalog: { ...telemetryCatalog, ...alarmsCatalog },
+  catalog: catalogs.telemetry,
   config: telemetryConfigSchema,
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const monitors = new MonitorsStore(mongo.db);
     const readings = new ReadingsStore(mongo.db);
     const rollups = new RollupsStore(mongo.db);
+    const commands = new CommandsStore(mongo.db);
     const alarmRules = new AlarmRulesStore(mongo.db);
     const alarms = new AlarmsStore(mongo.db);
     const webhooks = new WebhooksStore(mongo.db);
-    await Promise.all([monitors, readings, rollups, alarmRules, alarms].map((s) => s.ensureIndexes()));
+    await Promise.all([monitors, readings, rollups, commands, alarmRules, alarms].map((s) => s.ensureIndexes()));
 
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -123,7 +127,8 @@ await runService({
       store: alarmRules,
       notifier,
       log: log.child({ component: "alarms" }),
-      instance,
+      // Unique per process: it tells a conditional write's winner (instances may share INSTANCE_ID).
+      instance: `${instance}.${randomBytes(4).toString("hex")}`,
       cacheTtlMs: config.ALARM_RULES_CACHE_MS,
       outboxRetryMs: 10_000,
     });
@@ -152,7 +157,7 @@ await runService({
         nc.publish(alarmRulesChanged.subject, JSON.stringify({ monitorId }));
       },
     };
-    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events, alarmData });
+    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events, commands, alarmData });
     const ingest = new ReadingsIngest({
       js,
       monitors,
@@ -187,12 +192,26 @@ await runService({
     });
     shutdown.add("webhook delivery", () => delivery.stop());
 
+    // Delivery leases name the process (tests run two instances with one INSTANCE_ID).
+    const leaseHolder = `${instance}.${randomBytes(4).toString("hex")}`;
+    const dispatcher = new CommandDispatcher({
+      nc,
+      store: commands,
+      events,
+      log: log.child({ component: "commands" }),
+      instance: leaseHolder,
+      retryIntervalMs: config.COMMAND_RETRY_INTERVAL_MS,
+    });
+    dispatcher.start();
+    shutdown.add("command dispatcher", () => dispatcher.stop());
+
     const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData, stored };
     return {
       handlers: {
         ...monitorHandlers(t),
         ...readingHandlers(t),
         ...compatV1Handlers(t),
+        ...commandHandlers({ monitors, commands, dispatcher, instance: leaseHolder, leaseMs: COMMAND_LEASE_MS }),
         ...alarmHandlers({
           nc,
           monitors,
