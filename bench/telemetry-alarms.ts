@@ -16,12 +16,25 @@
  * evaluated on every reading of their measurement); 5% breach at once and raise one alarm each,
  * so the run also writes alarms, events and webhook jobs.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { MAX_ALARM_RULES_PER_MONITOR, MEASUREMENTS, READINGS_STREAM } from "@trellis/contracts";
+import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  type AlarmRuleInput,
+  AlarmRuleInput as AlarmRuleSchema,
+  deviceSubjects,
+  MAX_ALARM_RULES_PER_MONITOR,
+  MEASUREMENTS,
+  READINGS_STREAM,
+  TELEMETRY_EVENTS_STREAM,
+  TELEMETRY_EVENTS_SUBJECTS,
+  WEBHOOKS_STREAM,
+  webhookJobs,
+} from "@trellis/contracts";
+import { ensureStream, eventPublisher } from "@trellis/runtime";
 import { freePort } from "@trellis/stack";
 import type { ServiceProcess } from "@trellis/stack/testing";
 import { type Db, MongoClient } from "mongodb";
+import type { Logger } from "pino";
 import {
   api,
   closeAll,
@@ -32,6 +45,16 @@ import {
   login,
 } from "../scripts/devices/platform.ts";
 import { firstFailures, publishPaced } from "../scripts/devices/publisher.ts";
+import { readingGenerator } from "../scripts/devices/readings.ts";
+import { evaluateMonitor, type MonitorAlarmState } from "../services/telemetry/src/domain/alarm-eval.ts";
+import { AlarmEvaluator } from "../services/telemetry/src/ingest/alarm-evaluator.ts";
+import { AlarmNotifier } from "../services/telemetry/src/ingest/alarm-notifier.ts";
+import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
+import { AlarmRulesStore, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
+import { AlarmsStore } from "../services/telemetry/src/store/alarms.ts";
+import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
+import { ReadingsStore } from "../services/telemetry/src/store/readings.ts";
+import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { fmt, startBench } from "./support.ts";
 
 const int = (name: string, fallback: number) => {
@@ -83,6 +106,187 @@ function ruleOf(i: number): Record<string, unknown> {
   }
 }
 
+/** Rejects when `p` takes longer than `ms` (a stuck database must not hang the benchmark). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+    }),
+  ]);
+}
+
+/**
+ * Diagnostic without any server: the CPU cost of evaluating `rules` rules (over `monitors`
+ * monitors) on `readings` readings, in rounds of 5,000 as ingest does, against the cost of
+ * parsing those readings (JSON.parse of the device payload, which ingest does for every reading).
+ */
+function evaluationCost(monitors: number, readings: number, rules: number): void {
+  const ids = Array.from({ length: monitors }, (_, i) => i.toString(16).padStart(32, "0"));
+  const specs = new Map<string, ReturnType<typeof ruleSpec>[]>(ids.map((id) => [id, []]));
+  for (let i = 0; i < rules; i++) {
+    const r = AlarmRuleSchema.parse(ruleOf(i));
+    specs.get(ids[i % monitors] as string)?.push(
+      ruleSpec({
+        _id: i.toString(16).padStart(24, "0"),
+        monitorId: ids[i % monitors] as string,
+        ownerId: "",
+        measurement: r.measurement,
+        condition: r.condition,
+        threshold: r.threshold,
+        forSeconds: r.for_seconds,
+        hysteresis: r.hysteresis,
+        createdAt: new Date(0),
+      }),
+    );
+  }
+  const gens = ids.map((id) => readingGenerator(id));
+  const t0 = Date.now();
+  const payloads = Array.from({ length: readings }, (_, i) => JSON.stringify(gens[i % monitors]?.next(t0 + i)));
+  const parseStart = performance.now();
+  const parsed = payloads.map((p) => JSON.parse(p) as Record<string, number>);
+  const parseMs = performance.now() - parseStart;
+  const states = new Map<string, MonitorAlarmState>();
+  const evalStart = performance.now();
+  for (let done = 0; done < readings; done += 5_000) {
+    const byMonitor = new Map<string, { at: number; values: Record<string, number> }[]>();
+    for (let i = done; i < Math.min(readings, done + 5_000); i++) {
+      const id = ids[i % monitors] as string;
+      const { timestamp, ...values } = parsed[i] as Record<string, number>;
+      let list = byMonitor.get(id);
+      if (!list) {
+        list = [];
+        byMonitor.set(id, list);
+      }
+      list.push({ at: timestamp as number, values });
+    }
+    for (const [id, list] of byMonitor) {
+      states.set(id, evaluateMonitor(specs.get(id) ?? [], states.get(id) ?? {}, list).state);
+    }
+  }
+  const evalMs = performance.now() - evalStart;
+  process.stdout.write(
+    `\nalarms (diagnostic, no servers): evaluating ${rules} rules costs ${((evalMs * 1_000) / readings).toFixed(2)} µs per reading (${fmt(readings / (evalMs / 1_000))} readings/s on one core); JSON.parse of the same payloads ${((parseMs * 1_000) / readings).toFixed(2)} µs\n`,
+  );
+}
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as unknown as Logger;
+
+/**
+ * Telemetry's own round code (`ReadingsIngest.process`: validation, inserts, rollups, monitors and
+ * the alarm evaluation) in this process against the same MongoDB-protocol server, without NATS
+ * delivery or service processes: `readings` readings of `monitors` monitors in rounds of 5,000,
+ * with `rules` rules (0: no evaluator at all, as before this feature). A fresh database per run.
+ */
+async function inProcessRun(
+  mongo: MongoClient,
+  nc: NatsConnection,
+  run: number,
+  opts: { monitors: number; readings: number; rules: number },
+): Promise<number> {
+  const db = mongo.db(`bench_alarms_inproc_${process.pid}_${run}`);
+  try {
+    const monitors = new MonitorsStore(db);
+    const readings = new ReadingsStore(db);
+    const rollups = new RollupsStore(db);
+    const ruleStore = new AlarmRulesStore(db);
+    const alarms = new AlarmsStore(db);
+    await Promise.all([monitors, readings, rollups, ruleStore, alarms].map((s) => s.ensureIndexes()));
+    const ids = Array.from(
+      { length: opts.monitors },
+      (_, i) => `${run.toString(16).padStart(8, "0")}${i.toString(16).padStart(24, "0")}`,
+    );
+    const owner = "00000000-0000-4000-8000-000000000000";
+    for (const id of ids) {
+      await monitors.create({ _id: id, ownerId: owner, createdAt: new Date(), readingsStored: 0, readingsRejected: 0 });
+    }
+    for (let i = 0; i < opts.rules; i++) {
+      const rule: AlarmRuleInput = AlarmRuleSchema.parse(ruleOf(i));
+      await ruleStore.create({
+        _id: ruleStore.newId(),
+        monitorId: ids[i % ids.length] as string,
+        ownerId: owner,
+        measurement: rule.measurement,
+        condition: rule.condition,
+        threshold: rule.threshold,
+        forSeconds: rule.for_seconds,
+        hysteresis: rule.hysteresis,
+        createdAt: new Date(),
+      });
+    }
+    const jsm = await jetstreamManager(nc);
+    const notifier = new AlarmNotifier({
+      nc,
+      js: jetstream(nc),
+      jsm,
+      events: eventPublisher(nc),
+      alarms,
+      rules: ruleStore,
+      log: quiet,
+    });
+    const evaluator = new AlarmEvaluator({
+      store: ruleStore,
+      notifier,
+      log: quiet,
+      instance: `bench-${run}`,
+      cacheTtlMs: 60_000,
+      outboxRetryMs: 10_000,
+    });
+    const ingest = new ReadingsIngest({
+      monitors,
+      readings,
+      rollups,
+      batchSize: 500,
+      roundSize: 5_000,
+      maxWaitMs: 5,
+      log: quiet,
+      events: eventPublisher(nc),
+      ...(opts.rules > 0 ? { alarms: evaluator } : {}),
+    } as unknown as ReadingsIngestOptions);
+    const encoder = new TextEncoder();
+    const gens = ids.map((id) => readingGenerator(id));
+    const t0 = Date.now();
+    const msgs: JsMsg[] = Array.from({ length: opts.readings }, (_, i) => {
+      const m = i % ids.length;
+      const reading = gens[m]?.next(t0 + i) as { timestamp: number };
+      return {
+        subject: deviceSubjects.readings(ids[m] as string),
+        data: encoder.encode(JSON.stringify(reading)),
+        seq: i + 1,
+        timestampNanos: BigInt(reading.timestamp) * 1_000_000n,
+        ack() {},
+        nak() {},
+        term() {},
+      } as unknown as JsMsg;
+    });
+    // Warm-up round (JIT, the rules cache, the state documents), not timed.
+    const round = (batch: JsMsg[]) => within(ingest.process(batch), 60_000, "the MongoDB-protocol server");
+    await round(msgs.slice(0, 500));
+    const start = performance.now();
+    for (let done = 500; done < msgs.length; done += 5_000) await round(msgs.slice(done, done + 5_000));
+    const rate = (msgs.length - 500) / ((performance.now() - start) / 1_000);
+    await notifier.idle();
+    const raised = await db.collection("alarms").countDocuments();
+    log(`in-process, ${opts.rules} rules: ${fmt(rate)} readings/s, ${raised} alarms raised`);
+    if (opts.rules > 0 && raised === 0) throw new Error("no alarm was raised: the rules were not evaluated");
+    return rate;
+  } finally {
+    await db.dropDatabase().catch(() => {});
+  }
+}
+
+const ratioLine = (name: string, without: number[], withRules: number[], rules: number) => {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const ratio = mean(withRules) / mean(without);
+  process.stdout.write(`\nalarms (${name}): ingest with ${rules} rules ÷ without, ABBA\n`);
+  process.stdout.write(`  without rules   ${without.map(fmt).join(" / ")} readings/s, mean ${fmt(mean(without))}\n`);
+  process.stdout.write(
+    `  with rules      ${withRules.map(fmt).join(" / ")} readings/s, mean ${fmt(mean(withRules))}\n`,
+  );
+  process.stdout.write(`  ratio           ${ratio.toFixed(2)}   (goal >= 0.9: ${ratio >= 0.9 ? "met" : "not met"})\n`);
+};
+
 /** Runs the alarms benchmark on a stack of its own; resolves with the exit code (1 when a run failed). */
 export async function benchAlarms(): Promise<number> {
   const READINGS = int("BENCH_ALARM_READINGS", 30_000);
@@ -90,11 +294,13 @@ export async function benchAlarms(): Promise<number> {
   const RULES = int("BENCH_ALARM_RULES", 1_000);
   const IN_FLIGHT = int("BENCH_IN_FLIGHT", 256);
   const SECONDS = int("BENCH_INGEST_SECONDS", 60);
+  const IN_PROCESS_READINGS = int("BENCH_ALARM_INPROCESS_READINGS", 50_500);
   const admin = { username: "bench-admin", password: `Bench-Admin-${Math.random().toString(36).slice(2)}-x9` };
   if (Math.ceil(RULES / MONITORS) > MAX_ALARM_RULES_PER_MONITOR) {
     throw new Error(`at most ${MAX_ALARM_RULES_PER_MONITOR} rules per monitor: raise BENCH_MONITORS`);
   }
 
+  evaluationCost(MONITORS, IN_PROCESS_READINGS, RULES);
   const bench = await startBench();
   const cleanups: (() => Promise<unknown>)[] = [];
   let exitCode = 0;
@@ -110,6 +316,17 @@ export async function benchAlarms(): Promise<number> {
     const svc = await connect({ servers: bench.stack.nats.url, user: natsAuth.user, pass: natsAuth.password });
     cleanups.push(() => svc.close());
     const jsm = await jetstreamManager(svc);
+
+    // ---- In-process: telemetry's round code with and without the rules (ABBA).
+    await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] });
+    await ensureStream(jsm, { name: WEBHOOKS_STREAM, subjects: [webhookJobs.deliver.subject] });
+    const sizes = { monitors: MONITORS, readings: IN_PROCESS_READINGS };
+    const ip: number[] = [];
+    for (const [i, rules] of [0, RULES, RULES, 0].entries())
+      ip.push(await inProcessRun(mongo, svc, i, { ...sizes, rules }));
+    ratioLine("telemetry's round code in-process", [ip[0] ?? 0, ip[3] ?? 0], [ip[1] ?? 0, ip[2] ?? 0], RULES);
+    if (process.env.BENCH_ALARMS_E2E === "0") return exitCode;
+
     const token = await login(gateway, admin.username, admin.password);
     const owner = await createOwner(gateway, token);
 
