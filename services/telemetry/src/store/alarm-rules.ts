@@ -1,4 +1,5 @@
 import type { AlarmCondition, AlarmRuleInput, Measurement } from "@trellis/contracts";
+import { chunked } from "@trellis/runtime";
 import { type Collection, type Db, ObjectId } from "mongodb";
 import type { MonitorAlarmState, RuleSpec, Transition } from "../domain/alarm-eval.ts";
 
@@ -73,17 +74,18 @@ export class AlarmRulesStore {
 
   /** Creates empty state documents for monitors that have none (idempotent). */
   async ensureStates(monitorIds: readonly string[]): Promise<void> {
-    if (monitorIds.length === 0) return;
-    await this.states.bulkWrite(
-      monitorIds.map((id) => ({
-        updateOne: {
-          filter: { _id: id },
-          update: { $setOnInsert: { version: 0, rules: {}, outbox: {} } },
-          upsert: true,
-        },
-      })),
-      { ordered: false },
-    );
+    for (const ids of chunked(monitorIds)) {
+      await this.states.bulkWrite(
+        ids.map((id) => ({
+          updateOne: {
+            filter: { _id: id },
+            update: { $setOnInsert: { version: 0, rules: {}, outbox: {} } },
+            upsert: true,
+          },
+        })),
+        { ordered: false },
+      );
+    }
   }
 
   find(id: string): Promise<AlarmRuleDoc | null> {
@@ -140,23 +142,27 @@ export class AlarmRulesStore {
     writer: string,
   ): Promise<string[]> {
     if (writes.length === 0) return [];
-    const res = await this.states.bulkWrite(
-      writes.map((w) => ({
-        updateOne: {
-          filter: { _id: w.monitorId, version: w.version },
-          update: {
-            $set: {
-              version: w.version + 1,
-              rules: w.rules,
-              writer,
-              ...Object.fromEntries(w.outbox.map((e) => [`outbox.${e.id}`, e])),
+    let matched = 0;
+    for (const chunk of chunked(writes)) {
+      const res = await this.states.bulkWrite(
+        chunk.map((w) => ({
+          updateOne: {
+            filter: { _id: w.monitorId, version: w.version },
+            update: {
+              $set: {
+                version: w.version + 1,
+                rules: w.rules,
+                writer,
+                ...Object.fromEntries(w.outbox.map((e) => [`outbox.${e.id}`, e])),
+              },
             },
           },
-        },
-      })),
-      { ordered: false },
-    );
-    if (res.matchedCount === writes.length) return [];
+        })),
+        { ordered: false },
+      );
+      matched += res.matchedCount;
+    }
+    if (matched === writes.length) return [];
     const after = await this.states
       .find({ _id: { $in: writes.map((w) => w.monitorId) } }, { projection: { writer: 1, version: 1 } })
       .toArray();
