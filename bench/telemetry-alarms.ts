@@ -1,20 +1,28 @@
 /**
  * The alarms part of `npm run bench:telemetry` (alone: `BENCH_ONLY=alarms npm run bench:telemetry`):
- * device ingest throughput with BENCH_ALARM_RULES threshold rules active (default 1,000, spread
- * over the monitors) ÷ the same without rules; goal >= 0.9.
+ * ingest throughput with BENCH_ALARM_RULES threshold rules active (default 1,000, spread over the
+ * monitors) ÷ the same without rules; goal >= 0.9. Three measurements, in this order:
  *
- * Method, as the main ingest measurement: BENCH_MONITORS monitors (default 20), each connected to
- * NATS as itself (auth callout), publish BENCH_ALARM_READINGS readings (default 30,000) as fast
- * as acks allow (256 in flight), timed from the first publish until the monitors'
- * `readingsStored` counters add up to all of them. Each run gets a fresh telemetry (its own
- * database, the readings stream recreated, new monitors, a warm-up); the runs go without, with,
- * with, without (ABBA, so drift on this shared machine weighs on both sides alike) and each side
- * is the mean of its two runs.
+ * 1. Diagnostic, no servers: the CPU the evaluation costs per reading (`evaluateMonitor` over
+ *    rounds of 5,000 readings), next to JSON.parse of the same payloads.
+ * 2. Telemetry's round code in-process (`ReadingsIngest.process`: validation, inserts, rollups,
+ *    monitors, and with rules the alarm evaluation, its conditional state write and the
+ *    announcements) against the MongoDB-protocol server: BENCH_ALARM_INPROCESS_READINGS readings
+ *    (default 50,500, the first 500 a warm-up) of BENCH_MONITORS monitors (default 20), a fresh
+ *    database per run.
+ * 3. Device ingest end to end, as the main ingest measurement: the monitors, each connected to
+ *    NATS as itself (auth callout), publish BENCH_ALARM_READINGS readings (default 30,000) as fast
+ *    as acks allow (256 in flight), timed from the first publish until the monitors'
+ *    `readingsStored` counters add up to all of them, on a fresh telemetry per run (its own
+ *    database, the readings stream recreated, new monitors and rules, a warm-up).
+ *    BENCH_ALARMS_E2E=0 skips it.
  *
- * The rules are what an operator writes: every measurement, `above` / `below` / `outside`,
- * for_seconds 0-300 and some hysteresis. 95% of them never fire on the simulated readings (but are
- * evaluated on every reading of their measurement); 5% breach at once and raise one alarm each,
- * so the run also writes alarms, events and webhook jobs.
+ * 2 runs ABBAABBA and 3 ABBA (A without rules, B with), so drift on this shared machine weighs on
+ * both sides alike; each side is the mean of its runs. The rules are what an operator
+ * writes: every measurement, `above` / `below` / `outside`, for_seconds 0-300 and some
+ * hysteresis. 95% never fire on the simulated readings (but are evaluated on every reading of
+ * their measurement); 5% breach at once and raise one alarm each, so the run also writes alarms,
+ * events and webhook jobs.
  */
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -27,8 +35,6 @@ import {
   READINGS_STREAM,
   TELEMETRY_EVENTS_STREAM,
   TELEMETRY_EVENTS_SUBJECTS,
-  WEBHOOKS_STREAM,
-  webhookJobs,
 } from "@trellis/contracts";
 import { ensureStream, eventPublisher } from "@trellis/runtime";
 import { freePort } from "@trellis/stack";
@@ -50,6 +56,7 @@ import { evaluateMonitor, type MonitorAlarmState } from "../services/telemetry/s
 import { AlarmEvaluator } from "../services/telemetry/src/ingest/alarm-evaluator.ts";
 import { AlarmNotifier } from "../services/telemetry/src/ingest/alarm-notifier.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
+import { webhooksStreamSpec } from "../services/telemetry/src/ingest/webhook-consumer.ts";
 import { AlarmRulesStore, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
 import { AlarmsStore } from "../services/telemetry/src/store/alarms.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
@@ -319,12 +326,13 @@ export async function benchAlarms(): Promise<number> {
 
     // ---- In-process: telemetry's round code with and without the rules (ABBA).
     await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] });
-    await ensureStream(jsm, { name: WEBHOOKS_STREAM, subjects: [webhookJobs.deliver.subject] });
+    await ensureStream(jsm, webhooksStreamSpec());
     const sizes = { monitors: MONITORS, readings: IN_PROCESS_READINGS };
     const ip: number[] = [];
-    for (const [i, rules] of [0, RULES, RULES, 0].entries())
-      ip.push(await inProcessRun(mongo, svc, i, { ...sizes, rules }));
-    ratioLine("telemetry's round code in-process", [ip[0] ?? 0, ip[3] ?? 0], [ip[1] ?? 0, ip[2] ?? 0], RULES);
+    const order = [0, RULES, RULES, 0, 0, RULES, RULES, 0];
+    for (const [i, rules] of order.entries()) ip.push(await inProcessRun(mongo, svc, i, { ...sizes, rules }));
+    const side = (withRules: boolean) => ip.filter((_, i) => (order[i] as number) > 0 === withRules);
+    ratioLine("telemetry's round code in-process", side(false), side(true), RULES);
     if (process.env.BENCH_ALARMS_E2E === "0") return exitCode;
 
     const token = await login(gateway, admin.username, admin.password);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   AUTH_EVENTS_STREAM,
   AUTH_EVENTS_SUBJECTS,
@@ -13,7 +13,6 @@ import {
   TELEMETRY_EVENTS_SUBJECTS,
   WEBHOOKS_CONSUMER,
   WEBHOOKS_STREAM,
-  webhookJobs,
 } from "@trellis/contracts";
 import {
   type Ensured,
@@ -41,7 +40,7 @@ import { ReadingsIngest } from "./ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
-import { startWebhookDelivery } from "./ingest/webhook-consumer.ts";
+import { startWebhookDelivery, webhooksStreamSpec } from "./ingest/webhook-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
 import { AlarmRulesStore } from "./store/alarm-rules.ts";
 import { AlarmsStore } from "./store/alarms.ts";
@@ -87,14 +86,7 @@ await runService({
       }),
     );
     // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
-    kept(
-      await ensureStream(jsm, {
-        name: WEBHOOKS_STREAM,
-        subjects: [webhookJobs.deliver.subject],
-        retention: RetentionPolicy.Workqueue,
-        duplicate_window: nanos(2 * 60_000),
-      }),
-    );
+    kept(await ensureStream(jsm, webhooksStreamSpec()));
     kept(
       await ensureDurableConsumer(jsm, WEBHOOKS_STREAM, {
         durable_name: WEBHOOKS_CONSUMER,

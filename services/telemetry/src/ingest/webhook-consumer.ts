@@ -1,3 +1,4 @@
+import { RetentionPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   TrellisError,
@@ -7,7 +8,7 @@ import {
   WEBHOOKS_STREAM,
   webhookJobs,
 } from "@trellis/contracts";
-import { consume, type DurableConsumer, PoisonMessageError } from "@trellis/runtime";
+import { consume, type DurableConsumer, nanos, PoisonMessageError, type StreamSpec } from "@trellis/runtime";
 import type { Logger } from "pino";
 import { signatureHeader } from "../domain/webhook-signature.ts";
 import type { WebhooksStore } from "../store/webhooks.ts";
@@ -22,6 +23,14 @@ export interface WebhookDeliveryOptions {
   retryDelayMs: number;
   maxDelayMs: number;
 }
+
+/** The notifications work queue: each job removed once acked, deduplicated on the event id for 2 minutes. */
+export const webhooksStreamSpec = (): StreamSpec => ({
+  name: WEBHOOKS_STREAM,
+  subjects: [webhookJobs.deliver.subject],
+  retention: RetentionPolicy.Workqueue,
+  duplicate_window: nanos(2 * 60_000),
+});
 
 /** Statuses worth retrying besides 5xx: the receiver asks us to come back later. */
 const RETRY_STATUSES = new Set([408, 425, 429]);
