@@ -77,39 +77,37 @@ export function step(
   reading: { at: number; value: number },
 ): { state: RuleState; transition: Transition | null } {
   if (reading.at <= state.lastAt) return { state, transition: null };
-  const cls = classify(rule, reading.value);
-  const next: RuleState = { ...state, lastAt: reading.at };
-  if (state.open) {
-    if (cls !== "clear") return { state: next, transition: null };
-    next.open = null;
-    next.breachSince = null;
-    return {
-      state: next,
-      transition: { kind: "cleared", ruleId: rule.id, alarmId: state.open.id, at: reading.at, value: reading.value },
-    };
+  const next: RuleState = { ...state };
+  return { state: next, transition: advance(rule, next, reading.at, reading.value) };
+}
+
+/**
+ * `step` in place, for a reading newer than `s.lastAt`: mutates `s` (a copy the caller owns; the
+ * `open` object is replaced, never changed) so a round of readings allocates one state per rule,
+ * not one per reading.
+ */
+function advance(rule: RuleSpec, s: RuleState, at: number, value: number): Transition | null {
+  const cls = classify(rule, value);
+  s.lastAt = at;
+  if (s.open) {
+    if (cls !== "clear") return null;
+    const alarmId = s.open.id;
+    s.open = null;
+    s.breachSince = null;
+    return { kind: "cleared", ruleId: rule.id, alarmId, at, value };
   }
   if (cls !== "breach") {
-    next.breachSince = null;
-    return { state: next, transition: null };
+    s.breachSince = null;
+    return null;
   }
-  const since = state.breachSince ?? reading.at;
-  next.breachSince = since;
-  if (reading.at - since < rule.forSeconds * 1_000) return { state: next, transition: null };
-  next.count = state.count + 1;
-  const alarmId = `${rule.id}-${next.count}`;
-  next.open = { id: alarmId, value: reading.value, breachStartedAt: since, raisedAt: reading.at };
-  next.breachSince = null;
-  return {
-    state: next,
-    transition: {
-      kind: "raised",
-      ruleId: rule.id,
-      alarmId,
-      at: reading.at,
-      value: reading.value,
-      breachStartedAt: since,
-    },
-  };
+  const since = s.breachSince ?? at;
+  s.breachSince = since;
+  if (at - since < rule.forSeconds * 1_000) return null;
+  s.count += 1;
+  const alarmId = `${rule.id}-${s.count}`;
+  s.open = { id: alarmId, value, breachStartedAt: since, raisedAt: at };
+  s.breachSince = null;
+  return { kind: "raised", ruleId: rule.id, alarmId, at, value, breachStartedAt: since };
 }
 
 /** The evaluation state of one monitor's rules, by rule id. */
@@ -130,16 +128,20 @@ export function evaluateMonitor(
   const transitions: Transition[] = [];
   let changed = Object.keys(state).some((id) => !rules.some((r) => r.id === id));
   for (const rule of rules) {
-    let s = state[rule.id] ?? initialRuleState();
-    const before = s;
+    const before = state[rule.id];
+    let s = before ?? initialRuleState();
+    let copied = before === undefined;
     for (const r of sorted) {
       const value = r.values[rule.measurement];
-      if (value === undefined) continue;
-      const out = step(rule, s, { at: r.at, value });
-      s = out.state;
-      if (out.transition) transitions.push(out.transition);
+      if (value === undefined || r.at <= s.lastAt) continue;
+      if (!copied) {
+        s = { ...s };
+        copied = true;
+      }
+      const transition = advance(rule, s, r.at, value);
+      if (transition) transitions.push(transition);
     }
-    if (s !== before || state[rule.id] === undefined) changed = true;
+    if (s !== before) changed = true;
     next[rule.id] = s;
   }
   transitions.sort((a, b) => a.at - b.at);
