@@ -239,6 +239,7 @@ async function inProcessRun(
       instance: `bench-${run}`,
       cacheTtlMs: 60_000,
       outboxRetryMs: 10_000,
+      flushMs: 2_000,
     });
     const ingest = new ReadingsIngest({
       monitors,

@@ -21,6 +21,8 @@ export const telemetryConfigSchema = baseConfigSchema.extend(mongoConfigSchema.s
   COMMAND_RETRY_INTERVAL_MS: env.int(50, 600_000).default(5_000),
   /** Alarm rules cached per monitor are reloaded after this long even without a change notice. */
   ALARM_RULES_CACHE_MS: env.int(100, 3_600_000).default(60_000),
+  /** A monitor's alarm state that only saw in-range readings is written at most this often. */
+  ALARM_STATE_FLUSH_MS: env.int(0, 600_000).default(2_000),
   /** How long one webhook POST may take. */
   WEBHOOK_TIMEOUT_MS: env.int(100, 60_000).default(10_000),
   /** First webhook retry delay, doubled on each retry up to `WEBHOOK_MAX_RETRY_MS`. */

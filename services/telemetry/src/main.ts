@@ -123,6 +123,7 @@ await runService({
       instance: `${instance}.${randomBytes(4).toString("hex")}`,
       cacheTtlMs: config.ALARM_RULES_CACHE_MS,
       outboxRetryMs: 10_000,
+      flushMs: config.ALARM_STATE_FLUSH_MS,
     });
     // Every instance hears every rule change (no queue group) and drops that monitor's cached rules.
     const ruleChanges = nc.subscribe(alarmRulesChanged.subject, {

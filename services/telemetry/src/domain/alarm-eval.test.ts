@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   classify,
+  differsBeyondLastAt,
   evaluateMonitor,
   initialRuleState,
   type RuleSpec,
@@ -207,6 +208,19 @@ describe("evaluateMonitor", () => {
     expect(r2.transitions.map((t) => t.kind)).toEqual(["raised"]);
     const r3 = evaluateMonitor([above], r2.state, [{ at: 20_000, values: { ph: 8 } }]);
     expect(r3.transitions).toEqual([]);
+  });
+});
+
+describe("differsBeyondLastAt", () => {
+  it("is false when only the newest reading time moved, true for a breach, an alarm or a rule change", () => {
+    const quiet = evaluateMonitor([above], {}, [{ at: 1_000, values: { ph: 6 } }]).state;
+    const later = evaluateMonitor([above], quiet, [{ at: 2_000, values: { ph: 6.2 } }]).state;
+    expect(differsBeyondLastAt(quiet, later)).toBe(false);
+    const breaching = evaluateMonitor([above], quiet, [{ at: 2_000, values: { ph: 8 } }]).state;
+    expect(differsBeyondLastAt(quiet, breaching)).toBe(true);
+    const raised = evaluateMonitor([{ ...above, forSeconds: 0 }], quiet, [{ at: 2_000, values: { ph: 8 } }]).state;
+    expect(differsBeyondLastAt(quiet, raised)).toBe(true);
+    expect(differsBeyondLastAt(quiet, {})).toBe(true);
   });
 });
 

@@ -147,3 +147,22 @@ export function evaluateMonitor(
   transitions.sort((a, b) => a.at - b.at);
   return { state: next, transitions, changed };
 }
+
+/**
+ * Whether two states of a monitor's rules differ in more than the newest reading time: a rule
+ * added or removed, a breach started or ended, an alarm raised or cleared. Only then must the new
+ * state be written at once; a change of `lastAt` alone may wait (see the evaluator).
+ */
+export function differsBeyondLastAt(a: MonitorAlarmState, b: MonitorAlarmState): boolean {
+  const ids = Object.keys(b);
+  if (ids.length !== Object.keys(a).length) return true;
+  for (const id of ids) {
+    const x = a[id];
+    const y = b[id] as RuleState;
+    if (!x) return true;
+    if (x.breachSince !== y.breachSince || x.count !== y.count || (x.open?.id ?? null) !== (y.open?.id ?? null)) {
+      return true;
+    }
+  }
+  return false;
+}

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { evaluateMonitor, type MonitorAlarmState } from "../domain/alarm-eval.ts";
+import { differsBeyondLastAt, evaluateMonitor, type MonitorAlarmState } from "../domain/alarm-eval.ts";
 import type { NormalizedReading } from "../domain/reading.ts";
 import { type AlarmRuleDoc, type AlarmRulesStore, type OutboxEntry, ruleSpec } from "../store/alarm-rules.ts";
 import type { AlarmNotifier } from "./alarm-notifier.ts";
@@ -13,6 +13,11 @@ export interface AlarmEvaluatorOptions {
   cacheTtlMs: number;
   /** Outbox entries older than this are applied again by the sweep (their instance died or failed). */
   outboxRetryMs: number;
+  /**
+   * A state whose only change is the newest reading time is written at most this often per
+   * monitor (a breach, an alarm or a rule change is written at once).
+   */
+  flushMs: number;
 }
 
 /** Conditional writes lost to another instance are evaluated again this many times per round. */
@@ -22,7 +27,8 @@ const MAX_ATTEMPTS = 8;
  * Threshold alarms, evaluated on each ingest round: rules come from a per-monitor cache (dropped
  * on a change notice from any instance), the readings go through `evaluateMonitor` in memory,
  * and the new states are written with one conditional bulk write per round, only for monitors
- * that have rules. Two instances evaluating the same monitor at once: one write wins, the other
+ * that have rules and only when something more than the newest reading time changed (or that
+ * time was last written `flushMs` ago). Two instances evaluating the same monitor at once: one write wins, the other
  * re-reads and evaluates its readings again on the winner's state (readings older than the
  * state's newest are skipped), so an alarm is raised once. Transitions are committed with the
  * state (an outbox) and announced afterwards, off the ingest path.
@@ -32,6 +38,8 @@ export class AlarmEvaluator {
   private readonly cache = new Map<string, { rules: AlarmRuleDoc[]; loadedAt: number }>();
   private readonly generation = new Map<string, number>();
   private writes = 0;
+  /** When this instance last wrote each monitor's state. */
+  private readonly flushedAt = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: AlarmEvaluatorOptions) {
@@ -97,6 +105,10 @@ export class AlarmEvaluator {
         const monitorRules = rules.get(state._id) ?? [];
         const result = evaluateMonitor(monitorRules.map(ruleSpec), state.rules ?? {}, byMonitor.get(state._id) ?? []);
         if (!result.changed) continue;
+        // Quiet rounds (no breach, no alarm, no rule change) only move the newest reading time:
+        // written at most every `flushMs`, which keeps the write per round off the busy database.
+        const quiet = result.transitions.length === 0 && !differsBeyondLastAt(state.rules ?? {}, result.state);
+        if (quiet && committedAt - (this.flushedAt.get(state._id) ?? 0) < this.opts.flushMs) continue;
         const byId = new Map(monitorRules.map((r) => [r._id, r]));
         const outbox: OutboxEntry[] = [];
         for (const t of result.transitions) {
@@ -120,7 +132,11 @@ export class AlarmEvaluator {
       }
       const writer = `${this.opts.instance}:${++this.writes}`;
       const lost = new Set(await this.opts.store.commit(writes, writer));
-      for (const w of writes) if (!lost.has(w.monitorId)) this.opts.notifier.enqueue(w.monitorId, w.outbox);
+      for (const w of writes) {
+        if (lost.has(w.monitorId)) continue;
+        this.flushedAt.set(w.monitorId, committedAt);
+        this.opts.notifier.enqueue(w.monitorId, w.outbox);
+      }
       if (lost.size > 0) this.opts.log.debug({ monitors: [...lost], attempt }, "alarm state written meanwhile; again");
       pending = [...lost];
     }
