@@ -38,6 +38,12 @@ export class AlarmEvaluator {
   private readonly cache = new Map<string, { rules: AlarmRuleDoc[]; loadedAt: number }>();
   private readonly generation = new Map<string, number>();
   private writes = 0;
+  /**
+   * The state of each monitor's rules as this instance last read or wrote it, with the version it
+   * has (or builds on) in the database: a round reads only the versions, and the whole state only
+   * of monitors whose version moved (another instance wrote).
+   */
+  private readonly known = new Map<string, { version: number; rules: MonitorAlarmState }>();
   /** When this instance last wrote each monitor's state. */
   private readonly flushedAt = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -93,12 +99,7 @@ export class AlarmEvaluator {
     const rules = await this.rulesFor([...byMonitor.keys()]);
     let pending = [...byMonitor.keys()].filter((id) => (rules.get(id)?.length ?? 0) > 0);
     for (let attempt = 0; attempt < MAX_ATTEMPTS && pending.length > 0; attempt++) {
-      let states = await this.opts.store.statesOf(pending);
-      if (states.length < pending.length) {
-        const have = new Set(states.map((s) => s._id));
-        await this.opts.store.ensureStates(pending.filter((id) => !have.has(id)));
-        states = await this.opts.store.statesOf(pending);
-      }
+      const states = await this.currentStates(pending);
       const writes: { monitorId: string; version: number; rules: MonitorAlarmState; outbox: OutboxEntry[] }[] = [];
       const committedAt = Date.now();
       for (const state of states) {
@@ -108,7 +109,11 @@ export class AlarmEvaluator {
         // Quiet rounds (no breach, no alarm, no rule change) only move the newest reading time:
         // written at most every `flushMs`, which keeps the write per round off the busy database.
         const quiet = result.transitions.length === 0 && !differsBeyondLastAt(state.rules ?? {}, result.state);
-        if (quiet && committedAt - (this.flushedAt.get(state._id) ?? 0) < this.opts.flushMs) continue;
+        if (quiet && committedAt - (this.flushedAt.get(state._id) ?? 0) < this.opts.flushMs) {
+          // Not written: remembered here, on the version still in the database.
+          this.known.set(state._id, { version: state.version, rules: result.state });
+          continue;
+        }
         const byId = new Map(monitorRules.map((r) => [r._id, r]));
         const outbox: OutboxEntry[] = [];
         for (const t of result.transitions) {
@@ -133,7 +138,11 @@ export class AlarmEvaluator {
       const writer = `${this.opts.instance}:${++this.writes}`;
       const lost = new Set(await this.opts.store.commit(writes, writer));
       for (const w of writes) {
-        if (lost.has(w.monitorId)) continue;
+        if (lost.has(w.monitorId)) {
+          this.known.delete(w.monitorId);
+          continue;
+        }
+        this.known.set(w.monitorId, { version: w.version + 1, rules: w.rules });
         this.flushedAt.set(w.monitorId, committedAt);
         this.opts.notifier.enqueue(w.monitorId, w.outbox);
       }
@@ -141,6 +150,29 @@ export class AlarmEvaluator {
       pending = [...lost];
     }
     if (pending.length > 0) throw new Error(`alarm state of ${pending.length} monitors kept changing underneath`);
+  }
+
+  /** The current state of these monitors: versions from the database, whole states only where they moved. */
+  private async currentStates(
+    monitorIds: readonly string[],
+  ): Promise<{ _id: string; version: number; rules: MonitorAlarmState }[]> {
+    let versions = await this.opts.store.versionsOf(monitorIds);
+    if (versions.size < monitorIds.length) {
+      await this.opts.store.ensureStates(monitorIds.filter((id) => !versions.has(id)));
+      versions = await this.opts.store.versionsOf(monitorIds);
+    }
+    const moved = monitorIds.filter((id) => this.known.get(id)?.version !== versions.get(id));
+    if (moved.length > 0) {
+      for (const doc of await this.opts.store.statesOf(moved)) {
+        this.known.set(doc._id, { version: doc.version, rules: doc.rules ?? {} });
+      }
+    }
+    const out: { _id: string; version: number; rules: MonitorAlarmState }[] = [];
+    for (const id of monitorIds) {
+      const k = this.known.get(id);
+      if (k && k.version === versions.get(id)) out.push({ _id: id, ...k });
+    }
+    return out;
   }
 
   /** Applies outbox entries left behind (an instance died between commit and announcement), every `intervalMs`. */

@@ -124,6 +124,12 @@ export class AlarmRulesStore {
     return this.states.find({ _id: { $in: [...monitorIds] } }).toArray();
   }
 
+  /** The version of each monitor's state document (those that exist). */
+  async versionsOf(monitorIds: readonly string[]): Promise<Map<string, number>> {
+    const docs = await this.states.find({ _id: { $in: [...monitorIds] } }, { projection: { version: 1 } }).toArray();
+    return new Map(docs.map((d) => [d._id, d.version]));
+  }
+
   /** Every state document with outbox entries (for the sweep of entries a crashed instance left). */
   withOutbox(): Promise<AlarmStateDoc[]> {
     return this.states.find({}, { projection: { outbox: 1 } }).toArray();
