@@ -1,5 +1,5 @@
-import { DeliverPolicy, type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, jetstream } from "@nats-io/jetstream";
+import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import {
   LIVE_STREAM,
   liveSubjects,
@@ -9,22 +9,54 @@ import {
   TrellisError,
   telemetryCatalog,
 } from "@trellis/contracts";
+import { nanos } from "@trellis/runtime";
 import type { Request, Response, Router } from "express";
 import type { Caller, Mount } from "../http/mount.ts";
-import { openSse } from "../http/sse.ts";
+import { lastEventIdOf, openSse } from "../http/sse.ts";
 import { sequenceAfter } from "./analysis-v2.ts";
 
 /** What a live stream follows: the subjects of some monitors, or (an admin's `/api/v2/live`) every monitor. */
 export type LiveFilter = readonly string[];
 
+/** The sequence of the newest event in `TELEMETRY_LIVE` (0 when empty); unavailable when the stream is missing. */
+async function lastLiveSequence(js: JetStreamClient): Promise<number> {
+  try {
+    const stream = await js.streams.get(LIVE_STREAM);
+    return (await stream.info(true)).state.last_seq;
+  } catch (err) {
+    throw new TrellisError("unavailable", "the live stream is not available yet", { cause: err });
+  }
+}
+
+/** A gateway that dies leaves its consumers behind: the server removes them after this long without pulls. */
+const CONSUMER_INACTIVE_MS = 30_000;
+
 /**
- * Streams live events from `TELEMETRY_LIVE` as SSE, as the analysis events are: an ordered
- * consumer filtered to the monitors' subjects, from now on (`DeliverPolicy.New`) or right after
- * the `Last-Event-ID` sequence, so a reconnecting client gets every event it missed, once. The
- * slow-client policy is `openSse`'s default, `drop`: the stream resumes where the client got to.
- * A client leaving (or dropped) stops the consumer and deletes it.
+ * Streams live events from `TELEMETRY_LIVE` as SSE, as the analysis events are, from a consumer
+ * filtered to the monitors' subjects that starts right after the `Last-Event-ID` sequence (a
+ * reconnecting client gets every event it missed, once) or, on a first connection, right after
+ * the stream's newest event when the request is answered (an event published once the client has
+ * the response headers is never missed).
+ *
+ * The consumer is made here rather than by nats.js's ordered consumer, which creates its server
+ * consumer in the background: a client leaving while it was being created left it behind for five
+ * minutes. This one is created before streaming, deleted however the stream ends, and expires
+ * after `CONSUMER_INACTIVE_MS` if the gateway dies. It acks nothing (`AckPolicy.None`), so, as an
+ * ordered consumer does, it checks the delivery sequence: a delivery lost on the way ends the
+ * stream, and the client resumes from its last id without a gap.
+ *
+ * Slow clients: `openSse`'s default policy, `drop` (`event: dropped`, then the end); the client
+ * resumes where it got to.
  */
-export async function streamLive(js: JetStreamClient, req: Request, res: Response, filter: LiveFilter): Promise<void> {
+export async function streamLive(
+  js: JetStreamClient,
+  jsm: () => Promise<JetStreamManager>,
+  req: Request,
+  res: Response,
+  filter: LiveFilter,
+): Promise<void> {
+  const after = sequenceAfter(lastEventIdOf(req));
+  const startSeq = (after > 0 ? after : await lastLiveSequence(js)) + 1;
   const sse = openSse(req, res);
   // A user without monitors follows nothing (an empty filter would mean every subject):
   // the stream stays open with its heartbeats until the client leaves.
@@ -32,33 +64,40 @@ export async function streamLive(js: JetStreamClient, req: Request, res: Respons
     await sse.done;
     return;
   }
-  const after = sequenceAfter(sse.lastEventId);
+  const manager = await jsm();
+  let name: string | undefined;
   try {
-    const consumer = await js.consumers.get(LIVE_STREAM, {
+    const info = await manager.consumers.add(LIVE_STREAM, {
+      name: `live_${nuid.next()}`,
       filter_subjects: [...filter],
-      ...(after > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }
-        : { deliver_policy: DeliverPolicy.New }),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: startSeq,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(CONSUMER_INACTIVE_MS),
+      mem_storage: true,
+      num_replicas: 1,
     });
-    const messages = await consumer.consume();
+    name = info.name;
+    // The client may have left while the consumer was being made (onClose then never fires).
+    if (sse.closed) return;
+    const messages = await js.consumers.getConsumerFromInfo(info).consume({ abort_on_missing_resource: true });
     sse.onClose(() => void messages.close());
-    try {
-      // The client may have left while the consumer was being made (onClose then never fires).
-      if (sse.closed) return;
-      for await (const m of messages) {
-        // false: the client left or was dropped (it resumes from its Last-Event-ID).
-        if (!(await sse.send({ id: m.seq, event: liveSubjects.kindOf(m.subject), data: m.string() }))) break;
+    let expected = 1;
+    for await (const m of messages) {
+      if (m.info.deliverySequence !== expected++) {
+        sse.close({ event: "error", data: { message: "live stream interrupted; reconnect to resume" } });
+        break;
       }
-    } finally {
-      await messages.close();
-      // The server would keep the ephemeral consumer until its inactivity threshold: delete it now.
-      await Promise.resolve()
-        .then(() => consumer.delete())
-        .catch(() => undefined);
+      // false: the client left or was dropped (it resumes from its Last-Event-ID).
+      if (!(await sse.send({ id: m.seq, event: liveSubjects.kindOf(m.subject), data: m.string() }))) break;
     }
+    await messages.close();
+    if (!sse.closed) throw new Error("the live consumer ended");
   } catch (err) {
     req.log.warn({ err }, "live stream failed");
     sse.close({ event: "error", data: { message: "live stream unavailable" } });
+  } finally {
+    if (name !== undefined) await manager.consumers.delete(LIVE_STREAM, name).catch(() => undefined);
   }
 }
 
@@ -85,16 +124,24 @@ export async function liveFilterFor(principal: Principal, call: Caller): Promise
 export function registerLiveV2(router: Router, mount: Mount, deps: { nc: NatsConnection }): void {
   const r = liveV2Routes;
   const js = jetstream(deps.nc);
+  let manager: Promise<JetStreamManager> | undefined;
+  const jsm = () => {
+    manager ??= js.jetstreamManager().catch((err: unknown) => {
+      manager = undefined;
+      throw err;
+    });
+    return manager;
+  };
 
   mount(router, r.monitorLive, async ({ params, req, res, call }) => {
     // Permission as for reading the monitor, decided by telemetry before the stream opens.
     const monitor = await call(telemetryCatalog.getMonitor, { monitorId: params.id });
-    await streamLive(js, req, res, [liveSubjects.monitor(monitor.id)]);
+    await streamLive(js, jsm, req, res, [liveSubjects.monitor(monitor.id)]);
     return undefined;
   });
 
   mount(router, r.live, async ({ principal, req, res, call }) => {
-    await streamLive(js, req, res, await liveFilterFor(principal, call));
+    await streamLive(js, jsm, req, res, await liveFilterFor(principal, call));
     return undefined;
   });
 }
