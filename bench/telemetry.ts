@@ -82,6 +82,7 @@ import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+import { benchTelemetryLive } from "./telemetry-live.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -409,6 +410,12 @@ function rywRows(r: RywReport): [string, string, string][] {
 const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((m) => [m, r[m]]));
 
 // ---------------------------------------------------------------------------------------------
+
+// The sections of bench/telemetry-<feature>.ts run alone with BENCH_ONLY=<feature> (each skips itself otherwise).
+if (process.env.BENCH_ONLY) {
+  await benchTelemetryLive();
+  process.exit(0);
+}
 
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -894,4 +901,8 @@ try {
   for (const c of cleanups.reverse()) await c().catch(() => {});
   await bench.stop();
 }
+await benchTelemetryLive().catch((err: unknown) => {
+  exitCode = 1;
+  process.stderr.write(`bench live: ${(err as Error).stack ?? err}\n`);
+});
 process.exit(exitCode);

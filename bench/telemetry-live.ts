@@ -1,0 +1,283 @@
+/**
+ * `bench:telemetry`, live readings section (issue 11; alone: `BENCH_ONLY=live npm run bench:telemetry`).
+ *
+ * Simulated devices publish BENCH_LIVE_RATE readings/s (default 1,000) over NATS, spread over
+ * BENCH_LIVE_MONITORS monitors (default 50), for BENCH_LIVE_SECONDS (default 15), while
+ * BENCH_LIVE_CLIENTS_PER_MONITOR SSE clients per monitor (default 10: 500 clients) follow
+ * `GET /api/v2/monitors/{id}/live` through the gateway (plain `node:http` streaming clients in
+ * this process, with the monitors' owner's access token). Printed:
+ * - publish → SSE client latency p50/p99/max (reading `timestamp`, stamped when it is generated
+ *   and published, to the client parsing the event; one clock), goal p99 < 100 ms;
+ * - baseline, same run: publish → a JetStream consumer of `TELEMETRY_LIVE` in this process (the
+ *   reading stored by telemetry and published to the live stream, no gateway), and the ratio;
+ * - every client got every reading of its monitor, in order, once (ids strictly increasing);
+ * - gateway RSS before the clients connect, once connected, its peak while streaming, after;
+ * - CPU per process per phase.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
+import { performance } from "node:perf_hooks";
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { LIVE_STREAM, liveSubjects } from "@trellis/contracts";
+import { freePort } from "@trellis/stack";
+import { api, closeAll, connectDevices, createMonitors, deviceTargets, login } from "../scripts/devices/platform.ts";
+import { publishPaced, Reservoir } from "../scripts/devices/publisher.ts";
+import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+
+const int = (name: string, fallback: number) => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
+  return v;
+};
+
+const log = (line: string) => process.stderr.write(`bench live: ${line}\n`);
+const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : "n/a");
+const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
+
+/** Resident set size of a process (KiB), from /proc. */
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+interface SseClient {
+  monitor: number;
+  received: number;
+  /** Events whose id was not above the previous one (duplicates or out of order). */
+  disorder: number;
+  lastId: number;
+  other: string[];
+  close(): void;
+}
+
+/** One streaming SSE client: resolves once the response headers are in (status 200). */
+function openClient(
+  agent: Agent,
+  url: URL,
+  bearer: string,
+  monitor: number,
+  onReading: (at: number) => void,
+): Promise<SseClient> {
+  return new Promise((resolve, reject) => {
+    const client: SseClient = { monitor, received: 0, disorder: 0, lastId: 0, other: [], close: () => req.destroy() };
+    const req = httpRequest(
+      url,
+      { agent, headers: { authorization: `Bearer ${bearer}`, accept: "text/event-stream" } },
+      (res) => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`SSE ${url.pathname}: HTTP ${res.statusCode}`));
+          res.resume();
+          return;
+        }
+        res.setEncoding("utf8");
+        let pending = "";
+        res.on("data", (chunk: string) => {
+          pending += chunk;
+          let cut = pending.indexOf("\n\n");
+          while (cut >= 0) {
+            const block = pending.slice(0, cut);
+            pending = pending.slice(cut + 2);
+            cut = pending.indexOf("\n\n");
+            let id = 0;
+            let event = "";
+            let data = "";
+            for (const line of block.split("\n")) {
+              if (line.startsWith("id: ")) id = Number(line.slice(4));
+              else if (line.startsWith("event: ")) event = line.slice(7);
+              else if (line.startsWith("data: ")) data = line.slice(6);
+            }
+            if (event === "reading") {
+              onReading((JSON.parse(data) as { at: number }).at);
+              client.received++;
+              if (!(id > client.lastId)) client.disorder++;
+              client.lastId = id;
+            } else if (event !== "") client.other.push(event);
+          }
+        });
+        res.on("error", () => {});
+        resolve(client);
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The live-readings benchmark; skipped when BENCH_ONLY names another section. */
+export async function benchTelemetryLive(): Promise<void> {
+  const only = process.env.BENCH_ONLY;
+  if (only !== undefined && only !== "" && only !== "live") return;
+  const RATE = int("BENCH_LIVE_RATE", 1_000);
+  const MONITORS = int("BENCH_LIVE_MONITORS", 50);
+  const PER_MONITOR = int("BENCH_LIVE_CLIENTS_PER_MONITOR", 10);
+  const SECONDS = int("BENCH_LIVE_SECONDS", 15);
+  const CLIENTS = MONITORS * PER_MONITOR;
+  const admin = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6).toString("hex")}` };
+
+  const bench = await startBench();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    const { stack } = bench;
+    const natsAuth = stack.nats.natsAuth;
+    if (!natsAuth) throw new Error("the NATS server has no service credentials (auth callout is required)");
+    const names = new Map<number, string>();
+    const auth = await bench.start("auth", {
+      TRELLIS_ADMIN_USERNAME: admin.username,
+      TRELLIS_ADMIN_PASSWORD: admin.password,
+    });
+    names.set(auth.pid, "auth");
+    const telemetry = await bench.start("telemetry");
+    names.set(telemetry.pid, "telemetry");
+    const port = await freePort();
+    const gatewayProc = await bench.start("gateway", { PORT: String(port) });
+    names.set(gatewayProc.pid, "gateway");
+    const gateway = `http://127.0.0.1:${port}`;
+    const cpuPhases: CpuPhase[] = [];
+
+    const adminToken = await login(gateway, admin.username, admin.password);
+    const owner = {
+      username: `live-owner-${randomBytes(4).toString("hex")}`,
+      password: `Owner-${randomBytes(9).toString("base64url")}`,
+    };
+    const created = await api(gateway, "POST", "/api/v2/users", {
+      bearer: adminToken,
+      json: { ...owner, role: "user" },
+    });
+    if (created.status !== 201) throw new Error(`create owner: HTTP ${created.status}`);
+    const ownerId = (created.body as { id: string }).id;
+    const bearer = await login(gateway, owner.username, owner.password);
+    const devices = await createMonitors(gateway, adminToken, ownerId, MONITORS);
+    const conns = await connectDevices(stack.nats.url, devices);
+    cleanups.push(() => closeAll(conns));
+    log(`${MONITORS} monitors connected as themselves`);
+
+    // Baseline: the same readings read straight from TELEMETRY_LIVE in this process.
+    const svc = await connect({ servers: stack.nats.url, user: natsAuth.user, pass: natsAuth.password });
+    cleanups.push(() => svc.close());
+
+    const rssBefore = rssKiB(gatewayProc.pid);
+    const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+    cleanups.push(async () => agent.destroy());
+    let measuring = false;
+    const sseLatency = new Reservoir();
+    const directLatency = new Reservoir();
+    const onReading = (at: number) => {
+      if (measuring) sseLatency.add(Date.now() - at);
+    };
+    const connectStart = performance.now();
+    const clients = await measureCpu(cpuPhases, `connect ${CLIENTS} SSE`, names, async () => {
+      const out: SseClient[] = [];
+      // 25 at a time: each costs the gateway a monitor check and a consumer creation.
+      for (let i = 0; i < CLIENTS; i += 25) {
+        const batch = Array.from({ length: Math.min(25, CLIENTS - i) }, (_, k) => {
+          const monitor = (i + k) % MONITORS;
+          const url = new URL(`/api/v2/monitors/${devices[monitor]?.id}/live`, gateway);
+          return openClient(agent, url, bearer, monitor, onReading);
+        });
+        out.push(...(await Promise.all(batch)));
+      }
+      return out;
+    });
+    cleanups.push(async () => {
+      for (const c of clients) c.close();
+    });
+    const connectMs = performance.now() - connectStart;
+    const rssConnected = rssKiB(gatewayProc.pid);
+    log(`${CLIENTS} SSE clients connected in ${(connectMs / 1000).toFixed(1)} s`);
+
+    const direct = await jetstream(svc).consumers.get(LIVE_STREAM, {
+      filter_subjects: [liveSubjects.all],
+      deliver_policy: DeliverPolicy.New,
+    });
+    const directMessages = await direct.consume();
+    cleanups.push(() => directMessages.close());
+    void (async () => {
+      for await (const m of directMessages) {
+        if (measuring) directLatency.add(Date.now() - (m.json() as { at: number }).at);
+      }
+    })();
+
+    // Warm-up (JIT, consumers' first pulls), not measured.
+    const targets = deviceTargets(devices, conns);
+    await publishPaced(targets, { rate: RATE, durationMs: 2_000, inFlight: 256 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const warm = clients.map((c) => c.received);
+
+    const acked = new Array<number>(MONITORS).fill(0);
+    let rssPeak = rssConnected;
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, rssKiB(gatewayProc.pid));
+    }, 200);
+    measuring = true;
+    const paced = await measureCpu(cpuPhases, `${fmt(RATE)}/s → ${CLIENTS} SSE`, names, () =>
+      publishPaced(targets, {
+        rate: RATE,
+        durationMs: SECONDS * 1_000,
+        inFlight: 256,
+        onAck: (i) => {
+          acked[i] = (acked[i] ?? 0) + 1;
+        },
+      }),
+    );
+    // Let the last readings reach every client.
+    const expected = (c: SseClient) => (warm[clients.indexOf(c)] ?? 0) + (acked[c.monitor] ?? 0);
+    const drainUntil = performance.now() + 10_000;
+    while (performance.now() < drainUntil && clients.some((c) => c.received < expected(c))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    measuring = false;
+    clearInterval(sampler);
+    const rssStreaming = rssKiB(gatewayProc.pid);
+    for (const c of clients) c.close();
+    await new Promise((r) => setTimeout(r, 2_000));
+    const rssAfter = rssKiB(gatewayProc.pid);
+
+    const complete = clients.filter((c) => c.received === expected(c)).length;
+    const missing = clients.reduce((n, c) => n + Math.max(0, expected(c) - c.received), 0);
+    const disorder = clients.reduce((n, c) => n + c.disorder, 0);
+    const others = [...new Set(clients.flatMap((c) => c.other))];
+    const sse = sseLatency.summary();
+    const base = directLatency.summary();
+    const rows: [string, string, string][] = [
+      [
+        `publish → SSE @ ${fmt(RATE)}/s`,
+        `p99 ${ms(sse.p99)}`,
+        `p50 ${ms(sse.p50)}, max ${ms(sse.max)}; ${fmt(sseLatency.count)} events to ${CLIENTS} clients (${MONITORS} monitors × ${PER_MONITOR}), ${fmt(paced.acked)} readings in ${SECONDS} s (${fmt(paced.acked / (paced.sendingMs / 1000))}/s)`,
+      ],
+      ["  p99 goal < 100 ms", sse.p99 < 100 ? "met" : "not met", ""],
+      [
+        "baseline: publish → TELEMETRY_LIVE",
+        `p99 ${ms(base.p99)}`,
+        `p50 ${ms(base.p50)}, max ${ms(base.max)}; one consumer in this process, no gateway (ingest round + live publish)`,
+      ],
+      [
+        "  ratio SSE / baseline",
+        `p50 ${(sse.p50 / base.p50).toFixed(2)}`,
+        `p99 ${(sse.p99 / base.p99).toFixed(2)}: what the gateway's consumers and SSE fan-out add`,
+      ],
+      [
+        "  every reading to every client",
+        missing === 0 && disorder === 0 ? "yes" : "NO",
+        `${complete} of ${CLIENTS} clients complete, ${fmt(missing)} events missing, ${disorder} out of order or repeated${others.length ? `, other events: ${others.join(", ")}` : ""}`,
+      ],
+      [
+        "gateway RSS",
+        `peak ${mib(rssPeak)}`,
+        `before clients ${mib(rssBefore)}, ${CLIENTS} connected ${mib(rssConnected)}, end of streaming ${mib(rssStreaming)}, clients gone ${mib(rssAfter)}`,
+      ],
+      [
+        `connect ${CLIENTS} clients`,
+        `${(connectMs / 1000).toFixed(1)} s`,
+        "25 at a time (monitor check + consumer each)",
+      ],
+    ];
+    process.stdout.write("\nlive readings (issue 11)\n");
+    for (const [x, y, z] of rows) process.stdout.write(`${x.padEnd(34)} ${y.padStart(14)}   ${z}\n`);
+    printCpuTable(cpuPhases);
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    await bench.stop();
+  }
+}
