@@ -26,9 +26,9 @@ import { api, closeAll, connectDevices, createMonitors, deviceTargets, login } f
 import { publishPaced, Reservoir } from "../scripts/devices/publisher.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 
-const int = (name: string, fallback: number) => {
+const int = (name: string, fallback: number, min = 1) => {
   const v = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer >= ${min}`);
   return v;
 };
 
@@ -111,7 +111,7 @@ export async function benchTelemetryLive(): Promise<void> {
   if (only !== undefined && only !== "" && only !== "live") return;
   const RATE = int("BENCH_LIVE_RATE", 1_000);
   const MONITORS = int("BENCH_LIVE_MONITORS", 50);
-  const PER_MONITOR = int("BENCH_LIVE_CLIENTS_PER_MONITOR", 10);
+  const PER_MONITOR = int("BENCH_LIVE_CLIENTS_PER_MONITOR", 10, 0);
   const SECONDS = int("BENCH_LIVE_SECONDS", 15);
   const CLIENTS = MONITORS * PER_MONITOR;
   const admin = { username: "bench-admin", password: `Bench-Admin-${randomBytes(6).toString("hex")}` };
@@ -149,7 +149,7 @@ export async function benchTelemetryLive(): Promise<void> {
     const ownerId = (created.body as { id: string }).id;
     const bearer = await login(gateway, owner.username, owner.password);
     const devices = await createMonitors(gateway, adminToken, ownerId, MONITORS);
-    const conns = await connectDevices(stack.nats.url, devices);
+    const conns = await connectDevices(stack.nats.url, devices, { concurrency: 2 });
     cleanups.push(() => closeAll(conns));
     log(`${MONITORS} monitors connected as themselves`);
 
@@ -229,6 +229,15 @@ export async function benchTelemetryLive(): Promise<void> {
     }
     measuring = false;
     clearInterval(sampler);
+    if (process.env.BENCH_LIVE_DEBUG) {
+      const jsm = await jetstream(svc).jetstreamManager();
+      const ci = await jsm.consumers.info("TELEMETRY_READINGS", "telemetry-ingest");
+      log(
+        `ingest consumer: ${JSON.stringify({ pending: ci.num_pending, ackPending: ci.num_ack_pending, waiting: ci.num_waiting, delivered: ci.delivered, ack: ci.ack_floor })}`,
+      );
+      const si = await jsm.streams.info(LIVE_STREAM);
+      log(`live stream: ${JSON.stringify(si.state)}`);
+    }
     const rssStreaming = rssKiB(gatewayProc.pid);
     for (const c of clients) c.close();
     await new Promise((r) => setTimeout(r, 2_000));
