@@ -10,9 +10,15 @@
  *   and published, to the client parsing the event; one clock), goal p99 < 100 ms;
  * - baseline, same run: publish → a JetStream consumer of `TELEMETRY_LIVE` in this process (the
  *   reading stored by telemetry and published to the live stream, no gateway), and the ratio;
- * - every client got every reading of its monitor, in order, once (ids strictly increasing);
- * - gateway RSS before the clients connect, once connected, its peak while streaming, after;
+ * - fan-out alone: the same rate of live events published straight to the live subjects by this
+ *   process (no ingest round before them), to the same clients: what the live stream, the
+ *   gateway's consumers and SSE add to a stored reading, against the same direct consumer;
+ * - every client got every event of its monitor, in order, once (ids strictly increasing);
+ * - gateway RSS before the clients connect, once connected, while streaming (peak, and at 1/3,
+ *   2/3 and the end, to see whether it levels off), and once the clients are gone;
  * - CPU per process per phase.
+ * BENCH_LIVE_CLIENTS_PER_MONITOR=0 runs the baseline alone; BENCH_LIVE_DEBUG=1 also prints the
+ * ingest consumer's and the live stream's state after the run.
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -162,8 +168,8 @@ export async function benchTelemetryLive(): Promise<void> {
     cleanups.push(async () => agent.destroy());
     /** Readings stamped from this time on (ms) are the measured ones; those before are the warm-up's. */
     let measureFrom = Number.POSITIVE_INFINITY;
-    const sseLatency = new Reservoir();
-    const directLatency = new Reservoir();
+    let sseLatency = new Reservoir();
+    let directLatency = new Reservoir();
     const onReading = (at: number) => {
       if (at >= measureFrom) sseLatency.add(Date.now() - at);
     };
@@ -210,11 +216,14 @@ export async function benchTelemetryLive(): Promise<void> {
     await publishPaced(targets, { rate: RATE, durationMs: 2_000, inFlight: 256, onAck });
 
     let rssPeak = rssConnected;
+    const rssSamples: number[] = [];
     const sampler = setInterval(() => {
-      rssPeak = Math.max(rssPeak, rssKiB(gatewayProc.pid));
+      const rss = rssKiB(gatewayProc.pid);
+      rssSamples.push(rss);
+      rssPeak = Math.max(rssPeak, rss);
     }, 200);
     measureFrom = Date.now();
-    const paced = await measureCpu(cpuPhases, `${fmt(RATE)}/s → ${CLIENTS} SSE`, names, () =>
+    const paced = await measureCpu(cpuPhases, `devices → ${CLIENTS} SSE`, names, () =>
       publishPaced(targets, {
         rate: RATE,
         durationMs: SECONDS * 1_000,
@@ -228,6 +237,37 @@ export async function benchTelemetryLive(): Promise<void> {
     while (performance.now() < drainUntil && clients.some((c) => c.received < expected(c))) {
       await new Promise((r) => setTimeout(r, 100));
     }
+    const ingestSse = sseLatency.summary();
+    const ingestDirect = directLatency.summary();
+    const ingestEvents = sseLatency.count;
+
+    // Fan-out alone: live events published straight to the live subjects at the same rate
+    // (as telemetry publishes them, without the ingest round before), to the same clients.
+    sseLatency = new Reservoir();
+    directLatency = new Reservoir();
+    measureFrom = Date.now();
+    const encoder = new TextEncoder();
+    const fanout = await measureCpu(cpuPhases, "fan-out alone", names, async () => {
+      const start = performance.now();
+      let sent = 0;
+      while (performance.now() - start < SECONDS * 1_000) {
+        const due = Math.floor(((performance.now() - start) / 1000) * RATE);
+        for (; sent < due; sent++) {
+          const monitor = sent % MONITORS;
+          const id = devices[monitor]?.id as string;
+          const event = { monitorId: id, readingSeq: 0, at: Date.now(), values: { ph: 6 }, strings: [] };
+          svc.publish(liveSubjects.of(id, "reading"), encoder.encode(JSON.stringify(event)));
+          acked[monitor] = (acked[monitor] ?? 0) + 1;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await svc.flush();
+      return sent;
+    });
+    const fanoutUntil = performance.now() + 30_000;
+    while (performance.now() < fanoutUntil && clients.some((c) => c.received < expected(c))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     clearInterval(sampler);
     if (process.env.BENCH_LIVE_DEBUG) {
       const jsm = await jetstream(svc).jetstreamManager();
@@ -238,7 +278,6 @@ export async function benchTelemetryLive(): Promise<void> {
       const si = await jsm.streams.info(LIVE_STREAM);
       log(`live stream: ${JSON.stringify(si.state)}`);
     }
-    const rssStreaming = rssKiB(gatewayProc.pid);
     for (const c of clients) c.close();
     await new Promise((r) => setTimeout(r, 2_000));
     const rssAfter = rssKiB(gatewayProc.pid);
@@ -247,13 +286,15 @@ export async function benchTelemetryLive(): Promise<void> {
     const missing = clients.reduce((n, c) => n + Math.max(0, expected(c) - c.received), 0);
     const disorder = clients.reduce((n, c) => n + c.disorder, 0);
     const others = [...new Set(clients.flatMap((c) => c.other))];
-    const sse = sseLatency.summary();
-    const base = directLatency.summary();
+    const sse = ingestSse;
+    const base = ingestDirect;
+    const fan = sseLatency.summary();
+    const fanBase = directLatency.summary();
     const rows: [string, string, string][] = [
       [
         `publish → SSE @ ${fmt(RATE)}/s`,
         `p99 ${ms(sse.p99)}`,
-        `p50 ${ms(sse.p50)}, max ${ms(sse.max)}; ${fmt(sseLatency.count)} events to ${CLIENTS} clients (${MONITORS} monitors × ${PER_MONITOR}), ${fmt(paced.acked)} readings in ${SECONDS} s (${fmt(paced.acked / (paced.sendingMs / 1000))}/s)`,
+        `p50 ${ms(sse.p50)}, max ${ms(sse.max)}; ${fmt(ingestEvents)} events to ${CLIENTS} clients (${MONITORS} monitors × ${PER_MONITOR}), ${fmt(paced.acked)} readings in ${SECONDS} s (${fmt(paced.acked / (paced.sendingMs / 1000))}/s)`,
       ],
       ["  p99 goal < 100 ms", sse.p99 < 100 ? "met" : "not met", ""],
       [
@@ -267,6 +308,21 @@ export async function benchTelemetryLive(): Promise<void> {
         `p99 ${(sse.p99 / base.p99).toFixed(2)}: what the gateway's consumers and SSE fan-out add`,
       ],
       [
+        `fan-out alone @ ${fmt(RATE)}/s`,
+        `p99 ${ms(fan.p99)}`,
+        `p50 ${ms(fan.p50)}, max ${ms(fan.max)}; ${fmt(fanout)} live events published straight to telemetry.v1.live.<id>.reading (no ingest round), ${fmt(sseLatency.count)} received by the clients`,
+      ],
+      [
+        "  p99 goal < 100 ms",
+        fan.p99 < 100 ? "met" : "not met",
+        "what the live stream and the gateway add to a stored reading",
+      ],
+      [
+        "  baseline: → TELEMETRY_LIVE",
+        `p99 ${ms(fanBase.p99)}`,
+        `p50 ${ms(fanBase.p50)}; ratio SSE / baseline p50 ${(fan.p50 / fanBase.p50).toFixed(2)}, p99 ${(fan.p99 / fanBase.p99).toFixed(2)}`,
+      ],
+      [
         "  every reading to every client",
         missing === 0 && disorder === 0 ? "yes" : "NO",
         `${complete} of ${CLIENTS} clients complete, ${fmt(missing)} events missing, ${disorder} out of order or repeated${others.length ? `, other events: ${others.join(", ")}` : ""}`,
@@ -274,7 +330,7 @@ export async function benchTelemetryLive(): Promise<void> {
       [
         "gateway RSS",
         `peak ${mib(rssPeak)}`,
-        `before clients ${mib(rssBefore)}, ${CLIENTS} connected ${mib(rssConnected)}, end of streaming ${mib(rssStreaming)}, clients gone ${mib(rssAfter)}`,
+        `before clients ${mib(rssBefore)}, ${CLIENTS} connected ${mib(rssConnected)}; while streaming, at 1/3, 2/3 and the end: ${[1, 2, 3].map((k) => mib(rssSamples[Math.max(0, Math.floor((k * rssSamples.length) / 3) - 1)] ?? Number.NaN)).join(", ")}; clients gone ${mib(rssAfter)}`,
       ],
       [
         `connect ${CLIENTS} clients`,

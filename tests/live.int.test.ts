@@ -22,6 +22,7 @@ interface Account {
 }
 interface Device {
   id: string;
+  password: string;
   nc: NatsConnection;
   /** Publishes a reading as the device; resolves with its sequence in the readings stream. */
   publish(reading: Record<string, unknown>): Promise<number>;
@@ -55,6 +56,7 @@ async function addDevice(owner: Account): Promise<Device> {
   let n = 0;
   const device: Device = {
     id,
+    password,
     nc,
     publish: async (reading) =>
       (await js.publish(deviceSubjects.readings(id), JSON.stringify(reading), { msgID: `${id}-${++n}` })).seq,
@@ -289,6 +291,20 @@ describe("GET /api/v2/monitors/{id}/live", () => {
     const malformed = await openLive("/api/v2/monitors/not-an-id/live", { bearer: alice.bearer });
     await malformed.ended;
     expect(malformed.status).toBe(400);
+    // A monitor's own token reads nothing (as for GET /api/v2/monitors/{id}), nor /api/v2/live.
+    const login = await http(base, "POST", "/api/v1/login/monitor", {
+      json: { monitor_id: device.id, password: device.password },
+    });
+    expect(login.status).toBe(200);
+    const asMonitor = await openLive(`/api/v2/monitors/${device.id}/live`, { bearer: login.body.data.token });
+    await asMonitor.ended;
+    expect(asMonitor.status).toBe(
+      (await http(base, "GET", `/api/v2/monitors/${device.id}`, { bearer: login.body.data.token })).status,
+    );
+    expect(asMonitor.status).toBe(403);
+    const allAsMonitor = await openLive("/api/v2/live", { bearer: login.body.data.token });
+    await allAsMonitor.ended;
+    expect(allAsMonitor.status).toBe(403);
     // The admin may follow it.
     const admin = await openLive(`/api/v2/monitors/${device.id}/live`, { bearer: adminToken });
     expect(admin.status).toBe(200);

@@ -83,7 +83,7 @@ await runService({
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
     const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
-    const live = new LivePublisher(js, log.child({ component: "live" }));
+    const live = new LivePublisher(nc, log.child({ component: "live" }));
     const ingest = new ReadingsIngest({
       js,
       monitors,

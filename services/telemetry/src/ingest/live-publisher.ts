@@ -1,4 +1,4 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { type LiveReading, liveSubjects } from "@trellis/contracts";
 import type { Logger } from "pino";
 import type { NormalizedReading } from "../domain/reading.ts";
@@ -22,56 +22,48 @@ export function liveReadingOf(r: StoredReading): LiveReading {
 export const liveReadingMsgId = (r: StoredReading): string => `reading:${r.monitorId}:${r.seq}`;
 
 /**
- * Publishes each stored reading of an ingest round to `telemetry.v1.live.<monitorId>.reading`
- * (stream `TELEMETRY_LIVE`), after the round is acked and without the ingest loop waiting: the
- * publishes of a round are all in flight at once and their acks are counted in the background.
+ * Publishes each stored reading of an ingest round to `telemetry.v1.live.<monitorId>.reading`,
+ * which the stream `TELEMETRY_LIVE` captures, once the round is acked, without the ingest loop
+ * waiting for anything.
  *
- * The live stream is a view of data already stored, so it never holds ingest back: while more
- * than `maxInFlight` publishes are unacknowledged (JetStream slow or away), a round's readings
- * are left out of the live stream (counted and logged), and ingest goes on.
+ * Core NATS publishes, not JetStream publish-with-ack: the stream stores them all the same (and
+ * honours `Nats-Msg-Id`), and a JetStream publish costs a request, a timer and an ack to parse per
+ * reading, which at ingest rates is a share of telemetry's CPU that ingest would lose. The price:
+ * a publish the server does not store (the stream missing, the server failing) goes unnoticed.
+ * The live stream is a view of readings that are already stored, so that is a gap in a view,
+ * never lost data; the SSE client sees it as an event it never receives.
  */
 export class LivePublisher {
-  private inFlight = 0;
+  private readonly nc: NatsConnection;
+  private readonly log: Logger;
   private readonly encoder = new TextEncoder();
-  /** Readings left out of the live stream, and publishes that failed, since start. */
-  skipped = 0;
+  /** Readings that could not be published (the connection refused them), since start. */
   failed = 0;
 
-  private readonly js: JetStreamClient;
-  private readonly log: Logger;
-  private readonly maxInFlight: number;
-
-  constructor(js: JetStreamClient, log: Logger, maxInFlight = 20_000) {
-    this.js = js;
+  constructor(nc: NatsConnection, log: Logger) {
+    this.nc = nc;
     this.log = log;
-    this.maxInFlight = maxInFlight;
   }
 
   publishRound(stored: readonly StoredReading[]): void {
-    if (stored.length === 0) return;
-    if (this.inFlight + stored.length > this.maxInFlight) {
-      this.skipped += stored.length;
-      this.log.warn(
-        { readings: stored.length, inFlight: this.inFlight, skipped: this.skipped },
-        "live stream behind: a round's readings left out of it",
-      );
-      return;
+    let i = 0;
+    try {
+      for (; i < stored.length; i++) {
+        const r = stored[i] as StoredReading;
+        const h = headers();
+        h.set("Nats-Msg-Id", liveReadingMsgId(r));
+        this.nc.publish(
+          liveSubjects.of(r.monitorId, "reading"),
+          this.encoder.encode(JSON.stringify(liveReadingOf(r))),
+          {
+            headers: h,
+          },
+        );
+      }
+    } catch (err) {
+      // Closed or draining connection, or the reconnect buffer full: the rest of the round is left out.
+      this.failed += stored.length - i;
+      this.log.warn({ err, left: stored.length - i, failed: this.failed }, "live readings not published");
     }
-    this.inFlight += stored.length;
-    const publishes = stored.map((r) =>
-      this.js.publish(liveSubjects.of(r.monitorId, "reading"), this.encoder.encode(JSON.stringify(liveReadingOf(r))), {
-        msgID: liveReadingMsgId(r),
-      }),
-    );
-    void Promise.allSettled(publishes).then((results) => {
-      this.inFlight -= stored.length;
-      const failures = results.filter((x) => x.status === "rejected");
-      if (failures.length === 0) return;
-      this.failed += failures.length;
-      this.log.warn(
-        { failed: failures.length, of: stored.length, err: (failures[0] as PromiseRejectedResult).reason },
-        "live readings not published",
-      );
-    });
   }
 }
