@@ -21,9 +21,14 @@ export interface RollupDoc {
  * Per-minute aggregates (collection `rollups`), updated on ingest with `$inc`/`$min`/`$max`:
  * portable to FerretDB, whose `$group` offers only `$sum` and `$count`.
  */
-/** Conditional `last` updates per bulkWrite, and whole-document ones in flight (see `applyLast`). */
+/**
+ * Conditional `last` updates per bulkWrite, and whole-document ones in flight (see `applyLast`).
+ * One at a time: FerretDB serializes the updates of a collection anyway, and with four in flight
+ * (next to the round's other writes) its ingest stalled for good once in a benchmark run, as one
+ * bulkWrite of ~100 conditional updates did.
+ */
 const LAST_BATCH = 32;
-const LAST_IN_FLIGHT = 4;
+const LAST_IN_FLIGHT = 1;
 
 export class RollupsStore {
   private readonly rollups: Collection<RollupDoc>;
