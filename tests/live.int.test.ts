@@ -335,6 +335,24 @@ describe("GET /api/v2/monitors/{id}/live", () => {
     const { value } = await poll(liveConsumers, (n) => n === 0, { timeoutMs: 10_000 });
     expect(value).toBe(0);
   });
+  it("ends within seconds once the session is revoked (logout)", async () => {
+    const erin = await registerUser(base, platform.suffix, "erin");
+    const device = await addDevice(erin);
+    const one = await openLive(`/api/v2/monitors/${device.id}/live`, { bearer: erin.bearer });
+    const all = await openLive("/api/v2/live", { query: `?access_token=${erin.bearer}` });
+    await device.publish({ ph: 6 });
+    await Promise.all([one.waitFor(1), all.waitFor(1)]);
+    const loggedOut = await http(base, "POST", "/api/v2/auth/logout", { bearer: erin.bearer });
+    expect(loggedOut.status).toBe(204);
+    const t0 = Date.now();
+    await Promise.all([one.ended, all.ended]);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    for (const stream of [one, all]) expect(stream.events.at(-1)?.event).toBe("error");
+    // And it cannot be opened again with that token.
+    const again = await openLive(`/api/v2/monitors/${device.id}/live`, { bearer: erin.bearer });
+    await again.ended;
+    expect(again.status).toBe(401);
+  });
 });
 
 describe("GET /api/v2/live", () => {

@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerCompatV1(api, mount, deps.authenticator);
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);
-  registerLiveV2(api, mount, { nc: deps.nc });
+  registerLiveV2(api, mount, { nc: deps.nc, authenticator: deps.authenticator });
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });
   registerTrackedVideosV2(api, mount);

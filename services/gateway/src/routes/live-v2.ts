@@ -11,6 +11,7 @@ import {
 } from "@trellis/contracts";
 import { nanos } from "@trellis/runtime";
 import type { Request, Response, Router } from "express";
+import type { Authenticator } from "../auth/authenticator.ts";
 import type { Caller, Mount } from "../http/mount.ts";
 import { lastEventIdOf, openSse } from "../http/sse.ts";
 import { sequenceAfter } from "./analysis-v2.ts";
@@ -27,6 +28,9 @@ async function lastLiveSequence(js: JetStreamClient): Promise<number> {
     throw new TrellisError("unavailable", "the live stream is not available yet", { cause: err });
   }
 }
+
+/** How often an open stream checks that its session was not revoked (a Map lookup). */
+const REVOCATION_CHECK_MS = 1_000;
 
 /** A gateway that dies leaves its consumers behind: the server removes them after this long without pulls. */
 const CONSUMER_INACTIVE_MS = 30_000;
@@ -46,7 +50,9 @@ const CONSUMER_INACTIVE_MS = 30_000;
  * stream, and the client resumes from its last id without a gap.
  *
  * Slow clients: `openSse`'s default policy, `drop` (`event: dropped`, then the end); the client
- * resumes where it got to.
+ * resumes where it got to. A stream outlives the request's authentication check, so it ends
+ * (`event: error`) within `REVOCATION_CHECK_MS` of its session being revoked (logout, password
+ * change, user deleted).
  */
 export async function streamLive(
   js: JetStreamClient,
@@ -54,10 +60,15 @@ export async function streamLive(
   req: Request,
   res: Response,
   filter: LiveFilter,
+  revoked: () => boolean,
 ): Promise<void> {
   const after = sequenceAfter(lastEventIdOf(req));
   const startSeq = (after > 0 ? after : await lastLiveSequence(js)) + 1;
   const sse = openSse(req, res);
+  const check = setInterval(() => {
+    if (revoked()) sse.close({ event: "error", data: { message: "the session was revoked" } });
+  }, REVOCATION_CHECK_MS);
+  sse.onClose(() => clearInterval(check));
   // A user without monitors follows nothing (an empty filter would mean every subject):
   // the stream stays open with its heartbeats until the client leaves.
   if (filter.length === 0) {
@@ -121,7 +132,11 @@ export async function liveFilterFor(principal: Principal, call: Caller): Promise
 }
 
 /** Live readings (and other live events) of monitors, as Server-Sent Events. */
-export function registerLiveV2(router: Router, mount: Mount, deps: { nc: NatsConnection }): void {
+export function registerLiveV2(
+  router: Router,
+  mount: Mount,
+  deps: { nc: NatsConnection; authenticator: Pick<Authenticator, "isRevoked"> },
+): void {
   const r = liveV2Routes;
   const js = jetstream(deps.nc);
   let manager: Promise<JetStreamManager> | undefined;
@@ -133,15 +148,17 @@ export function registerLiveV2(router: Router, mount: Mount, deps: { nc: NatsCon
     return manager;
   };
 
-  mount(router, r.monitorLive, async ({ params, req, res, call }) => {
+  const revokedFn = (principal: Principal) => () => deps.authenticator.isRevoked(principal.sessionId);
+
+  mount(router, r.monitorLive, async ({ params, principal, req, res, call }) => {
     // Permission as for reading the monitor, decided by telemetry before the stream opens.
     const monitor = await call(telemetryCatalog.getMonitor, { monitorId: params.id });
-    await streamLive(js, jsm, req, res, [liveSubjects.monitor(monitor.id)]);
+    await streamLive(js, jsm, req, res, [liveSubjects.monitor(monitor.id)], revokedFn(principal));
     return undefined;
   });
 
   mount(router, r.live, async ({ principal, req, res, call }) => {
-    await streamLive(js, jsm, req, res, await liveFilterFor(principal, call));
+    await streamLive(js, jsm, req, res, await liveFilterFor(principal, call), revokedFn(principal));
     return undefined;
   });
 }
