@@ -254,6 +254,19 @@ describe("GET /api/v2/monitors/{id}/live", () => {
     expect(again.map((e) => e.id)).toEqual(resumed.events.map((e) => e.id));
   });
 
+  it("a Last-Event-ID past the stream's end (a recreated stream, a made-up id) starts from now", async () => {
+    const device = await addDevice(alice);
+    const live = await openLive(`/api/v2/monitors/${device.id}/live`, {
+      bearer: alice.bearer,
+      lastEventId: "999999999999",
+    });
+    expect(live.status).toBe(200);
+    const seq = await device.publish({ ph: 6.7 });
+    const events = await live.waitFor(1);
+    live.close();
+    expect(events[0]?.data.readingSeq).toBe(seq);
+  });
+
   it("takes ?access_token= (EventSource), and refuses without credentials (401)", async () => {
     const device = await addDevice(alice);
     const live = await openLive(`/api/v2/monitors/${device.id}/live`, { query: `?access_token=${alice.bearer}` });

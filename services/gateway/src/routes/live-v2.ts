@@ -63,7 +63,10 @@ export async function streamLive(
   revoked: () => boolean,
 ): Promise<void> {
   const after = sequenceAfter(lastEventIdOf(req));
-  const startSeq = (after > 0 ? after : await lastLiveSequence(js)) + 1;
+  // An id past the stream's end (from a stream since recreated, or made up) would wait for the
+  // sequence to catch up and miss everything until then: it starts from now instead.
+  const newest = await lastLiveSequence(js);
+  const startSeq = (after > 0 && after <= newest ? after : newest) + 1;
   const sse = openSse(req, res);
   const check = setInterval(() => {
     if (revoked()) sse.close({ event: "error", data: { message: "the session was revoked" } });
