@@ -78,9 +78,10 @@ export async function streamLive(
     await sse.done;
     return;
   }
-  const manager = await jsm();
+  let manager: JetStreamManager | undefined;
   let name: string | undefined;
   try {
+    manager = await jsm();
     const info = await manager.consumers.add(LIVE_STREAM, {
       name: `live_${nuid.next()}`,
       filter_subjects: [...filter],
@@ -111,7 +112,7 @@ export async function streamLive(
     req.log.warn({ err }, "live stream failed");
     sse.close({ event: "error", data: { message: "live stream unavailable" } });
   } finally {
-    if (name !== undefined) await manager.consumers.delete(LIVE_STREAM, name).catch(() => undefined);
+    if (manager && name !== undefined) await manager.consumers.delete(LIVE_STREAM, name).catch(() => undefined);
   }
 }
 
