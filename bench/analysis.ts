@@ -348,6 +348,10 @@ try {
         const g = await api("GET", `/api/v2/analyses/${r.body.id}`);
         const at = performance.now() - t0;
         if (!seen.has(g.body.progress?.stage)) seen.set(g.body.progress?.stage, at);
+        // Inside the keyframes stage (5-85 %): the download ends at 13 %, ffmpeg at 73 %, then uploads.
+        const percent: number = g.body.progress?.percent ?? 0;
+        if (percent >= 13 && !seen.has("(downloaded)")) seen.set("(downloaded)", at);
+        if (percent >= 73 && !seen.has("(ffmpeg done)")) seen.set("(ffmpeg done)", at);
         if (g.body.state === "completed") {
           if (g.body.keyframeIds.length !== VIDEO_SECONDS / KEYFRAME_INTERVAL || g.body.questionCount !== 10) {
             throw new Error(`unexpected result: ${JSON.stringify(g.body)}`);

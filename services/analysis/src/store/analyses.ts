@@ -154,6 +154,11 @@ export class AnalysesStore {
     await this.analyses.updateOne({ _id: id }, { $push: { keyframeIds: pictureId } });
   }
 
+  /** The keyframes in video order (they are added as their uploads finish, in any order). */
+  async setKeyframes(id: string, pictureIds: readonly string[]): Promise<void> {
+    await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [...pictureIds] } });
+  }
+
   async clearKeyframes(id: string): Promise<void> {
     await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [] } });
   }
