@@ -206,10 +206,18 @@ export async function extractKeyframes(ctx: StepContext, durationMs: number): Pr
   await download(ctx, input);
   ctx.report(progressAt("keyframes", DOWNLOAD));
   const uploads = new FrameUploads(ctx, frames);
-  const watcher = watch(frames, (_event, name) => {
-    const m = name ? FRAME_NAME.exec(name) : null;
-    if (m) uploads.ready(Number(m[1]) - 1);
-  });
+  // Without a watch (inotify out of watches), every frame is stored once ffmpeg is done.
+  let watcher: { close(): void } = { close: () => {} };
+  try {
+    const w = watch(frames, (_event, name) => {
+      const m = name ? FRAME_NAME.exec(name) : null;
+      if (m) uploads.ready(Number(m[1]) - 1);
+    });
+    w.on("error", (err) => ctx.log.warn({ err }, "frames directory watch failed"));
+    watcher = w;
+  } catch (err) {
+    ctx.log.warn({ err }, "cannot watch the frames directory; keyframes are stored after ffmpeg");
+  }
   try {
     await extract(ctx, input, frames, durationMs);
     watcher.close();
