@@ -67,7 +67,11 @@ describe("chooseCaptions", () => {
 
   it("prefers manual subtitles (the video's language, then English) to automatic captions", () => {
     expect(
-      chooseCaptions({ language: "de", subtitles: { fr: track, de: track, en: track }, automatic_captions: { en: track } }),
+      chooseCaptions({
+        language: "de",
+        subtitles: { fr: track, de: track, en: track },
+        automatic_captions: { en: track },
+      }),
     ).toEqual({ lang: "de", automatic: false });
     expect(chooseCaptions({ subtitles: { fr: track, "en-GB": track }, automatic_captions: { en: track } })).toEqual({
       lang: "en-GB",
