@@ -31,7 +31,7 @@ export const AnalysisUrl = z
 /** The analysis service's endpoints for URL videos (merged into `analysisCatalog`). */
 export const analysisUrlCatalog = {
   startUrl: endpoint({
-    subject: s("analyses.start-url"),
+    subject: s("analyses.start_url"),
     request: z.object({
       actor: Principal,
       url: AnalysisUrl,
