@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { urlVideoId } from "@trellis/contracts";
 import { freePort } from "@trellis/stack";
-import { poll, startService } from "@trellis/stack/testing";
+import { poll, spawnService, startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
@@ -373,7 +373,21 @@ describe("URL analyses", () => {
   }, 60_000);
 });
 
-describe("start-up cleanup", () => {
+describe("start-up", () => {
+  it("does not start without yt-dlp, and says which variable to set", async () => {
+    const proc = spawnService(
+      "analysis",
+      platform.env("analysis", {
+        INSTANCE_ID: `analysis-${platform.suffix}-noytdlp`,
+        YTDLP_PATH: "/nonexistent/yt-dlp",
+      }),
+    );
+    expect(await proc.exited).toBe(1);
+    expect(proc.output()).toContain('YTDLP_PATH: cannot run yt-dlp at \\"/nonexistent/yt-dlp\\"');
+    expect(proc.output()).toContain("scripts/install-deps.sh");
+    expect(proc.output()).not.toContain("service ready");
+  }, 30_000);
+
   it("removes the job directory of a worker killed with SIGKILL and kills the orphans still working in it", async () => {
     for (const p of platform.procs.filter((p) => p.name === "analysis")) {
       await p.stop();

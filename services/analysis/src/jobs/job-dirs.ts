@@ -83,15 +83,17 @@ const running = (pid: number): boolean => {
   }
 };
 
-/** SIGKILLs the processes (and the groups they lead) and waits, up to 2 s, for them to be gone. */
+/**
+ * SIGKILLs the processes and waits, up to 2 s, for them to be gone. Each one found is killed on
+ * its own (a tool's children inherit its working directory, so they are found too), never a
+ * whole process group: a group id outlives its leader and could by then name someone else's.
+ */
 async function killAll(pids: readonly number[]): Promise<void> {
   for (const pid of pids) {
-    for (const target of [-pid, pid]) {
-      try {
-        process.kill(target, "SIGKILL");
-      } catch {
-        // not a group leader, or gone
-      }
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone meanwhile
     }
   }
   const until = Date.now() + 2_000;
