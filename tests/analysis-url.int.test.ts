@@ -110,6 +110,12 @@ function serveOrigin(req: IncomingMessage, res: ServerResponse): void {
       return void html(page("/clip.mp4", true));
     case "/silent.html":
       return void html(page("/clip.mp4", false));
+    case "/unsized.html":
+      return void html(page("/unsized.mp4", true));
+    case "/unsized.mp4":
+      // No Content-Length (chunked): only the bytes written tell the size.
+      res.writeHead(200, { "content-type": "video/mp4" });
+      return void res.end(video);
     case "/slow.html":
       return void html(page("/slow.mp4", true));
     case "/flaky.html":
@@ -438,4 +444,30 @@ describe("start-up", () => {
     expect(res.status).toBe(200);
     expect(res.body.previousState).toBe("active");
   }, 90_000);
+});
+
+describe("size bound", () => {
+  it("fails a video larger than YTDLP_MAX_BYTES, declared or not, as invalid input (not retried)", async () => {
+    for (const p of platform.procs.filter((p) => p.name === "analysis")) {
+      await p.stop();
+      platform.procs.splice(platform.procs.indexOf(p), 1);
+    }
+    const bound = Math.floor(video.length / 4);
+    platform.procs.push(
+      await startService(
+        "analysis",
+        platform.env("analysis", { INSTANCE_ID: `analysis-${platform.suffix}-bound`, YTDLP_MAX_BYTES: String(bound) }),
+      ),
+    );
+    for (const path of ["/lesson.html", "/unsized.html"]) {
+      const started = await start(alice, { url: `${originUrl}${path}`, num_questions: 2 });
+      expect(started.status).toBe(202);
+      const done = await finished(alice, started.body.id);
+      expect(done.state, `${path}: ${JSON.stringify(done)}`).toBe("failed");
+      expect(done.error).toEqual({ code: "invalid_argument", message: `the video is larger than ${bound} bytes` });
+      expect(done.attempts).toBe(1);
+      expect(done.keyframeIds).toEqual([]);
+      expect(jobDirsOf(started.body.id)).toEqual([]);
+    }
+  }, 60_000);
 });

@@ -127,6 +127,8 @@ export function urlVideoFetcher(infoFile: string): FetchVideo {
     await mkdir(out);
     const max = ctx.config.YTDLP_MAX_BYTES;
     const tooLarge = new AbortController();
+    // yt-dlp refuses a declared size over --max-filesize by skipping the download (exit 0).
+    let declaredTooLarge = false;
     const watch = setInterval(() => {
       sizeOf(out).then(
         (n) => {
@@ -160,6 +162,7 @@ export function urlVideoFetcher(infoFile: string): FetchVideo {
           signal: AbortSignal.any([ctx.signal, tooLarge.signal]),
           onStart: (pid) => ctx.log.debug({ pid, analysisId: ctx.job.analysisId }, "yt-dlp download started"),
           onLine(line) {
+            if (line.includes("larger than max-filesize")) declaredTooLarge = true;
             const m = /^progress (\d+) (\S+) (\S+)$/.exec(line);
             const total = Number(m?.[2]) || Number(m?.[3]);
             if (m && total > 0) ctx.report(progressAt("keyframes", DOWNLOAD * Math.min(1, Number(m[1]) / total)));
@@ -174,6 +177,7 @@ export function urlVideoFetcher(infoFile: string): FetchVideo {
     } finally {
       clearInterval(watch);
     }
+    if (declaredTooLarge) throw new FinalError("invalid_argument", `the video is larger than ${max} bytes`);
     const names = await readdir(out);
     const name = names.find((n) => n.startsWith("video."));
     if (!name)
