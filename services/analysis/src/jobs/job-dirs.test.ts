@@ -4,6 +4,7 @@
  * process, and one of another host.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,8 +37,12 @@ function orphan(dir: string): number {
   return child.pid as number;
 }
 
-function markedDir(name: string, owner: object): string {
-  const dir = join(root, `${JOB_DIR_PREFIX}${name}`);
+let serial = 0;
+/** A job directory's name as the worker makes them: the analysis id and six characters. */
+const jobName = () => `${JOB_DIR_PREFIX}${randomUUID()}-abc${String(serial++).padStart(3, "0")}`;
+
+function markedDir(owner: object): string {
+  const dir = join(root, jobName());
   mkdirSync(dir);
   writeFileSync(join(dir, OWNER_FILE), JSON.stringify(owner));
   writeFileSync(join(dir, "video"), "partial download");
@@ -54,8 +59,9 @@ afterEach(() => {
 
 describe("job directories", () => {
   it("are marked with the process that made them", async () => {
-    const dir = await makeJobDir(root, "a1");
-    expect(dir.startsWith(join(root, `${JOB_DIR_PREFIX}a1-`))).toBe(true);
+    const id = randomUUID();
+    const dir = await makeJobDir(root, id);
+    expect(dir).toMatch(new RegExp(`^${join(root, JOB_DIR_PREFIX)}${id}-[A-Za-z0-9]{6}$`));
     const owner = JSON.parse(readFileSync(join(dir, OWNER_FILE), "utf8"));
     expect(owner.pid).toBe(process.pid);
     expect(owner.started).toMatch(/^\d+$/);
@@ -64,15 +70,17 @@ describe("job directories", () => {
   it("of a dead worker are removed at start-up and the orphans working in them killed; others are kept", async () => {
     const { hostname } = await import("node:os");
     const host = hostname();
-    const dead = markedDir("dead-1", { host, pid: await deadPid(), started: "1" });
+    const dead = markedDir({ host, pid: await deadPid(), started: "1" });
     const orphanPid = orphan(dead);
     // The same pid as this live process but another start time: the pid was reused, the owner is gone.
-    const reused = markedDir("reused-1", { host, pid: process.pid, started: "0" });
-    const live = await makeJobDir(root, "live-1");
+    const reused = markedDir({ host, pid: process.pid, started: "0" });
+    const live = await makeJobDir(root, randomUUID());
     const liveChild = orphan(live);
-    const elsewhere = markedDir("other-host-1", { host: `${host}-not`, pid: await deadPid(), started: "1" });
-    const unrelated = join(root, "somebody-else");
+    const elsewhere = markedDir({ host: `${host}-not`, pid: await deadPid(), started: "1" });
+    // Not job directories, though named alike (a test's work dir), even dead-marked and old.
+    const unrelated = join(root, `${JOB_DIR_PREFIX}test-abcdef`);
     mkdirSync(unrelated);
+    writeFileSync(join(unrelated, OWNER_FILE), JSON.stringify({ host, pid: await deadPid(), started: "1" }));
 
     expect(await processesIn(dead)).toEqual([orphanPid]);
     const report = await cleanStaleJobDirs(root);
@@ -90,10 +98,13 @@ describe("job directories", () => {
   });
 
   it("without an owner file are removed only once older than a minute", async () => {
-    const fresh = join(root, `${JOB_DIR_PREFIX}fresh`);
+    const fresh = join(root, jobName());
     mkdirSync(fresh);
+    const other = join(root, `${JOB_DIR_PREFIX}url-test-abcdef`);
+    mkdirSync(other);
     expect((await cleanStaleJobDirs(root)).removed).toEqual([]);
     expect((await cleanStaleJobDirs(root, Date.now() + 120_000)).removed).toEqual([fresh]);
+    expect(existsSync(other)).toBe(true);
   });
 
   it("are nothing to clean when the root does not exist", async () => {

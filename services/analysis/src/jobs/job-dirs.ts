@@ -5,6 +5,12 @@ import { join } from "node:path";
 
 /** Every job directory's name starts with this (ffmpeg and yt-dlp command lines name it too). */
 export const JOB_DIR_PREFIX = "trellis-analysis-";
+/**
+ * A job directory's whole name: the prefix, the analysis id and mkdtemp's six characters. Nothing
+ * else under the temp root is ever touched (other programs' and tests' directories may share the
+ * prefix's first words).
+ */
+const JOB_DIR_NAME = /^trellis-analysis-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[A-Za-z0-9]{6}$/;
 /** The file in a job directory naming the process that made it. */
 export const OWNER_FILE = ".owner.json";
 /** A directory without an owner file younger than this may be in the making: left alone. */
@@ -107,7 +113,7 @@ export interface CleanupReport {
 
 /**
  * Start-up cleanup of job directories left by a worker that died without cleaning up (SIGKILL,
- * a crash): under `root`, each `trellis-analysis-*` directory marked by a process of this host
+ * a crash): under `root`, each `trellis-analysis-<analysis id>-XXXXXX` directory marked by a process of this host
  * that is no longer running (or whose pid now belongs to another process) has the processes still
  * working in it (an orphaned ffmpeg or yt-dlp and its children) killed, then is removed.
  * Directories of live processes and of other hosts (a shared volume) are left alone; an unmarked
@@ -124,7 +130,7 @@ export async function cleanStaleJobDirs(root: string, now = Date.now()): Promise
   }
   const host = hostname();
   for (const name of names) {
-    if (!name.startsWith(JOB_DIR_PREFIX)) continue;
+    if (!JOB_DIR_NAME.test(name)) continue;
     const dir = join(root, name);
     try {
       if (!(await stat(dir)).isDirectory()) continue;
