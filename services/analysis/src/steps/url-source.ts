@@ -180,8 +180,7 @@ export function urlVideoFetcher(infoFile: string): FetchVideo {
     if (declaredTooLarge) throw new FinalError("invalid_argument", `the video is larger than ${max} bytes`);
     const names = await readdir(out);
     const name = names.find((n) => n.startsWith("video."));
-    if (!name)
-      throw new FinalError("invalid_argument", `nothing was downloaded (a video larger than ${max} bytes is refused)`);
+    if (!name) throw new FinalError("invalid_argument", "yt-dlp downloaded nothing");
     if ((await stat(join(out, name))).size > max)
       throw new FinalError("invalid_argument", `the video is larger than ${max} bytes`);
     await rename(join(out, name), file);
