@@ -67,6 +67,10 @@ export const Analysis = z.object({
   createdAt: z.iso.datetime(),
   startedAt: z.iso.datetime().optional(),
   finishedAt: z.iso.datetime().optional(),
+  /** Shared by its owner: any signed-in user may read its questions (without answers) and answer them. */
+  shared: z.boolean(),
+  /** The tracked video (canonical URL) whose engagement its answers count into; such an analysis is answerable by any signed-in user. */
+  trackedUrl: z.string().nullable(),
 });
 export type Analysis = z.infer<typeof Analysis>;
 
@@ -85,6 +89,22 @@ export const Question = z.object({
   keyframeId: MediaId.nullable(),
 });
 export type Question = z.infer<typeof Question>;
+
+/**
+ * A question as a learner sees it before answering: no answer, no explanation, and no options for
+ * a cloze question (its only option would be the answer).
+ */
+export const LearnerQuestion = Question.omit({ answer: true, explanation: true }).extend({
+  options: z.array(z.string()),
+});
+export type LearnerQuestion = z.infer<typeof LearnerQuestion>;
+
+/** The questions of an analysis: whole for its owner and admins, as `LearnerQuestion`s (`answersHidden`) for anyone else. */
+export const QuestionsView = z.object({
+  items: z.array(z.union([Question, LearnerQuestion])),
+  answersHidden: z.boolean(),
+});
+export type QuestionsView = z.infer<typeof QuestionsView>;
 
 /**
  * The BullMQ job's payload, validated by the worker before anything runs (invalid → never retried).
@@ -150,8 +170,9 @@ export const analysisJobsCatalog = {
   questions: endpoint({
     subject: s("analyses.questions"),
     request: z.object({ ...Actor, analysisId: AnalysisId }),
-    reply: z.object({ items: z.array(Question) }),
-    description: "The questions of a completed analysis, in video order (owner or admin).",
+    reply: QuestionsView,
+    description:
+      "The questions of a completed analysis, in video order: whole for the owner or an admin; without answers for another user when it is shared or linked to a tracked video; not_found otherwise.",
   }),
   exportQuestions: endpoint({
     subject: s("analyses.questions.export"),

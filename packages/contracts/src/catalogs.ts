@@ -1,5 +1,6 @@
 import { analysisJobsCatalog } from "./analysis.ts";
 import { analysisUrlCatalog } from "./analysis-url.ts";
+import { answersCatalog } from "./answers.ts";
 import { authCatalog } from "./auth.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
@@ -12,7 +13,12 @@ import { trackedVideosCatalog } from "./tracked-videos.ts";
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
 export { authCatalog, mediaCatalog, telemetryCatalog };
-export const analysisCatalog = { ...analysisJobsCatalog, ...analysisUrlCatalog, ...trackedVideosCatalog } as const;
+export const analysisCatalog = {
+  ...analysisJobsCatalog,
+  ...analysisUrlCatalog,
+  ...trackedVideosCatalog,
+  ...answersCatalog,
+} as const;
 
 export const catalogs = {
   gateway: gatewayCatalog,

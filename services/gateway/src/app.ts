@@ -12,6 +12,7 @@ import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
 import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
 import { registerAnalysisV2 } from "./routes/analysis-v2.ts";
+import { registerAnswersV2 } from "./routes/answers-v2.ts";
 import { registerAuthV2 } from "./routes/auth-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
@@ -99,6 +100,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerTelemetryV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });
+  registerAnswersV2(api, mount);
   registerTrackedVideosV2(api, mount);
   registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
   registerDocs(api, deps.version);
