@@ -91,6 +91,7 @@ export function registerAnalysisV2(router: Router, mount: Mount, deps: { nc: Nat
 
   mount(router, r.startAnalysis, async ({ body, call }) => {
     const options = { title: body.title, numQuestions: body.num_questions, keyframeInterval: body.keyframe_interval };
+    // The body's schema lets through exactly one of `url` and `video_id`.
     const { created, analysis } =
       body.url !== undefined
         ? await call(analysisCatalog.startUrl, { url: body.url, ...options })
