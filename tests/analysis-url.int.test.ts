@@ -446,7 +446,7 @@ describe("start-up", () => {
   }, 90_000);
 });
 
-describe("size bound", () => {
+describe("bounds", () => {
   it("fails a video larger than YTDLP_MAX_BYTES, declared or not, as invalid input (not retried)", async () => {
     for (const p of platform.procs.filter((p) => p.name === "analysis")) {
       await p.stop();
@@ -470,4 +470,29 @@ describe("size bound", () => {
       expect(jobDirsOf(started.body.id)).toEqual([]);
     }
   }, 60_000);
+
+  it("kills a download past YTDLP_TIMEOUT_MS, as a transient failure retried until attempts run out", async () => {
+    for (const p of platform.procs.filter((p) => p.name === "analysis")) {
+      await p.stop();
+      platform.procs.splice(platform.procs.indexOf(p), 1);
+    }
+    platform.procs.push(
+      await startService(
+        "analysis",
+        platform.env("analysis", {
+          INSTANCE_ID: `analysis-${platform.suffix}-timeout`,
+          YTDLP_TIMEOUT_MS: "3000",
+          JOB_ATTEMPTS: "2",
+        }),
+      ),
+    );
+    const started = await start(alice, { url: `${originUrl}/slow.html`, num_questions: 2 });
+    const id: string = started.body.id;
+    const done = await finished(alice, id, 60_000);
+    expect(done.state, JSON.stringify(done)).toBe("failed");
+    expect(done.error).toEqual({ code: "unavailable", message: "yt-dlp took longer than 3000 ms" });
+    expect(done.attempts).toBe(2);
+    expect(ytDlpOf(id)).toEqual([]);
+    expect(jobDirsOf(id)).toEqual([]);
+  }, 90_000);
 });
