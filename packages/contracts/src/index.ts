@@ -1,4 +1,5 @@
 export * from "./analysis.ts";
+export * from "./analysis-url.ts";
 export * from "./answers.ts";
 export * from "./auth.ts";
 export * from "./catalogs.ts";

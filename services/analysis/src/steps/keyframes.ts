@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { mediaCatalog } from "@trellis/contracts";
@@ -10,6 +8,7 @@ import { request, requestStream, requestUpload } from "@trellis/runtime";
 import { UnrecoverableError } from "bullmq";
 import { keyframeTimeMs, progressTimeMs } from "../domain/ffmpeg-progress.ts";
 import { progressAt } from "../domain/progress.ts";
+import { runInGroup } from "../tools/process-group.ts";
 import { fromServiceError, type StepContext } from "./context.ts";
 
 export interface Keyframe {
@@ -18,11 +17,14 @@ export interface Keyframe {
 }
 
 /** Share of the keyframes stage spent downloading, running ffmpeg, uploading. */
-const DOWNLOAD = 0.1;
+export const DOWNLOAD = 0.1;
 const EXTRACT = 0.75;
 
-/** Downloads the video into the job's directory, streamed to disk (never whole in memory). */
-async function download(ctx: StepContext, file: string): Promise<void> {
+/** Puts the video into a file of the job's directory (media's stream, or a URL's download). */
+export type FetchVideo = (ctx: StepContext, file: string) => Promise<void>;
+
+/** Downloads the video from media into the job's directory, streamed to disk (never whole in memory). */
+const download: FetchVideo = async (ctx, file) => {
   let stream: Awaited<ReturnType<typeof requestStream<typeof mediaCatalog.readVideo>>>;
   try {
     stream = await requestStream(ctx.nc, mediaCatalog.readVideo, { actor: ctx.job.actor, videoId: ctx.job.videoId });
@@ -36,7 +38,7 @@ async function download(ctx: StepContext, file: string): Promise<void> {
   } finally {
     ctx.signal.removeEventListener("abort", stop);
   }
-}
+};
 
 /**
  * Runs ffmpeg in its own process group, one JPEG every `interval` seconds, its `-progress` output
@@ -61,51 +63,32 @@ async function extract(ctx: StepContext, input: string, outDir: string, duration
     "-nostats",
     join(outDir, "frame-%06d.jpg"),
   ];
-  const child = spawn(ctx.config.FFMPEG_PATH, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const pid = child.pid;
-  ctx.log.debug({ pid, analysisId: ctx.job.analysisId }, "ffmpeg started");
-  const kill = () => {
-    if (pid !== undefined) {
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  };
-  ctx.signal.addEventListener("abort", kill, { once: true });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    if (stderr.length < 4_000) stderr += d;
+  const { code, stderr } = await runInGroup(ctx.config.FFMPEG_PATH, args, {
+    cwd: ctx.dir,
+    signal: ctx.signal,
+    onStart: (pid) => ctx.log.debug({ pid, analysisId: ctx.job.analysisId }, "ffmpeg started"),
+    onLine(line) {
+      const t = progressTimeMs(line);
+      if (t !== null && durationMs > 0) ctx.report(progressAt("keyframes", DOWNLOAD + (EXTRACT * t) / durationMs));
+    },
   });
-  const lines = createInterface({ input: child.stdout });
-  lines.on("line", (line) => {
-    const t = progressTimeMs(line);
-    if (t !== null && durationMs > 0) ctx.report(progressAt("keyframes", DOWNLOAD + (EXTRACT * t) / durationMs));
-  });
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once("error", reject);
-      child.once("close", (c) => resolve(c));
-    });
-    ctx.signal.throwIfAborted();
-    if (code !== 0) throw new UnrecoverableError(`ffmpeg failed (exit ${code}): ${stderr.trim().slice(0, 500)}`);
-  } finally {
-    ctx.signal.removeEventListener("abort", kill);
-    lines.close();
-  }
+  if (code !== 0) throw new UnrecoverableError(`ffmpeg failed (exit ${code}): ${stderr.trim().slice(0, 500)}`);
 }
 
 /**
  * The keyframes step: download, extract, then store each frame in media as a picture of the
  * video's owner (its id recorded on the analysis at once, so a cancel can delete it).
  */
-export async function extractKeyframes(ctx: StepContext, durationMs: number): Promise<Keyframe[]> {
+export async function extractKeyframes(
+  ctx: StepContext,
+  durationMs: number,
+  fetchVideo: FetchVideo = download,
+): Promise<Keyframe[]> {
   ctx.report(progressAt("keyframes", 0));
   const input = join(ctx.dir, "video");
   const frames = join(ctx.dir, "frames");
   await mkdir(frames);
-  await download(ctx, input);
+  await fetchVideo(ctx, input);
   ctx.report(progressAt("keyframes", DOWNLOAD));
   await extract(ctx, input, frames, durationMs);
   const names = (await readdir(frames)).filter((n) => n.endsWith(".jpg")).sort();

@@ -6,6 +6,9 @@ interface AnalysisDoc {
   videoId: string;
   ownerId: string;
   title: string;
+  /** A URL analysis's canonical URL (and YouTube id). */
+  url?: string;
+  youtubeId?: string;
   numQuestions: number;
   keyframeInterval: number;
   state: AnalysisState;
@@ -38,6 +41,8 @@ const view = (d: AnalysisDoc): Analysis => ({
   videoId: d.videoId,
   ownerId: d.ownerId,
   title: d.title,
+  ...(d.url ? { url: d.url } : {}),
+  ...(d.youtubeId ? { youtubeId: d.youtubeId } : {}),
   numQuestions: d.numQuestions,
   keyframeInterval: d.keyframeInterval,
   state: d.state,
@@ -58,6 +63,8 @@ export interface NewAnalysis {
   videoId: string;
   ownerId: string;
   title: string;
+  url?: string;
+  youtubeId?: string;
   numQuestions: number;
   keyframeInterval: number;
 }
@@ -103,6 +110,8 @@ export class AnalysesStore {
       videoId: a.videoId,
       ownerId: a.ownerId,
       title: a.title,
+      ...(a.url ? { url: a.url } : {}),
+      ...(a.youtubeId ? { youtubeId: a.youtubeId } : {}),
       numQuestions: a.numQuestions,
       keyframeInterval: a.keyframeInterval,
       state: "waiting",
