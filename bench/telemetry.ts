@@ -82,6 +82,7 @@ import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+import { benchCommands } from "./telemetry-commands.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -410,6 +411,8 @@ const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((
 
 // ---------------------------------------------------------------------------------------------
 
+if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "commands") await benchCommands();
+if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "ingest") process.exit(0);
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
 let exitCode = 0;

@@ -1,3 +1,5 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { baseConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
 import { z } from "zod";
 
@@ -38,6 +40,19 @@ export const analysisConfigSchema = baseConfigSchema
      * it can). Bounds the CPU one keyframe extraction takes on a shared machine.
      */
     FFMPEG_READ_RATE: z.coerce.number().positive().max(1_000).optional(),
+    /**
+     * yt-dlp, which fetches the captions and media of URL analyses: the one `scripts/install-deps.sh`
+     * installs (`$TRELLIS_CACHE/bin/yt-dlp`) unless set. Checked at start-up (the service does not
+     * start without it).
+     */
+    YTDLP_PATH: z
+      .string()
+      .min(1)
+      .default(() => join(process.env.TRELLIS_CACHE ?? join(homedir(), ".cache", "trellis"), "bin", "yt-dlp")),
+    /** Longest one yt-dlp run (page, captions or the media download) may take; then it is killed (a transient failure). */
+    YTDLP_TIMEOUT_MS: env.int(1_000, 24 * 3_600_000).default(10 * 60_000),
+    /** Largest media file a URL analysis downloads (bytes); larger → the analysis fails, not retried. */
+    YTDLP_MAX_BYTES: env.int(1_024, 64 * 1024 ** 3).default(2 * 1024 ** 3),
     /** Where per-job temporary directories are made (the system's temp dir by default). */
     ANALYSIS_TMP_DIR: z.string().min(1).optional(),
     /**

@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream, watch } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { mediaCatalog } from "@trellis/contracts";
@@ -10,6 +8,7 @@ import { request, requestStream, requestUpload } from "@trellis/runtime";
 import { UnrecoverableError } from "bullmq";
 import { keyframeTimeMs, progressTimeMs } from "../domain/ffmpeg-progress.ts";
 import { progressAt } from "../domain/progress.ts";
+import { runInGroup } from "../tools/process-group.ts";
 import { fromServiceError, type StepContext } from "./context.ts";
 
 export interface Keyframe {
@@ -18,7 +17,7 @@ export interface Keyframe {
 }
 
 /** Share of the keyframes stage spent downloading, running ffmpeg, uploading. */
-const DOWNLOAD = 0.1;
+export const DOWNLOAD = 0.1;
 const EXTRACT = 0.75;
 /**
  * Keyframe uploads in flight at once. Media decodes each picture and makes its thumbnail, so a few
@@ -29,8 +28,11 @@ export const UPLOADS_IN_FLIGHT = 4;
 const DOWNLOAD_WINDOW = 16;
 const FRAME_NAME = /^frame-(\d{6})\.jpg$/;
 
-/** Downloads the video into the job's directory, streamed to disk (never whole in memory). */
-async function download(ctx: StepContext, file: string): Promise<void> {
+/** Puts the video into a file of the job's directory (media's stream, or a URL's download). */
+export type FetchVideo = (ctx: StepContext, file: string) => Promise<void>;
+
+/** Downloads the video from media into the job's directory, streamed to disk (never whole in memory). */
+const download: FetchVideo = async (ctx, file) => {
   let stream: Awaited<ReturnType<typeof requestStream<typeof mediaCatalog.readVideo>>>;
   try {
     stream = await requestStream(
@@ -49,7 +51,7 @@ async function download(ctx: StepContext, file: string): Promise<void> {
   } finally {
     ctx.signal.removeEventListener("abort", stop);
   }
-}
+};
 
 /**
  * Runs ffmpeg in its own process group, one JPEG every `interval` seconds, its `-progress` output
@@ -74,39 +76,16 @@ async function extract(ctx: StepContext, input: string, outDir: string, duration
     "-nostats",
     join(outDir, "frame-%06d.jpg"),
   ];
-  const child = spawn(ctx.config.FFMPEG_PATH, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const pid = child.pid;
-  ctx.log.debug({ pid, analysisId: ctx.job.analysisId }, "ffmpeg started");
-  const kill = () => {
-    if (pid !== undefined) {
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  };
-  ctx.signal.addEventListener("abort", kill, { once: true });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    if (stderr.length < 4_000) stderr += d;
+  const { code, stderr } = await runInGroup(ctx.config.FFMPEG_PATH, args, {
+    cwd: ctx.dir,
+    signal: ctx.signal,
+    onStart: (pid) => ctx.log.debug({ pid, analysisId: ctx.job.analysisId }, "ffmpeg started"),
+    onLine(line) {
+      const t = progressTimeMs(line);
+      if (t !== null && durationMs > 0) ctx.report(progressAt("keyframes", DOWNLOAD + (EXTRACT * t) / durationMs));
+    },
   });
-  const lines = createInterface({ input: child.stdout });
-  lines.on("line", (line) => {
-    const t = progressTimeMs(line);
-    if (t !== null && durationMs > 0) ctx.report(progressAt("keyframes", DOWNLOAD + (EXTRACT * t) / durationMs));
-  });
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once("error", reject);
-      child.once("close", (c) => resolve(c));
-    });
-    ctx.signal.throwIfAborted();
-    if (code !== 0) throw new UnrecoverableError(`ffmpeg failed (exit ${code}): ${stderr.trim().slice(0, 500)}`);
-  } finally {
-    ctx.signal.removeEventListener("abort", kill);
-    lines.close();
-  }
+  if (code !== 0) throw new UnrecoverableError(`ffmpeg failed (exit ${code}): ${stderr.trim().slice(0, 500)}`);
 }
 
 /**
@@ -198,12 +177,16 @@ class FrameUploads {
  * The keyframes step: download, then extract with ffmpeg while the frames already written are
  * stored in media (`FrameUploads`); the analysis's keyframes are then put in video order.
  */
-export async function extractKeyframes(ctx: StepContext, durationMs: number): Promise<Keyframe[]> {
+export async function extractKeyframes(
+  ctx: StepContext,
+  durationMs: number,
+  fetchVideo: FetchVideo = download,
+): Promise<Keyframe[]> {
   ctx.report(progressAt("keyframes", 0));
   const input = join(ctx.dir, "video");
   const frames = join(ctx.dir, "frames");
   await mkdir(frames);
-  await download(ctx, input);
+  await fetchVideo(ctx, input);
   ctx.report(progressAt("keyframes", DOWNLOAD));
   const uploads = new FrameUploads(ctx, frames);
   // Without a watch (inotify out of watches), every frame is stored once ffmpeg is done.
