@@ -63,6 +63,11 @@ export const Analysis = z.object({
   /** Pictures in media, one per `keyframeInterval` seconds, once the keyframes step has run. */
   keyframeIds: z.array(MediaId),
   questionCount: z.number().int().nonnegative(),
+  /** What wrote the questions, once completed: `offline` (wink-nlp) or `llm:<model>` (an OpenAI-compatible server). */
+  generator: z
+    .string()
+    .regex(/^(?:offline|llm:.+)$/)
+    .optional(),
   attempts: z.number().int().nonnegative(),
   createdAt: z.iso.datetime(),
   startedAt: z.iso.datetime().optional(),

@@ -13,6 +13,7 @@ import { listenForCancels } from "./jobs/cancel.ts";
 import { cleanStaleJobDirs } from "./jobs/job-dirs.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
+import { openAiQuestionGenerator } from "./questions/openai.ts";
 import { questionStep } from "./steps/questions.ts";
 import { AnalysesStore } from "./store/analyses.ts";
 import { AnswersStore } from "./store/answers.ts";
@@ -38,6 +39,21 @@ await runService({
     logSetupWarnings(log, await ensureStream(nc, analysisEventsStreamSpec()));
     const publish = analysisEventPublisher(nc, log.child({ component: "events" }));
 
+    // An OpenAI-compatible model when configured, the offline generator always last (the fallback).
+    const llm =
+      config.OPENAI_BASE_URL && config.OPENAI_MODEL
+        ? openAiQuestionGenerator({
+            baseURL: config.OPENAI_BASE_URL,
+            apiKey: config.OPENAI_API_KEY,
+            model: config.OPENAI_MODEL,
+            timeoutMs: config.OPENAI_TIMEOUT_MS,
+          })
+        : undefined;
+    log.info(
+      llm ? { generator: llm.name, host: new URL(config.OPENAI_BASE_URL ?? "").host } : { generator: "offline" },
+      "question generator",
+    );
+
     const queue = openQueue(redis, config);
     shutdown.add("analysis queue", () => queue.close());
     // Registered after Redis and MongoDB, so it closes first: in-flight jobs are handed back.
@@ -45,7 +61,7 @@ await runService({
       nc,
       store,
       publish,
-      generator: questionStep(),
+      generator: questionStep(llm ? [llm] : []),
       log: log.child({ component: "worker" }),
       config,
     });

@@ -132,16 +132,19 @@ export function createProcessor(deps: ProcessorDeps) {
       const keyframes = await extractKeyframes(ctx, durationMs, fetchVideo);
       await checkCancel();
       report(progressAt("questions", 0));
-      const questions = await deps.generator.generate(
+      const { generator, questions } = await deps.generator.generate(
         { analysisId: id, videoId: data.videoId, numQuestions: data.numQuestions, segments, keyframes },
         aborted,
+        log,
       );
       await checkCancel();
       await saveQuestions(ctx, questions);
       // Gone before the analysis reads as completed, so no one ever sees a finished job's files.
       await rm(dir, { recursive: true, force: true });
       const done = progressAt("done", 1);
-      if (await store.finish(id, "completed", new Date(), { questionCount: questions.length, progress: done })) {
+      if (
+        await store.finish(id, "completed", new Date(), { questionCount: questions.length, progress: done, generator })
+      ) {
         publish("progress", { analysisId: id, videoId: data.videoId, progress: done, at: new Date().toISOString() });
         publish("completed", {
           analysisId: id,
@@ -150,7 +153,7 @@ export function createProcessor(deps: ProcessorDeps) {
           at: new Date().toISOString(),
         });
       }
-      log.info({ questions: questions.length, keyframes: keyframes.length }, "analysis completed");
+      log.info({ questions: questions.length, keyframes: keyframes.length, generator }, "analysis completed");
       return { questionCount: questions.length };
     } catch (err) {
       const outcome = outcomeOf(err, bullSignal, timeout, job, config.JOB_ATTEMPTS);

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, watch } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -19,6 +19,14 @@ export interface Keyframe {
 /** Share of the keyframes stage spent downloading, running ffmpeg, uploading. */
 export const DOWNLOAD = 0.1;
 const EXTRACT = 0.75;
+/**
+ * Keyframe uploads in flight at once. Media decodes each picture and makes its thumbnail, so a few
+ * at a time keep both cores busy while one upload waits on the network or the database.
+ */
+export const UPLOADS_IN_FLIGHT = 4;
+/** Chunks of the video download in flight (4 MiB at 256 KiB each): the file goes to disk at once. */
+const DOWNLOAD_WINDOW = 16;
+const FRAME_NAME = /^frame-(\d{6})\.jpg$/;
 
 /** Puts the video into a file of the job's directory (media's stream, or a URL's download). */
 export type FetchVideo = (ctx: StepContext, file: string) => Promise<void>;
@@ -27,7 +35,12 @@ export type FetchVideo = (ctx: StepContext, file: string) => Promise<void>;
 const download: FetchVideo = async (ctx, file) => {
   let stream: Awaited<ReturnType<typeof requestStream<typeof mediaCatalog.readVideo>>>;
   try {
-    stream = await requestStream(ctx.nc, mediaCatalog.readVideo, { actor: ctx.job.actor, videoId: ctx.job.videoId });
+    stream = await requestStream(
+      ctx.nc,
+      mediaCatalog.readVideo,
+      { actor: ctx.job.actor, videoId: ctx.job.videoId },
+      { window: DOWNLOAD_WINDOW },
+    );
   } catch (err) {
     throw fromServiceError(err, "video download");
   }
@@ -76,26 +89,55 @@ async function extract(ctx: StepContext, input: string, outDir: string, duration
 }
 
 /**
- * The keyframes step: download, extract, then store each frame in media as a picture of the
- * video's owner (its id recorded on the analysis at once, so a cancel can delete it).
+ * Stores frames in media as ffmpeg writes them, `UPLOADS_IN_FLIGHT` at a time: each picture of the
+ * video's owner, its id recorded on the analysis at once (so a cancel can delete it). ffmpeg
+ * writes `frame-000001.jpg`, `frame-000002.jpg`, … one after the other, so when frame n appears,
+ * every frame before it is complete; when ffmpeg has exited, all are.
  */
-export async function extractKeyframes(
-  ctx: StepContext,
-  durationMs: number,
-  fetchVideo: FetchVideo = download,
-): Promise<Keyframe[]> {
-  ctx.report(progressAt("keyframes", 0));
-  const input = join(ctx.dir, "video");
-  const frames = join(ctx.dir, "frames");
-  await mkdir(frames);
-  await fetchVideo(ctx, input);
-  ctx.report(progressAt("keyframes", DOWNLOAD));
-  await extract(ctx, input, frames, durationMs);
-  const names = (await readdir(frames)).filter((n) => n.endsWith(".jpg")).sort();
-  const keyframes: Keyframe[] = [];
-  for (const [i, name] of names.entries()) {
+class FrameUploads {
+  private readonly ids: (string | undefined)[] = [];
+  private readonly pending = new Set<Promise<void>>();
+  private readonly queue: number[] = [];
+  private handed = 0;
+  private failure: { error: unknown } | undefined;
+  private uploaded = 0;
+  total: number | undefined;
+
+  private readonly ctx: StepContext;
+  private readonly dir: string;
+
+  constructor(ctx: StepContext, dir: string) {
+    this.ctx = ctx;
+    this.dir = dir;
+  }
+
+  /** Frames 1..n are complete. */
+  ready(n: number): void {
+    while (this.handed < n) this.queue.push(++this.handed);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.pending.size < UPLOADS_IN_FLIGHT && this.queue.length > 0 && !this.failure) {
+      const n = this.queue.shift() as number;
+      const p = this.upload(n).then(
+        () => {
+          this.pending.delete(p);
+          this.pump();
+        },
+        (error: unknown) => {
+          this.pending.delete(p);
+          this.failure ??= { error };
+        },
+      );
+      this.pending.add(p);
+    }
+  }
+
+  private async upload(n: number): Promise<void> {
+    const { ctx } = this;
     ctx.signal.throwIfAborted();
-    const path = join(frames, name);
+    const path = join(this.dir, `frame-${String(n).padStart(6, "0")}.jpg`);
     let picture: { id: string };
     try {
       picture = await requestUpload(
@@ -108,10 +150,72 @@ export async function extractKeyframes(
       throw fromServiceError(err, "keyframe upload");
     }
     await ctx.store.addKeyframe(ctx.job.analysisId, picture.id);
-    keyframes.push({ id: picture.id, timeMs: keyframeTimeMs(i, ctx.job.keyframeInterval) });
-    ctx.report(progressAt("keyframes", DOWNLOAD + EXTRACT + ((1 - DOWNLOAD - EXTRACT) * (i + 1)) / names.length));
+    this.ids[n - 1] = picture.id;
+    this.uploaded++;
+    if (this.total) {
+      ctx.report(progressAt("keyframes", DOWNLOAD + EXTRACT + ((1 - DOWNLOAD - EXTRACT) * this.uploaded) / this.total));
+    }
   }
-  return keyframes;
+
+  /** Waits for every upload handed out so far to settle (never leaves one running behind a failure). */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Uploads what is left and returns the pictures' ids in frame order; the first failure is thrown. */
+  async finish(): Promise<string[]> {
+    while (this.pending.size > 0 || (this.queue.length > 0 && !this.failure)) {
+      this.pump();
+      await Promise.allSettled([...this.pending]);
+    }
+    if (this.failure) throw this.failure.error;
+    return this.ids.map((id) => id as string);
+  }
+}
+
+/**
+ * The keyframes step: download, then extract with ffmpeg while the frames already written are
+ * stored in media (`FrameUploads`); the analysis's keyframes are then put in video order.
+ */
+export async function extractKeyframes(
+  ctx: StepContext,
+  durationMs: number,
+  fetchVideo: FetchVideo = download,
+): Promise<Keyframe[]> {
+  ctx.report(progressAt("keyframes", 0));
+  const input = join(ctx.dir, "video");
+  const frames = join(ctx.dir, "frames");
+  await mkdir(frames);
+  await fetchVideo(ctx, input);
+  ctx.report(progressAt("keyframes", DOWNLOAD));
+  const uploads = new FrameUploads(ctx, frames);
+  // Without a watch (inotify out of watches), every frame is stored once ffmpeg is done.
+  let watcher: { close(): void } = { close: () => {} };
+  try {
+    const w = watch(frames, (_event, name) => {
+      const m = name ? FRAME_NAME.exec(name) : null;
+      if (m) uploads.ready(Number(m[1]) - 1);
+    });
+    w.on("error", (err) => ctx.log.warn({ err }, "frames directory watch failed"));
+    watcher = w;
+  } catch (err) {
+    ctx.log.warn({ err }, "cannot watch the frames directory; keyframes are stored after ffmpeg");
+  }
+  try {
+    await extract(ctx, input, frames, durationMs);
+    watcher.close();
+    const names = (await readdir(frames)).filter((n) => FRAME_NAME.test(n));
+    uploads.total = names.length;
+    uploads.ready(names.length);
+    const ids = await uploads.finish();
+    await ctx.store.setKeyframes(ctx.job.analysisId, ids);
+    ctx.report(progressAt("keyframes", 1));
+    return ids.map((id, i) => ({ id, timeMs: keyframeTimeMs(i, ctx.job.keyframeInterval) }));
+  } finally {
+    watcher.close();
+    // On any failure or cancel: no upload may finish after the caller has cleaned up.
+    await uploads.settle();
+  }
 }
 
 /** Deletes keyframes already stored in media (a cancelled or failed job leaves none). */

@@ -16,6 +16,8 @@ interface AnalysisDoc {
   error?: AnalysisError;
   keyframeIds: string[];
   questionCount: number;
+  /** What wrote the questions (`offline` or `llm:<model>`), once completed. */
+  generator?: string;
   attempts: number;
   /** Set by a cancel: a worker that picks the job up (or reaches its next step) stops. */
   cancelRequested: boolean;
@@ -50,6 +52,7 @@ const view = (d: AnalysisDoc): Analysis => ({
   ...(d.error ? { error: d.error } : {}),
   keyframeIds: d.keyframeIds,
   questionCount: d.questionCount,
+  ...(d.generator ? { generator: d.generator } : {}),
   attempts: d.attempts,
   createdAt: d.createdAt.toISOString(),
   ...(d.startedAt ? { startedAt: d.startedAt.toISOString() } : {}),
@@ -168,6 +171,11 @@ export class AnalysesStore {
     await this.analyses.updateOne({ _id: id }, { $push: { keyframeIds: pictureId } });
   }
 
+  /** The keyframes in video order (they are added as their uploads finish, in any order). */
+  async setKeyframes(id: string, pictureIds: readonly string[]): Promise<void> {
+    await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [...pictureIds] } });
+  }
+
   async clearKeyframes(id: string): Promise<void> {
     await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [] } });
   }
@@ -188,12 +196,13 @@ export class AnalysesStore {
     id: string,
     state: "completed" | "failed" | "cancelled",
     now: Date,
-    extra: { error?: AnalysisError; questionCount?: number; progress?: AnalysisProgress } = {},
+    extra: { error?: AnalysisError; questionCount?: number; progress?: AnalysisProgress; generator?: string } = {},
   ): Promise<boolean> {
     const set: Partial<AnalysisDoc> = { state, finishedAt: now };
     if (extra.error) set.error = extra.error;
     if (extra.questionCount !== undefined) set.questionCount = extra.questionCount;
     if (extra.progress) set.progress = extra.progress;
+    if (extra.generator) set.generator = extra.generator;
     const d = await this.analyses.findOneAndUpdate(
       { _id: id, state: { $in: ["waiting", "active"] } },
       { $set: set, ...(state === "completed" ? { $unset: { error: "" } } : {}) },
