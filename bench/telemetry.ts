@@ -82,6 +82,7 @@ import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+import { benchCommands } from "./telemetry-commands.ts";
 import { benchTelemetryLive } from "./telemetry-live.ts";
 
 const int = (name: string, fallback: number) => {
@@ -411,12 +412,10 @@ const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((
 
 // ---------------------------------------------------------------------------------------------
 
-// The sections of bench/telemetry-<feature>.ts run alone with BENCH_ONLY=<feature> (each skips itself otherwise).
-if (process.env.BENCH_ONLY) {
-  await benchTelemetryLive();
-  process.exit(0);
-}
-
+if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "commands") await benchCommands();
+// Live readings: alone here with BENCH_ONLY=live; in a full run after the ingest sections (end of file).
+if (process.env.BENCH_ONLY === "live") await benchTelemetryLive();
+if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "ingest") process.exit(0);
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
 let exitCode = 0;

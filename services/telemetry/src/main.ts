@@ -1,14 +1,15 @@
+import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   AUTH_EVENTS_STREAM,
   AUTH_EVENTS_SUBJECTS,
   authEvents,
+  catalogs,
   deviceSubjects,
   READINGS_CONSUMER,
   READINGS_STREAM,
   TELEMETRY_EVENTS_STREAM,
   TELEMETRY_EVENTS_SUBJECTS,
-  telemetryCatalog,
 } from "@trellis/contracts";
 import {
   type Ensured,
@@ -22,8 +23,10 @@ import {
   streamExists,
 } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
+import { COMMAND_LEASE_MS, CommandDispatcher } from "./commands/dispatcher.ts";
 import { telemetryConfigSchema } from "./config.ts";
 import type { TelemetryContext } from "./context.ts";
+import { commandHandlers } from "./handlers/commands.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { readingHandlers } from "./handlers/readings.ts";
@@ -34,6 +37,7 @@ import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
+import { CommandsStore } from "./store/commands.ts";
 import { MonitorsStore } from "./store/monitors.ts";
 import { ReadingsStore } from "./store/readings.ts";
 import { RollupsStore } from "./store/rollups.ts";
@@ -41,14 +45,15 @@ import { RollupsStore } from "./store/rollups.ts";
 await runService({
   name: "telemetry",
   version: pkg.version,
-  catalog: telemetryCatalog,
+  catalog: catalogs.telemetry,
   config: telemetryConfigSchema,
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const monitors = new MonitorsStore(mongo.db);
     const readings = new ReadingsStore(mongo.db);
     const rollups = new RollupsStore(mongo.db);
-    await Promise.all([monitors, readings, rollups].map((s) => s.ensureIndexes()));
+    const commands = new CommandsStore(mongo.db);
+    await Promise.all([monitors, readings, rollups, commands].map((s) => s.ensureIndexes()));
 
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -82,7 +87,7 @@ await runService({
     const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
-    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
+    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events, commands });
     const live = new LivePublisher(nc, log.child({ component: "live" }));
     const ingest = new ReadingsIngest({
       js,
@@ -108,9 +113,27 @@ await runService({
     });
     shutdown.add("user-deleted cascade", () => cascade.stop());
 
+    // Delivery leases name the process (tests run two instances with one INSTANCE_ID).
+    const leaseHolder = `${instance}.${randomBytes(4).toString("hex")}`;
+    const dispatcher = new CommandDispatcher({
+      nc,
+      store: commands,
+      events,
+      log: log.child({ component: "commands" }),
+      instance: leaseHolder,
+      retryIntervalMs: config.COMMAND_RETRY_INTERVAL_MS,
+    });
+    dispatcher.start();
+    shutdown.add("command dispatcher", () => dispatcher.stop());
+
     const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData, stored };
     return {
-      handlers: { ...monitorHandlers(t), ...readingHandlers(t), ...compatV1Handlers(t) },
+      handlers: {
+        ...monitorHandlers(t),
+        ...readingHandlers(t),
+        ...compatV1Handlers(t),
+        ...commandHandlers({ monitors, commands, dispatcher, instance: leaseHolder, leaseMs: COMMAND_LEASE_MS }),
+      },
       checks: {
         mongo: mongo.ping,
         ingest: async () => {

@@ -1,6 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { deviceSubjects, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
 import type { EventPublisher } from "@trellis/runtime";
+import type { CommandsStore } from "./store/commands.ts";
 import type { MonitorDoc, MonitorsStore } from "./store/monitors.ts";
 import type { ReadingsStore } from "./store/readings.ts";
 import type { RollupsStore } from "./store/rollups.ts";
@@ -11,6 +12,7 @@ export interface MonitorDataDeps {
   rollups: RollupsStore;
   jsm: JetStreamManager;
   events: EventPublisher;
+  commands: CommandsStore;
 }
 
 /**
@@ -35,6 +37,7 @@ export class MonitorData {
   /** Everything, then the monitor itself, then `monitor_deleted`. */
   async remove(monitor: MonitorDoc): Promise<void> {
     await this.clear(monitor._id);
+    await this.deps.commands.deleteForMonitor(monitor._id);
     await this.deps.monitors.delete(monitor._id);
     await this.deps.events.publish(
       telemetryEvents.monitorDeleted,
