@@ -83,6 +83,7 @@ import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 import { benchCommands } from "./telemetry-commands.ts";
+import { benchTelemetryLive } from "./telemetry-live.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -412,6 +413,8 @@ const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((
 // ---------------------------------------------------------------------------------------------
 
 if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "commands") await benchCommands();
+// Live readings: alone here with BENCH_ONLY=live; in a full run after the ingest sections (end of file).
+if (process.env.BENCH_ONLY === "live") await benchTelemetryLive();
 if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "ingest") process.exit(0);
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -897,4 +900,8 @@ try {
   for (const c of cleanups.reverse()) await c().catch(() => {});
   await bench.stop();
 }
+await benchTelemetryLive().catch((err: unknown) => {
+  exitCode = 1;
+  process.stderr.write(`bench live: ${(err as Error).stack ?? err}\n`);
+});
 process.exit(exitCode);

@@ -5,9 +5,9 @@
  * through the same ingest devices use.
  */
 import { randomBytes } from "node:crypto";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { deviceSubjects } from "@trellis/contracts";
+import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM } from "@trellis/contracts";
 import { startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -240,12 +240,20 @@ describe("GET /api/v2/monitors/{id}/series?measurements=", () => {
           .map((r) => js.publish(deviceSubjects.readings(m.id), JSON.stringify({ timestamp: r.at, ph: r.ph }))),
       );
     }
-    await nc.close();
     await within(
       30_000,
       () => http(base, "GET", `/api/v2/monitors/${m.id}`, { bearer: owner.bearer }),
       (r) => r.status === 200 && r.body.readingsStored === values.length,
     );
+    // The monitor's counter and the minute rollups are written side by side: the last round is
+    // done (its rollups' last values too) once the ingest consumer has nothing left unacked.
+    const jsm = await jetstreamManager(nc);
+    await within(
+      30_000,
+      () => jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER),
+      (ci) => ci.num_pending === 0 && ci.num_ack_pending === 0,
+    );
+    await nc.close();
     const res = await http(
       base,
       "GET",

@@ -15,6 +15,7 @@ export * from "./http/auth-v2.ts";
 export * from "./http/commands-v2.ts";
 export * from "./http/compat-v1.ts";
 export * from "./http/errors-http.ts";
+export * from "./http/live-v2.ts";
 export * from "./http/media-v2.ts";
 export * from "./http/openapi.ts";
 export * from "./http/route.ts";
@@ -23,6 +24,7 @@ export * from "./http/telemetry-v1.ts";
 export * from "./http/telemetry-v2.ts";
 export * from "./http/tracked-videos-v2.ts";
 export * from "./identity.ts";
+export * from "./live.ts";
 export * from "./media.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
@@ -33,6 +35,7 @@ import { answersV2Routes } from "./http/answers-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
 import { commandsV2Routes } from "./http/commands-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
+import { liveV2Routes } from "./http/live-v2.ts";
 import { mediaV2Routes } from "./http/media-v2.ts";
 import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";
@@ -48,6 +51,7 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(compatV1Routes),
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),
+  ...Object.values(liveV2Routes),
   ...Object.values(commandsV2Routes),
   ...Object.values(mediaV2Routes),
   ...Object.values(analysisV2Routes),

@@ -17,6 +17,7 @@ import { registerAuthV2 } from "./routes/auth-v2.ts";
 import { registerCommandsV2 } from "./routes/commands-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
+import { registerLiveV2 } from "./routes/live-v2.ts";
 import { registerMediaUploads, registerMediaV2 } from "./routes/media-v2.ts";
 import { registerSystem } from "./routes/system.ts";
 import { registerTelemetryV1 } from "./routes/telemetry-v1.ts";
@@ -99,6 +100,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerCompatV1(api, mount, deps.authenticator);
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);
+  registerLiveV2(api, mount, { nc: deps.nc, authenticator: deps.authenticator });
   registerCommandsV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });

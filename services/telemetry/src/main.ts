@@ -30,6 +30,8 @@ import { commandHandlers } from "./handlers/commands.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { readingHandlers } from "./handlers/readings.ts";
+import { LivePublisher } from "./ingest/live-publisher.ts";
+import { liveStreamSpec } from "./ingest/live-stream.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
@@ -59,6 +61,7 @@ await runService({
     const kept = (ensured: Ensured<unknown>) => logSetupWarnings(log, ensured);
     kept(await ensureStream(jsm, readingsStreamSpec(config.READINGS_MAX_AGE_DAYS)));
     kept(await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] }));
+    kept(await ensureStream(jsm, liveStreamSpec()));
     // Auth owns this stream; create it (as auth does) if telemetry happens to start first.
     if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
       kept(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
@@ -85,6 +88,7 @@ await runService({
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
     const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events, commands });
+    const live = new LivePublisher(nc, log.child({ component: "live" }));
     const ingest = new ReadingsIngest({
       js,
       monitors,
@@ -96,6 +100,7 @@ await runService({
       roundSize: Math.max(config.INGEST_ROUND_SIZE, config.INGEST_BATCH_SIZE),
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
       onRoundDone: (seqs, rejected) => StoredWatch.notify(nc, seqs, rejected),
+      onStored: (stored) => live.publishRound(stored),
     });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
     await ingest.start();

@@ -8,6 +8,7 @@ import { nanosToMs } from "../domain/timestamps.ts";
 import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
 import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
 import type { RollupsStore } from "../store/rollups.ts";
+import type { StoredReading } from "./live-publisher.ts";
 
 export interface ReadingsIngestOptions {
   js: JetStreamClient;
@@ -24,6 +25,8 @@ export interface ReadingsIngestOptions {
   maxWaitMs: number;
   /** Called once a round is written and acked: the stream sequences now stored, and those rejected. */
   onRoundDone?: (stored: number[], rejected: { seq: number; reason: string }[]) => void;
+  /** Called once a round is written and acked with its stored readings (for the live stream); must not block. */
+  onStored?: (stored: StoredReading[]) => void;
 }
 
 interface Accepted {
@@ -222,6 +225,8 @@ export class ReadingsIngest {
       valid.map((a) => a.msg.seq),
       rejected.map((r) => ({ seq: r.msg.seq, reason: r.reason })),
     );
+    // Stored now or by an earlier attempt of a redelivered round: the live event's id dedupes it.
+    this.opts.onStored?.(valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, reading: a.reading })));
     if (valid.length > 0)
       log.debug(
         { stored: applied.length, received: valid.length, ms: Math.round(performance.now() - started) },
