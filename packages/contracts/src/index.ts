@@ -12,6 +12,7 @@ export * from "./http/compat-v1.ts";
 export * from "./http/errors-http.ts";
 export * from "./http/media-v2.ts";
 export * from "./http/openapi.ts";
+export * from "./http/presence-v2.ts";
 export * from "./http/route.ts";
 export * from "./http/system.ts";
 export * from "./http/telemetry-v1.ts";
@@ -19,6 +20,7 @@ export * from "./http/telemetry-v2.ts";
 export * from "./http/tracked-videos-v2.ts";
 export * from "./identity.ts";
 export * from "./media.ts";
+export * from "./presence.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
@@ -27,6 +29,7 @@ import { analysisV2Routes } from "./http/analysis-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
 import { mediaV2Routes } from "./http/media-v2.ts";
+import { presenceV2Routes } from "./http/presence-v2.ts";
 import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";
 import { telemetryV1Routes } from "./http/telemetry-v1.ts";
@@ -41,6 +44,7 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(compatV1Routes),
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),
+  ...Object.values(presenceV2Routes),
   ...Object.values(mediaV2Routes),
   ...Object.values(analysisV2Routes),
   ...Object.values(trackedVideosV2Routes),

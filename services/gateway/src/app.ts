@@ -16,6 +16,7 @@ import { registerAuthV2 } from "./routes/auth-v2.ts";
 import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerMediaUploads, registerMediaV2 } from "./routes/media-v2.ts";
+import { registerPresenceV2 } from "./routes/presence-v2.ts";
 import { registerSystem } from "./routes/system.ts";
 import { registerTelemetryV1 } from "./routes/telemetry-v1.ts";
 import { registerTelemetryV2 } from "./routes/telemetry-v2.ts";
@@ -97,6 +98,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerCompatV1(api, mount, deps.authenticator);
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);
+  registerPresenceV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });
   registerTrackedVideosV2(api, mount);

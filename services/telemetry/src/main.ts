@@ -26,14 +26,19 @@ import { telemetryConfigSchema } from "./config.ts";
 import type { TelemetryContext } from "./context.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
+import { presenceHandlers } from "./handlers/presence.ts";
 import { readingHandlers } from "./handlers/readings.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
+import { PresenceTracker } from "./presence/tracker.ts";
+import { RetentionJob } from "./retention/job.ts";
 import { MonitorsStore } from "./store/monitors.ts";
+import { PresenceStore } from "./store/presence.ts";
 import { ReadingsStore } from "./store/readings.ts";
+import { RollupTiersStore } from "./store/rollup-tiers.ts";
 import { RollupsStore } from "./store/rollups.ts";
 
 await runService({
@@ -46,7 +51,14 @@ await runService({
     const monitors = new MonitorsStore(mongo.db);
     const readings = new ReadingsStore(mongo.db);
     const rollups = new RollupsStore(mongo.db);
-    await Promise.all([monitors, readings, rollups].map((s) => s.ensureIndexes()));
+    const presence = new PresenceStore(mongo.db);
+    const tiers = new RollupTiersStore(mongo.db);
+    await Promise.all([monitors, readings, rollups, presence, tiers].map((s) => s.ensureIndexes()));
+    const rollupDays = {
+      minute: config.ROLLUP_MINUTE_RETENTION_DAYS,
+      hour: config.ROLLUP_HOUR_RETENTION_DAYS,
+      day: config.ROLLUP_DAY_RETENTION_DAYS,
+    };
 
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -79,7 +91,16 @@ await runService({
     const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
-    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events });
+    const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events });
+    const tracker = new PresenceTracker({
+      store: presence,
+      events,
+      nc,
+      js,
+      log: log.child({ component: "presence" }),
+      offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
+      sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,
+    });
     const ingest = new ReadingsIngest({
       js,
       monitors,
@@ -91,10 +112,29 @@ await runService({
       roundSize: Math.max(config.INGEST_ROUND_SIZE, config.INGEST_BATCH_SIZE),
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
       onRoundDone: (seqs, rejected) => StoredWatch.notify(nc, seqs, rejected),
+      offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
+      onSeenNotOnline: (seen) => tracker.seen(seen),
     });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
     await ingest.start();
     shutdown.add("readings ingest", () => ingest.stop());
+    tracker.start();
+    shutdown.add("presence tracker", () => tracker.stop());
+    const retention = new RetentionJob({
+      monitors: presence,
+      readings,
+      tiers,
+      log: log.child({ component: "retention" }),
+      instance,
+      readingsDays: config.READINGS_RETENTION_DAYS,
+      rollupDays,
+      intervalMs: config.RETENTION_INTERVAL_MS,
+      batchSize: config.RETENTION_BATCH_SIZE,
+      batchPauseMs: config.RETENTION_BATCH_PAUSE_MS,
+      downsampleDelayMs: config.DOWNSAMPLE_DELAY_MS,
+    });
+    retention.start();
+    shutdown.add("retention", () => retention.stop());
     const cascade = await startUserDeletedCascade({
       nc,
       monitors,
@@ -103,9 +143,21 @@ await runService({
     });
     shutdown.add("user-deleted cascade", () => cascade.stop());
 
-    const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData, stored };
+    const t: TelemetryContext = {
+      nc,
+      js,
+      monitors,
+      readings,
+      rollups,
+      monitorData,
+      stored,
+      presence,
+      tiers,
+      rollupDays,
+      offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
+    };
     return {
-      handlers: { ...monitorHandlers(t), ...readingHandlers(t), ...compatV1Handlers(t) },
+      handlers: { ...monitorHandlers(t), ...presenceHandlers(t), ...readingHandlers(t), ...compatV1Handlers(t) },
       checks: {
         mongo: mongo.ping,
         ingest: async () => {

@@ -78,6 +78,20 @@ export class ReadingsStore {
     return this.readings.countDocuments({ monitorId });
   }
 
+  /**
+   * Deletes up to `limit` of a monitor's readings measured before `before`: their ids first (an
+   * indexed, limited find on `monitorId_at`), then those ids. Returns how many went. Retention
+   * calls it in a loop with pauses, so a large backlog is never one huge delete.
+   */
+  async deleteOlderBatch(monitorId: string, before: number, limit: number): Promise<number> {
+    const ids = await this.readings
+      .find({ monitorId, at: { $lt: before } }, { projection: { _id: 1 } })
+      .limit(limit)
+      .toArray();
+    if (ids.length === 0) return 0;
+    return (await this.readings.deleteMany({ _id: { $in: ids.map((d) => d._id) } })).deletedCount;
+  }
+
   async deleteForMonitor(monitorId: string): Promise<void> {
     await this.readings.deleteMany({ monitorId });
   }
