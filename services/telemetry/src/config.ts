@@ -15,7 +15,7 @@ export const telemetryConfigSchema = baseConfigSchema.extend(mongoConfigSchema.s
   /** How long the readings stream keeps messages (consumed or not). */
   READINGS_MAX_AGE_DAYS: env.int(1, 3_650).default(7),
   /** Seconds without a reading before a monitor is offline (a monitor may override it). */
-  OFFLINE_AFTER_SECONDS: env.int(10, 30 * 86_400).default(300),
+  OFFLINE_AFTER_SECONDS: env.int(1, 30 * 86_400).default(300),
   /** How often the presence sweeper looks for monitors gone silent. */
   PRESENCE_SWEEP_INTERVAL_MS: env.int(100, 3_600_000).default(5_000),
   /** Days raw readings are kept (a monitor may override it). */

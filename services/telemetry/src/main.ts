@@ -97,6 +97,7 @@ await runService({
       events,
       nc,
       js,
+      jsm,
       log: log.child({ component: "presence" }),
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
       sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,

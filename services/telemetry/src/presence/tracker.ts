@@ -1,5 +1,5 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
-import { errors, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { liveSubjects, type PresenceChange, presenceEvents } from "@trellis/contracts";
 import { type EventPublisher, encodeJson } from "@trellis/runtime";
 import type { Logger } from "pino";
@@ -11,6 +11,7 @@ export interface PresenceTrackerOptions {
   events: EventPublisher;
   nc: NatsConnection;
   js: JetStreamClient;
+  jsm: JetStreamManager;
   log: Logger;
   /** Global inactivity timeout (a monitor's `offlineAfterSeconds` overrides it). */
   offlineAfterSeconds: number;
@@ -19,14 +20,8 @@ export interface PresenceTrackerOptions {
   sweepLimit?: number;
 }
 
-const isCausedBy = (err: unknown, type: new (...args: never[]) => Error): boolean => {
-  let e: unknown = err;
-  while (e instanceof Error) {
-    if (e instanceof type) return true;
-    e = (e as Error).cause;
-  }
-  return false;
-};
+/** How long the answer to "does a stream capture the live subjects?" is reused. */
+const LIVE_STREAM_CHECK_MS = 30_000;
 
 /**
  * Offline detection. Ingest writes each monitor's `lastSeenAt` and `offlineDueAt` with the round's
@@ -45,6 +40,7 @@ export class PresenceTracker {
   private running: Promise<unknown> = Promise.resolve();
   private readonly pending = new Set<Promise<void>>();
   private stopping = false;
+  private liveStream: { exists: boolean; checkedAt: number } | undefined;
 
   constructor(opts: PresenceTrackerOptions) {
     this.opts = opts;
@@ -139,14 +135,23 @@ export class PresenceTracker {
     await this.publishLive(change);
   }
 
-  /** To the live stream when it exists (JetStream), else to core NATS subscribers. */
+  /**
+   * To the live stream when one captures the subject (JetStream: stored and replayable), else to
+   * core NATS subscribers. A JetStream publish without a stream would wait for an ack that never
+   * comes while a core subscriber listens, so JetStream is asked first: a stream found is
+   * remembered for 30 s, its absence not (transitions are rare; the stream may be created any time).
+   */
   private async publishLive(change: PresenceChange): Promise<void> {
     const subject = liveSubjects.presence(change.monitorId);
     const data = encodeJson(change);
-    try {
+    const now = Date.now();
+    if (!this.liveStream?.exists || now - this.liveStream.checkedAt > LIVE_STREAM_CHECK_MS) {
+      const name = await this.opts.jsm.streams.find(subject).catch(() => "");
+      this.liveStream = { exists: name !== "", checkedAt: now };
+    }
+    if (this.liveStream.exists) {
       await this.opts.js.publish(subject, data, { msgID: `presence:${change.monitorId}:${change.at}` });
-    } catch (err) {
-      if (!isCausedBy(err, errors.NoRespondersError)) throw err;
+    } else {
       this.opts.nc.publish(subject, data);
     }
   }

@@ -95,13 +95,9 @@ export class PresenceStore {
       ...(Object.keys($set).length > 0 ? { $set } : {}),
       ...(Object.keys($unset).length > 0 ? { $unset } : {}),
     };
-    const doc =
-      Object.keys(update).length > 0
-        ? await this.monitors.findOneAndUpdate({ _id: id }, update, {
-            returnDocument: "after",
-            projection: { strings: 0 },
-          })
-        : await this.monitors.findOne({ _id: id }, { projection: { strings: 0 } });
+    // An update, then a read (FerretDB's findAndModify takes no projection, and the strings are large).
+    if (Object.keys(update).length > 0) await this.monitors.updateOne({ _id: id }, update);
+    const doc = await this.monitors.findOne({ _id: id }, { projection: { strings: 0 } });
     if (!doc) return null;
     if (change.offlineAfterSeconds !== undefined && doc.lastSeenAt !== undefined) {
       const due = doc.lastSeenAt + (doc.offlineAfterSeconds ?? defaultOfflineAfterSeconds) * 1_000;
