@@ -99,10 +99,6 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (process.env.DEBUG_PRESENCE)
-    for (const p of platform.procs)
-      for (const l of p.logs)
-        if (JSON.stringify(l).match(/error|warn|patch|PATCH/i)) console.log(p.name, JSON.stringify(l).slice(0, 600));
   await nc?.drain();
   await platform?.stop();
 });
@@ -202,4 +198,11 @@ describe("offline detection with two telemetry instances", () => {
     expect(cleared.status).toBe(200);
     expect(cleared.body.offlineAfterSeconds).toBeNull();
   }, 40_000);
+
+  it("telemetry logged no error on the way (claims and publishes all succeeded)", () => {
+    const errors = platform.procs
+      .filter((p) => p.name === "telemetry")
+      .flatMap((p) => p.logs.filter((l) => typeof l.level === "number" && l.level >= 50));
+    expect(errors).toEqual([]);
+  });
 });

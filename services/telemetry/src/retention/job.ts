@@ -141,10 +141,18 @@ export class RetentionJob {
       done -= HOUR_MS; // the last hour again: readings that arrived late by their own timestamp
     }
     while (done < completeEnd && !this.stopping) {
-      const to = Math.min(completeEnd, done + STEP_MS);
-      const hours = downsampleDocs(await tiers.docs("minute", monitorId, done, to), HOUR_MS);
-      await tiers.write("hour", monitorId, hours);
-      summary.hoursWritten += hours.length;
+      let to = Math.min(completeEnd, done + STEP_MS);
+      const minutes = await tiers.docs("minute", monitorId, done, to);
+      if (minutes.length > 0) {
+        const hours = downsampleDocs(minutes, HOUR_MS);
+        await tiers.write("hour", monitorId, hours);
+        summary.hoursWritten += hours.length;
+      } else {
+        // A gap in the history: straight on to the hour of the next minute with readings (or the end).
+        const next = await tiers.firstMinute(monitorId, to);
+        to = Math.max(to, next === null ? completeEnd : Math.min(completeEnd, bucketStart(next, HOUR_MS)));
+      }
+      // The days completed by this step (the first one partly done by earlier steps).
       const dayFrom = bucketStart(done, DAY_MS);
       const dayTo = bucketStart(to, DAY_MS);
       if (dayTo > dayFrom) {
@@ -154,7 +162,7 @@ export class RetentionJob {
       }
       await tiers.setHoursDone(monitorId, to);
       done = to;
-      if (to < completeEnd) await sleep(this.opts.batchPauseMs);
+      if (minutes.length > 0 && to < completeEnd) await sleep(this.opts.batchPauseMs);
     }
     return tiers.hoursDone(monitorId);
   }

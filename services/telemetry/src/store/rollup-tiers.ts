@@ -98,10 +98,10 @@ export class RollupTiersStore {
     await this.state.updateOne({ _id: monitorId }, { $max: { hoursDone } }, { upsert: true });
   }
 
-  /** Start of the monitor's oldest minute rollup, or null. */
-  async firstMinute(monitorId: string): Promise<number | null> {
+  /** Start of the monitor's oldest minute rollup at or after `from`, or null. */
+  async firstMinute(monitorId: string, from = 0): Promise<number | null> {
     const doc = await this.minutes
-      .find({ monitorId }, { projection: { minute: 1 } })
+      .find({ monitorId, minute: { $gte: from } }, { projection: { minute: 1 } })
       .sort({ minute: 1 })
       .limit(1)
       .next();
