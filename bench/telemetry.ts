@@ -82,6 +82,7 @@ import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+import { benchRetention } from "./telemetry-retention.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -409,6 +410,11 @@ function rywRows(r: RywReport): [string, string, string][] {
 const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((m) => [m, r[m]]));
 
 // ---------------------------------------------------------------------------------------------
+
+// Sections of issue 11, each on a stack of its own: all of them, or only BENCH_ONLY=<feature>.
+const BENCH_ONLY = process.env.BENCH_ONLY;
+if (!BENCH_ONLY || BENCH_ONLY === "retention") await benchRetention();
+if (BENCH_ONLY) process.exit(0);
 
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
