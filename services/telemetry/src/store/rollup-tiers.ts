@@ -2,6 +2,7 @@ import type { Measurement } from "@trellis/contracts";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import type { Resolution } from "../domain/downsample.ts";
 import type { MinuteRollup } from "../domain/series.ts";
+import { deleteByIds } from "./readings.ts";
 import type { RollupDoc } from "./rollups.ts";
 
 /** An hourly or daily rollup: the same per-measurement fields as a minute's (`RollupDoc.m`). */
@@ -174,7 +175,7 @@ export class RollupTiersStore {
 
   /**
    * Deletes up to `limit` documents of a monitor older than `before` at one resolution: the ids
-   * first (an indexed, limited find), then those ids. Returns how many went.
+   * first (an indexed, limited find), then those ids (`deleteByIds`). Returns how many went.
    */
   async deleteBatch(resolution: Resolution, monitorId: string, before: number, limit: number): Promise<number> {
     if (resolution === "minute") {
@@ -182,16 +183,14 @@ export class RollupTiersStore {
         .find({ monitorId, minute: { $lt: before } }, { projection: { _id: 1 } })
         .limit(limit)
         .toArray();
-      if (ids.length === 0) return 0;
-      return (await this.minutes.deleteMany({ _id: { $in: ids.map((d) => d._id) } })).deletedCount;
+      return deleteByIds(this.minutes, ids);
     }
     const coll = this.coarse(resolution);
     const ids = await coll
       .find({ monitorId, start: { $lt: before } }, { projection: { _id: 1 } })
       .limit(limit)
       .toArray();
-    if (ids.length === 0) return 0;
-    return (await coll.deleteMany({ _id: { $in: ids.map((d) => d._id) } })).deletedCount;
+    return deleteByIds(coll, ids);
   }
 
   async deleteForMonitor(monitorId: string): Promise<void> {
