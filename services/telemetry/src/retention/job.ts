@@ -96,7 +96,7 @@ export class RetentionJob {
       ms: 0,
     };
     try {
-      for await (const m of this.opts.monitors.eachRetention()) {
+      for (const m of await this.opts.monitors.retentionList()) {
         if (this.stopping) break;
         await tiers.takeLease(LEASE, instance, leaseMs);
         summary.monitors += 1;
