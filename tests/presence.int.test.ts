@@ -191,12 +191,19 @@ describe("offline detection with two telemetry instances", () => {
       last_by_subj: `telemetry.v1.live.${patient.id}.presence`,
     });
     expect(stored?.json<PresenceChange>()).toMatchObject({ monitorId: patient.id, state: "offline" });
-    expect(liveOf(patient.id).map((e) => e.change.state)).toEqual(["online", "offline"]);
 
-    // null goes back to the global default.
+    // A longer timeout applies at once: its last reading is within an hour, so it is online again.
+    const longer = await patch(patient.id, { offline_after_seconds: 3_600 });
+    expect(longer.status).toBe(200);
+    await waitForEvents(patient.id, "online", 2, 5_000);
+    expect((await getMonitor(patient.id)).body.online).toBe(true);
+    // null goes back to the global default (2 s, long passed): offline again.
     const cleared = await patch(patient.id, { offline_after_seconds: null }, admin.bearer);
     expect(cleared.status).toBe(200);
     expect(cleared.body.offlineAfterSeconds).toBeNull();
+    await waitForEvents(patient.id, "offline", 2, 5_000);
+    expect(eventsOf(patient.id, "offline")[1]?.change.offlineAfterSeconds).toBe(OFFLINE_AFTER_S);
+    expect(liveOf(patient.id).map((e) => e.change.state)).toEqual(["online", "offline", "online", "offline"]);
   }, 40_000);
 
   it("telemetry logged no error on the way (claims and publishes all succeeded)", () => {

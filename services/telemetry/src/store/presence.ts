@@ -49,15 +49,21 @@ export class PresenceStore {
   }
 
   /**
-   * Monitors not marked online although a reading came within their timeout: the first reading
-   * of a round that ingest could not claim (it read the monitor just before the sweeper marked it
-   * offline, or the claim failed). At most `limit`.
+   * Monitors not marked online (offline, or never) although a reading came within their timeout:
+   * a round that ingest could not claim for (it read the monitor just before the sweeper marked
+   * it offline, or the claim failed), or a timeout made longer. At most `limit`.
    */
   backOnline(now: number, limit: number): Promise<PresenceCandidate[]> {
-    return this.monitors
-      .find({ presence: "offline", offlineDueAt: { $gt: now } }, { projection: CANDIDATE })
-      .limit(limit)
-      .toArray();
+    return (
+      this.monitors
+        // `null` matches a monitor never marked (its first claim failed).
+        .find(
+          { presence: { $in: ["offline", null] as never[] }, offlineDueAt: { $gt: now } },
+          { projection: CANDIDATE },
+        )
+        .limit(limit)
+        .toArray()
+    );
   }
 
   /** Online → offline, only while the timeout has passed (a reading since moved `offlineDueAt`). */
