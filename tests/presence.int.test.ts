@@ -164,7 +164,13 @@ describe("offline detection with two telemetry instances", () => {
 
     // Refused without changing anything: another user's monitor, bad values, unknown fields.
     expect((await patch(patient.id, { offline_after_seconds: 20 }, other.bearer)).status).toBe(403);
-    for (const bad of [{ offline_after_seconds: 5 }, { offline_after_seconds: "ten" }, { offline: 3 }]) {
+    for (const bad of [
+      { offline_after_seconds: 5 },
+      { offline_after_seconds: "ten" },
+      { offline: 3 },
+      { readings_retention_days: 0 },
+      { readings_retention_days: 1.5 },
+    ]) {
       const res = await patch(patient.id, bad);
       expect(res.status, JSON.stringify(bad)).toBe(400);
       expect(res.body.error.code).toBe("invalid_argument");
