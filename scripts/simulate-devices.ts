@@ -18,9 +18,18 @@
  * eight measurements and `timestamp` = now, and a unique `Nats-Msg-Id`. At most `--in-flight`
  * publishes wait for their JetStream ack at once. A summary goes to stdout at the end or on
  * Ctrl-C; the exit code is 0 when every reading sent was acknowledged, 1 otherwise (2: bad usage).
+ *
+ * Every simulated monitor answers commands (`POST /api/v2/monitors/{id}/commands`; see
+ * `devices/commands.ts`): `set_interval {interval_ms}` takes it out of the shared round-robin and
+ * makes it publish every `interval_ms` on its own, `calibrate_ph {reference?}` answers the offset
+ * against the pH it measures, any other name is answered with an error. Each command is logged.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { deviceSubjects } from "@trellis/contracts";
+import { answerCommand, type DeviceSettings, serveCommands } from "./devices/commands.ts";
 import {
   closeAll,
   connectDevices,
@@ -32,6 +41,7 @@ import {
   parseCredentials,
 } from "./devices/platform.ts";
 import { firstFailures, type PublishStats, publishPaced } from "./devices/publisher.ts";
+import { readingGenerator } from "./devices/readings.ts";
 
 const USAGE = `Usage: npm run simulate -- [options]
 
@@ -123,6 +133,53 @@ function summary(stats: PublishStats, monitors: number, targetRate: number): str
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * Every device answers its commands; one told `set_interval` publishes on its own timer from then
+ * on (its turns in the shared round-robin are skipped). Counts what those timers sent and had acked.
+ */
+function answerCommands(devices: readonly DeviceCredentials[], conns: readonly NatsConnection[]) {
+  const settings: DeviceSettings[] = devices.map(() => ({}));
+  const timers: (NodeJS.Timeout | undefined)[] = [];
+  const pending = new Set<Promise<unknown>>();
+  const own = { sent: 0, acked: 0 };
+  const subs = devices.map((device, i) => {
+    const nc = conns[i] as NatsConnection;
+    const js = jetstream(nc);
+    const probe = readingGenerator(device.id);
+    let n = 0;
+    const publishOwn = () => {
+      own.sent++;
+      const p = js
+        .publish(deviceSubjects.readings(device.id), JSON.stringify(probe.next(Date.now())), {
+          msgID: `sim-own-${device.id}-${Date.now()}-${++n}`,
+        })
+        .then(() => void own.acked++)
+        .catch(() => {})
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    };
+    return serveCommands(nc, device.id, (command) => {
+      const s = settings[i] as DeviceSettings;
+      const answer = answerCommand(s, command, () => probe.next(Date.now()).ph);
+      log(`monitor ${device.id}: ${command.name} ${JSON.stringify(command.params)} → ${JSON.stringify(answer)}`);
+      if (command.name === "set_interval" && answer.ok) {
+        clearInterval(timers[i]);
+        timers[i] = setInterval(publishOwn, s.intervalMs);
+      }
+      return answer;
+    });
+  });
+  return {
+    settings,
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      for (const sub of subs) sub.unsubscribe();
+      await Promise.allSettled([...pending]);
+      return own;
+    },
+  };
+}
+
 async function main(): Promise<number> {
   let opts: ReturnType<typeof options>;
   try {
@@ -180,14 +237,25 @@ async function main(): Promise<number> {
       return 1;
     }
     log(`${conns.length} monitors connected to ${opts.nats}; ${opts.rate} readings/s for ${opts.durationS} s`);
-    const stats = await publishPaced(deviceTargets(devices, conns), {
+    const commanded = answerCommands(devices, conns);
+    const targets = deviceTargets(devices, conns).map((t, i) => ({
+      ...t,
+      due: () => commanded.settings[i]?.intervalMs === undefined,
+    }));
+    const stats = await publishPaced(targets, {
       rate: opts.rate,
       durationMs: opts.durationS * 1000,
       inFlight: opts.inFlight,
       signal: stop.signal,
     });
+    const own = await commanded.stop();
     process.stdout.write(summary(stats, devices.length, opts.rate));
-    return stats.failed === 0 && stats.acked === stats.sent ? 0 : 1;
+    if (own.sent > 0) {
+      process.stdout.write(
+        `${"own interval".padEnd(14)}${own.sent} sent, ${own.acked} acknowledged (monitors told set_interval)\n`,
+      );
+    }
+    return stats.failed === 0 && stats.acked === stats.sent && own.acked === own.sent ? 0 : 1;
   } finally {
     await closeAll(conns);
   }

@@ -13,6 +13,11 @@ export interface PublishTarget {
   readonly subject: string;
   /** The next message of this target and its `Nats-Msg-Id` (unique per message). */
   next(): { payload: string | Uint8Array; msgID: string };
+  /**
+   * False while this target takes no part in the round-robin (a simulated device told to publish
+   * at its own interval): its turns are skipped, the others keep theirs. Absent: always part.
+   */
+  due?(): boolean;
 }
 
 export interface PublishPlan {
@@ -151,8 +156,12 @@ export async function publishPaced(targets: readonly PublishTarget[], plan: Publ
     wake?.();
   };
 
+  // Turns handed out so far; equal to `stats.sent` unless some target's turn was skipped (`due`).
+  let turns = 0;
   const send = (index: number) => {
+    turns++;
     const target = targets[index] as PublishTarget;
+    if (target.due && !target.due()) return;
     const { payload, msgID } = target.next();
     bytes += typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength;
     const sentAt = performance.now();
@@ -185,11 +194,15 @@ export async function publishPaced(targets: readonly PublishTarget[], plan: Publ
     }
     const now = performance.now();
     if (stats.sent >= limit || now >= deadline) break;
-    const due = plan.rate === undefined ? limit : Math.min(limit, Math.floor(((now - start) * plan.rate) / 1000) + 1);
-    if (stats.sent < due && inFlight < plan.inFlight) {
+    const skipped = turns - stats.sent;
+    const due =
+      plan.rate === undefined
+        ? limit + skipped
+        : Math.min(limit + skipped, Math.floor(((now - start) * plan.rate) / 1000) + 1);
+    if (turns < due && inFlight < plan.inFlight) {
       // Send what is due now (at most up to the window), then give the event loop a turn.
-      const n = Math.min(due - stats.sent, plan.inFlight - inFlight);
-      for (let i = 0; i < n; i++) send(stats.sent % targets.length);
+      const n = Math.min(due - turns, plan.inFlight - inFlight);
+      for (let i = 0; i < n; i++) send(turns % targets.length);
       await new Promise<void>((resolve) => setImmediate(resolve));
     } else if (inFlight >= plan.inFlight) {
       await new Promise<void>((resolve) => {
@@ -197,7 +210,7 @@ export async function publishPaced(targets: readonly PublishTarget[], plan: Publ
       });
     } else {
       // Nothing due yet: sleep until the next message is (at least 1 ms; setTimeout's resolution).
-      const nextDueAt = start + (stats.sent * 1000) / (plan.rate as number);
+      const nextDueAt = start + (turns * 1000) / (plan.rate as number);
       await sleep(Math.max(1, Math.min(nextDueAt, deadline) - now), plan.signal);
     }
   }

@@ -49,6 +49,12 @@ export const Analysis = z.object({
   videoId: MediaId,
   ownerId: UserId,
   title: z.string(),
+  /**
+   * For an analysis of a URL (not a media video): the URL in canonical form, and the YouTube id when
+   * it is one. `videoId` is then derived from the owner and this URL (`urlVideoId`).
+   */
+  url: z.string().optional(),
+  youtubeId: z.string().optional(),
   numQuestions: NumQuestions,
   keyframeInterval: KeyframeIntervalSeconds,
   state: AnalysisState,
@@ -57,10 +63,19 @@ export const Analysis = z.object({
   /** Pictures in media, one per `keyframeInterval` seconds, once the keyframes step has run. */
   keyframeIds: z.array(MediaId),
   questionCount: z.number().int().nonnegative(),
+  /** What wrote the questions, once completed: `offline` (wink-nlp) or `llm:<model>` (an OpenAI-compatible server). */
+  generator: z
+    .string()
+    .regex(/^(?:offline|llm:.+)$/)
+    .optional(),
   attempts: z.number().int().nonnegative(),
   createdAt: z.iso.datetime(),
   startedAt: z.iso.datetime().optional(),
   finishedAt: z.iso.datetime().optional(),
+  /** Shared by its owner: any signed-in user may read its questions (without answers) and answer them. */
+  shared: z.boolean(),
+  /** The tracked video (canonical URL) whose engagement its answers count into; such an analysis is answerable by any signed-in user. */
+  trackedUrl: z.string().nullable(),
 });
 export type Analysis = z.infer<typeof Analysis>;
 
@@ -81,6 +96,22 @@ export const Question = z.object({
 export type Question = z.infer<typeof Question>;
 
 /**
+ * A question as a learner sees it before answering: no answer, no explanation, and no options for
+ * a cloze question (its only option would be the answer).
+ */
+export const LearnerQuestion = Question.omit({ answer: true, explanation: true }).extend({
+  options: z.array(z.string()),
+});
+export type LearnerQuestion = z.infer<typeof LearnerQuestion>;
+
+/** The questions of an analysis: whole for its owner and admins, as `LearnerQuestion`s (`answersHidden`) for anyone else. */
+export const QuestionsView = z.object({
+  items: z.array(z.union([Question, LearnerQuestion])),
+  answersHidden: z.boolean(),
+});
+export type QuestionsView = z.infer<typeof QuestionsView>;
+
+/**
  * The BullMQ job's payload, validated by the worker before anything runs (invalid → never retried).
  * `actor` is the principal that started it: media calls are made on its behalf.
  */
@@ -92,6 +123,8 @@ export const AnalysisJobData = z.object({
   numQuestions: NumQuestions,
   keyframeInterval: KeyframeIntervalSeconds,
   actor: Principal,
+  /** Set for a URL analysis (canonical form): captions and media come from it (yt-dlp), not from media. */
+  url: z.string().max(2_048).optional(),
 });
 export type AnalysisJobData = z.infer<typeof AnalysisJobData>;
 /** Job names of the analysis queue. */
@@ -142,8 +175,9 @@ export const analysisJobsCatalog = {
   questions: endpoint({
     subject: s("analyses.questions"),
     request: z.object({ ...Actor, analysisId: AnalysisId }),
-    reply: z.object({ items: z.array(Question) }),
-    description: "The questions of a completed analysis, in video order (owner or admin).",
+    reply: QuestionsView,
+    description:
+      "The questions of a completed analysis, in video order: whole for the owner or an admin; without answers for another user when it is shared or linked to a tracked video; not_found otherwise.",
   }),
   exportQuestions: endpoint({
     subject: s("analyses.questions.export"),

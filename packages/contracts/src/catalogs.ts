@@ -1,5 +1,8 @@
 import { analysisJobsCatalog } from "./analysis.ts";
+import { analysisUrlCatalog } from "./analysis-url.ts";
+import { answersCatalog } from "./answers.ts";
 import { authCatalog } from "./auth.ts";
+import { commandsCatalog } from "./commands.ts";
 import { healthEndpoint } from "./health.ts";
 import { mediaCatalog } from "./media.ts";
 import { telemetryCatalog } from "./telemetry.ts";
@@ -11,12 +14,17 @@ import { trackedVideosCatalog } from "./tracked-videos.ts";
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
 export { authCatalog, mediaCatalog, telemetryCatalog };
-export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog } as const;
+export const analysisCatalog = {
+  ...analysisJobsCatalog,
+  ...analysisUrlCatalog,
+  ...trackedVideosCatalog,
+  ...answersCatalog,
+} as const;
 
 export const catalogs = {
   gateway: gatewayCatalog,
   auth: authCatalog,
-  telemetry: telemetryCatalog,
+  telemetry: { ...telemetryCatalog, ...commandsCatalog },
   media: mediaCatalog,
   analysis: analysisCatalog,
 } as const;

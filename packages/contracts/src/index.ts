@@ -1,13 +1,18 @@
 export * from "./analysis.ts";
+export * from "./analysis-url.ts";
+export * from "./answers.ts";
 export * from "./auth.ts";
 export * from "./catalogs.ts";
+export * from "./commands.ts";
 export * from "./dead-letters.ts";
 export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./headers.ts";
 export * from "./health.ts";
 export * from "./http/analysis-v2.ts";
+export * from "./http/answers-v2.ts";
 export * from "./http/auth-v2.ts";
+export * from "./http/commands-v2.ts";
 export * from "./http/compat-v1.ts";
 export * from "./http/errors-http.ts";
 export * from "./http/media-v2.ts";
@@ -26,7 +31,9 @@ export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
 
 import { analysisV2Routes } from "./http/analysis-v2.ts";
+import { answersV2Routes } from "./http/answers-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
+import { commandsV2Routes } from "./http/commands-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
 import { mediaV2Routes } from "./http/media-v2.ts";
 import { presenceV2Routes } from "./http/presence-v2.ts";
@@ -44,8 +51,10 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(compatV1Routes),
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),
+  ...Object.values(commandsV2Routes),
   ...Object.values(presenceV2Routes),
   ...Object.values(mediaV2Routes),
   ...Object.values(analysisV2Routes),
+  ...Object.values(answersV2Routes),
   ...Object.values(trackedVideosV2Routes),
 ];

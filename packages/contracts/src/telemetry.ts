@@ -64,7 +64,7 @@ export const deviceSubjects = {
     const id = MonitorId.safeParse(parts[3]);
     return id.success ? id.data : null;
   },
-  /** Commands to a device (reserved; the device may subscribe here). */
+  /** Commands to a device: NATS requests `{id, name, params}`, answered on the reply subject (see commands.ts). */
   commands: (monitorId: string) => `telemetry.v1.devices.${monitorId}.commands`,
   /** A device's private reply inbox prefix (its NATS user may subscribe only below it). */
   inboxPrefix: (monitorId: string) => `_INBOX_${monitorId}`,

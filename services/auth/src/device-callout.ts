@@ -1,7 +1,7 @@
 import { Algorithms, decode, encodeAuthorizationResponse, encodeUser } from "@nats-io/jwt";
 import { fromPublic, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { deviceSubjects, MonitorId } from "@trellis/contracts";
+import { COMMAND_TIMEOUT_MS, deviceSubjects, MonitorId } from "@trellis/contracts";
 import type { Logger } from "pino";
 import type { Logins } from "./logins.ts";
 
@@ -16,11 +16,17 @@ interface AuthorizationRequest {
   connect_opts?: { user?: string; pass?: string };
 }
 
-/** What a monitor may do on NATS: publish its own readings, hear its own commands and replies. */
+/**
+ * What a monitor may do on NATS: publish its own readings, hear its own commands and replies, and
+ * answer each command it received, once, within the longest command timeout (`resp`: the server's
+ * `allow_responses`, which lets a subscriber publish to the reply subject of a message delivered
+ * to it and to nothing else; so a device cannot answer a command sent to another device).
+ */
 export function devicePermissions(monitorId: string) {
   return {
     pub: { allow: [deviceSubjects.readings(monitorId)] },
     sub: { allow: [deviceSubjects.commands(monitorId), `${deviceSubjects.inboxPrefix(monitorId)}.>`] },
+    resp: { max: 1, ttl: COMMAND_TIMEOUT_MS.max * 1_000_000 },
   };
 }
 

@@ -14,6 +14,11 @@ export const telemetryConfigSchema = baseConfigSchema.extend(mongoConfigSchema.s
   INGEST_MAX_WAIT_MS: env.int(0, 60_000).default(5),
   /** How long the readings stream keeps messages (consumed or not). */
   READINGS_MAX_AGE_DAYS: env.int(1, 3_650).default(7),
+  /**
+   * Commands to devices: how often a pending persistent command is offered again to its device
+   * (also at once when the device is seen publishing), and expiries and overdue answers checked.
+   */
+  COMMAND_RETRY_INTERVAL_MS: env.int(50, 600_000).default(5_000),
   /** Seconds without a reading before a monitor is offline (a monitor may override it). */
   OFFLINE_AFTER_SECONDS: env.int(1, 30 * 86_400).default(300),
   /** How often the presence sweeper looks for monitors gone silent. */

@@ -1,14 +1,15 @@
+import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   AUTH_EVENTS_STREAM,
   AUTH_EVENTS_SUBJECTS,
   authEvents,
+  catalogs,
   deviceSubjects,
   READINGS_CONSUMER,
   READINGS_STREAM,
   TELEMETRY_EVENTS_STREAM,
   TELEMETRY_EVENTS_SUBJECTS,
-  telemetryCatalog,
 } from "@trellis/contracts";
 import {
   type Ensured,
@@ -22,8 +23,10 @@ import {
   streamExists,
 } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
+import { COMMAND_LEASE_MS, CommandDispatcher } from "./commands/dispatcher.ts";
 import { telemetryConfigSchema } from "./config.ts";
 import type { TelemetryContext } from "./context.ts";
+import { commandHandlers } from "./handlers/commands.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { presenceHandlers } from "./handlers/presence.ts";
@@ -35,6 +38,7 @@ import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-de
 import { MonitorData } from "./monitor-data.ts";
 import { PresenceTracker } from "./presence/tracker.ts";
 import { RetentionJob } from "./retention/job.ts";
+import { CommandsStore } from "./store/commands.ts";
 import { MonitorsStore } from "./store/monitors.ts";
 import { PresenceStore } from "./store/presence.ts";
 import { ReadingsStore } from "./store/readings.ts";
@@ -44,7 +48,7 @@ import { RollupsStore } from "./store/rollups.ts";
 await runService({
   name: "telemetry",
   version: pkg.version,
-  catalog: telemetryCatalog,
+  catalog: catalogs.telemetry,
   config: telemetryConfigSchema,
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
@@ -53,7 +57,8 @@ await runService({
     const rollups = new RollupsStore(mongo.db);
     const presence = new PresenceStore(mongo.db);
     const tiers = new RollupTiersStore(mongo.db);
-    await Promise.all([monitors, readings, rollups, presence, tiers].map((s) => s.ensureIndexes()));
+    const commands = new CommandsStore(mongo.db);
+    await Promise.all([monitors, readings, rollups, presence, tiers, commands].map((s) => s.ensureIndexes()));
     const rollupDays = {
       minute: config.ROLLUP_MINUTE_RETENTION_DAYS,
       hour: config.ROLLUP_HOUR_RETENTION_DAYS,
@@ -91,7 +96,7 @@ await runService({
     const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
-    const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events });
+    const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events, commands });
     const tracker = new PresenceTracker({
       store: presence,
       events,
@@ -122,11 +127,12 @@ await runService({
     tracker.start();
     shutdown.add("presence tracker", () => tracker.stop());
     const retention = new RetentionJob({
+      // The lease names the process, as the command leases do (tests run instances with one INSTANCE_ID).
       monitors: presence,
       readings,
       tiers,
       log: log.child({ component: "retention" }),
-      instance,
+      instance: `${instance}.${randomBytes(4).toString("hex")}`,
       readingsDays: config.READINGS_RETENTION_DAYS,
       rollupDays,
       intervalMs: config.RETENTION_INTERVAL_MS,
@@ -144,6 +150,19 @@ await runService({
     });
     shutdown.add("user-deleted cascade", () => cascade.stop());
 
+    // Delivery leases name the process (tests run two instances with one INSTANCE_ID).
+    const leaseHolder = `${instance}.${randomBytes(4).toString("hex")}`;
+    const dispatcher = new CommandDispatcher({
+      nc,
+      store: commands,
+      events,
+      log: log.child({ component: "commands" }),
+      instance: leaseHolder,
+      retryIntervalMs: config.COMMAND_RETRY_INTERVAL_MS,
+    });
+    dispatcher.start();
+    shutdown.add("command dispatcher", () => dispatcher.stop());
+
     const t: TelemetryContext = {
       nc,
       js,
@@ -158,7 +177,13 @@ await runService({
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
     };
     return {
-      handlers: { ...monitorHandlers(t), ...presenceHandlers(t), ...readingHandlers(t), ...compatV1Handlers(t) },
+      handlers: {
+        ...monitorHandlers(t),
+        ...presenceHandlers(t),
+        ...readingHandlers(t),
+        ...compatV1Handlers(t),
+        ...commandHandlers({ monitors, commands, dispatcher, instance: leaseHolder, leaseMs: COMMAND_LEASE_MS }),
+      },
       checks: {
         mongo: mongo.ping,
         ingest: async () => {

@@ -1,6 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { deviceSubjects, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
 import type { EventPublisher } from "@trellis/runtime";
+import type { CommandsStore } from "./store/commands.ts";
 import type { MonitorDoc, MonitorsStore } from "./store/monitors.ts";
 import type { ReadingsStore } from "./store/readings.ts";
 import type { RollupTiersStore } from "./store/rollup-tiers.ts";
@@ -13,6 +14,7 @@ export interface MonitorDataDeps {
   tiers: RollupTiersStore;
   jsm: JetStreamManager;
   events: EventPublisher;
+  commands: CommandsStore;
 }
 
 /**
@@ -38,6 +40,7 @@ export class MonitorData {
   /** Everything, then the monitor itself, then `monitor_deleted`. */
   async remove(monitor: MonitorDoc): Promise<void> {
     await this.clear(monitor._id);
+    await this.deps.commands.deleteForMonitor(monitor._id);
     await this.deps.monitors.delete(monitor._id);
     await this.deps.events.publish(
       telemetryEvents.monitorDeleted,

@@ -9,20 +9,26 @@ import {
 } from "@trellis/contracts";
 import { type Handlers, request } from "@trellis/runtime";
 import type { AnalysisContext } from "../context.ts";
-import { mayAccess } from "../domain/access.ts";
+import { mayAccess, mayAnswer } from "../domain/access.ts";
 import { exportQuestions } from "../domain/export.ts";
-import { broadcastCancel } from "../jobs/cancel.ts";
-import { enqueue } from "../jobs/queue.ts";
+import { learnerView } from "../domain/grading.ts";
+import { stopAnalysis } from "../jobs/stop.ts";
 import { NO_TRANSCRIPT } from "../steps/transcript.ts";
+import { createAndEnqueue } from "./start.ts";
 
 type AnalysisHandlers = Omit<Handlers<typeof analysisJobsCatalog>, "health">;
 
 const notFound = () => new TrellisError("not_found", "no such analysis");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function visible(t: AnalysisContext, actor: Principal, id: string): Promise<Analysis> {
   const a = await t.store.get(id);
   if (!a || !mayAccess(actor, a.ownerId)) throw notFound();
+  return a;
+}
+
+/** The questions of an analysis that failed for want of a transcript (a URL without captions): 404, as seed 001. */
+function withQuestions(a: Analysis): Analysis {
+  if (a.state === "failed" && a.error?.message === NO_TRANSCRIPT) throw new TrellisError("not_found", NO_TRANSCRIPT);
   return a;
 }
 
@@ -37,38 +43,18 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
         { requestId: ctx.requestId },
       );
       if (!video.hasTranscript) throw new TrellisError("not_found", NO_TRANSCRIPT);
-      const id = randomUUID();
-      const result = await t.store.create(
+      return createAndEnqueue(
+        t,
         {
-          id,
+          id: randomUUID(),
           videoId: video.id,
           ownerId: video.ownerId,
           title: req.title,
           numQuestions: req.numQuestions,
           keyframeInterval: req.keyframeInterval,
         },
-        new Date(),
+        req.actor,
       );
-      if (!result.created) {
-        const existing = await t.store.get(result.id);
-        if (!existing) throw new TrellisError("unavailable", "the video's analysis just changed; retry");
-        return { created: false, analysis: existing };
-      }
-      try {
-        await enqueue(t.queue, {
-          analysisId: id,
-          videoId: video.id,
-          ownerId: video.ownerId,
-          title: req.title,
-          numQuestions: req.numQuestions,
-          keyframeInterval: req.keyframeInterval,
-          actor: req.actor,
-        });
-      } catch (err) {
-        await t.store.finish(id, "failed", new Date(), { error: { code: "unavailable", message: "could not queue" } });
-        throw new TrellisError("unavailable", "the job queue is unavailable", { cause: err });
-      }
-      return result;
     },
 
     async get(req) {
@@ -90,39 +76,21 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
       const a = await visible(t, req.actor, req.analysisId);
       ctx.log.info({ analysisId: a.id, state: a.state }, "cancel requested");
       if (isFinishedState(a.state)) throw new TrellisError("conflict", `the analysis is already ${a.state}`);
-      await t.store.requestCancel(a.id);
-      const job = await t.queue.getJob(a.id);
-      const jobState = job ? await job.getState() : "unknown";
-      if (job && jobState !== "active") {
-        // Waiting or delayed (between retries): removed from the queue; it fails when a worker has it.
-        const removed = await job.remove().then(
-          () => true,
-          () => false,
-        );
-        if (removed && (await t.store.finish(a.id, "cancelled", new Date()))) {
-          t.publish("cancelled", { analysisId: a.id, videoId: a.videoId, at: new Date().toISOString() });
-        }
-      } else if (!job && (await t.store.finish(a.id, "cancelled", new Date()))) {
-        t.publish("cancelled", { analysisId: a.id, videoId: a.videoId, at: new Date().toISOString() });
-      }
-      broadcastCancel(t.nc, a.id);
-      // The holder kills its children and deletes partial keyframes, then records `cancelled`.
-      const until = Date.now() + t.cancelWaitMs;
-      let now = await t.store.get(a.id);
-      while (now && !isFinishedState(now.state) && Date.now() < until) {
-        await sleep(50);
-        now = await t.store.get(a.id);
-      }
-      return { id: a.id, state: now?.state ?? "cancelled", previousState: a.state };
+      return { id: a.id, state: await stopAnalysis(t, a), previousState: a.state };
     },
 
     async questions(req) {
-      const a = await visible(t, req.actor, req.analysisId);
-      return { items: await t.store.questionsOf(a.id) };
+      // Learners may read a shared (or tracked) analysis's questions, never their answers.
+      const a = await t.store.get(req.analysisId);
+      if (!a || !mayAnswer(req.actor, a)) throw notFound();
+      withQuestions(a);
+      const items = await t.store.questionsOf(a.id);
+      if (mayAccess(req.actor, a.ownerId)) return { items, answersHidden: false };
+      return { items: items.map(learnerView), answersHidden: true };
     },
 
     async exportQuestions(req) {
-      const a = await visible(t, req.actor, req.analysisId);
+      const a = withQuestions(await visible(t, req.actor, req.analysisId));
       return exportQuestions(a, await t.store.questionsOf(a.id), req.format);
     },
   };

@@ -6,6 +6,9 @@ interface AnalysisDoc {
   videoId: string;
   ownerId: string;
   title: string;
+  /** A URL analysis's canonical URL (and YouTube id). */
+  url?: string;
+  youtubeId?: string;
   numQuestions: number;
   keyframeInterval: number;
   state: AnalysisState;
@@ -13,12 +16,18 @@ interface AnalysisDoc {
   error?: AnalysisError;
   keyframeIds: string[];
   questionCount: number;
+  /** What wrote the questions (`offline` or `llm:<model>`), once completed. */
+  generator?: string;
   attempts: number;
   /** Set by a cancel: a worker that picks the job up (or reaches its next step) stops. */
   cancelRequested: boolean;
   createdAt: Date;
   startedAt?: Date;
   finishedAt?: Date;
+  /** Missing on analyses stored before sharing existed: not shared. */
+  shared?: boolean;
+  /** The tracked video (canonical URL) its answers count into. */
+  trackedUrl?: string | null;
 }
 
 /** The analysis holding a video: exists exactly while one is waiting or active (`_id` is the video id). */
@@ -34,6 +43,8 @@ const view = (d: AnalysisDoc): Analysis => ({
   videoId: d.videoId,
   ownerId: d.ownerId,
   title: d.title,
+  ...(d.url ? { url: d.url } : {}),
+  ...(d.youtubeId ? { youtubeId: d.youtubeId } : {}),
   numQuestions: d.numQuestions,
   keyframeInterval: d.keyframeInterval,
   state: d.state,
@@ -41,10 +52,13 @@ const view = (d: AnalysisDoc): Analysis => ({
   ...(d.error ? { error: d.error } : {}),
   keyframeIds: d.keyframeIds,
   questionCount: d.questionCount,
+  ...(d.generator ? { generator: d.generator } : {}),
   attempts: d.attempts,
   createdAt: d.createdAt.toISOString(),
   ...(d.startedAt ? { startedAt: d.startedAt.toISOString() } : {}),
   ...(d.finishedAt ? { finishedAt: d.finishedAt.toISOString() } : {}),
+  shared: d.shared ?? false,
+  trackedUrl: d.trackedUrl ?? null,
 });
 
 export interface NewAnalysis {
@@ -52,6 +66,8 @@ export interface NewAnalysis {
   videoId: string;
   ownerId: string;
   title: string;
+  url?: string;
+  youtubeId?: string;
   numQuestions: number;
   keyframeInterval: number;
 }
@@ -97,6 +113,8 @@ export class AnalysesStore {
       videoId: a.videoId,
       ownerId: a.ownerId,
       title: a.title,
+      ...(a.url ? { url: a.url } : {}),
+      ...(a.youtubeId ? { youtubeId: a.youtubeId } : {}),
       numQuestions: a.numQuestions,
       keyframeInterval: a.keyframeInterval,
       state: "waiting",
@@ -106,6 +124,8 @@ export class AnalysesStore {
       attempts: 0,
       cancelRequested: false,
       createdAt: now,
+      shared: false,
+      trackedUrl: null,
     };
     await this.analyses.insertOne(doc);
     return { created: true, analysis: view(doc) };
@@ -151,6 +171,11 @@ export class AnalysesStore {
     await this.analyses.updateOne({ _id: id }, { $push: { keyframeIds: pictureId } });
   }
 
+  /** The keyframes in video order (they are added as their uploads finish, in any order). */
+  async setKeyframes(id: string, pictureIds: readonly string[]): Promise<void> {
+    await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [...pictureIds] } });
+  }
+
   async clearKeyframes(id: string): Promise<void> {
     await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [] } });
   }
@@ -171,12 +196,13 @@ export class AnalysesStore {
     id: string,
     state: "completed" | "failed" | "cancelled",
     now: Date,
-    extra: { error?: AnalysisError; questionCount?: number; progress?: AnalysisProgress } = {},
+    extra: { error?: AnalysisError; questionCount?: number; progress?: AnalysisProgress; generator?: string } = {},
   ): Promise<boolean> {
     const set: Partial<AnalysisDoc> = { state, finishedAt: now };
     if (extra.error) set.error = extra.error;
     if (extra.questionCount !== undefined) set.questionCount = extra.questionCount;
     if (extra.progress) set.progress = extra.progress;
+    if (extra.generator) set.generator = extra.generator;
     const d = await this.analyses.findOneAndUpdate(
       { _id: id, state: { $in: ["waiting", "active"] } },
       { $set: set, ...(state === "completed" ? { $unset: { error: "" } } : {}) },
@@ -195,5 +221,34 @@ export class AnalysesStore {
   async questionsOf(analysisId: string): Promise<Question[]> {
     const docs = await this.questions.find({ analysisId }).sort({ timestampMs: 1 }).toArray();
     return docs.map(({ _id, ...q }) => ({ id: _id, ...q }));
+  }
+
+  async getQuestion(id: string): Promise<Question | null> {
+    const d = await this.questions.findOne({ _id: id });
+    if (!d) return null;
+    const { _id, ...q } = d;
+    return { id: _id, ...q };
+  }
+
+  /** Sets the owner's sharing choices; the analysis after, or null when it is gone. */
+  async setSharing(id: string, change: { shared?: boolean; trackedUrl?: string | null }): Promise<Analysis | null> {
+    const set: Partial<AnalysisDoc> = {};
+    if (change.shared !== undefined) set.shared = change.shared;
+    if (change.trackedUrl !== undefined) set.trackedUrl = change.trackedUrl;
+    const d = await this.analyses.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: "after" });
+    return d ? view(d) : null;
+  }
+
+  /** Every analysis of a video, or of every video of an owner (for the delete cascade). */
+  async allOf(filter: { videoId: string } | { ownerId: string }): Promise<Analysis[]> {
+    const docs = await this.analyses.find(filter).toArray();
+    return docs.map(view);
+  }
+
+  /** Removes an analysis for good: its questions, its record and its video's lock if it holds it. */
+  async remove(a: Pick<Analysis, "id" | "videoId">): Promise<void> {
+    await this.questions.deleteMany({ analysisId: a.id });
+    await this.active.deleteOne({ _id: a.videoId, analysisId: a.id });
+    await this.analyses.deleteOne({ _id: a.id });
   }
 }
