@@ -46,8 +46,9 @@ export interface RetentionSummary {
  * 2. delete raw readings older than the monitor's retention;
  * 3. delete minute rollups past their window, hourly ones past theirs (only what is already
  *    downsampled), daily ones past theirs (when not kept forever).
- * Every delete takes at most `batchSize` documents and is followed by `batchPauseMs`, so ingest
- * keeps the database between batches. Results are logged per run.
+ * Every delete takes at most `batchSize` documents and is followed by a pause of `batchPauseMs`
+ * or as long as the batch took, whichever is longer, so ingest keeps the database between
+ * batches, and more of it when it is busy. Results are logged per run.
  */
 export class RetentionJob {
   private readonly opts: RetentionJobOptions;
@@ -175,13 +176,17 @@ export class RetentionJob {
     const { batchSize, batchPauseMs, log } = this.opts;
     for (;;) {
       if (this.stopping) return;
+      const started = performance.now();
       const n = await batch(batchSize);
       if (n === 0) return;
+      const ms = performance.now() - started;
       summary.deleted[kind] += n;
       summary.batches[kind] += 1;
-      log.debug({ kind, deleted: n }, "retention batch deleted");
+      log.debug({ kind, deleted: n, ms: Math.round(ms) }, "retention batch deleted");
       if (n < batchSize) return;
-      await sleep(batchPauseMs);
+      // At least as long as the batch took: deleting never takes more than half of the database's
+      // time, and when ingest keeps it busy (batches slow down) the pauses grow with them.
+      await sleep(Math.max(batchPauseMs, ms));
     }
   }
 }
