@@ -1,7 +1,7 @@
 /**
  * `npm run bench:telemetry`, retention section (`BENCH_ONLY=retention` runs it alone): does
  * deleting old readings stall ingest? On a stack of its own, one telemetry instance with the
- * retention job every 500 ms (batches of RETENTION_BATCH_SIZE 1,000, 100 ms pause):
+ * retention job every 500 ms (batches of RETENTION_BATCH_SIZE 1,000, pauses of at least 100 ms):
  * 1. ingest alone, twice (after a 10,000-reading warm-up): BENCH_RETENTION_READINGS readings
  *    (default 30,000) from 20 monitors, published
  *    through JetStream BENCH_IN_FLIGHT (256) at a time, timed until the monitors' `readingsStored`
@@ -122,7 +122,7 @@ export async function benchRetention(): Promise<void> {
       [
         "retention deletes meanwhile",
         `${fmt(deletedRate)} /s`,
-        `${fmt(before - after)} of ${fmt(BACKLOG)} old readings, batches of 1,000 with 100 ms pauses`,
+        `${fmt(before - after)} of ${fmt(BACKLOG)} old readings, batches of 1,000, pauses of max(100 ms, the batch's time)`,
       ],
     ];
     process.stdout.write("\nretention vs ingest (one run, same servers)\n");
