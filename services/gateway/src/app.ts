@@ -19,6 +19,7 @@ import { registerCompatV1 } from "./routes/compat-v1.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerLiveV2 } from "./routes/live-v2.ts";
 import { registerMediaUploads, registerMediaV2 } from "./routes/media-v2.ts";
+import { registerPresenceV2 } from "./routes/presence-v2.ts";
 import { registerSystem } from "./routes/system.ts";
 import { registerTelemetryV1 } from "./routes/telemetry-v1.ts";
 import { registerTelemetryV2 } from "./routes/telemetry-v2.ts";
@@ -102,6 +103,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerTelemetryV2(api, mount);
   registerLiveV2(api, mount, { nc: deps.nc, authenticator: deps.authenticator });
   registerCommandsV2(api, mount);
+  registerPresenceV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });
   registerAnswersV2(api, mount);
