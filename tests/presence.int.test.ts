@@ -184,10 +184,9 @@ describe("offline detection with two telemetry instances", () => {
     expect((await patch(hex(), { offline_after_seconds: 20 }, admin.bearer)).status).toBe(404);
     expect((await getMonitor(patient.id)).body.offlineAfterSeconds).toBe(10);
 
-    // From now on a live stream exists (the live-readings feature creates it): presence goes to
-    // JetStream, stored and replayable, and still reaches core subscribers.
+    // Telemetry creates the live stream: presence goes to JetStream, stored and replayable, and
+    // still reaches core subscribers.
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "TELEMETRY_LIVE", subjects: ["telemetry.v1.live.>"], max_age: 3_600_000_000_000 });
 
     await Promise.all([report(globalOne), report(patient)]);
     await Promise.all([
