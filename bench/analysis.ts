@@ -36,6 +36,7 @@ import { enqueue, openQueue } from "../services/analysis/src/jobs/queue.ts";
 import { generateOffline } from "../services/analysis/src/questions/offline.ts";
 import { parseTimedTranscript } from "../services/analysis/src/questions/transcript-input.ts";
 import type { TimedSegment } from "../services/analysis/src/questions/types.ts";
+import { keyframeArgs } from "../services/analysis/src/steps/keyframes.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 
 const int = (name: string, fallback: number) => {
@@ -102,32 +103,12 @@ function makeVideo(dir: string, name: string, seconds: number, size: string, rat
   return file;
 }
 
-/** The analysis's ffmpeg command (services/analysis/src/steps/keyframes.ts), alone on the file. */
+/** The analysis's ffmpeg command (its own `keyframeArgs`), alone on the file. */
 function ffmpegAlone(input: string, outDir: string): number {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir);
   const t0 = performance.now();
-  execFileSync(
-    "ffmpeg",
-    [
-      "-hide_banner",
-      "-nostdin",
-      "-v",
-      "error",
-      "-i",
-      input,
-      "-an",
-      "-vf",
-      `fps=1/${KEYFRAME_INTERVAL}`,
-      "-q:v",
-      "3",
-      "-progress",
-      "pipe:1",
-      "-nostats",
-      join(outDir, "frame-%06d.jpg"),
-    ],
-    { stdio: "ignore" },
-  );
+  execFileSync("ffmpeg", keyframeArgs({ input, outDir, intervalSeconds: KEYFRAME_INTERVAL }), { stdio: "ignore" });
   const took = performance.now() - t0;
   const frames = readdirSync(outDir).length;
   if (frames !== VIDEO_SECONDS / KEYFRAME_INTERVAL) throw new Error(`ffmpeg alone wrote ${frames} frames`);

@@ -13,6 +13,7 @@ import type { AddressInfo } from "node:net";
 import { poll, type ServiceProcess } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { FACTS, factsVtt, uploadVideo } from "./support/analysis.ts";
 import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
@@ -22,26 +23,7 @@ const API_KEY = "sk-test-key-never-logged-1234";
 const TIMEOUT_MS = 3_000;
 const NUM_QUESTIONS = 3;
 
-const FACTS = [
-  "Hydroponics means growing plants without soil, with their roots in a nutrient solution.",
-  "In 1937 William Gericke coined the word hydroponics at the University of California.",
-  "Lettuce grows well in a nutrient film technique system with a thin stream of water.",
-  "The pH of the nutrient solution should stay between 5.5 and 6.5 for most crops.",
-  "Basil needs about 14 hours of light every day to grow quickly.",
-  "Electrical conductivity tells the grower how much fertilizer is dissolved in the water.",
-  "Deep water culture keeps the roots in an oxygenated reservoir with an air pump.",
-  "Tomatoes need calcium to avoid blossom end rot on the fruit.",
-  "Rockwool cubes hold the seedlings until their roots reach the channel.",
-  "NASA studied hydroponic gardens for long missions on the International Space Station.",
-];
-const vtt = (() => {
-  const t = (s: number) => `00:00:${String(s).padStart(2, "0")}.000`;
-  const lines = ["WEBVTT", ""];
-  FACTS.forEach((fact, i) => {
-    lines.push(`${t(i * 2)} --> ${t(i * 2 + 2)}`, fact, "");
-  });
-  return lines.join("\n");
-})();
+const vtt = factsVtt(2);
 
 /** What the model answers: four questions that fit the transcript and one whose time is past the video. */
 const MODEL_QUESTIONS = [
@@ -180,25 +162,8 @@ let analysis: ServiceProcess;
 let video: Buffer;
 let alice: { id: string; bearer: string };
 
-async function uploadVideo(): Promise<string> {
-  const res = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${alice.bearer}`, "content-type": "video/mp4" },
-    body: video,
-  });
-  const body = (await res.json()) as { id: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  const put = await fetch(`${base}/api/v2/videos/${body.id}/transcript`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${alice.bearer}`, "content-type": "text/vtt" },
-    body: vtt,
-  });
-  expect(put.status, await put.text()).toBe(200);
-  return body.id;
-}
-
 async function startAnalysis(): Promise<string> {
-  const videoId = await uploadVideo();
+  const videoId = await uploadVideo(base, alice, video, vtt);
   const res = await http(base, "POST", "/api/v2/analyses", {
     bearer: alice.bearer,
     json: { video_id: videoId, title: "Hydroponics", num_questions: NUM_QUESTIONS, keyframe_interval: 10 },

@@ -17,31 +17,13 @@ import { freePort } from "@trellis/stack";
 import { poll, spawnService, startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectKeyframePictures, FACTS, factsVtt } from "./support/analysis.ts";
 import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
 const VIDEO_SECONDS = 20;
 
-const FACTS = [
-  "Hydroponics means growing plants without soil, with their roots in a nutrient solution.",
-  "In 1937 William Gericke coined the word hydroponics at the University of California.",
-  "Lettuce grows well in a nutrient film technique system with a thin stream of water.",
-  "The pH of the nutrient solution should stay between 5.5 and 6.5 for most crops.",
-  "Basil needs about 14 hours of light every day to grow quickly.",
-  "Electrical conductivity tells the grower how much fertilizer is dissolved in the water.",
-  "Deep water culture keeps the roots in an oxygenated reservoir with an air pump.",
-  "Tomatoes need calcium to avoid blossom end rot on the fruit.",
-  "Rockwool cubes hold the seedlings until their roots reach the channel.",
-  "NASA studied hydroponic gardens for long missions on the International Space Station.",
-];
-const vtt = (() => {
-  const t = (s: number) => `00:00:${String(s).padStart(2, "0")}.000`;
-  const lines = ["WEBVTT", ""];
-  FACTS.forEach((fact, i) => {
-    lines.push(`${t(i * 2)} --> ${t(i * 2 + 2)}`, fact, "");
-  });
-  return lines.join("\n");
-})();
+const vtt = factsVtt(2);
 
 const page = (video: string, track: boolean) =>
   `<!doctype html><html><head><title>Hydroponics lesson</title></head><body><h1>Lesson</h1>
@@ -255,12 +237,7 @@ describe("URL analyses", () => {
     expect(done.progress).toEqual({ stage: "done", percent: 100 });
     expect(done.attempts).toBe(1);
     expect(done.keyframeIds).toHaveLength(VIDEO_SECONDS / 4);
-    // Keyframes are the caller's pictures in media (media owns the bytes).
-    for (const pictureId of done.keyframeIds) {
-      const pic = await http(base, "GET", `/api/v2/pictures/${pictureId}`, { bearer: alice.bearer });
-      expect(pic.status).toBe(200);
-      expect(pic.body).toMatchObject({ userId: alice.id, type: "image/jpeg", width: 320, height: 240 });
-    }
+    await expectKeyframePictures(base, alice, done.keyframeIds);
     const questions = await http(base, "GET", `/api/v2/analyses/${id}/questions`, { bearer: alice.bearer });
     expect(questions.status).toBe(200);
     expect(questions.body.items).toHaveLength(5);

@@ -10,12 +10,8 @@ import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { parseSseBlock, type ReceivedEvent } from "./support/sse.ts";
 
-interface ReceivedEvent {
-  id: string;
-  event: string;
-  data: Record<string, unknown>;
-}
 interface Account {
   id: string;
   bearer: string;
@@ -77,18 +73,6 @@ interface LiveClient {
   ended: Promise<void>;
 }
 
-function parseBlock(block: string): ReceivedEvent | undefined {
-  let id = "";
-  let event = "";
-  const data: string[] = [];
-  for (const line of block.split("\n")) {
-    if (line.startsWith("id: ")) id = line.slice(4);
-    else if (line.startsWith("event: ")) event = line.slice(7);
-    else if (line.startsWith("data: ")) data.push(line.slice(6));
-  }
-  return event === "" ? undefined : { id, event, data: JSON.parse(data.join("\n")) };
-}
-
 async function openLive(
   path: string,
   options: { bearer?: string; lastEventId?: string; query?: string; presence?: boolean } = {},
@@ -118,7 +102,7 @@ async function openLive(
         pending += text;
         let cut = pending.indexOf("\n\n");
         while (cut >= 0) {
-          const e = parseBlock(pending.slice(0, cut));
+          const e = parseSseBlock(pending.slice(0, cut));
           if (e && keep(e)) events.push(e);
           pending = pending.slice(cut + 2);
           cut = pending.indexOf("\n\n");

@@ -12,7 +12,17 @@ import { type PresenceChange, presenceEvents } from "@trellis/contracts";
 import { startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, loginBoth, type Platform, startPlatform, type Tokens, within } from "./support/platform.ts";
+import {
+  ADMIN,
+  createMonitor,
+  http,
+  loginBoth,
+  type Platform,
+  registerWithTokens,
+  startPlatform,
+  type Tokens,
+  within,
+} from "./support/platform.ts";
 
 const stack = useFileStack();
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
@@ -29,26 +39,7 @@ let nc: NatsConnection;
 const events: { subject: string; change: PresenceChange }[] = [];
 const live: { subject: string; change: PresenceChange }[] = [];
 
-async function register(prefix: string): Promise<Tokens & { id: string }> {
-  const username = `${prefix}-${platform.suffix}`;
-  const password = `Pw-${hex(6)}`;
-  const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return { id: res.body.id, ...(await loginBoth(base, username, password)) };
-}
-
-async function createMonitor(ownerId: string): Promise<{ id: string; token: string }> {
-  const id = hex();
-  const password = `Presence-${hex(6)}`;
-  const created = await http(base, "POST", "/api/v2/monitors", {
-    bearer: admin.bearer,
-    json: { id, owner_id: ownerId, password },
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  const login = await http(base, "POST", "/api/v1/login/monitor", { json: { monitor_id: id, password } });
-  expect(login.status).toBe(200);
-  return { id, token: login.body.data.token };
-}
+const register = (prefix: string) => registerWithTokens(base, platform.suffix, prefix);
 
 /** A reading through the same ingest devices use; the 200 means it is stored. */
 async function report(monitor: { id: string; token: string }, ph = 6.5) {
@@ -105,7 +96,7 @@ afterAll(async () => {
 
 describe("offline detection with two telemetry instances", () => {
   it("online with the first reading, offline after the timeout, online again with the next; one event each", async () => {
-    const monitor = await createMonitor(owner.id);
+    const monitor = await createMonitor(base, admin.bearer, owner.id);
     const fresh = await getMonitor(monitor.id);
     expect(fresh.status).toBe(200);
     expect(fresh.body).toMatchObject({ online: false, lastSeen: null, offlineAfterSeconds: null });
@@ -160,7 +151,10 @@ describe("offline detection with two telemetry instances", () => {
   }, 45_000);
 
   it("a per-monitor timeout overrides the global one; only the owner or an admin may set it", async () => {
-    const [globalOne, patient] = await Promise.all([createMonitor(owner.id), createMonitor(owner.id)]);
+    const [globalOne, patient] = await Promise.all([
+      createMonitor(base, admin.bearer, owner.id),
+      createMonitor(base, admin.bearer, owner.id),
+    ]);
     const patch = (id: string, json: unknown, bearer = owner.bearer) =>
       http(base, "PATCH", `/api/v2/monitors/${id}`, { bearer, json });
 

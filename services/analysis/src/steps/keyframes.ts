@@ -54,21 +54,27 @@ const download: FetchVideo = async (ctx, file) => {
 };
 
 /**
- * Runs ffmpeg in its own process group, one JPEG every `interval` seconds, its `-progress` output
- * driving the percent; on abort the whole group is killed and this waits for it to be gone.
+ * ffmpeg's arguments for one JPEG every `intervalSeconds` into `outDir` (`frame-000001.jpg`, …),
+ * with `-progress` on stdout. Exported so the bench times ffmpeg alone on exactly these.
  */
-async function extract(ctx: StepContext, input: string, outDir: string, durationMs: number): Promise<void> {
-  const args = [
+export function keyframeArgs(options: {
+  input: string;
+  outDir: string;
+  intervalSeconds: number;
+  readRate?: number | undefined;
+}): string[] {
+  const { input, outDir, intervalSeconds, readRate } = options;
+  return [
     "-hide_banner",
     "-nostdin",
     "-v",
     "error",
-    ...(ctx.config.FFMPEG_READ_RATE ? ["-readrate", String(ctx.config.FFMPEG_READ_RATE)] : []),
+    ...(readRate ? ["-readrate", String(readRate)] : []),
     "-i",
     input,
     "-an",
     "-vf",
-    `fps=1/${ctx.job.keyframeInterval}`,
+    `fps=1/${intervalSeconds}`,
     "-q:v",
     "3",
     "-progress",
@@ -76,6 +82,19 @@ async function extract(ctx: StepContext, input: string, outDir: string, duration
     "-nostats",
     join(outDir, "frame-%06d.jpg"),
   ];
+}
+
+/**
+ * Runs ffmpeg in its own process group, one JPEG every `interval` seconds, its `-progress` output
+ * driving the percent; on abort the whole group is killed and this waits for it to be gone.
+ */
+async function extract(ctx: StepContext, input: string, outDir: string, durationMs: number): Promise<void> {
+  const args = keyframeArgs({
+    input,
+    outDir,
+    intervalSeconds: ctx.job.keyframeInterval,
+    readRate: ctx.config.FFMPEG_READ_RATE,
+  });
   const { code, stderr } = await runInGroup(ctx.config.FFMPEG_PATH, args, {
     cwd: ctx.dir,
     signal: ctx.signal,
