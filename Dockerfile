@@ -67,11 +67,16 @@ FROM backend AS svc-auth
 FROM backend AS svc-telemetry
 FROM backend AS svc-media
 
-# analysis runs ffmpeg. Installed before the code is copied, so code changes do not re-run apt.
+# analysis runs ffmpeg, and yt-dlp (PyPI, the version scripts/install-deps.sh pins, in a venv) for
+# URL analyses. Installed before the code is copied, so code changes do not re-run apt or pip.
 FROM backend AS svc-analysis
+ARG YTDLP_VERSION=2026.10.26
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends ffmpeg python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/yt-dlp \
+ && /opt/yt-dlp/bin/pip install --no-cache-dir --disable-pip-version-check "yt-dlp==$YTDLP_VERSION"
+ENV YTDLP_PATH=/opt/yt-dlp/bin/yt-dlp
 
 # Gateway: liveness over HTTP. No curl/wget in the slim image, so Node's fetch does it.
 FROM base AS svc-gateway

@@ -84,6 +84,8 @@ import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 import { benchAlarms } from "./telemetry-alarms.ts";
 import { benchCommands } from "./telemetry-commands.ts";
+import { benchTelemetryLive } from "./telemetry-live.ts";
+import { benchRetention } from "./telemetry-retention.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -412,7 +414,12 @@ const measurementsOf = (r: FullReading) => Object.fromEntries(MEASUREMENTS.map((
 
 // ---------------------------------------------------------------------------------------------
 
+// Sections of issue 11, each on a stack of its own: all of them, or only BENCH_ONLY=<feature>
+// (BENCH_ONLY=ingest: the ingest sections below alone).
 if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "commands") await benchCommands();
+// Live readings: alone here with BENCH_ONLY=live; in a full run after the ingest sections (end of file).
+if (process.env.BENCH_ONLY === "live") await benchTelemetryLive();
+if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "retention") await benchRetention();
 if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "alarms") {
   if ((await benchAlarms()) !== 0) process.exitCode = 1;
 }
@@ -901,4 +908,8 @@ try {
   for (const c of cleanups.reverse()) await c().catch(() => {});
   await bench.stop();
 }
+await benchTelemetryLive().catch((err: unknown) => {
+  exitCode = 1;
+  process.stderr.write(`bench live: ${(err as Error).stack ?? err}\n`);
+});
 process.exit(exitCode);

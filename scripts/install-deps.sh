@@ -66,3 +66,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 ln -sf "$(command -v redis-server)" "$bin/redis-server"
+
+# yt-dlp (PyPI) in a venv of its own, keyed by version: the analysis service fetches the captions
+# and media of URL videos with it (YTDLP_PATH; the tests and `npm start` use $bin/yt-dlp). The
+# `.installed` marker is written last, so an interrupted install is redone on the next run.
+YTDLP_VERSION=2026.10.26
+ytdlp_venv="$cache/yt-dlp-$YTDLP_VERSION"
+if [ ! -f "$ytdlp_venv/.installed" ]; then
+  say "installing yt-dlp $YTDLP_VERSION from PyPI"
+  rm -rf "$ytdlp_venv"
+  python3 -m venv "$ytdlp_venv"
+  "$ytdlp_venv/bin/pip" install --quiet --disable-pip-version-check --no-input "yt-dlp==$YTDLP_VERSION" >&2
+  "$ytdlp_venv/bin/yt-dlp" --version >/dev/null
+  touch "$ytdlp_venv/.installed"
+fi
+ln -sf "../yt-dlp-$YTDLP_VERSION/bin/yt-dlp" "$bin/yt-dlp"

@@ -362,7 +362,7 @@ describe("alarm life cycle", () => {
       (e) => e.length >= 4,
     );
     const mine = natsEvents.filter((e) => (e.data.alarm as { id: string }).id === alarmId);
-    expect(mine.filter((e) => e.subject === liveSubjects.alarm(monitorId)).map((e) => e.data.type)).toEqual([
+    expect(mine.filter((e) => e.subject === liveSubjects.of(monitorId, "alarm")).map((e) => e.data.type)).toEqual([
       "alarm.raised",
       "alarm.acknowledged",
       "alarm.cleared",

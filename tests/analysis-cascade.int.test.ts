@@ -7,7 +7,7 @@
  * waiting one removed from the queue; events published while analysis is down are handled when it
  * comes back.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -18,6 +18,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { factsVtt, ffmpegPidsOf, uploadVideo } from "./support/analysis.ts";
 import { ADMIN, http, loginBoth, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
@@ -30,27 +31,8 @@ interface Account {
 const READ_RATE = 2;
 const SHORT_SECONDS = 10;
 const LONG_SECONDS = 60;
-const FACTS = [
-  "Hydroponics means growing plants without soil, with their roots in a nutrient solution.",
-  "In 1937 William Gericke coined the word hydroponics at the University of California.",
-  "Lettuce grows well in a nutrient film technique system with a thin stream of water.",
-  "The pH of the nutrient solution should stay between 5.5 and 6.5 for most crops.",
-  "Basil needs about 14 hours of light every day to grow quickly.",
-  "Electrical conductivity tells the grower how much fertilizer is dissolved in the water.",
-  "Deep water culture keeps the roots in an oxygenated reservoir with an air pump.",
-  "Tomatoes need calcium to avoid blossom end rot on the fruit.",
-  "Rockwool cubes hold the seedlings until their roots reach the channel.",
-  "NASA studied hydroponic gardens for long missions on the International Space Station.",
-];
 /** One fact a second: inside the short video (and the long one). */
-const vtt = [
-  "WEBVTT",
-  "",
-  ...FACTS.flatMap((fact, i) => {
-    const t = (s: number) => `00:00:${String(s).padStart(2, "0")}.000`;
-    return [`${t(i)} --> ${t(i + 1)}`, fact, ""];
-  }),
-].join("\n");
+const vtt = factsVtt(1);
 
 const stack = useFileStack();
 let platform: Platform;
@@ -72,22 +54,7 @@ let keep: { id: string; questions: { id: string; answer: string }[] };
 
 const NO_ID = "00000000-0000-4000-8000-000000000000";
 
-async function uploadVideo(who: Account, body: Buffer): Promise<string> {
-  const res = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${who.bearer}`, "content-type": "video/mp4" },
-    body,
-  });
-  const json = (await res.json()) as { id: string };
-  expect(res.status, JSON.stringify(json)).toBe(201);
-  const put = await fetch(`${base}/api/v2/videos/${json.id}/transcript`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${who.bearer}`, "content-type": "text/vtt" },
-    body: vtt,
-  });
-  expect(put.status, await put.text()).toBe(200);
-  return json.id;
-}
+const upload = (who: Account, body: Buffer): Promise<string> => uploadVideo(base, who, body, vtt);
 
 const start = async (who: Account, videoId: string): Promise<string> => {
   const res = await http(base, "POST", "/api/v2/analyses", {
@@ -132,23 +99,6 @@ const gone = (analysisId: string, timeoutMs = 30_000) =>
 const pictureStatus = async (pictureId: string) =>
   (await http(base, "GET", `/api/v2/pictures/${pictureId}`, { bearer: admin.bearer })).status;
 
-/** Pids of ffmpeg processes working in an analysis's temp dir. */
-function processesOf(analysisId: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if ((cmd.startsWith("ffmpeg") || cmd.includes("/ffmpeg")) && cmd.includes(`trellis-analysis-${analysisId}`)) {
-        pids.push(Number(entry));
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), "trellis-cascade-test-"));
   jobsTmp = join(workDir, "jobs");
@@ -172,7 +122,7 @@ beforeAll(async () => {
   ]);
   const tokens = await loginBoth(base, ADMIN.username, ADMIN.password);
   admin = { id: (await http(base, "GET", "/api/v2/me", { bearer: tokens.bearer })).body.userId, bearer: tokens.bearer };
-  const kept = await analysed(alice, await uploadVideo(alice, shortVideo));
+  const kept = await analysed(alice, await upload(alice, shortVideo));
   expect(
     (await http(base, "PATCH", `/api/v2/analyses/${kept.id}`, { bearer: alice.bearer, json: { shared: true } })).status,
   ).toBe(200);
@@ -190,7 +140,7 @@ afterAll(async () => {
 
 describe("deleting a video", () => {
   it("removes its analyses, questions, learners' answers and keyframes", async () => {
-    const videoId = await uploadVideo(alice, shortVideo);
+    const videoId = await upload(alice, shortVideo);
     const a = await analysed(alice, videoId);
     await http(base, "PATCH", `/api/v2/analyses/${a.id}`, { bearer: alice.bearer, json: { shared: true } });
     const q = a.questions[0] as { id: string; answer: string };
@@ -226,7 +176,7 @@ describe("deleting a video", () => {
 describe("deleting a user", () => {
   it("removes their analyses (keyframes, questions) and their answers to others' questions", async () => {
     const dave = await registerUser(base, platform.suffix, "dave");
-    const a = await analysed(dave, await uploadVideo(dave, shortVideo));
+    const a = await analysed(dave, await upload(dave, shortVideo));
     const kq = keep.questions[0] as { id: string; answer: string };
     for (const who of [dave, bob]) {
       const res = await http(base, "POST", `/api/v2/questions/${kq.id}/answers`, {
@@ -257,7 +207,7 @@ describe("deleting a user", () => {
 describe("deleting a video while its analysis runs", () => {
   it("cancels the active job (ffmpeg gone, nothing left, not retried) and removes a waiting one from the queue", async () => {
     const carol = await registerUser(base, platform.suffix, "carol");
-    const [longId, shortId] = await Promise.all([uploadVideo(carol, longVideo), uploadVideo(carol, shortVideo)]);
+    const [longId, shortId] = await Promise.all([upload(carol, longVideo), upload(carol, shortVideo)]);
     const cancelled: string[] = [];
     const sub = nc.subscribe(analysisEvents.cancelled.subject);
     void (async () => {
@@ -266,7 +216,7 @@ describe("deleting a video while its analysis runs", () => {
 
     const active = await start(carol, longId);
     const { value: pids } = await poll(
-      () => processesOf(active),
+      () => ffmpegPidsOf(active),
       (p) => p.length > 0,
       { timeoutMs: 60_000, intervalMs: 50 },
     );
@@ -280,12 +230,12 @@ describe("deleting a video while its analysis runs", () => {
     expect((await http(base, "DELETE", `/api/v2/videos/${shortId}`, { bearer: carol.bearer })).status).toBe(204);
     await gone(waiting);
     expect(await queue.getJob(waiting)).toBeUndefined();
-    expect(processesOf(active)).toEqual(pids); // the active one goes on meanwhile
+    expect(ffmpegPidsOf(active)).toEqual(pids); // the active one goes on meanwhile
 
     expect((await http(base, "DELETE", `/api/v2/videos/${longId}`, { bearer: carol.bearer })).status).toBe(204);
     await gone(active);
     await poll(
-      () => processesOf(active),
+      () => ffmpegPidsOf(active),
       (p) => p.length === 0,
       { timeoutMs: 1_000, intervalMs: 20 },
     );
@@ -297,7 +247,7 @@ describe("deleting a video while its analysis runs", () => {
     const pictures = await http(base, "GET", `/api/v2/users/${carol.id}/pictures`, { bearer: carol.bearer });
     expect(pictures.body.items).toEqual([]);
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(processesOf(active)).toEqual([]);
+    expect(ffmpegPidsOf(active)).toEqual([]);
     expect(await leftOf(active)).toEqual({ analyses: 0, questions: 0, answers: 0 });
     sub.unsubscribe();
   }, 120_000);
@@ -307,11 +257,8 @@ describe("durable: events published while analysis is down", () => {
   it("are handled when it comes back", async () => {
     const erin = await registerUser(base, platform.suffix, "erin");
     const fay = await registerUser(base, platform.suffix, "fay");
-    const erinVideo = await uploadVideo(erin, shortVideo);
-    const [ofVideo, ofUser] = [
-      await analysed(erin, erinVideo),
-      await analysed(fay, await uploadVideo(fay, shortVideo)),
-    ];
+    const erinVideo = await upload(erin, shortVideo);
+    const [ofVideo, ofUser] = [await analysed(erin, erinVideo), await analysed(fay, await upload(fay, shortVideo))];
 
     const running = platform.procs.filter((p) => p.name === "analysis");
     for (const p of running) {

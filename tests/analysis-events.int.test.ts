@@ -4,16 +4,13 @@ import { ANALYSIS_EVENTS_STREAM } from "@trellis/contracts";
 import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uploadVideo } from "./support/analysis.ts";
 import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { parseSseEvents, type ReceivedEvent } from "./support/sse.ts";
 import { testVideo } from "./support/video.ts";
 
 interface Account {
   bearer: string;
-}
-interface ReceivedEvent {
-  id: string;
-  event: string;
-  data: Record<string, unknown>;
 }
 
 const stack = useFileStack();
@@ -43,48 +40,14 @@ const vtt = [
 
 const register = (prefix: string): Promise<Account> => registerUser(base, platform.suffix, prefix);
 
-async function uploadVideo(who: Account): Promise<string> {
-  const res = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${who.bearer}`, "content-type": "video/mp4" },
-    body: video,
-  });
-  const body = (await res.json()) as { id: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  const put = await fetch(`${base}/api/v2/videos/${body.id}/transcript`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${who.bearer}`, "content-type": "text/vtt" },
-    body: vtt,
-  });
-  expect(put.status, await put.text()).toBe(200);
-  return body.id;
-}
-
 async function startAnalysis(who: Account): Promise<string> {
-  const videoId = await uploadVideo(who);
+  const videoId = await uploadVideo(base, who, video, vtt);
   const res = await http(base, "POST", "/api/v2/analyses", {
     bearer: who.bearer,
     json: { video_id: videoId, title: "Hydroponics", num_questions: 3, keyframe_interval: 2 },
   });
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   return res.body.id as string;
-}
-
-/** Parses an SSE body's events (`id:`, `event:`, `data:` lines; comments ignored). */
-function parseEvents(text: string): ReceivedEvent[] {
-  const events: ReceivedEvent[] = [];
-  for (const block of text.split("\n\n")) {
-    let id = "";
-    let event = "";
-    const data: string[] = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith("id: ")) id = line.slice(4);
-      else if (line.startsWith("event: ")) event = line.slice(7);
-      else if (line.startsWith("data: ")) data.push(line.slice(6));
-    }
-    if (event !== "") events.push({ id, event, data: JSON.parse(data.join("\n")) });
-  }
-  return events;
 }
 
 /** Reads the whole stream (the server ends it after the terminal event). */
@@ -103,7 +66,7 @@ async function readEvents(
   return {
     status: res.status,
     contentType: res.headers.get("content-type"),
-    events: res.status === 200 ? parseEvents(text) : [],
+    events: res.status === 200 ? parseSseEvents(text) : [],
   };
 }
 
@@ -183,13 +146,13 @@ describe("analysis events over SSE", () => {
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();
     let text = "";
-    while (parseEvents(text.slice(0, text.lastIndexOf("\n\n") + 2)).length < 2) {
+    while (parseSseEvents(text.slice(0, text.lastIndexOf("\n\n") + 2)).length < 2) {
       const { value, done } = await reader.read();
       if (done) break;
       text += decoder.decode(value, { stream: true });
     }
     controller.abort();
-    const before = parseEvents(text.slice(0, text.lastIndexOf("\n\n") + 2));
+    const before = parseSseEvents(text.slice(0, text.lastIndexOf("\n\n") + 2));
     expect(before.length).toBeGreaterThanOrEqual(2);
     const after = await readEvents(id, { bearer: alice.bearer, lastEventId: before.at(-1)?.id as string });
     expect(after.events.at(-1)?.event).toBe("completed");

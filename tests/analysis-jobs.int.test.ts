@@ -8,7 +8,7 @@
  * mid-job) retried with backoff until it completes, and SIGTERM handing a running job back.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -16,6 +16,7 @@ import { analysisEvents } from "@trellis/contracts";
 import { poll, type ServiceProcess, startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectKeyframePictures, factsVtt, ffmpegPidsOf, uploadVideo } from "./support/analysis.ts";
 import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
@@ -39,48 +40,13 @@ let alice: Account;
 let bob: Account;
 let carol: Account;
 
-/** Ten facts, one cue every two seconds: enough for the offline generator to pick distinct answers. */
-const FACTS = [
-  "Hydroponics means growing plants without soil, with their roots in a nutrient solution.",
-  "In 1937 William Gericke coined the word hydroponics at the University of California.",
-  "Lettuce grows well in a nutrient film technique system with a thin stream of water.",
-  "The pH of the nutrient solution should stay between 5.5 and 6.5 for most crops.",
-  "Basil needs about 14 hours of light every day to grow quickly.",
-  "Electrical conductivity tells the grower how much fertilizer is dissolved in the water.",
-  "Deep water culture keeps the roots in an oxygenated reservoir with an air pump.",
-  "Tomatoes need calcium to avoid blossom end rot on the fruit.",
-  "Rockwool cubes hold the seedlings until their roots reach the channel.",
-  "NASA studied hydroponic gardens for long missions on the International Space Station.",
-];
-const vtt = (() => {
-  const t = (s: number) => `00:00:${String(s).padStart(2, "0")}.000`;
-  const lines = ["WEBVTT", ""];
-  FACTS.forEach((fact, i) => {
-    lines.push(`${t(i * 2)} --> ${t(i * 2 + 2)}`, fact, "");
-  });
-  return lines.join("\n");
-})();
+/** One cue every two seconds. */
+const vtt = factsVtt(2);
 
 const register = (prefix: string): Promise<Account> => registerUser(base, platform.suffix, prefix);
 
-async function uploadVideo(who: Account, transcript: boolean): Promise<string> {
-  const res = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${who.bearer}`, "content-type": "video/mp4" },
-    body: video,
-  });
-  const body = (await res.json()) as { id: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  if (transcript) {
-    const put = await fetch(`${base}/api/v2/videos/${body.id}/transcript`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${who.bearer}`, "content-type": "text/vtt" },
-      body: vtt,
-    });
-    expect(put.status, await put.text()).toBe(200);
-  }
-  return body.id;
-}
+const upload = (who: Account, transcript: boolean): Promise<string> =>
+  uploadVideo(base, who, video, transcript ? vtt : undefined);
 
 const start = (who: Account, videoId: string, extra: Record<string, unknown> = {}) =>
   http(base, "POST", "/api/v2/analyses", {
@@ -96,23 +62,6 @@ const untilState = (who: Account, id: string, ok: (state: string) => boolean, ti
     (r) => r.status === 200 && ok(r.body.state),
     { timeoutMs, intervalMs: 100 },
   );
-
-/** Pids of processes whose command line names the analysis (its ffmpeg works in the job's temp dir). */
-function processesOf(analysisId: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmd.startsWith("ffmpeg") || cmd.includes("/ffmpeg")) {
-        if (cmd.includes(`trellis-analysis-${analysisId}`)) pids.push(Number(entry));
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), "trellis-analysis-test-"));
@@ -143,7 +92,7 @@ afterAll(async () => {
 
 describe("analysis jobs", () => {
   it("rejects bad input with 400 and a video without transcript with 404 'no transcript available'", async () => {
-    const videoId = await uploadVideo(alice, false);
+    const videoId = await upload(alice, false);
     for (const extra of [
       { num_questions: 0 },
       { num_questions: 51 },
@@ -160,7 +109,7 @@ describe("analysis jobs", () => {
   });
 
   it("analyses a video: keyframes stored in media, N questions inside the video, progress events", async () => {
-    const videoId = await uploadVideo(alice, true);
+    const videoId = await upload(alice, true);
     const sub = nc.subscribe(analysisEvents.progress.subject);
     const seen: number[] = [];
     const started = await start(alice, videoId);
@@ -187,11 +136,7 @@ describe("analysis jobs", () => {
     expect(value.body.startedAt).toBeDefined();
     expect(value.body.finishedAt).toBeDefined();
     expect(value.body.keyframeIds).toHaveLength(VIDEO_SECONDS / 4);
-    for (const pictureId of value.body.keyframeIds) {
-      const pic = await http(base, "GET", `/api/v2/pictures/${pictureId}`, { bearer: alice.bearer });
-      expect(pic.status).toBe(200);
-      expect(pic.body).toMatchObject({ userId: alice.id, type: "image/jpeg", width: 320, height: 240 });
-    }
+    await expectKeyframePictures(base, alice, value.body.keyframeIds);
     const questions = await http(base, "GET", `/api/v2/analyses/${id}/questions`, { bearer: alice.bearer });
     expect(questions.status).toBe(200);
     expect(questions.body.items).toHaveLength(5);
@@ -241,13 +186,13 @@ describe("analysis jobs", () => {
   }, 90_000);
 
   it("cancels a waiting job, and an active one while ffmpeg runs: process gone, nothing left, never retried", async () => {
-    const [first, second] = await Promise.all([uploadVideo(carol, true), uploadVideo(carol, true)]);
+    const [first, second] = await Promise.all([upload(carol, true), upload(carol, true)]);
     const active = await start(carol, first);
     expect(active.status).toBe(202);
     const activeId: string = active.body.id;
     // The worker runs one job at a time: the second waits.
     const { value: running } = await poll(
-      () => processesOf(activeId),
+      () => ffmpegPidsOf(activeId),
       (pids) => pids.length > 0,
       {
         timeoutMs: 30_000,
@@ -266,7 +211,7 @@ describe("analysis jobs", () => {
     expect(a.status, JSON.stringify(a.body)).toBe(200);
     expect(a.body).toEqual({ id: activeId, state: "cancelled", previousState: "active" });
     const { value: left, elapsedMs } = await poll(
-      () => processesOf(activeId),
+      () => ffmpegPidsOf(activeId),
       (pids) => pids.length === 0,
       {
         timeoutMs: 1_000,
@@ -295,7 +240,7 @@ describe("analysis jobs", () => {
       expect(after.body.attempts).toBeLessThanOrEqual(1);
       expect((await cancel(carol, id)).status).toBe(409);
     }
-    expect(processesOf(activeId)).toEqual([]);
+    expect(ffmpegPidsOf(activeId)).toEqual([]);
 
     // Finished: the video can be analysed again.
     const rerun = await start(carol, first, { keyframe_interval: 10, num_questions: 2 });
@@ -320,21 +265,21 @@ describe("analysis job reliability", () => {
   }
   const running = (id: string) =>
     poll(
-      () => processesOf(id),
+      () => ffmpegPidsOf(id),
       (pids) => pids.length > 0,
       { timeoutMs: 30_000, intervalMs: 50 },
     );
 
   it("fails a job past its deadline with deadline_exceeded, its ffmpeg killed, and never retries it", async () => {
     await analysisWith({ JOB_TIMEOUT_MS: "3000" });
-    const videoId = await uploadVideo(alice, true);
+    const videoId = await upload(alice, true);
     const started = await start(alice, videoId);
     expect(started.status).toBe(202);
     const id: string = started.body.id;
     const { value } = await untilState(alice, id, (s) => s === "failed" || s === "completed", 20_000);
     expect(value.body.state, JSON.stringify(value.body)).toBe("failed");
     expect(value.body.error.code).toBe("deadline_exceeded");
-    expect(processesOf(id)).toEqual([]);
+    expect(ffmpegPidsOf(id)).toEqual([]);
     expect(readdirSync(jobsTmp)).toEqual([]);
     await new Promise((r) => setTimeout(r, 1_000));
     const after = await get(alice, id);
@@ -343,7 +288,7 @@ describe("analysis job reliability", () => {
 
   it("retries a transient failure (media down mid-job) with backoff, and completes once media is back", async () => {
     await analysisWith({ JOB_ATTEMPTS: "6", JOB_BACKOFF_MS: "1500" });
-    const videoId = await uploadVideo(alice, true);
+    const videoId = await upload(alice, true);
     const started = await start(alice, videoId, { keyframe_interval: 5, num_questions: 3 });
     const id: string = started.body.id;
     await running(id);
@@ -366,7 +311,7 @@ describe("analysis job reliability", () => {
 
   it("hands a running job back on SIGTERM: another instance finishes it", async () => {
     const first = await analysisWith({});
-    const videoId = await uploadVideo(alice, true);
+    const videoId = await upload(alice, true);
     const started = await start(alice, videoId, { keyframe_interval: 5, num_questions: 3 });
     const id: string = started.body.id;
     const { value: pids } = await running(id);
@@ -394,7 +339,7 @@ describe("analysis job reliability", () => {
       await startService("analysis", platform.env("analysis", { INSTANCE_ID: `analysis-${platform.suffix}-pair` })),
     ];
     platform.procs.push(instances[1] as ServiceProcess);
-    const videos = await Promise.all([uploadVideo(alice, true), uploadVideo(alice, true)]);
+    const videos = await Promise.all([upload(alice, true), upload(alice, true)]);
     const ids: string[] = [];
     for (const v of videos) ids.push((await start(alice, v)).body.id);
     // One job per instance (each runs one at a time), both with ffmpeg running.
@@ -416,7 +361,7 @@ describe("analysis job reliability", () => {
     }
     for (const id of ids) {
       const { value } = await poll(
-        () => processesOf(id),
+        () => ffmpegPidsOf(id),
         (pids) => pids.length === 0,
         { timeoutMs: 1_000 },
       );
@@ -440,7 +385,7 @@ describe("analysis job reliability", () => {
       ),
     ];
     platform.procs.push(instances[1] as ServiceProcess);
-    const videoId = await uploadVideo(alice, true);
+    const videoId = await upload(alice, true);
     const id: string = (await start(alice, videoId, { keyframe_interval: 5, num_questions: 3 })).body.id;
     const { value: pids } = await running(id);
     const holder = instances.find((p) => p.logs.some((l) => l.msg === "ffmpeg started" && l.analysisId === id));

@@ -13,6 +13,7 @@ import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { factsVtt, uploadVideo } from "./support/analysis.ts";
 import {
   ADMIN,
   http,
@@ -38,26 +39,6 @@ interface FullQuestion {
 }
 
 const VIDEO_SECONDS = 20;
-const FACTS = [
-  "Hydroponics means growing plants without soil, with their roots in a nutrient solution.",
-  "In 1937 William Gericke coined the word hydroponics at the University of California.",
-  "Lettuce grows well in a nutrient film technique system with a thin stream of water.",
-  "The pH of the nutrient solution should stay between 5.5 and 6.5 for most crops.",
-  "Basil needs about 14 hours of light every day to grow quickly.",
-  "Electrical conductivity tells the grower how much fertilizer is dissolved in the water.",
-  "Deep water culture keeps the roots in an oxygenated reservoir with an air pump.",
-  "Tomatoes need calcium to avoid blossom end rot on the fruit.",
-  "Rockwool cubes hold the seedlings until their roots reach the channel.",
-  "NASA studied hydroponic gardens for long missions on the International Space Station.",
-];
-const vtt = [
-  "WEBVTT",
-  "",
-  ...FACTS.flatMap((fact, i) => {
-    const t = (s: number) => `00:00:${String(s).padStart(2, "0")}.000`;
-    return [`${t(i * 2)} --> ${t(i * 2 + 2)}`, fact, ""];
-  }),
-].join("\n");
 
 const stack = useFileStack();
 let platform: Platform;
@@ -110,19 +91,7 @@ beforeAll(async () => {
   monitor = { id: m.id, bearer: m.token };
   await nc.close();
 
-  const up = await fetch(`${base}/api/v2/videos?filename=clip.mp4`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${owner.bearer}`, "content-type": "video/mp4" },
-    body: video,
-  });
-  const videoId = ((await up.json()) as { id: string }).id;
-  expect(up.status).toBe(201);
-  const put = await fetch(`${base}/api/v2/videos/${videoId}/transcript`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${owner.bearer}`, "content-type": "text/vtt" },
-    body: vtt,
-  });
-  expect(put.status, await put.text()).toBe(200);
+  const videoId = await uploadVideo(base, owner, video, factsVtt(2));
   const started = await http(base, "POST", "/api/v2/analyses", {
     bearer: owner.bearer,
     json: { video_id: videoId, title: "Hydroponics", num_questions: 6, keyframe_interval: 10 },

@@ -4,17 +4,25 @@
  * previous, linear), CSV, and the original `measurement=` form; readings at known timestamps
  * through the same ingest devices use.
  */
-import { randomBytes } from "node:crypto";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { deviceSubjects } from "@trellis/contracts";
+import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM } from "@trellis/contracts";
 import { startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, loginBoth, type Platform, startPlatform, type Tokens, within } from "./support/platform.ts";
+import {
+  ADMIN,
+  createMonitor,
+  http,
+  loginBoth,
+  type Platform,
+  registerWithTokens,
+  startPlatform,
+  type Tokens,
+  within,
+} from "./support/platform.ts";
 
 const stack = useFileStack();
-const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 /** Buckets of 15 minutes over one hour: 0, 15, 30, 45; readings only in the first and the last. */
@@ -27,26 +35,7 @@ let owner: Tokens & { id: string };
 let other: Tokens;
 let monitorId: string;
 
-async function register(prefix: string): Promise<Tokens & { id: string }> {
-  const username = `${prefix}-${platform.suffix}`;
-  const password = `Pw-${hex(6)}`;
-  const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return { id: res.body.id, ...(await loginBoth(base, username, password)) };
-}
-
-async function createMonitor(ownerId: string): Promise<{ id: string; token: string }> {
-  const id = hex();
-  const password = `Series-${hex(6)}`;
-  const created = await http(base, "POST", "/api/v2/monitors", {
-    bearer: admin.bearer,
-    json: { id, owner_id: ownerId, password },
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  const login = await http(base, "POST", "/api/v1/login/monitor", { json: { monitor_id: id, password } });
-  expect(login.status).toBe(200);
-  return { id, token: login.body.data.token };
-}
+const register = (prefix: string) => registerWithTokens(base, platform.suffix, prefix);
 
 const get = (query: string, bearer = owner.bearer, headers: Record<string, string> = {}) =>
   http(base, "GET", `/api/v2/monitors/${monitorId}/series?from=${T0}&to=${T0 + HOUR - 1}&${query}`, {
@@ -62,7 +51,7 @@ beforeAll(async () => {
   base = platform.base;
   admin = await loginBoth(base, ADMIN.username, ADMIN.password);
   [owner, other] = await Promise.all([register("series-owner"), register("series-other")]);
-  const monitor = await createMonitor(owner.id);
+  const monitor = await createMonitor(base, admin.bearer, owner.id);
   monitorId = monitor.id;
   // ph 6, 8, 4 in the first bucket (8 is the latest, though 4 arrives after it); 9 in the last.
   // reservoir_temp 20, 22 in the first bucket; 26 in the last.
@@ -226,7 +215,7 @@ describe("GET /api/v2/monitors/{id}/series?measurements=", () => {
   });
 
   it("stddev and last are exact with two telemetry instances writing the same minutes, in any order", async () => {
-    const m = await createMonitor(owner.id);
+    const m = await createMonitor(base, admin.bearer, owner.id);
     const T1 = T0 + 2 * HOUR;
     // 600 readings over 10 minutes, published out of order in parallel; each instance takes rounds.
     const values = Array.from({ length: 600 }, (_, i) => ({ at: T1 + i * 1_000, ph: ((i * 37) % 101) / 10 }));
@@ -240,12 +229,20 @@ describe("GET /api/v2/monitors/{id}/series?measurements=", () => {
           .map((r) => js.publish(deviceSubjects.readings(m.id), JSON.stringify({ timestamp: r.at, ph: r.ph }))),
       );
     }
-    await nc.close();
     await within(
       30_000,
       () => http(base, "GET", `/api/v2/monitors/${m.id}`, { bearer: owner.bearer }),
       (r) => r.status === 200 && r.body.readingsStored === values.length,
     );
+    // The monitor's counter and the minute rollups are written side by side: the last round is
+    // done (its rollups' last values too) once the ingest consumer has nothing left unacked.
+    const jsm = await jetstreamManager(nc);
+    await within(
+      30_000,
+      () => jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER),
+      (ci) => ci.num_pending === 0 && ci.num_ack_pending === 0,
+    );
+    await nc.close();
     const res = await http(
       base,
       "GET",

@@ -142,6 +142,40 @@ export async function loginBoth(base: string, username: string, password: string
   return { v1Token: v1.body.data.token, bearer: v2.body.access_token };
 }
 
+/** Registers a user named `<prefix>-<suffix>` (v2) and logs them in through both APIs: their id and tokens. */
+export async function registerWithTokens(
+  base: string,
+  suffix: string,
+  prefix: string,
+): Promise<Tokens & { id: string }> {
+  const username = `${prefix}-${suffix}`;
+  const password = `Pw-${randomBytes(6).toString("hex")}`;
+  const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return { id: res.body.id, ...(await loginBoth(base, username, password)) };
+}
+
+/**
+ * A monitor of `ownerId` created through `POST /api/v2/monitors` (telemetry running) by an admin,
+ * logged in through `/api/v1/login/monitor`: its id and v1 token.
+ */
+export async function createMonitor(
+  base: string,
+  adminBearer: string,
+  ownerId: string,
+): Promise<{ id: string; token: string }> {
+  const id = randomBytes(16).toString("hex");
+  const password = `Monitor-${randomBytes(6).toString("hex")}`;
+  const created = await http(base, "POST", "/api/v2/monitors", {
+    bearer: adminBearer,
+    json: { id, owner_id: ownerId, password },
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const login = await http(base, "POST", "/api/v1/login/monitor", { json: { monitor_id: id, password } });
+  expect(login.status).toBe(200);
+  return { id, token: login.body.data.token };
+}
+
 /**
  * A monitor of `ownerId` whose credentials are set straight in auth (for files that run no
  * telemetry), logged in through `/api/v1/login/monitor`: its id and v1 token.

@@ -122,14 +122,7 @@ export const alarmEvents = {
   cleared: { subject: s("events.alarm_cleared"), schema: AlarmEvent },
 } as const;
 
-/**
- * Live events of one monitor, `telemetry.v1.live.<monitorId>.<kind>` (kind `reading`, `alarm`,
- * `presence`), published to JetStream when the `TELEMETRY_LIVE` stream exists and core NATS
- * otherwise. Alarms publish `AlarmEvent` on kind `alarm`.
- */
-export const liveSubjects = {
-  alarm: (monitorId: string) => `telemetry.v1.live.${monitorId}.alarm`,
-} as const;
+/* Live events: `liveSubjects.of(monitorId, "alarm")` (see `./live.ts`) carries `AlarmEvent`. */
 
 /**
  * Broadcast (core NATS, every telemetry instance listens, no queue group) when a monitor's rules

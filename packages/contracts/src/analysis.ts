@@ -49,6 +49,12 @@ export const Analysis = z.object({
   videoId: MediaId,
   ownerId: UserId,
   title: z.string(),
+  /**
+   * For an analysis of a URL (not a media video): the URL in canonical form, and the YouTube id when
+   * it is one. `videoId` is then derived from the owner and this URL (`urlVideoId`).
+   */
+  url: z.string().optional(),
+  youtubeId: z.string().optional(),
   numQuestions: NumQuestions,
   keyframeInterval: KeyframeIntervalSeconds,
   state: AnalysisState,
@@ -57,6 +63,11 @@ export const Analysis = z.object({
   /** Pictures in media, one per `keyframeInterval` seconds, once the keyframes step has run. */
   keyframeIds: z.array(MediaId),
   questionCount: z.number().int().nonnegative(),
+  /** What wrote the questions, once completed: `offline` (wink-nlp) or `llm:<model>` (an OpenAI-compatible server). */
+  generator: z
+    .string()
+    .regex(/^(?:offline|llm:.+)$/)
+    .optional(),
   attempts: z.number().int().nonnegative(),
   createdAt: z.iso.datetime(),
   startedAt: z.iso.datetime().optional(),
@@ -112,6 +123,8 @@ export const AnalysisJobData = z.object({
   numQuestions: NumQuestions,
   keyframeInterval: KeyframeIntervalSeconds,
   actor: Principal,
+  /** Set for a URL analysis (canonical form): captions and media come from it (yt-dlp), not from media. */
+  url: z.string().max(2_048).optional(),
 });
 export type AnalysisJobData = z.infer<typeof AnalysisJobData>;
 /** Job names of the analysis queue. */

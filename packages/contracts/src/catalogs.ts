@@ -1,5 +1,6 @@
 import { alarmsCatalog } from "./alarms.ts";
 import { analysisJobsCatalog } from "./analysis.ts";
+import { analysisUrlCatalog } from "./analysis-url.ts";
 import { answersCatalog } from "./answers.ts";
 import { authCatalog } from "./auth.ts";
 import { commandsCatalog } from "./commands.ts";
@@ -14,7 +15,12 @@ import { trackedVideosCatalog } from "./tracked-videos.ts";
  */
 export const gatewayCatalog = { health: healthEndpoint("gateway") } as const;
 export { authCatalog, mediaCatalog, telemetryCatalog };
-export const analysisCatalog = { ...analysisJobsCatalog, ...trackedVideosCatalog, ...answersCatalog } as const;
+export const analysisCatalog = {
+  ...analysisJobsCatalog,
+  ...analysisUrlCatalog,
+  ...trackedVideosCatalog,
+  ...answersCatalog,
+} as const;
 
 export const catalogs = {
   gateway: gatewayCatalog,

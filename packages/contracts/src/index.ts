@@ -1,5 +1,6 @@
 export * from "./alarms.ts";
 export * from "./analysis.ts";
+export * from "./analysis-url.ts";
 export * from "./answers.ts";
 export * from "./auth.ts";
 export * from "./catalogs.ts";
@@ -16,15 +17,19 @@ export * from "./http/auth-v2.ts";
 export * from "./http/commands-v2.ts";
 export * from "./http/compat-v1.ts";
 export * from "./http/errors-http.ts";
+export * from "./http/live-v2.ts";
 export * from "./http/media-v2.ts";
 export * from "./http/openapi.ts";
+export * from "./http/presence-v2.ts";
 export * from "./http/route.ts";
 export * from "./http/system.ts";
 export * from "./http/telemetry-v1.ts";
 export * from "./http/telemetry-v2.ts";
 export * from "./http/tracked-videos-v2.ts";
 export * from "./identity.ts";
+export * from "./live.ts";
 export * from "./media.ts";
+export * from "./presence.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
@@ -35,7 +40,9 @@ import { answersV2Routes } from "./http/answers-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
 import { commandsV2Routes } from "./http/commands-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
+import { liveV2Routes } from "./http/live-v2.ts";
 import { mediaV2Routes } from "./http/media-v2.ts";
+import { presenceV2Routes } from "./http/presence-v2.ts";
 import type { HttpRoute } from "./http/route.ts";
 import { systemRoutes } from "./http/system.ts";
 import { telemetryV1Routes } from "./http/telemetry-v1.ts";
@@ -50,7 +57,9 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(compatV1Routes),
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),
+  ...Object.values(liveV2Routes),
   ...Object.values(commandsV2Routes),
+  ...Object.values(presenceV2Routes),
   ...Object.values(alarmsV2Routes),
   ...Object.values(mediaV2Routes),
   ...Object.values(analysisV2Routes),

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { endpoint, streamEndpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
 import { MonitorId, PresentedPassword, Principal, UserId } from "./identity.ts";
+import { MonitorPresenceFields, MonitorSettingsChange } from "./presence.ts";
 import { subject } from "./services.ts";
 
 const s = (name: string) => subject("telemetry", 1, name);
@@ -123,6 +124,7 @@ export const Monitor = z.object({
   lastReadingAt: z.iso.datetime().nullable(),
   readingsStored: z.number().int().nonnegative(),
   readingsRejected: z.number().int().nonnegative(),
+  ...MonitorPresenceFields,
 });
 export type Monitor = z.infer<typeof Monitor>;
 
@@ -291,6 +293,13 @@ export const telemetryCatalog = {
     reply: MonitorsPage,
     description:
       "Monitors of a user (self or admin), or every monitor for an admin without ownerId, ordered by id, a page at a time.",
+  }),
+  updateMonitorSettings: endpoint({
+    subject: s("monitors.update_settings"),
+    request: z.object({ ...Actor, monitorId: MonitorId, change: MonitorSettingsChange }),
+    reply: Monitor,
+    description:
+      "Sets or clears a monitor's overrides (inactivity timeout, raw readings' retention; its owner or an admin).",
   }),
   resetMonitor: endpoint({
     subject: s("monitors.reset"),

@@ -18,8 +18,9 @@ export function binaryPath(name: "nats-server" | "ferretdb" | "redis-server"): s
   );
 }
 
+/** Also yt-dlp, which the analysis service needs (it does not start without it). */
 export const binariesInstalled = (): boolean =>
-  ["nats-server", "ferretdb"].every((n) => existsSync(join(binDir(), n))) &&
+  ["nats-server", "ferretdb", "yt-dlp"].every((n) => existsSync(join(binDir(), n))) &&
   (existsSync(join(binDir(), "redis-server")) || existsSync("/usr/bin/redis-server"));
 
 /** Runs scripts/install-deps.sh when a binary is missing (first run on a machine); cached after. */

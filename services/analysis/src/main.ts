@@ -1,3 +1,4 @@
+import { tmpdir } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { analysisCatalog } from "@trellis/contracts";
 import { ensureStream, logSetupWarnings, openMongo, openRedis, runService } from "@trellis/runtime";
@@ -7,12 +8,16 @@ import { analysisConfigSchema } from "./config.ts";
 import { analysisEventPublisher, analysisEventsStreamSpec } from "./events.ts";
 import { analysisHandlers } from "./handlers/analyses.ts";
 import { answerHandlers } from "./handlers/answers.ts";
+import { urlAnalysisHandlers } from "./handlers/url-analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
+import { cleanStaleJobDirs } from "./jobs/job-dirs.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
+import { openAiQuestionGenerator } from "./questions/openai.ts";
 import { questionStep } from "./steps/questions.ts";
 import { AnalysesStore } from "./store/analyses.ts";
 import { AnswersStore } from "./store/answers.ts";
+import { ytDlpVersion } from "./tools/yt-dlp.ts";
 import { trackedVideoHandlers } from "./tracked/handlers.ts";
 import { TrackedVideosStore } from "./tracked/store.ts";
 
@@ -22,12 +27,32 @@ await runService({
   catalog: analysisCatalog,
   config: analysisConfigSchema,
   async start({ config, log, nc, shutdown, instance }) {
+    // URL analyses need yt-dlp: without it the service does not start (the error says what to do).
+    log.info({ ytDlp: await ytDlpVersion(config.YTDLP_PATH) }, "yt-dlp found");
+    // Job directories (and orphaned ffmpeg / yt-dlp) of workers of this host that died uncleanly.
+    const stale = await cleanStaleJobDirs(config.ANALYSIS_TMP_DIR ?? tmpdir());
+    if (stale.removed.length > 0) log.warn(stale, "removed job directories of dead workers");
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
     const store = new AnalysesStore(mongo.db);
     await store.ensureIndexes();
     logSetupWarnings(log, await ensureStream(nc, analysisEventsStreamSpec()));
     const publish = analysisEventPublisher(nc, log.child({ component: "events" }));
+
+    // An OpenAI-compatible model when configured, the offline generator always last (the fallback).
+    const llm =
+      config.OPENAI_BASE_URL && config.OPENAI_MODEL
+        ? openAiQuestionGenerator({
+            baseURL: config.OPENAI_BASE_URL,
+            apiKey: config.OPENAI_API_KEY,
+            model: config.OPENAI_MODEL,
+            timeoutMs: config.OPENAI_TIMEOUT_MS,
+          })
+        : undefined;
+    log.info(
+      llm ? { generator: llm.name, host: new URL(config.OPENAI_BASE_URL ?? "").host } : { generator: "offline" },
+      "question generator",
+    );
 
     const queue = openQueue(redis, config);
     shutdown.add("analysis queue", () => queue.close());
@@ -36,7 +61,7 @@ await runService({
       nc,
       store,
       publish,
-      generator: questionStep(),
+      generator: questionStep(llm ? [llm] : []),
       log: log.child({ component: "worker" }),
       config,
     });
@@ -62,6 +87,7 @@ await runService({
     return {
       handlers: {
         ...analysisHandlers({ nc, store, queue, publish, log, cancelWaitMs }),
+        ...urlAnalysisHandlers({ nc, store, queue, publish, log, cancelWaitMs }),
         ...trackedVideoHandlers(tracked),
         ...answerHandlers({ store, answers, tracked }),
       },

@@ -33,20 +33,27 @@ import { alarmHandlers } from "./handlers/alarms.ts";
 import { commandHandlers } from "./handlers/commands.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
+import { presenceHandlers } from "./handlers/presence.ts";
 import { readingHandlers } from "./handlers/readings.ts";
 import { AlarmEvaluator } from "./ingest/alarm-evaluator.ts";
 import { AlarmNotifier } from "./ingest/alarm-notifier.ts";
+import { LivePublisher } from "./ingest/live-publisher.ts";
+import { liveStreamSpec } from "./ingest/live-stream.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
 import { startWebhookDelivery, webhooksStreamSpec } from "./ingest/webhook-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
+import { PresenceTracker } from "./presence/tracker.ts";
+import { RetentionJob } from "./retention/job.ts";
 import { AlarmRulesStore } from "./store/alarm-rules.ts";
 import { AlarmsStore } from "./store/alarms.ts";
 import { CommandsStore } from "./store/commands.ts";
 import { MonitorsStore } from "./store/monitors.ts";
+import { PresenceStore } from "./store/presence.ts";
 import { ReadingsStore } from "./store/readings.ts";
+import { RollupTiersStore } from "./store/rollup-tiers.ts";
 import { RollupsStore } from "./store/rollups.ts";
 import { WebhooksStore } from "./store/webhooks.ts";
 
@@ -60,11 +67,20 @@ await runService({
     const monitors = new MonitorsStore(mongo.db);
     const readings = new ReadingsStore(mongo.db);
     const rollups = new RollupsStore(mongo.db);
+    const presence = new PresenceStore(mongo.db);
+    const tiers = new RollupTiersStore(mongo.db);
     const commands = new CommandsStore(mongo.db);
     const alarmRules = new AlarmRulesStore(mongo.db);
     const alarms = new AlarmsStore(mongo.db);
     const webhooks = new WebhooksStore(mongo.db);
-    await Promise.all([monitors, readings, rollups, commands, alarmRules, alarms].map((s) => s.ensureIndexes()));
+    await Promise.all(
+      [monitors, readings, rollups, presence, tiers, commands, alarmRules, alarms].map((s) => s.ensureIndexes()),
+    );
+    const rollupDays = {
+      minute: config.ROLLUP_MINUTE_RETENTION_DAYS,
+      hour: config.ROLLUP_HOUR_RETENTION_DAYS,
+      day: config.ROLLUP_DAY_RETENTION_DAYS,
+    };
 
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -72,6 +88,7 @@ await runService({
     const kept = (ensured: Ensured<unknown>) => logSetupWarnings(log, ensured);
     kept(await ensureStream(jsm, readingsStreamSpec(config.READINGS_MAX_AGE_DAYS)));
     kept(await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] }));
+    kept(await ensureStream(jsm, liveStreamSpec()));
     // Auth owns this stream; create it (as auth does) if telemetry happens to start first.
     if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
       kept(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
@@ -150,7 +167,18 @@ await runService({
         nc.publish(alarmRulesChanged.subject, JSON.stringify({ monitorId }));
       },
     };
-    const monitorData = new MonitorData({ monitors, readings, rollups, jsm, events, commands, alarmData });
+    const live = new LivePublisher(nc, log.child({ component: "live" }));
+    const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events, commands, alarmData });
+    const tracker = new PresenceTracker({
+      store: presence,
+      events,
+      nc,
+      js,
+      jsm,
+      log: log.child({ component: "presence" }),
+      offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
+      sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,
+    });
     const ingest = new ReadingsIngest({
       js,
       monitors,
@@ -163,10 +191,31 @@ await runService({
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
       alarms: evaluator,
       onRoundDone: (seqs, rejected) => StoredWatch.notify(nc, seqs, rejected),
+      onStored: (stored) => live.publishRound(stored),
+      offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
+      onSeenNotOnline: (seen) => tracker.seen(seen),
     });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
     await ingest.start();
     shutdown.add("readings ingest", () => ingest.stop());
+    tracker.start();
+    shutdown.add("presence tracker", () => tracker.stop());
+    const retention = new RetentionJob({
+      // The lease names the process, as the command leases do (tests run instances with one INSTANCE_ID).
+      monitors: presence,
+      readings,
+      tiers,
+      log: log.child({ component: "retention" }),
+      instance: `${instance}.${randomBytes(4).toString("hex")}`,
+      readingsDays: config.READINGS_RETENTION_DAYS,
+      rollupDays,
+      intervalMs: config.RETENTION_INTERVAL_MS,
+      batchSize: config.RETENTION_BATCH_SIZE,
+      batchPauseMs: config.RETENTION_BATCH_PAUSE_MS,
+      downsampleDelayMs: config.DOWNSAMPLE_DELAY_MS,
+    });
+    retention.start();
+    shutdown.add("retention", () => retention.stop());
     const cascade = await startUserDeletedCascade({
       nc,
       monitors,
@@ -198,10 +247,23 @@ await runService({
     dispatcher.start();
     shutdown.add("command dispatcher", () => dispatcher.stop());
 
-    const t: TelemetryContext = { nc, js, monitors, readings, rollups, monitorData, stored };
+    const t: TelemetryContext = {
+      nc,
+      js,
+      monitors,
+      readings,
+      rollups,
+      monitorData,
+      stored,
+      presence,
+      tiers,
+      rollupDays,
+      offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
+    };
     return {
       handlers: {
         ...monitorHandlers(t),
+        ...presenceHandlers(t),
         ...readingHandlers(t),
         ...compatV1Handlers(t),
         ...commandHandlers({ monitors, commands, dispatcher, instance: leaseHolder, leaseMs: COMMAND_LEASE_MS }),

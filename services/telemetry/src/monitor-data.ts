@@ -4,12 +4,14 @@ import type { EventPublisher } from "@trellis/runtime";
 import type { CommandsStore } from "./store/commands.ts";
 import type { MonitorDoc, MonitorsStore } from "./store/monitors.ts";
 import type { ReadingsStore } from "./store/readings.ts";
+import type { RollupTiersStore } from "./store/rollup-tiers.ts";
 import type { RollupsStore } from "./store/rollups.ts";
 
 export interface MonitorDataDeps {
   monitors: MonitorsStore;
   readings: ReadingsStore;
   rollups: RollupsStore;
+  tiers: RollupTiersStore;
   jsm: JetStreamManager;
   events: EventPublisher;
   commands: CommandsStore;
@@ -34,6 +36,7 @@ export class MonitorData {
     await this.deps.jsm.streams.purge(READINGS_STREAM, { filter: deviceSubjects.readings(monitorId) });
     await this.deps.readings.deleteForMonitor(monitorId);
     await this.deps.rollups.deleteForMonitor(monitorId);
+    await this.deps.tiers.deleteForMonitor(monitorId);
   }
 
   /** Everything, then the monitor itself, then `monitor_deleted`. */

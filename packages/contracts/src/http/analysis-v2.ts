@@ -11,6 +11,7 @@ import {
   QuestionsExportFormat,
   QuestionsView,
 } from "../analysis.ts";
+import { AnalysisUrl } from "../analysis-url.ts";
 import { MediaId } from "../media.ts";
 import { authErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
@@ -24,16 +25,26 @@ const idParams = z.object({ id: AnalysisId });
 const access = { ...authErrors } as const;
 const missing = { 404: e("No such analysis, or not yours.") } as const;
 
-export const StartAnalysisBody = z.object({
-  video_id: MediaId,
-  title: AnalysisTitle,
-  num_questions: NumQuestions.default(NUM_QUESTIONS.default).describe(
-    `Questions to generate, ${NUM_QUESTIONS.min}–${NUM_QUESTIONS.max}.`,
-  ),
-  keyframe_interval: KeyframeIntervalSeconds.default(KEYFRAME_INTERVAL_SECONDS.default).describe(
-    `Seconds between keyframes, ${KEYFRAME_INTERVAL_SECONDS.min}–${KEYFRAME_INTERVAL_SECONDS.max}.`,
-  ),
-});
+export const StartAnalysisBody = z
+  .object({
+    video_id: MediaId.optional().describe(
+      "A media video to analyse (owner or admin). Exactly one of `video_id` and `url`.",
+    ),
+    url: AnalysisUrl.optional().describe(
+      "A video URL to analyse instead: YouTube (watch, youtu.be, shorts, embed forms; 11-character id) or any http(s) media URL or page with an HTML5 `<video>`. Its captions and media are fetched by the job.",
+    ),
+    title: AnalysisTitle,
+    num_questions: NumQuestions.default(NUM_QUESTIONS.default).describe(
+      `Questions to generate, ${NUM_QUESTIONS.min}–${NUM_QUESTIONS.max}.`,
+    ),
+    keyframe_interval: KeyframeIntervalSeconds.default(KEYFRAME_INTERVAL_SECONDS.default).describe(
+      `Seconds between keyframes, ${KEYFRAME_INTERVAL_SECONDS.min}–${KEYFRAME_INTERVAL_SECONDS.max}.`,
+    ),
+  })
+  .refine((b) => (b.video_id === undefined) !== (b.url === undefined), {
+    message: "give exactly one of video_id and url",
+    path: ["video_id"],
+  });
 
 export const analysisV2Routes = {
   startAnalysis: route({
@@ -49,7 +60,9 @@ export const analysisV2Routes = {
       202: { description: "Queued.", schema: Analysis, headers: { Location: "`/api/v2/analyses/{id}`." } },
       200: { description: "An analysis of this video is already waiting or active: that one.", schema: Analysis },
       ...access,
-      404: e("No such video, not yours, or it has no transcript (`no transcript available`)."),
+      404: e(
+        "No such video, not yours, or it has no transcript (`no transcript available`). A URL's captions are fetched by the job: none → the analysis fails with `no transcript available` and its questions answer 404.",
+      ),
     },
   }),
   getAnalysis: route({
@@ -127,7 +140,9 @@ export const analysisV2Routes = {
         schema: QuestionsView,
         headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },
       },
-      ...missing,
+      404: e(
+        "No such analysis, not yours, or it failed because the video had no captions (`no transcript available`).",
+      ),
       ...access,
     },
   }),

@@ -12,9 +12,9 @@ import type { AnalysisContext } from "../context.ts";
 import { mayAccess, mayAnswer } from "../domain/access.ts";
 import { exportQuestions } from "../domain/export.ts";
 import { learnerView } from "../domain/grading.ts";
-import { enqueue } from "../jobs/queue.ts";
 import { stopAnalysis } from "../jobs/stop.ts";
 import { NO_TRANSCRIPT } from "../steps/transcript.ts";
+import { createAndEnqueue } from "./start.ts";
 
 type AnalysisHandlers = Omit<Handlers<typeof analysisJobsCatalog>, "health">;
 
@@ -23,6 +23,12 @@ const notFound = () => new TrellisError("not_found", "no such analysis");
 async function visible(t: AnalysisContext, actor: Principal, id: string): Promise<Analysis> {
   const a = await t.store.get(id);
   if (!a || !mayAccess(actor, a.ownerId)) throw notFound();
+  return a;
+}
+
+/** The questions of an analysis that failed for want of a transcript (a URL without captions): 404, as seed 001. */
+function withQuestions(a: Analysis): Analysis {
+  if (a.state === "failed" && a.error?.message === NO_TRANSCRIPT) throw new TrellisError("not_found", NO_TRANSCRIPT);
   return a;
 }
 
@@ -37,38 +43,18 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
         { requestId: ctx.requestId },
       );
       if (!video.hasTranscript) throw new TrellisError("not_found", NO_TRANSCRIPT);
-      const id = randomUUID();
-      const result = await t.store.create(
+      return createAndEnqueue(
+        t,
         {
-          id,
+          id: randomUUID(),
           videoId: video.id,
           ownerId: video.ownerId,
           title: req.title,
           numQuestions: req.numQuestions,
           keyframeInterval: req.keyframeInterval,
         },
-        new Date(),
+        req.actor,
       );
-      if (!result.created) {
-        const existing = await t.store.get(result.id);
-        if (!existing) throw new TrellisError("unavailable", "the video's analysis just changed; retry");
-        return { created: false, analysis: existing };
-      }
-      try {
-        await enqueue(t.queue, {
-          analysisId: id,
-          videoId: video.id,
-          ownerId: video.ownerId,
-          title: req.title,
-          numQuestions: req.numQuestions,
-          keyframeInterval: req.keyframeInterval,
-          actor: req.actor,
-        });
-      } catch (err) {
-        await t.store.finish(id, "failed", new Date(), { error: { code: "unavailable", message: "could not queue" } });
-        throw new TrellisError("unavailable", "the job queue is unavailable", { cause: err });
-      }
-      return result;
     },
 
     async get(req) {
@@ -97,13 +83,14 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
       // Learners may read a shared (or tracked) analysis's questions, never their answers.
       const a = await t.store.get(req.analysisId);
       if (!a || !mayAnswer(req.actor, a)) throw notFound();
+      withQuestions(a);
       const items = await t.store.questionsOf(a.id);
       if (mayAccess(req.actor, a.ownerId)) return { items, answersHidden: false };
       return { items: items.map(learnerView), answersHidden: true };
     },
 
     async exportQuestions(req) {
-      const a = await visible(t, req.actor, req.analysisId);
+      const a = withQuestions(await visible(t, req.actor, req.analysisId));
       return exportQuestions(a, await t.store.questionsOf(a.id), req.format);
     },
   };

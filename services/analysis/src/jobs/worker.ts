@@ -1,6 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type AnalysisError,
@@ -17,13 +16,15 @@ import type { Logger } from "pino";
 import type { AnalysisConfig } from "../config.ts";
 import { ProgressThrottle, progressAt } from "../domain/progress.ts";
 import type { PublishEvent } from "../events.ts";
-import { fromServiceError, type StepContext } from "../steps/context.ts";
-import { deleteKeyframes, extractKeyframes } from "../steps/keyframes.ts";
+import { FinalError, fromServiceError, type StepContext } from "../steps/context.ts";
+import { deleteKeyframes, extractKeyframes, type FetchVideo } from "../steps/keyframes.ts";
 import type { QuestionGenerator } from "../steps/questions.ts";
 import { saveQuestions } from "../steps/save.ts";
 import { fetchTranscript } from "../steps/transcript.ts";
+import { fetchUrlTranscript, urlVideoFetcher } from "../steps/url-source.ts";
 import type { AnalysesStore } from "../store/analyses.ts";
 import { CANCELLED, SHUTTING_DOWN } from "./cancel.ts";
+import { makeJobDir } from "./job-dirs.ts";
 
 export interface ProcessorDeps {
   nc: NatsConnection;
@@ -57,7 +58,8 @@ function outcomeOf(
     return { kind: "failed", error: { code: "deadline_exceeded", message: "the analysis took too long" } };
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof UnrecoverableError) {
-    return { kind: "failed", error: { code: message === CANCELLED ? "cancelled" : "failed", message } };
+    const code = err instanceof FinalError ? err.code : message === CANCELLED ? "cancelled" : "failed";
+    return { kind: "failed", error: { code, message } };
   }
   const code = err instanceof TrellisError ? err.code : "internal";
   if (job.attemptsStarted >= attempts) return { kind: "failed", error: { code, message } };
@@ -101,35 +103,48 @@ export function createProcessor(deps: ProcessorDeps) {
         log.warn({ err }, "could not record progress"),
       );
     };
-    const dir = await mkdtemp(join(config.ANALYSIS_TMP_DIR ?? tmpdir(), `trellis-analysis-${id}-`));
+    const dir = await makeJobDir(config.ANALYSIS_TMP_DIR ?? tmpdir(), id);
     const ctx: StepContext = { nc: deps.nc, store, job: data, signal: aborted, dir, log, config, report };
     const checkCancel = async () => {
       aborted.throwIfAborted();
       if (await store.cancelRequested(id)) throw new UnrecoverableError(CANCELLED);
     };
     try {
-      let video: Awaited<ReturnType<typeof request<typeof mediaCatalog.getVideo>>>;
-      try {
-        video = await request(deps.nc, mediaCatalog.getVideo, { actor: data.actor, videoId: data.videoId });
-      } catch (err) {
-        throw fromServiceError(err, "video");
+      let durationMs: number;
+      let segments: Awaited<ReturnType<typeof fetchTranscript>>;
+      let fetchVideo: FetchVideo | undefined;
+      if (data.url) {
+        // A URL: captions and media from the origin (yt-dlp), not from media.
+        const source = await fetchUrlTranscript(ctx, data.url);
+        ({ durationMs, segments } = source);
+        fetchVideo = urlVideoFetcher(source.infoFile);
+      } else {
+        let video: Awaited<ReturnType<typeof request<typeof mediaCatalog.getVideo>>>;
+        try {
+          video = await request(deps.nc, mediaCatalog.getVideo, { actor: data.actor, videoId: data.videoId });
+        } catch (err) {
+          throw fromServiceError(err, "video");
+        }
+        durationMs = video.durationMs ?? 0;
+        segments = await fetchTranscript(ctx, durationMs);
       }
-      const durationMs = video.durationMs ?? 0;
-      const segments = await fetchTranscript(ctx, durationMs);
       await checkCancel();
-      const keyframes = await extractKeyframes(ctx, durationMs);
+      const keyframes = await extractKeyframes(ctx, durationMs, fetchVideo);
       await checkCancel();
       report(progressAt("questions", 0));
-      const questions = await deps.generator.generate(
+      const { generator, questions } = await deps.generator.generate(
         { analysisId: id, videoId: data.videoId, numQuestions: data.numQuestions, segments, keyframes },
         aborted,
+        log,
       );
       await checkCancel();
       await saveQuestions(ctx, questions);
       // Gone before the analysis reads as completed, so no one ever sees a finished job's files.
       await rm(dir, { recursive: true, force: true });
       const done = progressAt("done", 1);
-      if (await store.finish(id, "completed", new Date(), { questionCount: questions.length, progress: done })) {
+      if (
+        await store.finish(id, "completed", new Date(), { questionCount: questions.length, progress: done, generator })
+      ) {
         publish("progress", { analysisId: id, videoId: data.videoId, progress: done, at: new Date().toISOString() });
         publish("completed", {
           analysisId: id,
@@ -138,7 +153,7 @@ export function createProcessor(deps: ProcessorDeps) {
           at: new Date().toISOString(),
         });
       }
-      log.info({ questions: questions.length, keyframes: keyframes.length }, "analysis completed");
+      log.info({ questions: questions.length, keyframes: keyframes.length, generator }, "analysis completed");
       return { questionCount: questions.length };
     } catch (err) {
       const outcome = outcomeOf(err, bullSignal, timeout, job, config.JOB_ATTEMPTS);

@@ -473,4 +473,4 @@ export async function generateOffline(input: GenerateInput, signal?: AbortSignal
 }
 
 /** The offline generator as a pluggable {@link QuestionGenerator}. */
-export const offlineQuestionGenerator: QuestionGenerator = { generate: generateOffline };
+export const offlineQuestionGenerator: QuestionGenerator = { name: "offline", generate: generateOffline };

@@ -24,40 +24,68 @@ export interface GenerateInput {
 export const QuestionKind = z.enum(["cloze", "multiple_choice"]);
 export type QuestionKind = z.infer<typeof QuestionKind>;
 
+/** The fields every generator writes; `keyframeId` is added by the generator from the video's keyframes. */
+const questionFields = {
+  text: z.string().min(1),
+  options: z.array(z.string().min(1)).min(1),
+  answer: z.string().min(1),
+  /** The transcript sentence the question was made from. */
+  explanation: z.string(),
+  timestampMs: z.number().int().nonnegative(),
+  kind: QuestionKind,
+};
+
+/** Rules a question obeys whoever wrote it (zod cannot express them in the JSON schema). */
+function questionRules(
+  q: { options: string[]; answer: string; kind: QuestionKind },
+  ctx: z.core.$RefinementCtx<unknown>,
+): void {
+  if (new Set(q.options).size !== q.options.length) {
+    ctx.addIssue({ code: "custom", path: ["options"], message: "options must be distinct" });
+  }
+  if (!q.options.includes(q.answer)) {
+    ctx.addIssue({ code: "custom", path: ["answer"], message: "answer must be one of the options" });
+  }
+  if (q.kind === "multiple_choice" && q.options.length < 2) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["options"],
+      message: "a multiple-choice question needs 2 options or more",
+    });
+  }
+}
+
 /**
  * A generated question. `cloze` is a sentence with a `___` blank whose options are only the answer
  * (typed in); `multiple_choice` offers the answer among distractors. Shared by every generator: the
- * output of a language model is validated against this schema too.
+ * output of a language model is validated against the same fields and rules (`ModelQuestions`).
  */
-export const Question = z
-  .object({
-    text: z.string().min(1),
-    options: z.array(z.string().min(1)).min(1),
-    answer: z.string().min(1),
-    /** The transcript sentence the question was made from. */
-    explanation: z.string(),
-    timestampMs: z.number().int().nonnegative(),
-    keyframeId: z.string().nullable(),
-    kind: QuestionKind,
-  })
-  .superRefine((q, ctx) => {
-    if (new Set(q.options).size !== q.options.length) {
-      ctx.addIssue({ code: "custom", path: ["options"], message: "options must be distinct" });
-    }
-    if (!q.options.includes(q.answer)) {
-      ctx.addIssue({ code: "custom", path: ["answer"], message: "answer must be one of the options" });
-    }
-    if (q.kind === "multiple_choice" && q.options.length < 2) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["options"],
-        message: "a multiple-choice question needs 2 options or more",
-      });
-    }
-  });
+export const Question = z.object({ ...questionFields, keyframeId: z.string().nullable() }).superRefine(questionRules);
 export type Question = z.infer<typeof Question>;
+
+/** At most this many questions are asked of a language model (the job's `num_questions` bound). */
+export const MAX_MODEL_QUESTIONS = 50;
+
+/**
+ * What a language model answers: the questions' fields and rules of `Question` without the
+ * keyframe (the generator picks the keyframe nearest each timestamp). Its JSON schema
+ * (`modelQuestionsJsonSchema`) is the `response_format` sent to the model, and the reply is parsed
+ * with it, so the two cannot drift apart.
+ */
+export const ModelQuestions = z.object({
+  questions: z.array(z.object(questionFields).superRefine(questionRules)).max(MAX_MODEL_QUESTIONS),
+});
+export type ModelQuestions = z.infer<typeof ModelQuestions>;
+
+/** `ModelQuestions` as a JSON schema (closed objects, every field required: what strict mode wants). */
+export function modelQuestionsJsonSchema(): Record<string, unknown> {
+  const { $schema: _, ...schema } = z.toJSONSchema(ModelQuestions, { io: "output" }) as Record<string, unknown>;
+  return schema;
+}
 
 /** Writes questions about a transcript. The analysis job calls it; implementations are pluggable. */
 export interface QuestionGenerator {
+  /** What the analysis records as its questions' source: `offline` or `llm:<model>`. */
+  readonly name: string;
   generate(input: GenerateInput, signal?: AbortSignal): Promise<Question[]>;
 }

@@ -16,7 +16,10 @@ export interface StepContext {
   /** The job's own temporary directory (removed by the worker on every outcome). */
   dir: string;
   log: Logger;
-  config: Pick<AnalysisConfig, "FFMPEG_PATH" | "FFMPEG_READ_RATE">;
+  config: Pick<
+    AnalysisConfig,
+    "FFMPEG_PATH" | "FFMPEG_READ_RATE" | "YTDLP_PATH" | "YTDLP_TIMEOUT_MS" | "YTDLP_MAX_BYTES"
+  >;
   report(progress: AnalysisProgress): void;
 }
 
@@ -29,4 +32,16 @@ export function fromServiceError(err: unknown, what: string): Error {
     return new UnrecoverableError(`${what}: ${err.code}: ${err.message}`);
   }
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * A final failure with a stable code (e.g. `invalid_argument` for a URL the origin refuses,
+ * `not_found` for "no transcript available"): never retried, and the code is the analysis's error code.
+ */
+export class FinalError extends UnrecoverableError {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
 }

@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, watch } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { mediaCatalog } from "@trellis/contracts";
@@ -10,6 +8,7 @@ import { request, requestStream, requestUpload } from "@trellis/runtime";
 import { UnrecoverableError } from "bullmq";
 import { keyframeTimeMs, progressTimeMs } from "../domain/ffmpeg-progress.ts";
 import { progressAt } from "../domain/progress.ts";
+import { runInGroup } from "../tools/process-group.ts";
 import { fromServiceError, type StepContext } from "./context.ts";
 
 export interface Keyframe {
@@ -18,14 +17,30 @@ export interface Keyframe {
 }
 
 /** Share of the keyframes stage spent downloading, running ffmpeg, uploading. */
-const DOWNLOAD = 0.1;
+export const DOWNLOAD = 0.1;
 const EXTRACT = 0.75;
+/**
+ * Keyframe uploads in flight at once. Media decodes each picture and makes its thumbnail, so a few
+ * at a time keep both cores busy while one upload waits on the network or the database.
+ */
+export const UPLOADS_IN_FLIGHT = 4;
+/** Chunks of the video download in flight (4 MiB at 256 KiB each): the file goes to disk at once. */
+const DOWNLOAD_WINDOW = 16;
+const FRAME_NAME = /^frame-(\d{6})\.jpg$/;
 
-/** Downloads the video into the job's directory, streamed to disk (never whole in memory). */
-async function download(ctx: StepContext, file: string): Promise<void> {
+/** Puts the video into a file of the job's directory (media's stream, or a URL's download). */
+export type FetchVideo = (ctx: StepContext, file: string) => Promise<void>;
+
+/** Downloads the video from media into the job's directory, streamed to disk (never whole in memory). */
+const download: FetchVideo = async (ctx, file) => {
   let stream: Awaited<ReturnType<typeof requestStream<typeof mediaCatalog.readVideo>>>;
   try {
-    stream = await requestStream(ctx.nc, mediaCatalog.readVideo, { actor: ctx.job.actor, videoId: ctx.job.videoId });
+    stream = await requestStream(
+      ctx.nc,
+      mediaCatalog.readVideo,
+      { actor: ctx.job.actor, videoId: ctx.job.videoId },
+      { window: DOWNLOAD_WINDOW },
+    );
   } catch (err) {
     throw fromServiceError(err, "video download");
   }
@@ -36,24 +51,30 @@ async function download(ctx: StepContext, file: string): Promise<void> {
   } finally {
     ctx.signal.removeEventListener("abort", stop);
   }
-}
+};
 
 /**
- * Runs ffmpeg in its own process group, one JPEG every `interval` seconds, its `-progress` output
- * driving the percent; on abort the whole group is killed and this waits for it to be gone.
+ * ffmpeg's arguments for one JPEG every `intervalSeconds` into `outDir` (`frame-000001.jpg`, …),
+ * with `-progress` on stdout. Exported so the bench times ffmpeg alone on exactly these.
  */
-async function extract(ctx: StepContext, input: string, outDir: string, durationMs: number): Promise<void> {
-  const args = [
+export function keyframeArgs(options: {
+  input: string;
+  outDir: string;
+  intervalSeconds: number;
+  readRate?: number | undefined;
+}): string[] {
+  const { input, outDir, intervalSeconds, readRate } = options;
+  return [
     "-hide_banner",
     "-nostdin",
     "-v",
     "error",
-    ...(ctx.config.FFMPEG_READ_RATE ? ["-readrate", String(ctx.config.FFMPEG_READ_RATE)] : []),
+    ...(readRate ? ["-readrate", String(readRate)] : []),
     "-i",
     input,
     "-an",
     "-vf",
-    `fps=1/${ctx.job.keyframeInterval}`,
+    `fps=1/${intervalSeconds}`,
     "-q:v",
     "3",
     "-progress",
@@ -61,58 +82,81 @@ async function extract(ctx: StepContext, input: string, outDir: string, duration
     "-nostats",
     join(outDir, "frame-%06d.jpg"),
   ];
-  const child = spawn(ctx.config.FFMPEG_PATH, args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  const pid = child.pid;
-  ctx.log.debug({ pid, analysisId: ctx.job.analysisId }, "ffmpeg started");
-  const kill = () => {
-    if (pid !== undefined) {
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  };
-  ctx.signal.addEventListener("abort", kill, { once: true });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    if (stderr.length < 4_000) stderr += d;
-  });
-  const lines = createInterface({ input: child.stdout });
-  lines.on("line", (line) => {
-    const t = progressTimeMs(line);
-    if (t !== null && durationMs > 0) ctx.report(progressAt("keyframes", DOWNLOAD + (EXTRACT * t) / durationMs));
-  });
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once("error", reject);
-      child.once("close", (c) => resolve(c));
-    });
-    ctx.signal.throwIfAborted();
-    if (code !== 0) throw new UnrecoverableError(`ffmpeg failed (exit ${code}): ${stderr.trim().slice(0, 500)}`);
-  } finally {
-    ctx.signal.removeEventListener("abort", kill);
-    lines.close();
-  }
 }
 
 /**
- * The keyframes step: download, extract, then store each frame in media as a picture of the
- * video's owner (its id recorded on the analysis at once, so a cancel can delete it).
+ * Runs ffmpeg in its own process group, one JPEG every `interval` seconds, its `-progress` output
+ * driving the percent; on abort the whole group is killed and this waits for it to be gone.
  */
-export async function extractKeyframes(ctx: StepContext, durationMs: number): Promise<Keyframe[]> {
-  ctx.report(progressAt("keyframes", 0));
-  const input = join(ctx.dir, "video");
-  const frames = join(ctx.dir, "frames");
-  await mkdir(frames);
-  await download(ctx, input);
-  ctx.report(progressAt("keyframes", DOWNLOAD));
-  await extract(ctx, input, frames, durationMs);
-  const names = (await readdir(frames)).filter((n) => n.endsWith(".jpg")).sort();
-  const keyframes: Keyframe[] = [];
-  for (const [i, name] of names.entries()) {
+async function extract(ctx: StepContext, input: string, outDir: string, durationMs: number): Promise<void> {
+  const args = keyframeArgs({
+    input,
+    outDir,
+    intervalSeconds: ctx.job.keyframeInterval,
+    readRate: ctx.config.FFMPEG_READ_RATE,
+  });
+  const { code, stderr } = await runInGroup(ctx.config.FFMPEG_PATH, args, {
+    cwd: ctx.dir,
+    signal: ctx.signal,
+    onStart: (pid) => ctx.log.debug({ pid, analysisId: ctx.job.analysisId }, "ffmpeg started"),
+    onLine(line) {
+      const t = progressTimeMs(line);
+      if (t !== null && durationMs > 0) ctx.report(progressAt("keyframes", DOWNLOAD + (EXTRACT * t) / durationMs));
+    },
+  });
+  if (code !== 0) throw new UnrecoverableError(`ffmpeg failed (exit ${code}): ${stderr.trim().slice(0, 500)}`);
+}
+
+/**
+ * Stores frames in media as ffmpeg writes them, `UPLOADS_IN_FLIGHT` at a time: each picture of the
+ * video's owner, its id recorded on the analysis at once (so a cancel can delete it). ffmpeg
+ * writes `frame-000001.jpg`, `frame-000002.jpg`, … one after the other, so when frame n appears,
+ * every frame before it is complete; when ffmpeg has exited, all are.
+ */
+class FrameUploads {
+  private readonly ids: (string | undefined)[] = [];
+  private readonly pending = new Set<Promise<void>>();
+  private readonly queue: number[] = [];
+  private handed = 0;
+  private failure: { error: unknown } | undefined;
+  private uploaded = 0;
+  total: number | undefined;
+
+  private readonly ctx: StepContext;
+  private readonly dir: string;
+
+  constructor(ctx: StepContext, dir: string) {
+    this.ctx = ctx;
+    this.dir = dir;
+  }
+
+  /** Frames 1..n are complete. */
+  ready(n: number): void {
+    while (this.handed < n) this.queue.push(++this.handed);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.pending.size < UPLOADS_IN_FLIGHT && this.queue.length > 0 && !this.failure) {
+      const n = this.queue.shift() as number;
+      const p = this.upload(n).then(
+        () => {
+          this.pending.delete(p);
+          this.pump();
+        },
+        (error: unknown) => {
+          this.pending.delete(p);
+          this.failure ??= { error };
+        },
+      );
+      this.pending.add(p);
+    }
+  }
+
+  private async upload(n: number): Promise<void> {
+    const { ctx } = this;
     ctx.signal.throwIfAborted();
-    const path = join(frames, name);
+    const path = join(this.dir, `frame-${String(n).padStart(6, "0")}.jpg`);
     let picture: { id: string };
     try {
       picture = await requestUpload(
@@ -125,10 +169,72 @@ export async function extractKeyframes(ctx: StepContext, durationMs: number): Pr
       throw fromServiceError(err, "keyframe upload");
     }
     await ctx.store.addKeyframe(ctx.job.analysisId, picture.id);
-    keyframes.push({ id: picture.id, timeMs: keyframeTimeMs(i, ctx.job.keyframeInterval) });
-    ctx.report(progressAt("keyframes", DOWNLOAD + EXTRACT + ((1 - DOWNLOAD - EXTRACT) * (i + 1)) / names.length));
+    this.ids[n - 1] = picture.id;
+    this.uploaded++;
+    if (this.total) {
+      ctx.report(progressAt("keyframes", DOWNLOAD + EXTRACT + ((1 - DOWNLOAD - EXTRACT) * this.uploaded) / this.total));
+    }
   }
-  return keyframes;
+
+  /** Waits for every upload handed out so far to settle (never leaves one running behind a failure). */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Uploads what is left and returns the pictures' ids in frame order; the first failure is thrown. */
+  async finish(): Promise<string[]> {
+    while (this.pending.size > 0 || (this.queue.length > 0 && !this.failure)) {
+      this.pump();
+      await Promise.allSettled([...this.pending]);
+    }
+    if (this.failure) throw this.failure.error;
+    return this.ids.map((id) => id as string);
+  }
+}
+
+/**
+ * The keyframes step: download, then extract with ffmpeg while the frames already written are
+ * stored in media (`FrameUploads`); the analysis's keyframes are then put in video order.
+ */
+export async function extractKeyframes(
+  ctx: StepContext,
+  durationMs: number,
+  fetchVideo: FetchVideo = download,
+): Promise<Keyframe[]> {
+  ctx.report(progressAt("keyframes", 0));
+  const input = join(ctx.dir, "video");
+  const frames = join(ctx.dir, "frames");
+  await mkdir(frames);
+  await fetchVideo(ctx, input);
+  ctx.report(progressAt("keyframes", DOWNLOAD));
+  const uploads = new FrameUploads(ctx, frames);
+  // Without a watch (inotify out of watches), every frame is stored once ffmpeg is done.
+  let watcher: { close(): void } = { close: () => {} };
+  try {
+    const w = watch(frames, (_event, name) => {
+      const m = name ? FRAME_NAME.exec(name) : null;
+      if (m) uploads.ready(Number(m[1]) - 1);
+    });
+    w.on("error", (err) => ctx.log.warn({ err }, "frames directory watch failed"));
+    watcher = w;
+  } catch (err) {
+    ctx.log.warn({ err }, "cannot watch the frames directory; keyframes are stored after ffmpeg");
+  }
+  try {
+    await extract(ctx, input, frames, durationMs);
+    watcher.close();
+    const names = (await readdir(frames)).filter((n) => FRAME_NAME.test(n));
+    uploads.total = names.length;
+    uploads.ready(names.length);
+    const ids = await uploads.finish();
+    await ctx.store.setKeyframes(ctx.job.analysisId, ids);
+    ctx.report(progressAt("keyframes", 1));
+    return ids.map((id, i) => ({ id, timeMs: keyframeTimeMs(i, ctx.job.keyframeInterval) }));
+  } finally {
+    watcher.close();
+    // On any failure or cancel: no upload may finish after the caller has cleaned up.
+    await uploads.settle();
+  }
 }
 
 /** Deletes keyframes already stored in media (a cancelled or failed job leaves none). */

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Question, TranscriptSegment } from "@trellis/contracts";
+import type { Logger } from "pino";
+import { generateWithFallback } from "../questions/fallback.ts";
 import { offlineQuestionGenerator } from "../questions/offline.ts";
 import type { QuestionGenerator as TranscriptQuestionGenerator } from "../questions/types.ts";
 
@@ -12,39 +14,53 @@ export interface QuestionInput {
   keyframes: readonly { id: string; timeMs: number }[];
 }
 
-/** The questions step of a job: questions of an analysis, ready to store. */
+/** The questions step of a job: questions of an analysis, ready to store, and who wrote them. */
 export interface QuestionGenerator {
-  generate(input: QuestionInput, signal: AbortSignal): Promise<Question[]>;
+  generate(
+    input: QuestionInput,
+    signal: AbortSignal,
+    log: Pick<Logger, "warn">,
+  ): Promise<{ generator: string; questions: Question[] }>;
 }
 
 /**
- * The questions step over a transcript question generator (`src/questions/`: the offline one by
- * default): it gives each question its id and ties it to the analysis and the video.
+ * The questions step over transcript question generators (`src/questions/`), tried in order with
+ * the offline one last as the fallback (`generateWithFallback`); it gives each question its id and
+ * ties it to the analysis and the video.
  */
-export function questionStep(generator: TranscriptQuestionGenerator = offlineQuestionGenerator): QuestionGenerator {
+export function questionStep(
+  preferred: readonly TranscriptQuestionGenerator[] = [],
+  fallback: TranscriptQuestionGenerator = offlineQuestionGenerator,
+): QuestionGenerator {
+  const generators = [...preferred, fallback];
   return {
-    async generate(input, signal) {
+    async generate(input, signal, log) {
       signal.throwIfAborted();
-      const questions = await generator.generate(
+      const { generator, questions } = await generateWithFallback(
+        generators,
         {
           segments: input.segments,
           keyframes: input.keyframes.map((k) => ({ id: k.id, atMs: k.timeMs })),
           count: input.numQuestions,
         },
         signal,
+        log,
       );
-      return questions.slice(0, input.numQuestions).map((q) => ({
-        id: randomUUID(),
-        analysisId: input.analysisId,
-        videoId: input.videoId,
-        kind: q.kind,
-        text: q.text,
-        options: q.options,
-        answer: q.answer,
-        explanation: q.explanation,
-        timestampMs: q.timestampMs,
-        keyframeId: q.keyframeId,
-      }));
+      return {
+        generator,
+        questions: questions.slice(0, input.numQuestions).map((q) => ({
+          id: randomUUID(),
+          analysisId: input.analysisId,
+          videoId: input.videoId,
+          kind: q.kind,
+          text: q.text,
+          options: q.options,
+          answer: q.answer,
+          explanation: q.explanation,
+          timestampMs: q.timestampMs,
+          keyframeId: q.keyframeId,
+        })),
+      };
     },
   };
 }

@@ -6,6 +6,9 @@ interface AnalysisDoc {
   videoId: string;
   ownerId: string;
   title: string;
+  /** A URL analysis's canonical URL (and YouTube id). */
+  url?: string;
+  youtubeId?: string;
   numQuestions: number;
   keyframeInterval: number;
   state: AnalysisState;
@@ -13,6 +16,8 @@ interface AnalysisDoc {
   error?: AnalysisError;
   keyframeIds: string[];
   questionCount: number;
+  /** What wrote the questions (`offline` or `llm:<model>`), once completed. */
+  generator?: string;
   attempts: number;
   /** Set by a cancel: a worker that picks the job up (or reaches its next step) stops. */
   cancelRequested: boolean;
@@ -38,6 +43,8 @@ const view = (d: AnalysisDoc): Analysis => ({
   videoId: d.videoId,
   ownerId: d.ownerId,
   title: d.title,
+  ...(d.url ? { url: d.url } : {}),
+  ...(d.youtubeId ? { youtubeId: d.youtubeId } : {}),
   numQuestions: d.numQuestions,
   keyframeInterval: d.keyframeInterval,
   state: d.state,
@@ -45,6 +52,7 @@ const view = (d: AnalysisDoc): Analysis => ({
   ...(d.error ? { error: d.error } : {}),
   keyframeIds: d.keyframeIds,
   questionCount: d.questionCount,
+  ...(d.generator ? { generator: d.generator } : {}),
   attempts: d.attempts,
   createdAt: d.createdAt.toISOString(),
   ...(d.startedAt ? { startedAt: d.startedAt.toISOString() } : {}),
@@ -58,6 +66,8 @@ export interface NewAnalysis {
   videoId: string;
   ownerId: string;
   title: string;
+  url?: string;
+  youtubeId?: string;
   numQuestions: number;
   keyframeInterval: number;
 }
@@ -103,6 +113,8 @@ export class AnalysesStore {
       videoId: a.videoId,
       ownerId: a.ownerId,
       title: a.title,
+      ...(a.url ? { url: a.url } : {}),
+      ...(a.youtubeId ? { youtubeId: a.youtubeId } : {}),
       numQuestions: a.numQuestions,
       keyframeInterval: a.keyframeInterval,
       state: "waiting",
@@ -159,6 +171,11 @@ export class AnalysesStore {
     await this.analyses.updateOne({ _id: id }, { $push: { keyframeIds: pictureId } });
   }
 
+  /** The keyframes in video order (they are added as their uploads finish, in any order). */
+  async setKeyframes(id: string, pictureIds: readonly string[]): Promise<void> {
+    await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [...pictureIds] } });
+  }
+
   async clearKeyframes(id: string): Promise<void> {
     await this.analyses.updateOne({ _id: id }, { $set: { keyframeIds: [] } });
   }
@@ -179,12 +196,13 @@ export class AnalysesStore {
     id: string,
     state: "completed" | "failed" | "cancelled",
     now: Date,
-    extra: { error?: AnalysisError; questionCount?: number; progress?: AnalysisProgress } = {},
+    extra: { error?: AnalysisError; questionCount?: number; progress?: AnalysisProgress; generator?: string } = {},
   ): Promise<boolean> {
     const set: Partial<AnalysisDoc> = { state, finishedAt: now };
     if (extra.error) set.error = extra.error;
     if (extra.questionCount !== undefined) set.questionCount = extra.questionCount;
     if (extra.progress) set.progress = extra.progress;
+    if (extra.generator) set.generator = extra.generator;
     const d = await this.analyses.findOneAndUpdate(
       { _id: id, state: { $in: ["waiting", "active"] } },
       { $set: set, ...(state === "completed" ? { $unset: { error: "" } } : {}) },

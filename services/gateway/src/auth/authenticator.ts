@@ -65,6 +65,11 @@ export class Authenticator {
     });
   }
 
+  /** Whether a session was revoked (logout, password change, deletion): long-lived streams re-check it. */
+  isRevoked(sessionId: string): boolean {
+    return this.revocations.has(sessionId);
+  }
+
   /** `Authorization: Bearer <JWT | 32-hex v1 token>`. */
   async bearer(header: string | undefined, requestId: string): Promise<Principal> {
     if (!header) throw unauthenticated("missing bearer token");

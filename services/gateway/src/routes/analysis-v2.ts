@@ -90,12 +90,12 @@ export function registerAnalysisV2(router: Router, mount: Mount, deps: { nc: Nat
   });
 
   mount(router, r.startAnalysis, async ({ body, call }) => {
-    const { created, analysis } = await call(analysisCatalog.start, {
-      videoId: body.video_id,
-      title: body.title,
-      numQuestions: body.num_questions,
-      keyframeInterval: body.keyframe_interval,
-    });
+    const options = { title: body.title, numQuestions: body.num_questions, keyframeInterval: body.keyframe_interval };
+    // The body's schema lets through exactly one of `url` and `video_id`.
+    const { created, analysis } =
+      body.url !== undefined
+        ? await call(analysisCatalog.startUrl, { url: body.url, ...options })
+        : await call(analysisCatalog.start, { videoId: body.video_id as string, ...options });
     return created
       ? { status: 202, body: analysis, headers: { Location: `/api/v2/analyses/${analysis.id}` } }
       : { status: 200, body: analysis };

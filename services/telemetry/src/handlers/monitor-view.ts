@@ -14,4 +14,8 @@ export const monitorView = (doc: MonitorDoc): Monitor => ({
       : new Date(Math.min(doc.lastReadingAt, MAX_ISO_MS)).toISOString(),
   readingsStored: doc.readingsStored,
   readingsRejected: doc.readingsRejected,
+  online: doc.presence === "online",
+  lastSeen: doc.lastSeenAt === undefined ? null : new Date(Math.min(doc.lastSeenAt, MAX_ISO_MS)).toISOString(),
+  offlineAfterSeconds: doc.offlineAfterSeconds ?? null,
+  readingsRetentionDays: doc.readingsRetentionDays ?? null,
 });

@@ -6,6 +6,7 @@ import type { TelemetryContext } from "../context.ts";
 import { requireWriter } from "../domain/authorization.ts";
 import { combineMinutes, planSeries } from "../domain/rollup.ts";
 import { bucketGrid, bucketsOf, columnPoints } from "../domain/series.ts";
+import { seriesPieces } from "../retention/series-pieces.ts";
 import { latestOf } from "../store/monitors.ts";
 import { monitorNotFound, readableMonitor } from "./access.ts";
 import type { TelemetryHandlers } from "./types.ts";
@@ -16,7 +17,7 @@ type ReadingHandlers = Pick<TelemetryHandlers, "submitReading" | "latest" | "his
 const answerBeforeDeadlineMs = (deadline: number) => Math.min(250, Math.max(20, (deadline - Date.now()) * 0.1));
 
 export function readingHandlers(t: TelemetryContext): ReadingHandlers {
-  const { monitors, readings, rollups } = t;
+  const { monitors, readings } = t;
 
   return {
     /**
@@ -75,15 +76,23 @@ export function readingHandlers(t: TelemetryContext): ReadingHandlers {
     async series({ actor, monitorId, measurement, from, to, interval }) {
       await readableMonitor(monitors, actor, monitorId);
       const plan = planSeries(from, to, interval);
-      const minutes = await rollups.minutes(monitorId, measurement, plan.fromMinute, plan.toMinute);
-      return { interval, points: combineMinutes(minutes, plan.sizeMs) };
+      const { pieces } = await seriesPieces(t.tiers, t.rollupDays, monitorId, [measurement], from, to, plan.sizeMs);
+      return { interval, points: combineMinutes(pieces.get(measurement) ?? [], plan.sizeMs) };
     },
 
     async seriesColumns({ actor, monitorId, columns, from, to, interval, fill }) {
       await readableMonitor(monitors, actor, monitorId);
       const plan = planSeries(from, to, interval);
       const measurements = [...new Set(columns.map((c) => c.measurement))];
-      const minutes = await rollups.minutesOf(monitorId, measurements, plan.fromMinute, plan.toMinute);
+      const { pieces: minutes } = await seriesPieces(
+        t.tiers,
+        t.rollupDays,
+        monitorId,
+        measurements,
+        from,
+        to,
+        plan.sizeMs,
+      );
       const grid = bucketGrid(from, to, plan.sizeMs);
       const buckets = new Map(measurements.map((m) => [m, bucketsOf(minutes.get(m) ?? [], plan.sizeMs)]));
       const series = columns.map(({ measurement, aggregate }) => ({

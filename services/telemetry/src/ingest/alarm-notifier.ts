@@ -122,7 +122,7 @@ export class AlarmNotifier {
       alarm: alarmView(doc),
     };
     await events.publish(EVENT_OF[type], event, event.id);
-    const live = liveSubjects.alarm(doc.monitorId);
+    const live = liveSubjects.of(doc.monitorId, "alarm");
     const data = encodeJson(event);
     // JetStream when a stream (TELEMETRY_LIVE, another feature's) captures the subject; core NATS otherwise.
     if (await this.liveCaptured(live)) await js.publish(live, data, { msgID: event.id });

@@ -8,6 +8,7 @@ import { nanosToMs } from "../domain/timestamps.ts";
 import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
 import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
 import type { RollupsStore } from "../store/rollups.ts";
+import type { StoredReading } from "./live-publisher.ts";
 
 export interface ReadingsIngestOptions {
   js: JetStreamClient;
@@ -22,6 +23,13 @@ export interface ReadingsIngestOptions {
   roundSize: number;
   /** How long a round waits for a full batch when fewer readings are waiting. */
   maxWaitMs: number;
+  /** Seconds without a reading before a monitor is offline, unless the monitor overrides it. */
+  offlineAfterSeconds?: number;
+  /**
+   * Called (not awaited) once a round is written and acked, with the monitors of the round that
+   * were not `online` when the round read them: the presence tracker claims their transition.
+   */
+  onSeenNotOnline?: (seen: SeenMonitor[]) => void;
   /**
    * Threshold alarms, evaluated on each round's valid readings (in memory, one conditional write
    * per monitor with rules), alongside the round's own writes; a failure fails the round.
@@ -29,6 +37,17 @@ export interface ReadingsIngestOptions {
   alarms?: { evaluate(readings: readonly { monitorId: string; reading: NormalizedReading }[]): Promise<void> };
   /** Called once a round is written and acked: the stream sequences now stored, and those rejected. */
   onRoundDone?: (stored: number[], rejected: { seq: number; reason: string }[]) => void;
+  /** Called once a round is written and acked with its stored readings (for the live stream); must not block. */
+  onStored?: (stored: StoredReading[]) => void;
+}
+
+/** A monitor a round received readings from. */
+export interface SeenMonitor {
+  monitorId: string;
+  ownerId: string;
+  /** Latest receive time of its readings in the round (ms). */
+  lastSeen: number;
+  offlineAfterSeconds: number;
 }
 
 interface Accepted {
@@ -221,6 +240,12 @@ export class ReadingsIngest {
       }
       u.stored += 1;
       u.readings.push(a.reading);
+      // Presence: the stream's receive time, folded into the monitor's update of the round.
+      const receivedAt = nanosToMs(a.msg.timestampNanos);
+      if (!u.seen || receivedAt > u.seen.at) {
+        const timeoutS = current.get(a.monitorId)?.offlineAfterSeconds ?? this.opts.offlineAfterSeconds;
+        if (timeoutS !== undefined) u.seen = { at: receivedAt, offlineDueAt: receivedAt + timeoutS * 1_000 };
+      }
     }
     // Different collections and documents: the two bulk writes cannot lose each other's updates.
     const [, , alarmsFailed] = await Promise.all([
@@ -236,6 +261,22 @@ export class ReadingsIngest {
       valid.map((a) => a.msg.seq),
       rejected.map((r) => ({ seq: r.msg.seq, reason: r.reason })),
     );
+    // Stored now or by an earlier attempt of a redelivered round: the live event's id dedupes it.
+    this.opts.onStored?.(valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, reading: a.reading })));
+    if (this.opts.onSeenNotOnline && this.opts.offlineAfterSeconds !== undefined) {
+      const seen: SeenMonitor[] = [];
+      for (const u of byMonitor.values()) {
+        const state = current.get(u.monitorId);
+        if (!state || state.presence === "online" || !u.seen) continue;
+        seen.push({
+          monitorId: u.monitorId,
+          ownerId: state.ownerId,
+          lastSeen: u.seen.at,
+          offlineAfterSeconds: state.offlineAfterSeconds ?? this.opts.offlineAfterSeconds,
+        });
+      }
+      if (seen.length > 0) this.opts.onSeenNotOnline(seen);
+    }
     if (valid.length > 0)
       log.debug(
         { stored: applied.length, received: valid.length, ms: Math.round(performance.now() - started) },

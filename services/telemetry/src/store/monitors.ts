@@ -20,6 +20,17 @@ export interface MonitorDoc {
   lastReadingAt?: number;
   readingsStored: number;
   readingsRejected: number;
+  /** When the stream last received a reading of this monitor (ms); absent until the first. */
+  lastSeenAt?: number;
+  /** `lastSeenAt` + the inactivity timeout in force when it was written: the sweeper's key. */
+  offlineDueAt?: number;
+  /** Absent until the first reading; each change is claimed by one conditional update (store/presence.ts). */
+  presence?: "online" | "offline";
+  /** When `presence` last changed (ms). */
+  presenceChangedAt?: number;
+  /** Overrides of telemetry's global settings. */
+  offlineAfterSeconds?: number;
+  readingsRetentionDays?: number;
 }
 
 /** What a batch changes on one monitor. */
@@ -28,10 +39,15 @@ export interface MonitorBatchUpdate {
   stored: number;
   /** Readings of the batch in stream order. */
   readings: readonly NormalizedReading[];
+  /** Latest receive time of the batch's readings and when the monitor goes offline after it. */
+  seen?: { at: number; offlineDueAt: number };
 }
 
 /** The part of a monitor that ingest reads before it writes a round. */
-export type MonitorIngestState = Pick<MonitorDoc, "_id" | "latest" | "stringsAt">;
+export type MonitorIngestState = Pick<
+  MonitorDoc,
+  "_id" | "latest" | "stringsAt" | "ownerId" | "presence" | "offlineAfterSeconds"
+>;
 
 /** Everything but the large strings: for views that do not show them. */
 const SUMMARY = { strings: 0 } as const;
@@ -124,7 +140,10 @@ export class MonitorsStore {
   async ingestState(ids: readonly string[]): Promise<Map<string, MonitorIngestState>> {
     if (ids.length === 0) return new Map();
     const docs = await this.monitors
-      .find({ _id: { $in: [...ids] } }, { projection: { latest: 1, stringsAt: 1 } })
+      .find(
+        { _id: { $in: [...ids] } },
+        { projection: { latest: 1, stringsAt: 1, ownerId: 1, presence: 1, offlineAfterSeconds: 1 } },
+      )
       .toArray();
     return new Map(docs.map((d) => [d._id, d]));
   }
@@ -156,7 +175,10 @@ export class MonitorsStore {
         updateOne: {
           filter: { _id: u.monitorId },
           update: {
-            $max: { lastReadingAt: changes.lastAt },
+            $max: {
+              lastReadingAt: changes.lastAt,
+              ...(u.seen ? { lastSeenAt: u.seen.at, offlineDueAt: u.seen.offlineDueAt } : {}),
+            },
             $inc: { readingsStored: u.stored },
             ...(Object.keys(set).length > 0 ? { $set: set } : {}),
           },

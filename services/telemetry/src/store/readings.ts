@@ -78,7 +78,37 @@ export class ReadingsStore {
     return this.readings.countDocuments({ monitorId });
   }
 
+  /**
+   * Deletes up to `limit` of a monitor's readings measured before `before`: their ids first (an
+   * indexed, limited find on `monitorId_at`), then those ids one `deleteOne` each in one bulk
+   * write (`_id` lookups, which FerretDB also takes through its index; a `deleteMany` with
+   * `$in` made it scan the whole collection in one write transaction, stalling ingest's inserts).
+   * Returns how many went. Retention
+   * calls it in a loop with pauses, so a large backlog is never one huge delete.
+   */
+  async deleteOlderBatch(monitorId: string, before: number, limit: number): Promise<number> {
+    const ids = await this.readings
+      .find({ monitorId, at: { $lt: before } }, { projection: { _id: 1 } })
+      .limit(limit)
+      .toArray();
+    if (ids.length === 0) return 0;
+    return deleteByIds(this.readings, ids);
+  }
+
   async deleteForMonitor(monitorId: string): Promise<void> {
     await this.readings.deleteMany({ monitorId });
   }
+}
+
+/** Deletes documents by id: one `deleteOne` by `_id` each, in one unordered bulk write. */
+export async function deleteByIds<T extends { _id: string }>(
+  collection: Collection<T>,
+  docs: readonly { _id: string }[],
+): Promise<number> {
+  if (docs.length === 0) return 0;
+  const res = await collection.bulkWrite(
+    docs.map((d) => ({ deleteOne: { filter: { _id: d._id } as Filter<T> } })),
+    { ordered: false },
+  );
+  return res.deletedCount;
 }

@@ -1,0 +1,36 @@
+import { randomUUID } from "node:crypto";
+import { type analysisUrlCatalog, parseVideoUrl, TrellisError, urlVideoId } from "@trellis/contracts";
+import type { Handlers } from "@trellis/runtime";
+import type { AnalysisContext } from "../context.ts";
+import { createAndEnqueue } from "./start.ts";
+
+/**
+ * Analyses of video URLs. The caller owns them (and the keyframes they store in media, as
+ * pictures of the caller); the URL's video is the caller's own (`urlVideoId(owner, url)`), so
+ * one analysis of a URL may be active per user, like one per uploaded video.
+ */
+export function urlAnalysisHandlers(t: AnalysisContext): Handlers<typeof analysisUrlCatalog> {
+  return {
+    async startUrl(req) {
+      const actor = req.actor;
+      if (actor.kind !== "user") throw new TrellisError("forbidden", "monitors cannot start analyses");
+      const parsed = parseVideoUrl(req.url);
+      if (!parsed.ok) throw new TrellisError("invalid_argument", parsed.reason);
+      const { url, youtubeId } = parsed.value;
+      return createAndEnqueue(
+        t,
+        {
+          id: randomUUID(),
+          videoId: await urlVideoId(actor.userId, url),
+          ownerId: actor.userId,
+          title: req.title,
+          url,
+          ...(youtubeId ? { youtubeId } : {}),
+          numQuestions: req.numQuestions,
+          keyframeInterval: req.keyframeInterval,
+        },
+        actor,
+      );
+    },
+  };
+}
