@@ -1,3 +1,4 @@
+import type { Measurement } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
 import {
   classify,
@@ -208,6 +209,72 @@ describe("evaluateMonitor", () => {
     expect(r2.transitions.map((t) => t.kind)).toEqual(["raised"]);
     const r3 = evaluateMonitor([above], r2.state, [{ at: 20_000, values: { ph: 8 } }]);
     expect(r3.transitions).toEqual([]);
+  });
+});
+
+describe("evaluateMonitor agrees with step, reading by reading", () => {
+  it("on random rules and readings split into random rounds", () => {
+    let seed = 42;
+    const rand = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let trial = 0; trial < 200; trial++) {
+      const rules: RuleSpec[] = Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, k) => {
+        const condition = (["above", "below", "outside"] as const)[Math.floor(rand() * 3)] ?? "above";
+        const measurement = rand() < 0.5 ? "ph" : "reservoir_temp";
+        return {
+          id: `${k}`.padStart(24, "0"),
+          measurement,
+          condition,
+          threshold: condition === "outside" ? { low: 4, high: 6 } : 5,
+          forSeconds: Math.floor(rand() * 4),
+          hysteresis: rand() < 0.5 ? 0 : 0.5,
+        };
+      });
+      const readings: { at: number; values: Partial<Record<Measurement, number>> }[] = Array.from(
+        { length: 30 },
+        (_, i) => ({
+          at: i * 1_000,
+          values: {
+            ...(rand() < 0.8 ? { ph: Math.round(rand() * 100) / 10 } : {}),
+            ...(rand() < 0.8 ? { reservoir_temp: Math.round(rand() * 100) / 10 } : {}),
+          },
+        }),
+      );
+      // Reference: each rule folds `step` over the readings in order.
+      const expected: Transition[] = [];
+      const finals: Record<string, RuleState> = {};
+      for (const rule of rules) {
+        let st = initialRuleState();
+        for (const r of readings) {
+          const v = r.values[rule.measurement];
+          if (v === undefined) continue;
+          const out = step(rule, st, { at: r.at, value: v });
+          st = out.state;
+          if (out.transition) expected.push(out.transition);
+        }
+        finals[rule.id] = st;
+      }
+      // evaluateMonitor over rounds of random sizes, shuffled within each round.
+      let state = {};
+      const got: Transition[] = [];
+      for (let i = 0; i < readings.length; ) {
+        const size = 1 + Math.floor(rand() * 8);
+        const round = readings.slice(i, i + size).sort(() => rand() - 0.5);
+        i += size;
+        const out = evaluateMonitor(rules, state, round);
+        state = out.state;
+        got.push(...out.transitions);
+      }
+      const key = (t: Transition) => `${t.ruleId}:${t.kind}:${t.alarmId}:${t.at}:${t.value}`;
+      expect(got.map(key).sort(), `trial ${trial}`).toEqual(expected.map(key).sort());
+      for (const rule of rules) {
+        const a = (state as Record<string, RuleState>)[rule.id];
+        const b = finals[rule.id] as RuleState;
+        expect(a, `trial ${trial}`).toEqual(b);
+      }
+    }
   });
 });
 

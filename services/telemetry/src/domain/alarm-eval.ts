@@ -123,29 +123,60 @@ export function evaluateMonitor(
   state: MonitorAlarmState,
   readings: readonly { at: number; values: Partial<Record<Measurement, number>> }[],
 ): { state: MonitorAlarmState; transitions: Transition[]; changed: boolean } {
+  // Each measurement's readings once, in timestamp order: the rules of a measurement scan arrays.
   const sorted = [...readings].sort((a, b) => a.at - b.at);
+  const series = new Map<string, { at: number[]; value: number[] }>();
+  for (const r of sorted) {
+    for (const m in r.values) {
+      const v = r.values[m as Measurement];
+      if (v === undefined) continue;
+      let one = series.get(m);
+      if (!one) {
+        one = { at: [], value: [] };
+        series.set(m, one);
+      }
+      one.at.push(r.at);
+      one.value.push(v);
+    }
+  }
   const next: MonitorAlarmState = {};
   const transitions: Transition[] = [];
-  let changed = Object.keys(state).some((id) => !rules.some((r) => r.id === id));
+  const ruleIds = new Set(rules.map((r) => r.id));
+  let changed = Object.keys(state).some((id) => !ruleIds.has(id));
   for (const rule of rules) {
     const before = state[rule.id];
     let s = before ?? initialRuleState();
-    let copied = before === undefined;
-    for (const r of sorted) {
-      const value = r.values[rule.measurement];
-      if (value === undefined || r.at <= s.lastAt) continue;
-      if (!copied) {
-        s = { ...s };
-        copied = true;
+    const one = series.get(rule.measurement);
+    const n = one?.at.length ?? 0;
+    let i = 0;
+    while (i < n && (one?.at[i] as number) <= s.lastAt) i++;
+    if (one && i < n) {
+      s = { ...s };
+      // Quiet (no breach, no open alarm): only a breaching reading changes more than `lastAt`.
+      if (!s.open && s.breachSince === null) {
+        const breaches = breachTest(rule);
+        while (i < n && !breaches(one.value[i] as number)) i++;
+        s.lastAt = one.at[Math.min(i, n - 1)] as number;
       }
-      const transition = advance(rule, s, r.at, value);
-      if (transition) transitions.push(transition);
+      for (; i < n; i++) {
+        const transition = advance(rule, s, one.at[i] as number, one.value[i] as number);
+        if (transition) transitions.push(transition);
+      }
     }
     if (s !== before) changed = true;
     next[rule.id] = s;
   }
   transitions.sort((a, b) => a.at - b.at);
   return { state: next, transitions, changed };
+}
+
+/** `classify(rule, v) === "breach"`, without the switch per reading. */
+function breachTest(rule: RuleSpec): (v: number) => boolean {
+  const t = rule.threshold;
+  if (rule.condition === "above") return (v) => v > (t as number);
+  if (rule.condition === "below") return (v) => v < (t as number);
+  const { low, high } = t as { low: number; high: number };
+  return (v) => v < low || v > high;
 }
 
 /**
