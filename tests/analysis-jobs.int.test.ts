@@ -108,6 +108,29 @@ describe("analysis jobs", () => {
     expect(none.body.error.message).toBe("no transcript available");
   });
 
+  it("starts arriving together: one analysis per video, every caller told which (group commit)", async () => {
+    const [shared, ...others] = await Promise.all([1, 2, 3, 4].map(() => upload(bob, true)));
+    const replies = await Promise.all([
+      ...Array.from({ length: 6 }, () => start(bob, shared as string)),
+      ...others.map((id) => start(bob, id)),
+    ]);
+    const onShared = replies.slice(0, 6);
+    expect(onShared.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 202]);
+    expect(new Set(onShared.map((r) => r.body.id)).size).toBe(1);
+    const onOthers = replies.slice(6);
+    expect(onOthers.map((r) => r.status)).toEqual([202, 202, 202]);
+    expect(new Set(onOthers.map((r) => r.body.id)).size).toBe(3);
+    for (const r of onOthers) expect(r.body.videoId).not.toBe(shared);
+    const listed = await fetch(`${base}/api/v2/analyses?video_id=${shared}`, {
+      headers: { authorization: `Bearer ${bob.bearer}` },
+    });
+    expect(((await listed.json()) as { items: { id: string }[] }).items.map((a) => a.id)).toEqual([
+      onShared[0]?.body.id,
+    ]);
+    // Not needed further: stopped so that they do not hold the single worker.
+    for (const r of [onShared[0], ...onOthers]) expect((await cancel(bob, r?.body.id)).status).toBe(200);
+  });
+
   it("analyses a video: keyframes stored in media, N questions inside the video, progress events", async () => {
     const videoId = await upload(alice, true);
     const sub = nc.subscribe(analysisEvents.progress.subject);

@@ -4,6 +4,7 @@ export * from "./config.ts";
 export * from "./consume.ts";
 export * from "./dead-letter.ts";
 export * from "./events.ts";
+export * from "./group-commit.ts";
 export * from "./jetstream.ts";
 export * from "./logger.ts";
 export * from "./mongo.ts";

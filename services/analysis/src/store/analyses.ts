@@ -1,5 +1,6 @@
 import type { Analysis, AnalysisError, AnalysisProgress, AnalysisState, Question } from "@trellis/contracts";
-import { type Collection, type Db, MongoServerError } from "mongodb";
+import { GroupCommit } from "@trellis/runtime";
+import { type Collection, type Db, MongoBulkWriteError } from "mongodb";
 
 interface AnalysisDoc {
   _id: string;
@@ -72,11 +73,36 @@ export interface NewAnalysis {
   keyframeInterval: number;
 }
 
+export type CreateOutcome = { created: true; analysis: Analysis } | { created: false; id: string };
+
+const newDoc = (a: NewAnalysis, now: Date): AnalysisDoc => ({
+  _id: a.id,
+  videoId: a.videoId,
+  ownerId: a.ownerId,
+  title: a.title,
+  ...(a.url ? { url: a.url } : {}),
+  ...(a.youtubeId ? { youtubeId: a.youtubeId } : {}),
+  numQuestions: a.numQuestions,
+  keyframeInterval: a.keyframeInterval,
+  state: "waiting",
+  progress: { stage: "queued", percent: 0 },
+  keyframeIds: [],
+  questionCount: 0,
+  attempts: 0,
+  cancelRequested: false,
+  createdAt: now,
+  shared: false,
+  trackedUrl: null,
+});
+
 /** Analyses, the one-active-per-video locks and the generated questions (`trellis_analysis`). */
 export class AnalysesStore {
   private readonly analyses: Collection<AnalysisDoc>;
   private readonly active: Collection<ActiveDoc>;
   private readonly questions: Collection<QuestionDoc>;
+  private readonly starts = new GroupCommit<{ a: NewAnalysis; now: Date }, CreateOutcome>((items) =>
+    this.createMany(items),
+  );
 
   constructor(db: Db) {
     this.analyses = db.collection("analyses");
@@ -92,43 +118,76 @@ export class AnalysesStore {
 
   /**
    * Creates a waiting analysis unless one is waiting or active for the video: then that one's id
-   * (the lock is the `_id` of `active_videos`, so two concurrent starts cannot both win).
+   * (the lock is the `_id` of `active_videos`, so two concurrent starts cannot both win). Starts
+   * arriving together share one lock insert and one analysis insert (group commit).
    */
-  async create(
-    a: NewAnalysis,
-    now: Date,
-  ): Promise<{ created: true; analysis: Analysis } | { created: false; id: string }> {
+  create(a: NewAnalysis, now: Date): Promise<CreateOutcome> {
+    return this.starts.submit({ a, now });
+  }
+
+  private async createMany(items: { a: NewAnalysis; now: Date }[]): Promise<CreateOutcome[]> {
+    // One candidate per video; later starts of the same video in the batch answer with its winner.
+    const candidates = new Map<string, number>();
+    items.forEach(({ a }, i) => {
+      if (!candidates.has(a.videoId)) candidates.set(a.videoId, i);
+    });
+    const order = [...candidates.values()];
+    const locked = new Set<number>(); // candidates whose video another analysis holds
     try {
-      await this.active.insertOne({ _id: a.videoId, analysisId: a.id });
+      await this.active.insertMany(
+        order.map((i) => ({ _id: items[i]?.a.videoId as string, analysisId: items[i]?.a.id as string })),
+        { ordered: false },
+      );
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === 11000) {
-        const holder = await this.active.findOne({ _id: a.videoId });
-        if (holder) return { created: false, id: holder.analysisId };
-        return this.create(a, now); // released meanwhile
+      if (!(err instanceof MongoBulkWriteError)) throw err;
+      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      if (errors.some((e) => e.code !== 11000)) {
+        await this.releaseLocks(order.filter((_, k) => !errors.some((e) => e.index === k)).map((i) => items[i]?.a));
+        throw err;
       }
-      throw err;
+      for (const e of errors) locked.add(order[e.index] as number);
     }
-    const doc: AnalysisDoc = {
-      _id: a.id,
-      videoId: a.videoId,
-      ownerId: a.ownerId,
-      title: a.title,
-      ...(a.url ? { url: a.url } : {}),
-      ...(a.youtubeId ? { youtubeId: a.youtubeId } : {}),
-      numQuestions: a.numQuestions,
-      keyframeInterval: a.keyframeInterval,
-      state: "waiting",
-      progress: { stage: "queued", percent: 0 },
-      keyframeIds: [],
-      questionCount: 0,
-      attempts: 0,
-      cancelRequested: false,
-      createdAt: now,
-      shared: false,
-      trackedUrl: null,
-    };
-    await this.analyses.insertOne(doc);
-    return { created: true, analysis: view(doc) };
+    const winners = order.filter((i) => !locked.has(i));
+    const docs = winners.map((i) => newDoc(items[i]?.a as NewAnalysis, items[i]?.now as Date));
+    if (docs.length > 0) {
+      try {
+        await this.analyses.insertMany(docs);
+      } catch (err) {
+        await this.releaseLocks(winners.map((i) => items[i]?.a));
+        throw err;
+      }
+    }
+    const outcomes = new Map<number, CreateOutcome>();
+    winners.forEach((i, k) => {
+      outcomes.set(i, { created: true, analysis: view(docs[k] as AnalysisDoc) });
+    });
+    await Promise.all(
+      [...locked].map(async (i) => {
+        const { a, now } = items[i] as { a: NewAnalysis; now: Date };
+        const holder = await this.active.findOne({ _id: a.videoId });
+        // Released between the insert and this read: try again on its own (directly: going through
+        // `starts` would wait for this very batch).
+        outcomes.set(
+          i,
+          holder
+            ? { created: false, id: holder.analysisId }
+            : ((await this.createMany([{ a, now }]))[0] as CreateOutcome),
+        );
+      }),
+    );
+    return items.map(({ a }, i) => {
+      const own = outcomes.get(i);
+      if (own) return own;
+      const winner = outcomes.get(candidates.get(a.videoId) as number) as CreateOutcome;
+      return { created: false, id: winner.created ? winner.analysis.id : winner.id };
+    });
+  }
+
+  /** Undoes locks of a batch that could not be written whole (else their videos stay held). */
+  private async releaseLocks(of: (NewAnalysis | undefined)[]): Promise<void> {
+    await Promise.all(
+      of.map((a) => (a ? this.active.deleteOne({ _id: a.videoId, analysisId: a.id }) : undefined)),
+    ).catch(() => {});
   }
 
   async get(id: string): Promise<Analysis | null> {
