@@ -82,6 +82,7 @@ import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+import { benchAlarms } from "./telemetry-alarms.ts";
 import { benchCommands } from "./telemetry-commands.ts";
 import { benchTelemetryLive } from "./telemetry-live.ts";
 import { benchRetention } from "./telemetry-retention.ts";
@@ -419,7 +420,10 @@ if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "commands") await benc
 // Live readings: alone here with BENCH_ONLY=live; in a full run after the ingest sections (end of file).
 if (process.env.BENCH_ONLY === "live") await benchTelemetryLive();
 if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "retention") await benchRetention();
-if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "ingest") process.exit(0);
+if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "alarms") {
+  if ((await benchAlarms()) !== 0) process.exitCode = 1;
+}
+if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== "ingest") process.exit(process.exitCode ?? 0);
 const bench = await startBench();
 const cleanups: (() => Promise<unknown>)[] = [];
 let exitCode = 0;

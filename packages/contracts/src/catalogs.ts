@@ -1,3 +1,4 @@
+import { alarmsCatalog } from "./alarms.ts";
 import { analysisJobsCatalog } from "./analysis.ts";
 import { analysisUrlCatalog } from "./analysis-url.ts";
 import { answersCatalog } from "./answers.ts";
@@ -24,7 +25,7 @@ export const analysisCatalog = {
 export const catalogs = {
   gateway: gatewayCatalog,
   auth: authCatalog,
-  telemetry: { ...telemetryCatalog, ...commandsCatalog },
+  telemetry: { ...telemetryCatalog, ...commandsCatalog, ...alarmsCatalog },
   media: mediaCatalog,
   analysis: analysisCatalog,
 } as const;

@@ -1,3 +1,4 @@
+export * from "./alarms.ts";
 export * from "./analysis.ts";
 export * from "./analysis-url.ts";
 export * from "./answers.ts";
@@ -9,6 +10,7 @@ export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./headers.ts";
 export * from "./health.ts";
+export * from "./http/alarms-v2.ts";
 export * from "./http/analysis-v2.ts";
 export * from "./http/answers-v2.ts";
 export * from "./http/auth-v2.ts";
@@ -32,6 +34,7 @@ export * from "./services.ts";
 export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
 
+import { alarmsV2Routes } from "./http/alarms-v2.ts";
 import { analysisV2Routes } from "./http/analysis-v2.ts";
 import { answersV2Routes } from "./http/answers-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
@@ -57,6 +60,7 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(liveV2Routes),
   ...Object.values(commandsV2Routes),
   ...Object.values(presenceV2Routes),
+  ...Object.values(alarmsV2Routes),
   ...Object.values(mediaV2Routes),
   ...Object.values(analysisV2Routes),
   ...Object.values(answersV2Routes),

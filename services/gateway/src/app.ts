@@ -11,6 +11,7 @@ import { errorHandler } from "./http/errors.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
 import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
+import { registerAlarmsV2 } from "./routes/alarms-v2.ts";
 import { registerAnalysisV2 } from "./routes/analysis-v2.ts";
 import { registerAnswersV2 } from "./routes/answers-v2.ts";
 import { registerAuthV2 } from "./routes/auth-v2.ts";
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerLiveV2(api, mount, { nc: deps.nc, authenticator: deps.authenticator });
   registerCommandsV2(api, mount);
   registerPresenceV2(api, mount);
+  registerAlarmsV2(api, mount);
   registerMediaV2(api, mount);
   registerAnalysisV2(api, mount, { nc: deps.nc });
   registerAnswersV2(api, mount);

@@ -42,6 +42,19 @@ export const telemetryConfigSchema = baseConfigSchema.extend(mongoConfigSchema.s
    * by their own timestamp, reach the minute rollups but not the hour already written).
    */
   DOWNSAMPLE_DELAY_MS: env.int(0, 86_400_000).default(120_000),
+  /** Alarm rules cached per monitor are reloaded after this long even without a change notice. */
+  ALARM_RULES_CACHE_MS: env.int(100, 3_600_000).default(60_000),
+  /** A monitor's alarm state that only saw in-range readings is written at most this often. */
+  ALARM_STATE_FLUSH_MS: env.int(0, 600_000).default(2_000),
+  /** How long one webhook POST may take. */
+  WEBHOOK_TIMEOUT_MS: env.int(100, 60_000).default(10_000),
+  /** First webhook retry delay, doubled on each retry up to `WEBHOOK_MAX_RETRY_MS`. */
+  WEBHOOK_RETRY_MS: env.int(10, 3_600_000).default(1_000),
+  WEBHOOK_MAX_RETRY_MS: env.int(10, 86_400_000).default(300_000),
+  /** Deliveries of one notification before it is dead-lettered. */
+  WEBHOOK_MAX_DELIVER: env.int(1, 1_000).default(15),
+  /** Accept webhook URLs on localhost or private networks (off: users could reach the platform's own network). */
+  WEBHOOK_ALLOW_PRIVATE: env.bool().default(false),
 });
 
 export type TelemetryConfig = z.output<typeof telemetryConfigSchema>;

@@ -3,6 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   AUTH_EVENTS_STREAM,
   AUTH_EVENTS_SUBJECTS,
+  alarmRulesChanged,
   authEvents,
   catalogs,
   deviceSubjects,
@@ -10,6 +11,8 @@ import {
   READINGS_STREAM,
   TELEMETRY_EVENTS_STREAM,
   TELEMETRY_EVENTS_SUBJECTS,
+  WEBHOOKS_CONSUMER,
+  WEBHOOKS_STREAM,
 } from "@trellis/contracts";
 import {
   type Ensured,
@@ -26,26 +29,33 @@ import pkg from "../package.json" with { type: "json" };
 import { COMMAND_LEASE_MS, CommandDispatcher } from "./commands/dispatcher.ts";
 import { telemetryConfigSchema } from "./config.ts";
 import type { TelemetryContext } from "./context.ts";
+import { alarmHandlers } from "./handlers/alarms.ts";
 import { commandHandlers } from "./handlers/commands.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { presenceHandlers } from "./handlers/presence.ts";
 import { readingHandlers } from "./handlers/readings.ts";
+import { AlarmEvaluator } from "./ingest/alarm-evaluator.ts";
+import { AlarmNotifier } from "./ingest/alarm-notifier.ts";
 import { LivePublisher } from "./ingest/live-publisher.ts";
 import { liveStreamSpec } from "./ingest/live-stream.ts";
 import { ReadingsIngest } from "./ingest/readings-consumer.ts";
 import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
+import { startWebhookDelivery, webhooksStreamSpec } from "./ingest/webhook-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
 import { PresenceTracker } from "./presence/tracker.ts";
 import { RetentionJob } from "./retention/job.ts";
+import { AlarmRulesStore } from "./store/alarm-rules.ts";
+import { AlarmsStore } from "./store/alarms.ts";
 import { CommandsStore } from "./store/commands.ts";
 import { MonitorsStore } from "./store/monitors.ts";
 import { PresenceStore } from "./store/presence.ts";
 import { ReadingsStore } from "./store/readings.ts";
 import { RollupTiersStore } from "./store/rollup-tiers.ts";
 import { RollupsStore } from "./store/rollups.ts";
+import { WebhooksStore } from "./store/webhooks.ts";
 
 await runService({
   name: "telemetry",
@@ -60,7 +70,12 @@ await runService({
     const presence = new PresenceStore(mongo.db);
     const tiers = new RollupTiersStore(mongo.db);
     const commands = new CommandsStore(mongo.db);
-    await Promise.all([monitors, readings, rollups, presence, tiers, commands].map((s) => s.ensureIndexes()));
+    const alarmRules = new AlarmRulesStore(mongo.db);
+    const alarms = new AlarmsStore(mongo.db);
+    const webhooks = new WebhooksStore(mongo.db);
+    await Promise.all(
+      [monitors, readings, rollups, presence, tiers, commands, alarmRules, alarms].map((s) => s.ensureIndexes()),
+    );
     const rollupDays = {
       minute: config.ROLLUP_MINUTE_RETENTION_DAYS,
       hour: config.ROLLUP_HOUR_RETENTION_DAYS,
@@ -87,6 +102,15 @@ await runService({
         max_ack_pending: Math.max(1_000, config.INGEST_ROUND_SIZE * 3),
       }),
     );
+    // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
+    kept(await ensureStream(jsm, webhooksStreamSpec()));
+    kept(
+      await ensureDurableConsumer(jsm, WEBHOOKS_STREAM, {
+        durable_name: WEBHOOKS_CONSUMER,
+        ack_wait: nanos(config.WEBHOOK_TIMEOUT_MS + 20_000),
+        max_deliver: config.WEBHOOK_MAX_DELIVER,
+      }),
+    );
     kept(
       await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
         durable_name: USER_DELETED_CONSUMER,
@@ -99,8 +123,52 @@ await runService({
     const stored = new StoredWatch(nc, jsm, log.child({ component: "stored-watch" }));
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
+    const notifier = new AlarmNotifier({
+      nc,
+      js,
+      jsm,
+      events,
+      alarms,
+      rules: alarmRules,
+      log: log.child({ component: "alarms" }),
+    });
+    const evaluator = new AlarmEvaluator({
+      store: alarmRules,
+      notifier,
+      log: log.child({ component: "alarms" }),
+      // Unique per process: it tells a conditional write's winner (instances may share INSTANCE_ID).
+      instance: `${instance}.${randomBytes(4).toString("hex")}`,
+      cacheTtlMs: config.ALARM_RULES_CACHE_MS,
+      outboxRetryMs: 10_000,
+      flushMs: config.ALARM_STATE_FLUSH_MS,
+    });
+    // Every instance hears every rule change (no queue group) and drops that monitor's cached rules.
+    const ruleChanges = nc.subscribe(alarmRulesChanged.subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        const parsed = alarmRulesChanged.schema.safeParse(msg.json());
+        if (parsed.success) evaluator.invalidate(parsed.data.monitorId);
+      },
+    });
+    // Notices missed while disconnected: start over from the database.
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === "reconnect") evaluator.invalidateAll();
+    })();
+    evaluator.startSweep(15_000);
+    shutdown.add("alarm notifications", async () => {
+      ruleChanges.unsubscribe();
+      evaluator.stop();
+      await notifier.idle();
+    });
+    const alarmData = {
+      async removeMonitor(monitorId: string) {
+        await alarmRules.deleteOfMonitor(monitorId);
+        await alarms.deleteForMonitor(monitorId);
+        nc.publish(alarmRulesChanged.subject, JSON.stringify({ monitorId }));
+      },
+    };
     const live = new LivePublisher(nc, log.child({ component: "live" }));
-    const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events, commands });
+    const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events, commands, alarmData });
     const tracker = new PresenceTracker({
       store: presence,
       events,
@@ -121,6 +189,7 @@ await runService({
       batchSize: config.INGEST_BATCH_SIZE,
       roundSize: Math.max(config.INGEST_ROUND_SIZE, config.INGEST_BATCH_SIZE),
       maxWaitMs: config.INGEST_MAX_WAIT_MS,
+      alarms: evaluator,
       onRoundDone: (seqs, rejected) => StoredWatch.notify(nc, seqs, rejected),
       onStored: (stored) => live.publishRound(stored),
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
@@ -151,9 +220,19 @@ await runService({
       nc,
       monitors,
       monitorData,
+      webhooks,
       log: log.child({ component: "cascade" }),
     });
     shutdown.add("user-deleted cascade", () => cascade.stop());
+    const delivery = await startWebhookDelivery({
+      nc,
+      webhooks,
+      log: log.child({ component: "webhooks" }),
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      retryDelayMs: config.WEBHOOK_RETRY_MS,
+      maxDelayMs: config.WEBHOOK_MAX_RETRY_MS,
+    });
+    shutdown.add("webhook delivery", () => delivery.stop());
 
     // Delivery leases name the process (tests run two instances with one INSTANCE_ID).
     const leaseHolder = `${instance}.${randomBytes(4).toString("hex")}`;
@@ -188,6 +267,16 @@ await runService({
         ...readingHandlers(t),
         ...compatV1Handlers(t),
         ...commandHandlers({ monitors, commands, dispatcher, instance: leaseHolder, leaseMs: COMMAND_LEASE_MS }),
+        ...alarmHandlers({
+          nc,
+          monitors,
+          rules: alarmRules,
+          alarms,
+          webhooks,
+          notifier,
+          evaluator,
+          allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+        }),
       },
       checks: {
         mongo: mongo.ping,

@@ -15,6 +15,8 @@ export interface MonitorDataDeps {
   jsm: JetStreamManager;
   events: EventPublisher;
   commands: CommandsStore;
+  /** Alarm rules, their state and the monitor's alarms, removed with the monitor. */
+  alarmData?: { removeMonitor(monitorId: string): Promise<void> };
 }
 
 /**
@@ -41,6 +43,7 @@ export class MonitorData {
   async remove(monitor: MonitorDoc): Promise<void> {
     await this.clear(monitor._id);
     await this.deps.commands.deleteForMonitor(monitor._id);
+    await this.deps.alarmData?.removeMonitor(monitor._id);
     await this.deps.monitors.delete(monitor._id);
     await this.deps.events.publish(
       telemetryEvents.monitorDeleted,

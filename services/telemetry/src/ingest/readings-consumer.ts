@@ -30,6 +30,11 @@ export interface ReadingsIngestOptions {
    * were not `online` when the round read them: the presence tracker claims their transition.
    */
   onSeenNotOnline?: (seen: SeenMonitor[]) => void;
+  /**
+   * Threshold alarms, evaluated on each round's valid readings (in memory, one conditional write
+   * per monitor with rules), alongside the round's own writes; a failure fails the round.
+   */
+  alarms?: { evaluate(readings: readonly { monitorId: string; reading: NormalizedReading }[]): Promise<void> };
   /** Called once a round is written and acked: the stream sequences now stored, and those rejected. */
   onRoundDone?: (stored: number[], rejected: { seq: number; reason: string }[]) => void;
   /** Called once a round is written and acked with its stored readings (for the live stream); must not block. */
@@ -199,6 +204,13 @@ export class ReadingsIngest {
       else rejected.push({ msg: a.msg, monitorId: a.monitorId, reason: "monitor_id is invalid: no such monitor" });
     }
 
+    // Alarm evaluation overlaps the inserts (it reads only alarm state). Its result is awaited
+    // with the round's other writes; caught here so an early failure is not an unhandled rejection.
+    const alarmsDone = this.opts.alarms?.evaluate(valid).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+
     // Two inserts in flight: the database parses one batch while it writes the other. Batches of
     // at most `batchSize`, evened out (600 readings: 300 + 300, not 500 + 100) so both finish together.
     const chunks: Accepted[][] = [];
@@ -236,10 +248,12 @@ export class ReadingsIngest {
       }
     }
     // Different collections and documents: the two bulk writes cannot lose each other's updates.
-    await Promise.all([
+    const [, , alarmsFailed] = await Promise.all([
       rollups.apply(rollupIncrements(applied), rollupExtras(applied)),
       monitors.applyBatch([...byMonitor.values()], current),
+      alarmsDone,
     ]);
+    if (alarmsFailed) throw alarmsFailed;
 
     for (const r of rejected) await this.reject(r, current.has(r.monitorId));
     for (const a of valid) a.msg.ack();

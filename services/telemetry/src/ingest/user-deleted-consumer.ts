@@ -12,6 +12,8 @@ export interface UserDeletedOptions {
   nc: NatsConnection;
   monitors: MonitorsStore;
   monitorData: MonitorData;
+  /** The deleted user's alarm webhook goes too. */
+  webhooks?: { delete(userId: string): Promise<boolean> };
   log: Logger;
 }
 
@@ -25,6 +27,7 @@ export function startUserDeletedCascade({
   nc,
   monitors,
   monitorData,
+  webhooks,
   log,
 }: UserDeletedOptions): Promise<DurableConsumer> {
   return consume(nc, {
@@ -37,6 +40,7 @@ export function startUserDeletedCascade({
     handler: async ({ userId }, ctx) => {
       const owned = await monitors.list({ ownerId: userId });
       for (const monitor of owned) await monitorData.remove(monitor);
+      await webhooks?.delete(userId);
       if (owned.length > 0)
         ctx.log.info({ userId, monitors: owned.map((m) => m._id) }, "monitors of deleted user removed");
     },

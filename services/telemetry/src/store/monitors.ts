@@ -1,5 +1,5 @@
 import type { Measurement, StringField } from "@trellis/contracts";
-import { isDuplicateKey } from "@trellis/runtime";
+import { chunked, isDuplicateKey } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import { latestChanges } from "../domain/latest.ts";
 import type { NormalizedReading } from "../domain/reading.ts";
@@ -185,7 +185,7 @@ export class MonitorsStore {
         },
       });
     }
-    if (ops.length > 0) await this.monitors.bulkWrite(ops, { ordered: true });
+    for (const chunk of chunked(ops)) await this.monitors.bulkWrite(chunk, { ordered: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Measurement } from "@trellis/contracts";
-import { duplicateIndexes } from "@trellis/runtime";
+import { chunked, duplicateIndexes } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from "mongodb";
 import type { MinuteExtras, RollupExtra, RollupIncrement, Stats } from "../domain/rollup.ts";
 import type { MinuteRollup } from "../domain/series.ts";
@@ -74,12 +74,17 @@ export class RollupsStore {
       };
     });
     if (ops.length === 0) return;
-    try {
-      await this.rollups.bulkWrite(ops, { ordered: false });
-    } catch (err) {
-      const retry = duplicateIndexes(err).map((i) => ops[i] as AnyBulkWriteOperation<RollupDoc>);
-      await this.rollups.bulkWrite(retry, { ordered: false });
-    }
+    await Promise.all(
+      chunked(ops).map(async (chunk) => {
+        try {
+          await this.rollups.bulkWrite(chunk, { ordered: false });
+        } catch (err) {
+          const retry = duplicateIndexes(err).map((i) => chunk[i] as AnyBulkWriteOperation<RollupDoc>);
+          if (retry.length === 0) throw err;
+          await this.rollups.bulkWrite(retry, { ordered: false });
+        }
+      }),
+    );
     await this.applyLast(extras);
   }
 
