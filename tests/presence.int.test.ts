@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type PresenceChange, presenceEvents } from "@trellis/contracts";
+import { type AlarmEvent, alarmEvents, type PresenceChange, presenceEvents } from "@trellis/contracts";
 import { startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -222,6 +222,64 @@ describe("offline detection with two telemetry instances", () => {
     );
     expect(liveStates.value).toEqual(["online", "offline", "online", "offline"]);
   }, 60_000);
+
+  it("going offline raises one offline alarm (event, webhook-ready), acknowledged, cleared by the next reading", async () => {
+    const monitor = await createMonitor(base, admin.bearer, owner.id);
+    const raisedEvents: AlarmEvent[] = [];
+    const sub = nc.subscribe(alarmEvents.raised.subject, {
+      callback: (_err, m) => {
+        const e = m.json<AlarmEvent>();
+        if (e.alarm.monitor_id === monitor.id) raisedEvents.push(e);
+      },
+    });
+    const alarmsOf = async (state: string) => {
+      const res = await http(base, "GET", `/api/v2/alarms?state=${state}`, { bearer: owner.bearer });
+      expect(res.status).toBe(200);
+      return (res.body.items as { id: string; monitor_id: string }[]).filter((a) => a.monitor_id === monitor.id);
+    };
+    await report(monitor);
+    await waitForEvents(monitor.id, "online", 1, 10_000);
+    expect(await alarmsOf("active")).toEqual([]); // coming online raises nothing
+
+    await waitForEvents(monitor.id, "offline", 1, OFFLINE_AFTER_S * 1_000 + 10_000);
+    const { value: active } = await within(
+      5_000,
+      () => alarmsOf("active"),
+      (a) => a.length > 0,
+    );
+    await sleep(1_000); // both instances sweep every 200 ms: still one
+    expect(await alarmsOf("active")).toHaveLength(1);
+    expect(raisedEvents).toHaveLength(1);
+    expect(active[0]).toMatchObject({
+      kind: "offline",
+      rule_id: null,
+      measurement: null,
+      monitor_id: monitor.id,
+      owner_id: owner.id,
+      state: "active",
+    });
+    expect((active[0] as unknown as { value: number }).value).toBeGreaterThanOrEqual(OFFLINE_AFTER_S);
+    expect(raisedEvents[0]?.alarm.id).toBe(active[0]?.id);
+
+    // Another user cannot see or acknowledge it; the owner can.
+    expect((await http(base, "POST", `/api/v2/alarms/${active[0]?.id}/ack`, { bearer: other.bearer })).status).toBe(
+      404,
+    );
+    const ack = await http(base, "POST", `/api/v2/alarms/${active[0]?.id}/ack`, { bearer: owner.bearer });
+    expect(ack.status).toBe(200);
+    expect(ack.body).toMatchObject({ state: "acknowledged", acknowledged_by: owner.id });
+
+    // Its next reading clears it.
+    await report(monitor, 6.7);
+    const { value: cleared } = await within(
+      10_000,
+      () => alarmsOf("cleared"),
+      (a) => a.length > 0,
+    );
+    expect(cleared[0]).toMatchObject({ id: active[0]?.id, kind: "offline", state: "cleared" });
+    expect(await alarmsOf("acknowledged")).toEqual([]);
+    sub.unsubscribe();
+  });
 
   it("telemetry logged no error on the way (claims and publishes all succeeded)", () => {
     const errors = platform.procs

@@ -68,25 +68,40 @@ export type AlarmRule = z.infer<typeof AlarmRule>;
 export const AlarmState = z.enum(["active", "acknowledged", "cleared"]);
 export type AlarmState = z.infer<typeof AlarmState>;
 
-/** `<ruleId>-<n>`: the rule's n-th alarm (deterministic, so two instances cannot raise it twice). */
-export const AlarmId = z.string().regex(/^[0-9a-f]{24}-[1-9]\d{0,9}$/, "not an alarm id");
+/**
+ * `<ruleId>-<n>`: a rule's n-th alarm; `<monitorId>-<ms>`: a monitor's offline alarm, by the time
+ * its offline transition was claimed. Both deterministic, so two instances cannot raise one twice.
+ */
+export const AlarmId = z
+  .string()
+  .regex(/^(?:[0-9a-f]{24}-[1-9]\d{0,9}|[0-9a-f]{32}-[1-9]\d{0,15})$/, "not an alarm id");
+
+/** `threshold`: raised by a rule on readings; `offline`: raised when the monitor went silent (no rule). */
+export const AlarmKind = z.enum(["threshold", "offline"]);
+export type AlarmKind = z.infer<typeof AlarmKind>;
 
 /**
  * One alarm: raised when the rule's condition held for `for_seconds`, `active` until acknowledged
  * (`acknowledged`) and `cleared` when the value came back inside by more than the hysteresis.
  * Times are ISO strings; `raised_at` / `cleared_at` are the timestamps of the readings that
- * raised / cleared it.
+ * raised / cleared it. An offline alarm (`kind: "offline"`) is raised when the monitor is declared
+ * offline (silent past its inactivity timeout) and cleared when it is back online (its next reading).
  */
 export const Alarm = z.object({
   id: AlarmId,
-  rule_id: AlarmRuleId,
+  kind: AlarmKind,
+  /** The rule that raised it; null for an offline alarm (as are measurement, condition and threshold). */
+  rule_id: AlarmRuleId.nullable(),
   monitor_id: z.string(),
   owner_id: UserId,
-  measurement: Measurement,
-  condition: AlarmCondition,
-  threshold: AlarmRule.shape.threshold,
+  measurement: Measurement.nullable(),
+  condition: AlarmCondition.nullable(),
+  threshold: AlarmRule.shape.threshold.nullable(),
   state: AlarmState,
-  /** The value of the reading that raised it. */
+  /**
+   * The value of the reading that raised it; for an offline alarm, the seconds the monitor had been
+   * silent when it was declared offline.
+   */
   value: z.number(),
   /** When the condition started to hold (the first reading of the breach). */
   breach_started_at: z.iso.datetime(),

@@ -45,6 +45,7 @@ import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
 import { startWebhookDelivery, webhooksStreamSpec } from "./ingest/webhook-consumer.ts";
 import { MonitorData } from "./monitor-data.ts";
+import { OfflineAlarms } from "./presence/offline-alarms.ts";
 import { PresenceTracker } from "./presence/tracker.ts";
 import { RetentionJob } from "./retention/job.ts";
 import { AlarmRulesStore } from "./store/alarm-rules.ts";
@@ -169,6 +170,7 @@ await runService({
     };
     const live = new LivePublisher(nc, log.child({ component: "live" }));
     const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events, commands, alarmData });
+    const offlineAlarms = new OfflineAlarms(alarms, notifier, log.child({ component: "alarms" }));
     const tracker = new PresenceTracker({
       store: presence,
       events,
@@ -177,6 +179,7 @@ await runService({
       jsm,
       log: log.child({ component: "presence" }),
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
+      onChange: (change) => offlineAlarms.onPresence(change),
       sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,
     });
     const ingest = new ReadingsIngest({

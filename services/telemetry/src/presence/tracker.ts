@@ -18,6 +18,8 @@ export interface PresenceTrackerOptions {
   sweepIntervalMs: number;
   /** Most monitors one sweep query returns (the next sweep takes the rest). */
   sweepLimit?: number;
+  /** Called with each claimed transition after it is published (offline alarms). */
+  onChange?: (change: PresenceChange) => Promise<void>;
 }
 
 /** How long the answer to "does a stream capture the live subjects?" is reused. */
@@ -133,6 +135,11 @@ export class PresenceTracker {
     this.opts.log.info({ monitorId: m._id, state, lastSeen: change.lastSeen }, `monitor ${state}`);
     await this.opts.events.publish(event, change, `monitor_${state}:${m._id}:${claimedAt}`);
     await this.publishLive(change);
+    await this.opts
+      .onChange?.(change)
+      .catch((err: unknown) =>
+        this.opts.log.error({ err, monitorId: m._id, state }, "presence change not turned into an alarm"),
+      );
   }
 
   /**

@@ -1,16 +1,19 @@
-import type { Alarm, AlarmCondition, AlarmRuleInput, AlarmState, Measurement } from "@trellis/contracts";
+import type { Alarm, AlarmCondition, AlarmKind, AlarmRuleInput, AlarmState, Measurement } from "@trellis/contracts";
 import { isDuplicateKey } from "@trellis/runtime";
 import type { Collection, Db, Filter } from "mongodb";
 
 export interface AlarmDoc {
-  /** `<ruleId>-<n>`. */
+  /** `<ruleId>-<n>`, or `<monitorId>-<ms>` for an offline alarm. */
   _id: string;
-  ruleId: string;
+  /** Missing on alarms stored before offline alarms existed: `threshold`. */
+  kind?: AlarmKind;
+  /** Null for an offline alarm (as are measurement, condition and threshold). */
+  ruleId: string | null;
   monitorId: string;
   ownerId: string;
-  measurement: Measurement;
-  condition: AlarmCondition;
-  threshold: AlarmRuleInput["threshold"];
+  measurement: Measurement | null;
+  condition: AlarmCondition | null;
+  threshold: AlarmRuleInput["threshold"] | null;
   state: AlarmState;
   value: number;
   breachStartedAt: Date;
@@ -23,6 +26,7 @@ export interface AlarmDoc {
 
 export const alarmView = (d: AlarmDoc): Alarm => ({
   id: d._id,
+  kind: d.kind ?? "threshold",
   rule_id: d.ruleId,
   monitor_id: d.monitorId,
   owner_id: d.ownerId,
@@ -50,6 +54,7 @@ export class AlarmsStore {
   async ensureIndexes(): Promise<void> {
     await this.alarms.createIndex({ ownerId: 1, raisedAt: -1 }, { name: "owner_raised" });
     await this.alarms.createIndex({ ruleId: 1 }, { name: "ruleId" });
+    await this.alarms.createIndex({ monitorId: 1 }, { name: "monitorId" });
   }
 
   /** Records a raised alarm; a second insert of the same alarm (a replayed outbox entry) changes nothing. */
@@ -71,6 +76,11 @@ export class AlarmsStore {
     if (filter.monitorId !== undefined) f.monitorId = filter.monitorId;
     if (filter.state !== undefined) f.state = filter.state;
     return this.alarms.find(f).sort({ raisedAt: -1, _id: -1 }).limit(limit).toArray();
+  }
+
+  /** The monitor's open (active or acknowledged) offline alarms. */
+  openOffline(monitorId: string): Promise<AlarmDoc[]> {
+    return this.alarms.find({ monitorId, kind: "offline", state: { $ne: "cleared" } }).toArray();
   }
 
   async deleteForMonitor(monitorId: string): Promise<void> {
