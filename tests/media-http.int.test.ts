@@ -8,6 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
+import { connect as netConnect } from "node:net";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { FACE_ENCODING_DIMENSION, MEDIA_EVENTS_STREAM, mediaCatalog, mediaEvents } from "@trellis/contracts";
@@ -537,6 +538,53 @@ describe("videos (seed 000 insert_video / get_video_stream / get_video_id_of_use
     const res = await uploadVideo(alice, fakeMp4(VIDEO_MAX_BYTES + 1));
     expect(res.status).toBe(413);
     expect(await mediaDb.collection("videos.chunks").countDocuments()).toBe(before);
+  });
+
+  it("a refusal reaches a client still sending its body: the rest is read and dropped for a while (lingering close)", async () => {
+    // Refused on Content-Length before the body is read. A client (fetch, a browser) goes on writing
+    // its body while the answer comes back; had the server closed the socket with unread bytes,
+    // the kernel would reset it under the writer and the client would see a network error, maybe
+    // before it read the 413. So the server keeps reading (and dropping) what comes for a while.
+    const url = new URL(base);
+    const socket = netConnect(Number(url.port), url.hostname);
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    let answer = "";
+    socket.on("data", (d: Buffer) => {
+      answer += d.toString("latin1");
+    });
+    const errors: string[] = [];
+    socket.on("error", (err: NodeJS.ErrnoException) => errors.push(err.code ?? err.message));
+    const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+    const path = "/api/v2/videos?filename=big.mp4";
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${alice.bearer}\r\n` +
+        `Content-Type: video/mp4\r\nContent-Length: ${4 * VIDEO_MAX_BYTES}\r\n\r\n`,
+    );
+    const mib = Buffer.alloc(1024 * 1024, 7);
+    // Sending as a client does until the answer comes (a busy machine may take a moment).
+    const quarter = mib.subarray(0, 256 * 1024);
+    for (let sent = 0; !answer.includes("\r\n\r\n") && sent < 8 * 1024 * 1024; sent += quarter.length) {
+      await new Promise<void>((resolve, reject) => socket.write(quarter, (err) => (err ? reject(err) : resolve())));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await within(
+      15_000,
+      async () => answer,
+      (a) => a.includes("\r\n\r\n"),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer.toLowerCase()).toContain("connection: close");
+    // The answer is in; the client is still sending: 4 MiB more over 400 ms go through without a reset.
+    const answeredAt = Date.now();
+    for (let i = 0; i < 4; i++) {
+      await new Promise<void>((resolve, reject) => socket.write(mib, (err) => (err ? reject(err) : resolve())));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(errors).toEqual([]);
+    expect(socket.destroyed).toBe(false);
+    // ... and the server closes it after the linger (2 s), not never.
+    const closedAt = await closed;
+    expect(closedAt - answeredAt).toBeLessThan(6_000);
   });
 
   it("lets an admin upload for a user (user_id), 404 for a user that does not exist", async () => {
