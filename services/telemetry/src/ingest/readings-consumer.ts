@@ -37,7 +37,7 @@ export interface ReadingsIngestOptions {
   alarms?: { evaluate(readings: readonly { monitorId: string; reading: NormalizedReading }[]): Promise<void> };
   /** Called once a round is written and acked: the stream sequences now stored, and those rejected. */
   onRoundDone?: (stored: number[], rejected: { seq: number; reason: string }[]) => void;
-  /** Called once a round is written and acked with its stored readings (for the live stream); must not block. */
+  /** Called once a round's readings are inserted (before its rollup and monitor writes and the ack) with them, for the live stream; must not block. */
   onStored?: (stored: StoredReading[]) => void;
 }
 
@@ -230,6 +230,10 @@ export class ReadingsIngest {
       }
     };
     await Promise.all([insertChunks(), insertChunks()]);
+    // Live events as soon as the readings are stored, not after the round's rollup, monitor and
+    // alarm writes (about as long again on the test server). Stored now or by an earlier attempt
+    // of a redelivered round: the live event's id dedupes it.
+    this.opts.onStored?.(valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, reading: a.reading })));
     const applied = valid.filter((a) => storedIds.has(a.id));
     const byMonitor = new Map<string, MonitorBatchUpdate & { readings: NormalizedReading[] }>();
     for (const a of applied) {
@@ -261,8 +265,6 @@ export class ReadingsIngest {
       valid.map((a) => a.msg.seq),
       rejected.map((r) => ({ seq: r.msg.seq, reason: r.reason })),
     );
-    // Stored now or by an earlier attempt of a redelivered round: the live event's id dedupes it.
-    this.opts.onStored?.(valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, reading: a.reading })));
     if (this.opts.onSeenNotOnline && this.opts.offlineAfterSeconds !== undefined) {
       const seen: SeenMonitor[] = [];
       for (const u of byMonitor.values()) {
