@@ -168,7 +168,7 @@ await runService({
         nc.publish(alarmRulesChanged.subject, JSON.stringify({ monitorId }));
       },
     };
-    const live = new LivePublisher(nc, log.child({ component: "live" }));
+    const live = new LivePublisher(js, log.child({ component: "live" }));
     const monitorData = new MonitorData({ monitors, readings, rollups, tiers, jsm, events, commands, alarmData });
     const offlineAlarms = new OfflineAlarms(alarms, notifier, log.child({ component: "alarms" }));
     const tracker = new PresenceTracker({
@@ -200,6 +200,8 @@ await runService({
     });
     // Registered after the MongoDB client, so they stop (finishing the batch in hand) before it closes.
     await ingest.start();
+    // Stops after ingest (steps run last-added first): the publishes of its last round go out.
+    shutdown.add("live readings", () => live.idle());
     shutdown.add("readings ingest", () => ingest.stop());
     tracker.start();
     shutdown.add("presence tracker", () => tracker.stop());
