@@ -5,7 +5,9 @@
  * find by an indexed string field searches the index instead of reading the whole collection,
  * with MongoDB's matching rules (an array containing the value matches); a GridFS chunk lookup
  * `{files_id, n}` (an ObjectId or a string, and an integer) reads one chunk through the compound
- * index, not every chunk of the file.
+ * index, not every chunk of the file. A bulk write of many upserts to one collection completes, also
+ * with other clients writing and reading it at once (FerretDB held a pooled SQLite connection per
+ * matched statement until the end of the command, and hung on its 100th).
  */
 import { type Db, Double, MongoClient, ObjectId } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -123,4 +125,35 @@ describe("MongoDB-protocol server", () => {
     expect(eqPlan).toMatch(ferret ? /SEARCH [^"]*USING INDEX/ : /IXSCAN/);
     expect(await chunks.countDocuments({ files_id: { $eq: a } })).toBe(300);
   });
+
+  it("completes concurrent bulk writes of many upserts to one collection", async () => {
+    const name = db.databaseName;
+    const ids = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    await db.collection("bulk").insertMany(ids.map((_id) => ({ _id, n: 0 })) as never[]);
+    // Every statement matches an existing document; the other clients update and read it meanwhile.
+    const work = Promise.all(
+      clients.map(async (client, c) => {
+        const coll = client.db(name).collection("bulk");
+        await Promise.all([
+          coll.bulkWrite(
+            ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $inc: { n: 1 } }, upsert: true } })) as never[],
+          ),
+          ...ids.slice(0, 20).map((_id) => coll.updateOne({ _id } as never, { $set: { [`by${c}`]: true } })),
+          ...ids.slice(0, 20).map((_id) => coll.findOne({ _id } as never)),
+        ]);
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("bulk upserts did not complete within 20 s")), 20_000);
+    });
+    try {
+      await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    const docs = await db.collection("bulk").find().toArray();
+    expect(docs).toHaveLength(200);
+    expect(docs.every((d) => d.n === clients.length)).toBe(true);
+  }, 30_000);
 });
