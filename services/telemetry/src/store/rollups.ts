@@ -23,11 +23,11 @@ export interface RollupDoc {
  */
 /**
  * Conditional `last` updates per bulkWrite, and whole-document ones in flight (see `applyLast`).
- * One at a time: FerretDB serializes the updates of a collection anyway, and with four in flight
- * (next to the round's other writes) its ingest stalled for good once in a benchmark run, as one
- * bulkWrite of ~100 conditional updates did.
+ * One at a time: FerretDB serializes the updates of a collection anyway. (The stalls once seen
+ * with more in flight or ~100 per bulkWrite were FerretDB's held connections: see
+ * MAX_STATEMENTS_PER_COMMAND in packages/runtime.)
  */
-const LAST_BATCH = 32;
+const LAST_BATCH = 1_000;
 const LAST_IN_FLIGHT = 1;
 
 export class RollupsStore {
@@ -128,8 +128,8 @@ export class RollupsStore {
       }
     };
     await Promise.all(Array.from({ length: LAST_IN_FLIGHT }, worker));
-    // A few at a time: FerretDB 1.24 stalls on a batch of ~100 of these conditional updates
-    // (400 in one bulkWrite did not finish in 90 s; in batches of 32, ~1 s).
+    // Bounded batches (they were 32 while FerretDB 1.24 hung on ~100 matching statements in one
+    // command; see MAX_STATEMENTS_PER_COMMAND).
     for (let i = 0; i < fallback.length; i += LAST_BATCH) {
       await this.rollups.bulkWrite(fallback.slice(i, i + LAST_BATCH), { ordered: false });
     }
