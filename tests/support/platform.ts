@@ -61,17 +61,19 @@ export async function startPlatform(options: {
     );
     gateways.push(`http://127.0.0.1:${port}`);
   }
-  return {
+  const platform: Platform = {
     suffix,
     env,
     gateways,
     base: gateways[0] as string,
     procs,
     dbName,
+    // `platform.procs` as it is then: tests add and replace processes (a second instance, a restart).
     stop: async () => {
-      await Promise.all(procs.map((p) => p.stop()));
+      await Promise.all(platform.procs.map((p) => p.stop()));
     },
   };
+  return platform;
 }
 
 export interface HttpReply {

@@ -130,6 +130,15 @@ export interface SpawnOptions {
   logFile?: string;
 }
 
+/**
+ * Every service this process spawned and has not seen exit: killed when this process exits, so a
+ * test file that forgets one (or a runner that ends a worker mid-stop) leaves no orphan behind.
+ */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 /** Spawns `node services/<name>/src/main.ts` with the given environment (added to the current one). */
 export function spawnService(name: string, env: Record<string, string>, options: SpawnOptions = {}): ServiceProcess {
   const fd = options.logFile ? openSync(options.logFile, "a") : undefined;
@@ -139,6 +148,8 @@ export function spawnService(name: string, env: Record<string, string>, options:
     stdio: fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", fd, fd],
   });
   if (fd !== undefined) closeSync(fd);
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   const logs: Record<string, unknown>[] = [];
   let raw = "";
   let pending = "";
