@@ -1,6 +1,6 @@
 import type { Analysis, AnalysisError, AnalysisProgress, AnalysisState, Question } from "@trellis/contracts";
-import { GroupCommit } from "@trellis/runtime";
-import { type Collection, type Db, MongoBulkWriteError } from "mongodb";
+import { duplicateIndexes, GroupCommit } from "@trellis/runtime";
+import type { Collection, Db } from "mongodb";
 
 interface AnalysisDoc {
   _id: string;
@@ -62,15 +62,16 @@ const view = (d: AnalysisDoc): Analysis => ({
   trackedUrl: d.trackedUrl ?? null,
 });
 
-export interface NewAnalysis {
-  id: string;
-  videoId: string;
-  ownerId: string;
-  title: string;
-  url?: string;
-  youtubeId?: string;
-  numQuestions: number;
-  keyframeInterval: number;
+/** What a start records: the analysis's id and the fields its caller chose. */
+export type NewAnalysis = { id: string } & Pick<
+  AnalysisDoc,
+  "videoId" | "ownerId" | "title" | "url" | "youtubeId" | "numQuestions" | "keyframeInterval"
+>;
+
+/** One start waiting for its group commit. */
+interface Start {
+  a: NewAnalysis;
+  now: Date;
 }
 
 export type CreateOutcome = { created: true; analysis: Analysis } | { created: false; id: string };
@@ -100,9 +101,7 @@ export class AnalysesStore {
   private readonly analyses: Collection<AnalysisDoc>;
   private readonly active: Collection<ActiveDoc>;
   private readonly questions: Collection<QuestionDoc>;
-  private readonly starts = new GroupCommit<{ a: NewAnalysis; now: Date }, CreateOutcome>((items) =>
-    this.createMany(items),
-  );
+  private readonly starts = new GroupCommit<Start, CreateOutcome>((items) => this.createMany(items));
 
   constructor(db: Db) {
     this.analyses = db.collection("analyses");
@@ -125,69 +124,62 @@ export class AnalysesStore {
     return this.starts.submit({ a, now });
   }
 
-  private async createMany(items: { a: NewAnalysis; now: Date }[]): Promise<CreateOutcome[]> {
-    // One candidate per video; later starts of the same video in the batch answer with its winner.
-    const candidates = new Map<string, number>();
-    items.forEach(({ a }, i) => {
-      if (!candidates.has(a.videoId)) candidates.set(a.videoId, i);
-    });
-    const order = [...candidates.values()];
-    const locked = new Set<number>(); // candidates whose video another analysis holds
+  private async createMany(starts: Start[]): Promise<CreateOutcome[]> {
+    // One candidate per video; later starts of the same video in the batch answer with its outcome.
+    const byVideo = new Map<string, Start>();
+    for (const start of starts) if (!byVideo.has(start.a.videoId)) byVideo.set(start.a.videoId, start);
+    const candidates = [...byVideo.values()];
+    let held: number[] = []; // candidates whose video another analysis holds
     try {
       await this.active.insertMany(
-        order.map((i) => ({ _id: items[i]?.a.videoId as string, analysisId: items[i]?.a.id as string })),
+        candidates.map(({ a }) => ({ _id: a.videoId, analysisId: a.id })),
         { ordered: false },
       );
     } catch (err) {
-      if (!(err instanceof MongoBulkWriteError)) throw err;
-      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      if (errors.some((e) => e.code !== 11000)) {
-        await this.releaseLocks(order.filter((_, k) => !errors.some((e) => e.index === k)).map((i) => items[i]?.a));
+      try {
+        held = duplicateIndexes(err);
+      } catch {
+        await this.releaseLocks(candidates.map(({ a }) => a));
         throw err;
       }
-      for (const e of errors) locked.add(order[e.index] as number);
     }
-    const winners = order.filter((i) => !locked.has(i));
-    const docs = winners.map((i) => newDoc(items[i]?.a as NewAnalysis, items[i]?.now as Date));
+    const winners = candidates.filter((_, k) => !held.includes(k));
+    const docs = winners.map(({ a, now }) => newDoc(a, now));
     if (docs.length > 0) {
       try {
         await this.analyses.insertMany(docs);
       } catch (err) {
-        await this.releaseLocks(winners.map((i) => items[i]?.a));
+        await this.releaseLocks(winners.map(({ a }) => a));
         throw err;
       }
     }
-    const outcomes = new Map<number, CreateOutcome>();
-    winners.forEach((i, k) => {
-      outcomes.set(i, { created: true, analysis: view(docs[k] as AnalysisDoc) });
-    });
+    const outcomes = new Map<string, CreateOutcome>(); // by video id
+    for (const d of docs) outcomes.set(d.videoId, { created: true, analysis: view(d) });
     await Promise.all(
-      [...locked].map(async (i) => {
-        const { a, now } = items[i] as { a: NewAnalysis; now: Date };
-        const holder = await this.active.findOne({ _id: a.videoId });
+      held.map(async (k) => {
+        const start = candidates[k] as Start;
+        const holder = await this.active.findOne({ _id: start.a.videoId });
         // Released between the insert and this read: try again on its own (directly: going through
         // `starts` would wait for this very batch).
         outcomes.set(
-          i,
-          holder
-            ? { created: false, id: holder.analysisId }
-            : ((await this.createMany([{ a, now }]))[0] as CreateOutcome),
+          start.a.videoId,
+          holder ? { created: false, id: holder.analysisId } : ((await this.createMany([start]))[0] as CreateOutcome),
         );
       }),
     );
-    return items.map(({ a }, i) => {
-      const own = outcomes.get(i);
-      if (own) return own;
-      const winner = outcomes.get(candidates.get(a.videoId) as number) as CreateOutcome;
-      return { created: false, id: winner.created ? winner.analysis.id : winner.id };
+    return starts.map((start) => {
+      const outcome = outcomes.get(start.a.videoId) as CreateOutcome;
+      if (byVideo.get(start.a.videoId) === start) return outcome;
+      return { created: false, id: outcome.created ? outcome.analysis.id : outcome.id };
     });
   }
 
-  /** Undoes locks of a batch that could not be written whole (else their videos stay held). */
-  private async releaseLocks(of: (NewAnalysis | undefined)[]): Promise<void> {
-    await Promise.all(
-      of.map((a) => (a ? this.active.deleteOne({ _id: a.videoId, analysisId: a.id }) : undefined)),
-    ).catch(() => {});
+  /**
+   * Undoes the locks of a batch that could not be written whole (else their videos stay held).
+   * Only locks these analyses hold are deleted, so passing ones that never got theirs is harmless.
+   */
+  private async releaseLocks(of: NewAnalysis[]): Promise<void> {
+    await Promise.all(of.map((a) => this.active.deleteOne({ _id: a.videoId, analysisId: a.id }))).catch(() => {});
   }
 
   async get(id: string): Promise<Analysis | null> {
