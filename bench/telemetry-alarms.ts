@@ -55,6 +55,7 @@ import { readingGenerator } from "../scripts/devices/readings.ts";
 import { evaluateMonitor, type MonitorAlarmState } from "../services/telemetry/src/domain/alarm-eval.ts";
 import { AlarmEvaluator } from "../services/telemetry/src/ingest/alarm-evaluator.ts";
 import { AlarmNotifier } from "../services/telemetry/src/ingest/alarm-notifier.ts";
+import { liveStreamSpec } from "../services/telemetry/src/ingest/live-stream.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
 import { webhooksStreamSpec } from "../services/telemetry/src/ingest/webhook-consumer.ts";
 import { AlarmRulesStore, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
@@ -222,11 +223,8 @@ async function inProcessRun(
         createdAt: new Date(),
       });
     }
-    const jsm = await jetstreamManager(nc);
     const notifier = new AlarmNotifier({
-      nc,
       js: jetstream(nc),
-      jsm,
       events: eventPublisher(nc),
       alarms,
       rules: ruleStore,
@@ -328,6 +326,7 @@ export async function benchAlarms(): Promise<number> {
     // ---- In-process: telemetry's round code with and without the rules (ABBA).
     await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] });
     await ensureStream(jsm, webhooksStreamSpec());
+    await ensureStream(jsm, liveStreamSpec());
     const sizes = { monitors: MONITORS, readings: IN_PROCESS_READINGS };
     const ip: number[] = [];
     const order = [0, RULES, RULES, 0, 0, RULES, RULES, 0];

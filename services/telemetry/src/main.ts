@@ -125,9 +125,7 @@ await runService({
     await stored.start();
     shutdown.add("stored watch", () => stored.stop());
     const notifier = new AlarmNotifier({
-      nc,
       js,
-      jsm,
       events,
       alarms,
       rules: alarmRules,
@@ -174,9 +172,7 @@ await runService({
     const tracker = new PresenceTracker({
       store: presence,
       events,
-      nc,
       js,
-      jsm,
       log: log.child({ component: "presence" }),
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
       onChange: (change) => offlineAlarms.onPresence(change),

@@ -1,5 +1,4 @@
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { type AlarmEvent, type AlarmEventType, alarmEvents, liveSubjects, webhookJobs } from "@trellis/contracts";
 import { type EventPublisher, encodeJson } from "@trellis/runtime";
 import type { Logger } from "pino";
@@ -7,9 +6,7 @@ import type { AlarmRulesStore, OutboxEntry } from "../store/alarm-rules.ts";
 import { type AlarmDoc, type AlarmsStore, alarmView } from "../store/alarms.ts";
 
 export interface AlarmNotifierOptions {
-  nc: NatsConnection;
   js: JetStreamClient;
-  jsm: JetStreamManager;
   events: EventPublisher;
   alarms: AlarmsStore;
   rules: AlarmRulesStore;
@@ -32,8 +29,6 @@ const EVENT_OF: Record<AlarmEventType, (typeof alarmEvents)[keyof typeof alarmEv
 export class AlarmNotifier {
   private readonly opts: AlarmNotifierOptions;
   private readonly chains = new Map<string, Promise<void>>();
-  /** Whether a stream captures the live subjects, and when that was checked. */
-  private live = { captured: false, checkedAt: 0 };
 
   constructor(opts: AlarmNotifierOptions) {
     this.opts = opts;
@@ -100,21 +95,9 @@ export class AlarmNotifier {
     await rules.removeOutbox(monitorId, entry.id);
   }
 
-  /** Looked up by subject (not by name) at most every 30 s, so it works whoever owns the stream. */
-  private async liveCaptured(subject: string): Promise<boolean> {
-    if (Date.now() - this.live.checkedAt > 30_000) {
-      const captured = await this.opts.jsm.streams.find(subject).then(
-        () => true,
-        () => false,
-      );
-      this.live = { captured, checkedAt: Date.now() };
-    }
-    return this.live.captured;
-  }
-
   /** Publishes a transition: durable event, live event, webhook job (all keyed by the event id). */
   async announce(type: AlarmEventType, at: Date, doc: AlarmDoc): Promise<AlarmEvent> {
-    const { nc, js, events } = this.opts;
+    const { js, events } = this.opts;
     const event: AlarmEvent = {
       id: `${doc._id}:${type.slice("alarm.".length)}`,
       type,
@@ -122,11 +105,8 @@ export class AlarmNotifier {
       alarm: alarmView(doc),
     };
     await events.publish(EVENT_OF[type], event, event.id);
-    const live = liveSubjects.of(doc.monitorId, "alarm");
-    const data = encodeJson(event);
-    // JetStream when a stream (TELEMETRY_LIVE, another feature's) captures the subject; core NATS otherwise.
-    if (await this.liveCaptured(live)) await js.publish(live, data, { msgID: event.id });
-    else nc.publish(live, data);
+    // TELEMETRY_LIVE (telemetry creates it at start) stores it for SSE clients.
+    await js.publish(liveSubjects.of(doc.monitorId, "alarm"), encodeJson(event), { msgID: event.id });
     await js.publish(webhookJobs.deliver.subject, encodeJson({ userId: doc.ownerId, event }), {
       msgID: event.id,
     });

@@ -1,5 +1,4 @@
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { liveSubjects, type PresenceChange, presenceEvents } from "@trellis/contracts";
 import { type EventPublisher, encodeJson } from "@trellis/runtime";
 import type { Logger } from "pino";
@@ -9,9 +8,7 @@ import type { PresenceCandidate, PresenceStore } from "../store/presence.ts";
 export interface PresenceTrackerOptions {
   store: PresenceStore;
   events: EventPublisher;
-  nc: NatsConnection;
   js: JetStreamClient;
-  jsm: JetStreamManager;
   log: Logger;
   /** Global inactivity timeout (a monitor's `offlineAfterSeconds` overrides it). */
   offlineAfterSeconds: number;
@@ -21,9 +18,6 @@ export interface PresenceTrackerOptions {
   /** Called with each claimed transition after it is published (offline alarms). */
   onChange?: (change: PresenceChange) => Promise<void>;
 }
-
-/** How long the answer to "does a stream capture the live subjects?" is reused. */
-const LIVE_STREAM_CHECK_MS = 30_000;
 
 /**
  * Offline detection. Ingest writes each monitor's `lastSeenAt` and `offlineDueAt` with the round's
@@ -42,7 +36,6 @@ export class PresenceTracker {
   private running: Promise<unknown> = Promise.resolve();
   private readonly pending = new Set<Promise<void>>();
   private stopping = false;
-  private liveStream: { exists: boolean; checkedAt: number } | undefined;
 
   constructor(opts: PresenceTrackerOptions) {
     this.opts = opts;
@@ -142,24 +135,10 @@ export class PresenceTracker {
       );
   }
 
-  /**
-   * To the live stream when one captures the subject (JetStream: stored and replayable), else to
-   * core NATS subscribers. A JetStream publish without a stream would wait for an ack that never
-   * comes while a core subscriber listens, so JetStream is asked first: a stream found is
-   * remembered for 30 s, its absence not (transitions are rare; the stream may be created any time).
-   */
+  /** To the live stream (telemetry creates TELEMETRY_LIVE at start): stored and replayable for SSE clients. */
   private async publishLive(change: PresenceChange): Promise<void> {
-    const subject = liveSubjects.of(change.monitorId, "presence");
-    const data = encodeJson(change);
-    const now = Date.now();
-    if (!this.liveStream?.exists || now - this.liveStream.checkedAt > LIVE_STREAM_CHECK_MS) {
-      const name = await this.opts.jsm.streams.find(subject).catch(() => "");
-      this.liveStream = { exists: name !== "", checkedAt: now };
-    }
-    if (this.liveStream.exists) {
-      await this.opts.js.publish(subject, data, { msgID: `presence:${change.monitorId}:${change.at}` });
-    } else {
-      this.opts.nc.publish(subject, data);
-    }
+    await this.opts.js.publish(liveSubjects.of(change.monitorId, "presence"), encodeJson(change), {
+      msgID: `presence:${change.monitorId}:${change.at}`,
+    });
   }
 }
