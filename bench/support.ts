@@ -3,6 +3,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import type { JsMsg } from "@nats-io/jetstream";
 import { freePort, type Stack, serviceEnv, startStack } from "@trellis/stack";
 import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
 import autocannon from "autocannon";
@@ -181,4 +182,20 @@ export function printCpuTable(phases: readonly CpuPhase[]): void {
   }
   const lengths = phases.map((p) => `${p.seconds.toFixed(1)} s`.padStart(col)).join("");
   process.stdout.write(`${"(phase length)".padEnd(24)}${lengths}\n`);
+}
+
+/**
+ * A device reading as the ingest consumer receives it from JetStream, for driving telemetry's
+ * round code in-process (no NATS): acks and naks do nothing.
+ */
+export function fakeReadingMsg(subject: string, reading: { timestamp: number }, seq: number): JsMsg {
+  return {
+    subject,
+    data: new TextEncoder().encode(JSON.stringify(reading)),
+    seq,
+    timestampNanos: BigInt(reading.timestamp) * 1_000_000n,
+    ack() {},
+    nak() {},
+    term() {},
+  } as unknown as JsMsg;
 }

@@ -58,12 +58,12 @@ import { AlarmNotifier } from "../services/telemetry/src/ingest/alarm-notifier.t
 import { liveStreamSpec } from "../services/telemetry/src/ingest/live-stream.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
 import { webhooksStreamSpec } from "../services/telemetry/src/ingest/webhook-consumer.ts";
-import { AlarmRulesStore, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
+import { AlarmRulesStore, ruleDocOf, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
 import { AlarmsStore } from "../services/telemetry/src/store/alarms.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
-import { fmt, startBench } from "./support.ts";
+import { fakeReadingMsg, fmt, startBench } from "./support.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -211,17 +211,9 @@ async function inProcessRun(
     }
     for (let i = 0; i < opts.rules; i++) {
       const rule: AlarmRuleInput = AlarmRuleSchema.parse(ruleOf(i));
-      await ruleStore.create({
-        _id: ruleStore.newId(),
-        monitorId: ids[i % ids.length] as string,
-        ownerId: owner,
-        measurement: rule.measurement,
-        condition: rule.condition,
-        threshold: rule.threshold,
-        forSeconds: rule.for_seconds,
-        hysteresis: rule.hysteresis,
-        createdAt: new Date(),
-      });
+      await ruleStore.create(
+        ruleDocOf(rule, { _id: ruleStore.newId(), monitorId: ids[i % ids.length] as string, ownerId: owner }),
+      );
     }
     const notifier = new AlarmNotifier({
       js: jetstream(nc),
@@ -250,21 +242,12 @@ async function inProcessRun(
       events: eventPublisher(nc),
       ...(opts.rules > 0 ? { alarms: evaluator } : {}),
     } as unknown as ReadingsIngestOptions);
-    const encoder = new TextEncoder();
     const gens = ids.map((id) => readingGenerator(id));
     const t0 = Date.now();
     const msgs: JsMsg[] = Array.from({ length: opts.readings }, (_, i) => {
       const m = i % ids.length;
       const reading = gens[m]?.next(t0 + i) as { timestamp: number };
-      return {
-        subject: deviceSubjects.readings(ids[m] as string),
-        data: encoder.encode(JSON.stringify(reading)),
-        seq: i + 1,
-        timestampNanos: BigInt(reading.timestamp) * 1_000_000n,
-        ack() {},
-        nak() {},
-        term() {},
-      } as unknown as JsMsg;
+      return fakeReadingMsg(deviceSubjects.readings(ids[m] as string), reading, i + 1);
     });
     // Warm-up round (JIT, the rules cache, the state documents), not timed.
     const round = (batch: JsMsg[]) => within(ingest.process(batch), 60_000, "the MongoDB-protocol server");

@@ -81,7 +81,7 @@ import { readingsStreamSpec } from "../services/telemetry/src/ingest/readings-st
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { type ReadingDoc, ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
-import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
+import { type CpuPhase, fakeReadingMsg, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 import { benchAlarms } from "./telemetry-alarms.ts";
 import { benchCommands } from "./telemetry-commands.ts";
 import { benchTelemetryLive } from "./telemetry-live.ts";
@@ -606,15 +606,7 @@ try {
   const fakeMsgs: JsMsg[] = Array.from({ length: READINGS }, (_, i) => {
     const m = i % first.ids.length;
     const reading = (gens[m] as ReadingGenerator).next(Date.now());
-    return {
-      subject: deviceSubjects.readings(first.ids[m] as string),
-      data: encoder.encode(JSON.stringify(reading)),
-      seq: i + 1,
-      timestampNanos: BigInt(reading.timestamp) * 1_000_000n,
-      ack() {},
-      nak() {},
-      term() {},
-    } as unknown as JsMsg;
+    return fakeReadingMsg(deviceSubjects.readings(first.ids[m] as string), reading, i + 1);
   });
   const batchTimes: number[] = [];
   const pipelineRun = await measureCpu(cpuPhases, "batch code, no NATS", names, async () => {

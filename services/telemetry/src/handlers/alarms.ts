@@ -15,7 +15,7 @@ import { forbidden, isAdmin, requireUser } from "../domain/authorization.ts";
 import { isPrivateTarget } from "../domain/webhook-target.ts";
 import type { AlarmEvaluator } from "../ingest/alarm-evaluator.ts";
 import type { AlarmNotifier } from "../ingest/alarm-notifier.ts";
-import type { AlarmRuleDoc, AlarmRulesStore } from "../store/alarm-rules.ts";
+import { type AlarmRuleDoc, type AlarmRulesStore, ruleDocOf } from "../store/alarm-rules.ts";
 import { type AlarmsStore, alarmView } from "../store/alarms.ts";
 import type { MonitorsStore } from "../store/monitors.ts";
 import type { WebhookDoc, WebhooksStore } from "../store/webhooks.ts";
@@ -83,17 +83,7 @@ export function alarmHandlers(d: AlarmHandlersDeps): AlarmHandlers {
       if ((await d.rules.count(monitorId)) >= MAX_ALARM_RULES_PER_MONITOR) {
         throw new TrellisError("conflict", `a monitor has at most ${MAX_ALARM_RULES_PER_MONITOR} alarm rules`);
       }
-      const doc: AlarmRuleDoc = {
-        _id: d.rules.newId(),
-        monitorId,
-        ownerId: monitor.ownerId,
-        measurement: rule.measurement,
-        condition: rule.condition,
-        threshold: rule.threshold,
-        forSeconds: rule.for_seconds,
-        hysteresis: rule.hysteresis,
-        createdAt: new Date(),
-      };
+      const doc = ruleDocOf(rule, { _id: d.rules.newId(), monitorId, ownerId: monitor.ownerId });
       await d.rules.create(doc);
       rulesChanged(monitorId);
       return ruleView(doc);

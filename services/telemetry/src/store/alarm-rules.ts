@@ -15,6 +15,21 @@ export interface AlarmRuleDoc {
   createdAt: Date;
 }
 
+/** The stored rule for a client's rule input. */
+export const ruleDocOf = (
+  rule: AlarmRuleInput,
+  ids: Pick<AlarmRuleDoc, "_id" | "monitorId" | "ownerId">,
+  createdAt = new Date(),
+): AlarmRuleDoc => ({
+  ...ids,
+  measurement: rule.measurement,
+  condition: rule.condition,
+  threshold: rule.threshold,
+  forSeconds: rule.for_seconds,
+  hysteresis: rule.hysteresis,
+  createdAt,
+});
+
 /** A transition committed with the state, waiting for its side effects (alarm record, events, webhook). */
 export interface OutboxEntry {
   /** `<alarmId>:<raised|cleared>`. */
