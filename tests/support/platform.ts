@@ -52,14 +52,25 @@ export async function startPlatform(options: {
     ...options.extraEnv,
     ...extra,
   });
-  const procs = await Promise.all(options.services.map((s) => startService(s, env(s))));
+  // What started is stopped again if anything fails on the way (a test file whose beforeAll
+  // throws has no platform to stop in its afterAll).
+  const procs: ServiceProcess[] = [];
   const gateways: string[] = [];
-  for (let i = 0; i < (options.gateways ?? 1); i++) {
-    const port = await freePort();
-    procs.push(
-      await startService("gateway", env("gateway", { PORT: String(port), INSTANCE_ID: `gateway-${suffix}-${i}` })),
-    );
-    gateways.push(`http://127.0.0.1:${port}`);
+  try {
+    const started = await Promise.allSettled(options.services.map((s) => startService(s, env(s))));
+    for (const r of started) if (r.status === "fulfilled") procs.push(r.value);
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    for (let i = 0; i < (options.gateways ?? 1); i++) {
+      const port = await freePort();
+      procs.push(
+        await startService("gateway", env("gateway", { PORT: String(port), INSTANCE_ID: `gateway-${suffix}-${i}` })),
+      );
+      gateways.push(`http://127.0.0.1:${port}`);
+    }
+  } catch (err) {
+    await Promise.all(procs.map((p) => p.stop()));
+    throw err;
   }
   const platform: Platform = {
     suffix,
