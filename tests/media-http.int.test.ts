@@ -779,6 +779,14 @@ describe("forms as browsers send them (multipart/form-data: any order, UTF-8 fil
     expect(meta.json.transcript).toBe("Just the words, naïvely.");
     expect(meta.json.filename).toBe("leçon 名前.mp4");
     await dropVideo(res.json.id);
+
+    // A quote in a name: FormData (like a browser) sends it as %22.
+    const quoted = new FormData();
+    quoted.append("file", new Blob([clip]), 'say "hi" 😀.mp4');
+    const withQuote = await send("POST", "/api/v2/videos", { bearer: alice.bearer, body: quoted });
+    expect(withQuote.status, withQuote.bytes.toString()).toBe(201);
+    expect(withQuote.json.filename).toBe('say "hi" 😀.mp4');
+    await dropVideo(withQuote.json.id);
   });
 
   it("streams a form's file to media as it comes, a transcript after it held until the end", async () => {

@@ -202,6 +202,7 @@ export const mediaV2Routes = {
       multipart: z.object({
         transcript: z
           .string()
+          .min(1)
           .optional()
           .describe(
             "The transcript: text, or a small file (up to 1 MB of UTF-8) read as text; plain, WebVTT or SRT, recognised from the text. Before or after `file`.",

@@ -3,7 +3,7 @@ import busboy from "busboy";
 import type { Request } from "express";
 
 export interface MultipartFile {
-  /** The `filename` of the part's Content-Disposition (UTF-8, as browsers send it), when it had one. */
+  /** The `filename` of the part's Content-Disposition (UTF-8 and `"` as %22, as browsers send it), when it had one. */
   filename: string | undefined;
   /**
    * The file's bytes as they arrive (read only as fast as they are taken). It ends only once the
@@ -125,7 +125,8 @@ export function readMultipart(req: Request, options: MultipartOptions): Promise<
       if (name === options.file && !started) {
         started = true;
         const file: MultipartFile = {
-          filename: info.filename,
+          // Browsers and undici's FormData send a `"` in a filename as %22 (HTML's rule for forms).
+          filename: info.filename?.replaceAll("%22", '"'),
           body: (async function* () {
             let read = false;
             try {
