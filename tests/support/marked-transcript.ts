@@ -85,3 +85,10 @@ export const markedSrt = MARKED_CUES.flatMap((c, i) => [
 
 /** The segments media gives for either file. */
 export const markedSegments = MARKED_CUES.map((c, i) => ({ start: 2000 * i, end: 2000 * i + 2000, text: c.plain }));
+
+/** A character reference, a tag, an SSA block or an inline timestamp left in a text. */
+export const LEFTOVER_MARKUP = /&(?:[a-z][a-z0-9]*|#\d+|#x[0-9a-f]+);|<\/?[a-z][^<>]*>|<\d[\d:.]*>|\{\\[^}]*\}/i;
+
+const plainTexts = new Set(MARKED_CUES.map((c) => c.plain.replace(/\s+/g, " ")));
+/** Whether `text` is one cue's plain text (white space aside): what an offline question's explanation is. */
+export const isMarkedCuePlain = (text: string) => plainTexts.has(text.replace(/\s+/g, " "));
