@@ -55,6 +55,10 @@ if (natsGiven && process.env.NATS_PORT) say("NATS_PORT does not apply: NATS is t
 // The harness serves NATS on 127.0.0.1 only (binary or container), so that is the address to check.
 if (!natsGiven) await ensureFree("NATS_PORT", natsPort, "127.0.0.1", "NATS");
 await ensureFree("PORT", port, host, "the gateway");
+// Each service's Prometheus endpoint on its own port: METRICS_BASE_PORT (default 9460) + its index.
+const metricsBase = portFrom("METRICS_BASE_PORT", 9460);
+const metricsPorts = new Map(SERVICE_NAMES.map((s, i) => [s, metricsBase + i]));
+for (const [service, p] of metricsPorts) await ensureFree("METRICS_BASE_PORT", p, "127.0.0.1", `${service}'s metrics`);
 
 const children = new Map<string, ChildProcess>();
 let stack: Stack | undefined;
@@ -104,6 +108,8 @@ for (const service of SERVICE_NAMES) {
       ...serviceEnv(stack),
       PORT: String(port),
       HOST: host,
+      METRICS_PORT: String(metricsPorts.get(service)),
+      METRICS_HOST: "127.0.0.1",
     },
   });
   children.set(service, child);
@@ -124,6 +130,7 @@ while (!stopping && Date.now() < deadline) {
       say(`  gateway           http://${host}:${port}`);
       say(`  NATS for devices  ${stack.nats.url}`);
       if (admin) say(`  admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`);
+      for (const [service, p] of metricsPorts) say(`  metrics ${service.padEnd(9)} http://127.0.0.1:${p}/metrics`);
       break;
     }
   } catch {

@@ -8,6 +8,16 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({ NATS_URL: "nats://127.0.0.1:4222", LOG_LEVEL: "info", SHUTDOWN_TIMEOUT_MS: 2500 });
   });
 
+  it("reads METRICS_PORT: unset = no metrics endpoint, a port, 0 = any free port; anything else is refused", () => {
+    expect(loadConfig(baseConfigSchema, {}).METRICS_PORT).toBeUndefined();
+    expect(loadConfig(baseConfigSchema, {}).METRICS_HOST).toBe("127.0.0.1");
+    expect(loadConfig(baseConfigSchema, { METRICS_PORT: "9464" }).METRICS_PORT).toBe(9464);
+    expect(loadConfig(baseConfigSchema, { METRICS_PORT: "0" }).METRICS_PORT).toBe(0);
+    for (const bad of ["metrics", "70000", "-1", "1.5"]) {
+      expect(() => loadConfig(baseConfigSchema, { METRICS_PORT: bad })).toThrow(/METRICS_PORT: .*\(got /);
+    }
+  });
+
   it("names every bad variable and what it got", () => {
     const run = () =>
       loadConfig(baseConfigSchema, { NATS_URL: "http://x:1", LOG_LEVEL: "loud", SHUTDOWN_TIMEOUT_MS: "soon" });

@@ -7,6 +7,7 @@ export * from "./events.ts";
 export * from "./group-commit.ts";
 export * from "./jetstream.ts";
 export * from "./logger.ts";
+export * from "./metrics.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";
 export * from "./redis.ts";

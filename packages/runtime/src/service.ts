@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import { type BaseConfig, ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
+import { startMetricsServer } from "./metrics.ts";
 import { connectNats } from "./nats.ts";
 import { type Handlers, type Server, serve } from "./serve.ts";
 import { Shutdown } from "./shutdown.ts";
@@ -93,6 +94,17 @@ export async function runService<C extends Catalog & { health: unknown }, S exte
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
 
   try {
+    if (config.METRICS_PORT !== undefined) {
+      // Registered first, so it closes last: the final scrape still sees the shutdown.
+      const metrics = await startMetricsServer({
+        port: config.METRICS_PORT,
+        host: config.METRICS_HOST,
+        service: def.name,
+        log,
+      });
+      shutdown.add("metrics server", () => metrics.close());
+      log.info({ url: metrics.url, port: metrics.port }, "metrics listening");
+    }
     const nc = await connectNats({
       servers: config.NATS_URL,
       name: instance,

@@ -1,7 +1,7 @@
 import { tmpdir } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { analysisCatalog } from "@trellis/contracts";
-import { ensureStream, logSetupWarnings, openMongo, openRedis, runService } from "@trellis/runtime";
+import { ensureStream, logSetupWarnings, openMongo, openRedis, runService, watchDiskMetrics } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { ensureCascadeConsumers, startUserDeletedCascade, startVideoDeletedCascade } from "./cascade/consumers.ts";
 import { analysisConfigSchema } from "./config.ts";
@@ -11,6 +11,7 @@ import { answerHandlers } from "./handlers/answers.ts";
 import { urlAnalysisHandlers } from "./handlers/url-analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
 import { cleanStaleJobDirs } from "./jobs/job-dirs.ts";
+import { watchQueueMetrics } from "./jobs/metrics.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
 import { openAiQuestionGenerator } from "./questions/openai.ts";
@@ -66,6 +67,9 @@ await runService({
       config,
     });
     shutdown.add("analysis worker", () => closeWorker(worker));
+    watchQueueMetrics(queue, worker);
+    // ffmpeg writes keyframes there: a full disk fails every job.
+    watchDiskMetrics(config.ANALYSIS_TMP_DIR ?? tmpdir());
     const cancels = listenForCancels(nc, worker, log.child({ component: "cancel" }));
     shutdown.add("cancel broadcast", () => cancels.unsubscribe());
 

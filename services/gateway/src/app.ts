@@ -8,6 +8,7 @@ import type { Authenticator } from "./auth/authenticator.ts";
 import type { GatewayConfig } from "./config.ts";
 import { accessLog } from "./http/access-log.ts";
 import { errorHandler } from "./http/errors.ts";
+import { httpMetrics } from "./http/metrics.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
 import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   app.set("query parser", "simple");
 
   app.use(requestId);
+  app.use(httpMetrics());
   app.use(accessLog(deps.log));
   // JSON API headers per OWASP's REST guidance; headers aimed at HTML pages (COOP, Origin-Agent-
   // Cluster, X-Download-Options, ...) are left off the API's responses. /docs sets its own CSP.

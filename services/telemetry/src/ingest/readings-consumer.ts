@@ -1,6 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
-import type { EventPublisher } from "@trellis/runtime";
+import { type EventPublisher, sampleConsumerMetrics, secondsSince } from "@trellis/runtime";
 import type { Logger } from "pino";
 import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
 import { rollupExtras, rollupIncrements } from "../domain/rollup.ts";
@@ -9,6 +9,7 @@ import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
 import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
 import type { RollupsStore } from "../store/rollups.ts";
 import type { StoredReading } from "./live-publisher.ts";
+import { ingestMetrics } from "./metrics.ts";
 
 export interface ReadingsIngestOptions {
   js: JetStreamClient;
@@ -87,6 +88,7 @@ export class ReadingsIngest {
   private pumpDone: Promise<void> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | undefined;
+  private stopSampling = (): void => {};
   /** The last failure of a round, cleared by the next successful one (reported by the health check). */
   lastError: Error | undefined;
 
@@ -97,6 +99,11 @@ export class ReadingsIngest {
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(READINGS_STREAM, READINGS_CONSUMER);
     this.messages = await consumer.consume({ max_messages: this.opts.roundSize });
+    this.stopSampling = sampleConsumerMetrics(
+      consumer,
+      { stream: READINGS_STREAM, consumer: READINGS_CONSUMER },
+      { log: this.opts.log },
+    );
     this.pumpDone = this.pump(this.messages);
     this.loopDone = this.loop();
   }
@@ -105,6 +112,7 @@ export class ReadingsIngest {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
+      this.stopSampling();
       this.space?.();
       await this.messages?.close();
       await this.pumpDone;
@@ -158,10 +166,14 @@ export class ReadingsIngest {
     for (;;) {
       const round = await this.nextRound();
       if (round.length > 0) {
+        const started = performance.now();
         try {
           await this.process(round);
           this.lastError = undefined;
+          ingestMetrics.roundSize.observe(round.length);
+          ingestMetrics.roundSeconds.observe(secondsSince(started));
         } catch (err) {
+          ingestMetrics.failedRounds.inc();
           this.lastError = err as Error;
           this.opts.log.error({ err, messages: round.length }, "readings round failed; it will be redelivered");
           for (const m of round) m.nak(RETRY_DELAY_MS);
@@ -261,6 +273,8 @@ export class ReadingsIngest {
 
     for (const r of rejected) await this.reject(r, current.has(r.monitorId));
     for (const a of valid) a.msg.ack();
+    ingestMetrics.stored.inc(applied.length);
+    ingestMetrics.rejected.inc(rejected.length);
     this.opts.onRoundDone?.(
       valid.map((a) => a.msg.seq),
       rejected.map((r) => ({ seq: r.msg.seq, reason: r.reason })),
