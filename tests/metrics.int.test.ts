@@ -79,6 +79,11 @@ describe("metrics endpoints", () => {
       const m = await metricsOf(name);
       expect(m.has("process_cpu_user_seconds_total", { trellis_service: name }), name).toBe(true);
       expect(m.has("nodejs_heap_size_used_bytes", { trellis_service: name }), name).toBe(true);
+      // Probes for orchestrators on the same private port: ready = the service's own health.
+      const ready = await fetch(new URL("/readyz", url));
+      expect(ready.status, name).toBe(200);
+      expect(await ready.json()).toMatchObject({ service: name, status: "ok" });
+      expect((await fetch(new URL("/healthz", url))).status).toBe(200);
       // Each serves its health endpoint on NATS, with the request metrics of the runtime.
       expect(m.families.get("trellis_nats_server_requests_total"), name).toBe("counter");
     }

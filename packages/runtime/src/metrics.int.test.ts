@@ -83,6 +83,25 @@ describe("metrics endpoint", () => {
     expect(post.status).toBe(404);
   });
 
+  it("answers probes on the same port: /healthz at once, /readyz from the service's readiness (503 until set)", async () => {
+    const at = (path: string) => fetch(new URL(path, metrics.url));
+    const live = await at("/healthz");
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: "ok" });
+    const starting = await at("/readyz");
+    expect(starting.status).toBe(503);
+    expect(await starting.json()).toEqual({ status: "starting" });
+    let ready = false;
+    metrics.setReadiness(async () => ({ ready, body: { status: ready ? "ok" : "degraded" } }));
+    const degraded = await at("/readyz");
+    expect(degraded.status).toBe(503);
+    expect(await degraded.json()).toEqual({ status: "degraded" });
+    ready = true;
+    const ok = await at("/readyz");
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ status: "ok" });
+  });
+
   it("counts NATS requests by subject and outcome on both sides, with latency histograms", async () => {
     const before = await scrape();
     await request(nc, catalog.echo, { fail: "no" });

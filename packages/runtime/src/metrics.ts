@@ -1,5 +1,5 @@
 import { statfs } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import type { Logger } from "pino";
@@ -184,6 +184,11 @@ export function watchDiskMetrics(path: string): void {
 export interface MetricsServer {
   readonly port: number;
   readonly url: string;
+  /**
+   * What `GET /readyz` answers from: the service's own health (its dependencies), once it has
+   * started; 503 until then. (`GET /healthz` answers 200 while the process serves HTTP at all.)
+   */
+  setReadiness(check: () => Promise<{ ready: boolean; body: unknown }>): void;
   close(): Promise<void>;
 }
 
@@ -203,9 +208,23 @@ export async function startMetricsServer(options: {
     collectDefaultMetrics({ register: metricsRegistry });
     watchDiskMetrics(tmpdir());
   }
+  let readiness: (() => Promise<{ ready: boolean; body: unknown }>) | undefined;
+  const json = (res: ServerResponse, status: number, body: unknown) =>
+    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {
+    const read = req.method === "GET" || req.method === "HEAD";
+    // Probes for orchestrators (Kubernetes): on this private port, for every service alike.
+    if (read && path === "/healthz") return json(res, 200, { status: "ok" });
+    if (read && path === "/readyz") {
+      if (!readiness) return json(res, 503, { status: "starting" });
+      readiness().then(
+        ({ ready, body }) => json(res, ready ? 200 : 503, body),
+        (err: unknown) => json(res, 503, { status: "error", error: (err as Error).message }),
+      );
+      return;
+    }
+    if (path !== "/metrics" || !read) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: metrics are at GET /metrics\n");
       return;
     }
@@ -232,6 +251,9 @@ export async function startMetricsServer(options: {
   return {
     port,
     url: `http://${host}:${port}/metrics`,
+    setReadiness(check) {
+      readiness = check;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
