@@ -1,10 +1,11 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { baseConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
+import { baseConfigSchema, env, mongoConfigSchema, redisSentinelConfigSchema } from "@trellis/runtime";
 import { z } from "zod";
 
 export const analysisConfigSchema = baseConfigSchema
   .extend(mongoConfigSchema.shape)
+  .extend(redisSentinelConfigSchema.shape)
   .extend({
     MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_analysis"),
     REDIS_URL: env.url(["redis", "rediss"]).default("redis://127.0.0.1:6379"),

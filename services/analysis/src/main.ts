@@ -34,7 +34,7 @@ await runService({
     const stale = await cleanStaleJobDirs(config.ANALYSIS_TMP_DIR ?? tmpdir());
     if (stale.removed.length > 0) log.warn(stale, "removed job directories of dead workers");
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
+    const redis = await openRedis({ shutdown, instance }, config.REDIS_URL, config);
     const store = new AnalysesStore(mongo.db);
     await store.ensureIndexes();
     logSetupWarnings(log, await ensureStream(nc, analysisEventsStreamSpec()));
