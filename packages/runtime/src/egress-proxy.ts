@@ -26,6 +26,25 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/**
+ * The reason phrase of a 502: what went wrong reaching the origin, in the words clients show
+ * (yt-dlp reports "HTTP Error 502: Bad Gateway (Connection refused)").
+ */
+function badGateway(err: Error): string {
+  const code = (err as { code?: string }).code;
+  const what =
+    code === "ECONNREFUSED"
+      ? "Connection refused"
+      : code === "ECONNRESET"
+        ? "Connection reset"
+        : code === "ETIMEDOUT" || /did not answer in time/.test(err.message)
+          ? "Connection timed out"
+          : code === "EHOSTUNREACH" || code === "ENETUNREACH"
+            ? "No route to host"
+            : err.message;
+  return `Bad Gateway (${what.replace(/[^\x20-\x7e]/g, " ").slice(0, 200)})`;
+}
+
 function forwardHeaders(headers: IncomingMessage["headers"]): OutgoingHttpHeaders {
   const named = new Set(
     String(headers.connection ?? "")
@@ -57,7 +76,11 @@ export async function startEgressProxy(
   const connectTimeoutMs = opts.connectTimeoutMs ?? 20_000;
 
   /** The target's checked addresses, or an answer already sent (403 for a refusal, 502 otherwise). */
-  const check = async (host: string, port: number, refuse: (status: number, reason: string) => void) => {
+  const check = async (
+    host: string,
+    port: number,
+    refuse: (status: number, reason: string, phrase?: string) => void,
+  ) => {
     try {
       return await policy.resolve(host, port);
     } catch (err) {
@@ -65,7 +88,7 @@ export async function startEgressProxy(
         refusals.push(err);
         opts.onRefused?.(err);
         refuse(403, err.message);
-      } else refuse(502, (err as Error).message);
+      } else refuse(502, (err as Error).message, badGateway(err as Error));
       return null;
     }
   };
@@ -82,8 +105,13 @@ export async function startEgressProxy(
       return;
     }
     const port = target.port ? Number(target.port) : 80;
-    const refuse = (status: number, reason: string) =>
-      res.writeHead(status, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(reason);
+    const refuse = (status: number, reason: string, phrase?: string) =>
+      res
+        .writeHead(status, phrase ?? (status === 403 ? "Forbidden" : "Bad Gateway"), {
+          "content-type": "text/plain; charset=utf-8",
+          connection: "close",
+        })
+        .end(reason);
     void check(target.hostname, port, refuse).then((addresses) => {
       if (!addresses) return;
       const upstream = request(target, {
@@ -101,7 +129,7 @@ export async function startEgressProxy(
         up.on("error", () => res.destroy());
       });
       upstream.on("error", (err) => {
-        if (!res.headersSent) refuse(502, `bad gateway: ${err.message}`);
+        if (!res.headersSent) refuse(502, err.message, badGateway(err));
         else res.destroy();
       });
       res.on("close", () => upstream.destroy());
@@ -112,26 +140,31 @@ export async function startEgressProxy(
   server.on("connect", (req: IncomingMessage, client: Socket, head: Buffer) => {
     track(client);
     client.on("error", () => client.destroy());
-    const refuse = (status: number, reason: string) => {
+    const refuse = (status: number, reason: string, phrase?: string) => {
       const body = Buffer.from(reason);
       client.end(
-        `HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : status === 400 ? "Bad Request" : "Bad Gateway"}\r\n` +
+        `HTTP/1.1 ${status} ${phrase ?? (status === 403 ? "Forbidden" : status === 400 ? "Bad Request" : "Bad Gateway")}\r\n` +
           `content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${reason}`,
       );
     };
-    let target: URL;
+    // host:port (the URL parser normalises the host: 0x7f.1 is 127.0.0.1, IPv6 compressed).
+    const m = /^(\[[^\]]+\]|[^:[\]/@?#]+):(\d{1,5})$/.exec(req.url ?? "");
+    let host: string;
     try {
-      target = new URL(`http://${req.url ?? ""}`);
-      if (!target.port || target.pathname !== "/" || target.username || target.search) throw new Error();
+      host = new URL(`http://${m?.[1]}/`).hostname;
     } catch {
+      host = "";
+    }
+    const port = Number(m?.[2]);
+    if (!m || !host || port < 1 || port > 65_535) {
       refuse(400, "CONNECT needs host:port");
       return;
     }
-    void check(target.hostname, Number(target.port), refuse).then((addresses) => {
+    void check(host, port, refuse).then((addresses) => {
       if (!addresses || client.destroyed) return;
       const upstream = connect({
-        host: target.hostname.replace(/^\[|\]$/g, ""),
-        port: Number(target.port),
+        host: host.replace(/^\[|\]$/g, ""),
+        port,
         lookup: pinnedLookup(addresses),
         timeout: connectTimeoutMs,
       });
@@ -147,7 +180,7 @@ export async function startEgressProxy(
         client.pipe(upstream);
       });
       upstream.on("error", (err) => {
-        if (!open) refuse(502, `bad gateway: ${err.message}`);
+        if (!open) refuse(502, err.message, badGateway(err));
         else client.destroy();
       });
       client.on("close", () => upstream.destroy());
