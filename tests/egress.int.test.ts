@@ -173,8 +173,10 @@ describe("URL analyses", () => {
       expect(done.error.code).toBe("forbidden");
       expect(done.error.message).toMatch(/^the URL led to an address that is not allowed: /);
       expect(done.error.message).toMatch(reason);
-      // Final: the first hop was fetched once (a retried job would fetch it again).
-      expect(hits.get(path)).toBe(1);
+      // Final: one attempt (JOB_ATTEMPTS is 3). The first hop was fetched (yt-dlp reads the page
+      // again itself when the captions of a loaded info file fail).
+      expect(done.attempts).toBe(1);
+      expect(hits.get(path)).toBeGreaterThanOrEqual(1);
       expect(innerHits).toBe(0);
     },
     120_000,
@@ -192,6 +194,7 @@ describe("webhooks", () => {
       [`http://private.test:${originPort}/hook`, /private\.test \(10\.0\.0\.9\)/],
       ["http://metadata.test/hook", /link-local/],
       ["http://[::1]/hook", /::1 is a loopback address/],
+      [`http://localhost:${innerPort}/hook`, /localhost \(127\.0\.0\.1\) resolves to a loopback address/],
     ] as const) {
       const res = await put(url);
       expect(res.status, url).toBe(403);

@@ -174,6 +174,9 @@ describe("EgressPolicy", () => {
     expect(await refusalOf(p.checkUrl("http://2130706433/"))).toMatch(/^127\.0\.0\.1 is a loopback/);
     expect(await refusalOf(p.checkUrl("http://[::]/"))).toMatch(/unspecified/);
     expect(await refusalOf(p.checkUrl("ftp://example.com/"))).toMatch(/only http and https/);
+    // RFC 6761: localhost names are loopback without asking DNS.
+    expect(await refusalOf(p.checkUrl("http://localhost:8080/"))).toMatch(/^the name localhost \(127\.0\.0\.1\)/);
+    expect(await refusalOf(p.checkUrl("http://app.LOCALHOST./"))).toMatch(/loopback/);
   });
 
   it("resolves names through the configured DNS server and checks every address", async () => {

@@ -240,7 +240,13 @@ export class EgressPolicy {
     let addresses: LookupAddress[];
     const family = isIP(bare);
     if (family) addresses = [{ address: bare, family }];
-    else {
+    // RFC 6761: localhost and its subdomains are loopback, whatever a DNS server says.
+    else if (/(^|\.)localhost\.?$/i.test(bare)) {
+      addresses = [
+        { address: "127.0.0.1", family: 4 },
+        { address: "::1", family: 6 },
+      ];
+    } else {
       try {
         addresses = await this.lookup(bare);
       } catch (err) {
