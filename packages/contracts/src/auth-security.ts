@@ -52,9 +52,9 @@ export const TotpEnrolment = z.object({
   /** The shared secret, base32 (RFC 4648), for typing into an app by hand. */
   secret: z.string(),
   /** `otpauth://totp/Trellis:<username>?secret=…&issuer=Trellis&algorithm=SHA1&digits=6&period=30`. */
-  otpauthUri: z.string().startsWith("otpauth://totp/"),
+  otpauthUri: z.string().regex(/^otpauth:\/\/totp\//),
   /** The same URI as a QR code: a `data:image/png;base64,…` URL. */
-  qrCode: z.string().startsWith("data:image/png;base64,"),
+  qrCode: z.string().regex(/^data:image\/png;base64,/),
 });
 export type TotpEnrolment = z.infer<typeof TotpEnrolment>;
 

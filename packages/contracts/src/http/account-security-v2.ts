@@ -70,11 +70,11 @@ export const sessionsV2Routes = {
     path: "/api/v2/sessions",
     operationId: "revokeSessions",
     summary:
-      '`others=true`: end every session of the caller but this one ("sign out other devices"); `others=false`: end every one, this one included.',
+      'End every session of the caller but this one ("sign out other devices"). `others=true` is required, so that no request ends them by accident; to end this one too, `POST /api/v2/auth/logout` after it.',
     tags: sessionTags,
     auth: "bearer",
     query: z.object({
-      others: z.enum(["true", "false"]).transform((v) => v === "true"),
+      others: z.literal("true").describe("Must be `true`: every session but the current one ends."),
     }),
     responses: {
       200: {

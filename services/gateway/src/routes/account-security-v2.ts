@@ -14,9 +14,9 @@ export function registerAccountSecurityV2(router: Router, mount: Mount): void {
     await call(authCatalog.revokeSession, { sessionId: params.id });
     return { status: 204 };
   });
-  mount(router, s.revokeMany, async ({ query, call }) => ({
+  mount(router, s.revokeMany, async ({ call }) => ({
     status: 200,
-    body: await call(authCatalog.revokeSessions, { keepCurrent: query.others }),
+    body: await call(authCatalog.revokeSessions, { keepCurrent: true }),
   }));
 
   const m = mfaV2Routes;
