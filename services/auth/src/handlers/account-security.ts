@@ -40,22 +40,24 @@ export function accountSecurityHandlers(auth: AuthContext): AccountSecurityHandl
       return { items };
     },
 
-    async revokeSession({ actor, sessionId }) {
+    async revokeSession({ actor, sessionId }, ctx) {
       const caller = requireUser(actor);
       // Another user's session is "not found", like an unknown one: ids are not confirmed to exist.
       if (!(await auth.revocations.sessionOfUser(sessionId, caller.userId, "logout"))) {
         throw new TrellisError("not_found", "session not found");
       }
+      ctx.log.info({ userId: caller.userId, sessionId }, "session ended by its user");
       return {};
     },
 
-    async revokeSessions({ actor, keepCurrent }) {
+    async revokeSessions({ actor, keepCurrent }, ctx) {
       const caller = requireUser(actor);
       const revoked = await auth.revocations.allOfUser(
         caller.userId,
         "logout",
         keepCurrent ? caller.sessionId : undefined,
       );
+      ctx.log.info({ userId: caller.userId, revoked, keepCurrent }, "sessions ended by their user");
       return { revoked };
     },
 
@@ -67,19 +69,25 @@ export function accountSecurityHandlers(auth: AuthContext): AccountSecurityHandl
       return auth.twoFactor.enroll(await userOf(requireUser(actor).userId));
     },
 
-    async totpConfirm({ actor, code, client }) {
-      return { recoveryCodes: await auth.twoFactor.confirm(requireUser(actor).userId, code, client) };
+    async totpConfirm({ actor, code, client }, ctx) {
+      const { userId } = requireUser(actor);
+      const recoveryCodes = await auth.twoFactor.confirm(userId, code, client);
+      ctx.log.info({ userId }, "two-factor login turned on");
+      return { recoveryCodes };
     },
 
-    async totpDisable({ actor, code, client }) {
-      await auth.twoFactor.disable(requireUser(actor).userId, code, client);
+    async totpDisable({ actor, code, client }, ctx) {
+      const { userId } = requireUser(actor);
+      await auth.twoFactor.disable(userId, code, client);
+      ctx.log.info({ userId }, "two-factor login turned off");
       return {};
     },
 
-    async mfaReset({ actor, userId }) {
-      requireAdmin(actor);
+    async mfaReset({ actor, userId }, ctx) {
+      const admin = requireAdmin(actor);
       await userOf(userId);
-      await auth.twoFactor.reset(userId);
+      const had = await auth.twoFactor.reset(userId);
+      ctx.log.info({ userId, by: admin.userId, had }, "two-factor login reset by an admin");
       return {};
     },
   };
