@@ -131,7 +131,7 @@ export class TwoFactor {
    * After a right first factor: nothing when the user has no two-factor login, otherwise throws
    * `mfa_required` with a one-time challenge (kept in Redis by its sha256 for `challengeTtlSeconds`).
    */
-  async requireNone(user: UserDoc): Promise<void> {
+  async challengeIfEnrolled(user: UserDoc): Promise<void> {
     if (!(await this.isEnabled(user._id))) return;
     const challenge = randomBytes(32).toString("base64url");
     await this.o.redis.set(this.challengeKey(challenge), user._id, "EX", this.o.challengeTtlSeconds);

@@ -10,7 +10,7 @@ export function sessionHandlers(auth: AuthContext): SessionHandlers {
   return {
     async passwordGrant({ username, password, client }) {
       const user = await auth.logins.userByPassword(username, password, client);
-      await auth.twoFactor.requireNone(user);
+      await auth.twoFactor.challengeIfEnrolled(user);
       return auth.sessionTokens.openV2(user, client);
     },
 
@@ -20,7 +20,7 @@ export function sessionHandlers(auth: AuthContext): SessionHandlers {
 
     async faceLogin({ username, encoding, pictureId, client }) {
       const user = await auth.logins.userByFace(username, encoding, pictureId ?? null, client);
-      await auth.twoFactor.requireNone(user);
+      await auth.twoFactor.challengeIfEnrolled(user);
       return auth.sessionTokens.openV2(user, client);
     },
 
