@@ -35,6 +35,7 @@ export * from "./presence.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
+export * from "./transcript-text.ts";
 
 import { mfaV2Routes, sessionsV2Routes } from "./http/account-security-v2.ts";
 import { alarmsV2Routes } from "./http/alarms-v2.ts";

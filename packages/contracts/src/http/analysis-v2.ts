@@ -128,7 +128,7 @@ export const analysisV2Routes = {
     path: "/api/v2/analyses/:id/questions",
     operationId: "getAnalysisQuestions",
     summary:
-      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS (`csv`, `moodle`: Moodle XML, `gift`). The owner and admins get everything; another user, when the analysis is shared or linked to a tracked video, gets the questions without answers, explanations or cloze options (`answersHidden: true`) and no exports (404).",
+      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS or keep (`json`, `csv`, `moodle`: Moodle XML, `gift`). The owner and admins get everything; another user, when the analysis is shared or linked to a tracked video, gets the questions without answers, explanations or cloze options (`answersHidden: true`) and no exports (404).",
     tags: ["analyses"],
     auth: "bearer",
     params: idParams,
@@ -136,7 +136,7 @@ export const analysisV2Routes = {
     responses: {
       200: {
         description:
-          "The questions (JSON); with `format`: `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
+          "The questions (JSON); with `format`: `application/json` (`{title, questions}`), `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
         schema: QuestionsView,
         headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },
       },
