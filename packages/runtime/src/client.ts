@@ -13,7 +13,7 @@ import {
   type UploadEndpoint,
 } from "@trellis/contracts";
 import { type ByteSource, type IncomingStream, receiveStream, sendUpload } from "./byte-stream.ts";
-import { natsMetrics, secondsSince } from "./metrics.ts";
+import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
 
 export interface CallOptions {
@@ -54,9 +54,21 @@ export async function request<E extends Endpoint>(
     code = isTrellisError(err) ? err.code : "internal";
     throw err;
   } finally {
-    natsMetrics.called.labels(endpoint.subject, code).inc();
-    natsMetrics.calledSeconds.labels(endpoint.subject).observe(secondsSince(started));
+    const m = clientSeriesOf(endpoint.subject);
+    if (code === "ok") m.ok.inc();
+    else natsMetrics.called.inc({ subject: endpoint.subject, code });
+    m.seconds.observe(secondsSince(started));
   }
+}
+
+const clientSeries = new Map<string, { ok: CounterSeries; seconds: HistogramSeries }>();
+function clientSeriesOf(subject: string) {
+  let m = clientSeries.get(subject);
+  if (!m) {
+    m = { ok: natsMetrics.called.with({ subject, code: "ok" }), seconds: natsMetrics.calledSeconds.with({ subject }) };
+    clientSeries.set(subject, m);
+  }
+  return m;
 }
 
 async function call<E extends Endpoint>(

@@ -203,11 +203,11 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
 
   const labels = { stream: spec.stream, consumer: spec.consumer };
   const handled = {
-    ack: consumerMetrics.handled.labels({ ...labels, outcome: "ack" }),
-    nak: consumerMetrics.handled.labels({ ...labels, outcome: "nak" }),
-    term: consumerMetrics.handled.labels({ ...labels, outcome: "term" }),
+    ack: consumerMetrics.handled.with({ ...labels, outcome: "ack" }),
+    nak: consumerMetrics.handled.with({ ...labels, outcome: "nak" }),
+    term: consumerMetrics.handled.with({ ...labels, outcome: "term" }),
   };
-  const handledSeconds = consumerMetrics.handledSeconds.labels(labels);
+  const handledSeconds = consumerMetrics.handledSeconds.with(labels);
   const stopSampling = sampleConsumerMetrics(consumer, labels, { log, everyMs: spec.metricsSampleMs });
 
   const handle = async (msg: JsMsg): Promise<void> => {

@@ -25,7 +25,7 @@ import {
 } from "@trellis/contracts";
 import type { Logger } from "pino";
 import { receiveUpload, type SendStreamOptions, sendStream } from "./byte-stream.ts";
-import { natsMetrics, secondsSince } from "./metrics.ts";
+import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
 
 export interface HandlerContext {
   /** From the caller's `Trellis-Request-Id` header, or generated here. */
@@ -155,6 +155,19 @@ export function serve<C extends Catalog>(
     }
   };
 
+  const series = new Map<string, { ok: CounterSeries; seconds: HistogramSeries }>();
+  const metricsOf = (subject: string) => {
+    let m = series.get(subject);
+    if (!m) {
+      m = {
+        ok: natsMetrics.served.with({ subject, code: "ok" }),
+        seconds: natsMetrics.servedSeconds.with({ subject }),
+      };
+      series.set(subject, m);
+    }
+    return m;
+  };
+
   const handle = async (endpoint: AnyEndpoint, handler: AnyHandler, msg: Msg): Promise<void> => {
     const requestId = requestIdOf(msg.headers);
     const log = options.log.child({ reqId: requestId, subject: endpoint.subject });
@@ -194,8 +207,10 @@ export function serve<C extends Catalog>(
       if (msg.reply) respondError(msg, error);
       code = error.code;
     } finally {
-      natsMetrics.served.labels(endpoint.subject, code).inc();
-      natsMetrics.servedSeconds.labels(endpoint.subject).observe(secondsSince(started));
+      const m = metricsOf(endpoint.subject);
+      if (code === "ok") m.ok.inc();
+      else natsMetrics.served.inc({ subject: endpoint.subject, code });
+      m.seconds.observe(secondsSince(started));
     }
   };
 
