@@ -84,7 +84,9 @@ build_redis() {
   local redis image=localhost/trellis-redis version rootfs="$work/redis/rootfs" hash old lib
   local changes=(
     'ENTRYPOINT ["/usr/bin/redis-server"]'
-    'CMD ["--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data"]'
+    # The durability Trellis runs Redis with (packages/stack/src/redis-config.ts, docs/durability.md):
+    # append-only file fsynced every second, no eviction (BullMQ's keys must not be dropped).
+    'CMD ["--protected-mode", "no", "--dir", "/data", "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""]'
     'WORKDIR /data'
     # No EXPOSE (see tools/images/nats.Containerfile).
   )

@@ -1,4 +1,5 @@
 import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
+import { REDIS_DURABILITY_ARGS } from "./redis-config.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
 /**
@@ -13,6 +14,8 @@ export const images = (): Record<DependencyName, string> => ({
 });
 
 const PORTS: Record<DependencyName, number> = { mongo: 27017, nats: 4222, redis: 6379 };
+/** NATS's HTTP monitoring port in the container (`/varz`, `/healthz`), published on a free port. */
+const NATS_MONITOR_PORT = 8222;
 
 /** The line each server logs once it accepts connections (official image | local image). */
 const READY: Record<DependencyName, RegExp> = {
@@ -38,8 +41,9 @@ export async function startContainer(name: DependencyName, hostPort?: number): P
     }
   }
   const image = images()[name];
+  const main = hostPort ? { container: PORTS[name], host: hostPort } : PORTS[name];
   let container = new LoopbackContainer(image)
-    .withExposedPorts(hostPort ? { container: PORTS[name], host: hostPort } : PORTS[name])
+    .withExposedPorts(...(name === "nats" ? [main, NATS_MONITOR_PORT] : [main]))
     .withWaitStrategy(Wait.forLogMessage(READY[name]))
     .withStartupTimeout(60_000);
   // Same configuration for the official image and ours: both have nats-server as entrypoint.
@@ -48,11 +52,21 @@ export async function startContainer(name: DependencyName, hostPort?: number): P
     container = container
       .withCopyContentToContainer([
         {
-          content: natsServerConfig({ listen: "0.0.0.0:4222", storeDir: "/data", auth: natsAuth }),
+          content: natsServerConfig({
+            listen: "0.0.0.0:4222",
+            monitorListen: `0.0.0.0:${NATS_MONITOR_PORT}`,
+            storeDir: "/data",
+            auth: natsAuth,
+          }),
           target: "/nats.conf",
         },
       ])
       .withCommand(["-c", "/nats.conf"]);
+  }
+  // Flags only: the official image's entrypoint puts redis-server in front, ours is redis-server.
+  // --protected-mode no: the official image's default already; connections come from the host.
+  if (name === "redis") {
+    container = container.withCommand(["--protected-mode", "no", "--dir", "/data", ...REDIS_DURABILITY_ARGS]);
   }
   const started = await container.start();
   const url = `${SCHEME[name]}://${started.getHost()}:${started.getMappedPort(PORTS[name])}`;
@@ -62,7 +76,9 @@ export async function startContainer(name: DependencyName, hostPort?: number): P
     url,
     via: "container",
     description: `${image} (container ${started.getId().slice(0, 12)})`,
-    ...(natsAuth ? { natsAuth } : {}),
+    ...(natsAuth
+      ? { natsAuth, monitorUrl: `http://${started.getHost()}:${started.getMappedPort(NATS_MONITOR_PORT)}` }
+      : {}),
     stop() {
       stopping ??= started.stop({ timeout: 5_000 }).then(() => undefined);
       return stopping;
