@@ -76,17 +76,15 @@ export async function benchDurability(): Promise<void> {
       const db = mongo.db(dbName);
       const ids = Array.from({ length: MONITORS }, () => randomUUID().replaceAll("-", ""));
       const ownerId = randomUUID();
-      await db
-        .collection("monitors")
-        .insertMany(
-          ids.map((_id) => ({
-            _id,
-            ownerId,
-            createdAt: new Date(),
-            readingsStored: 0,
-            readingsRejected: 0,
-          })) as never[],
-        );
+      await db.collection("monitors").insertMany(
+        ids.map((_id) => ({
+          _id,
+          ownerId,
+          createdAt: new Date(),
+          readingsStored: 0,
+          readingsRejected: 0,
+        })) as never[],
+      );
       const conns: NatsConnection[] = [];
       for (let i = 0; i < MONITORS; i++) {
         conns.push(await connect({ servers: nats.url, user: auth.user, pass: auth.password }));
