@@ -61,6 +61,12 @@ export const outboxConfigSchema = z.object({
   OUTBOX_SWEEP_INTERVAL_MS: env.int(50, 600_000).default(5_000),
 });
 
+/** The parts of an update that commit entries with the holder's own write (`Outbox.pendingUpdate`). */
+export interface OutboxUpdate<E> {
+  $set: Record<string, E>;
+  $min?: { outboxDueAt: number };
+}
+
 interface Holder<E> {
   _id: string;
   outbox?: Record<string, E>;
@@ -95,7 +101,7 @@ export class Outbox<E extends OutboxEntry> {
    * The parts of an update that commit `entries` with the caller's own write of the holder:
    * spread `$set` into the update's `$set` and add `$min` (an earlier due time is kept).
    */
-  pendingUpdate(entries: readonly E[], now = Date.now()): { $set: Record<string, E>; $min?: { outboxDueAt: number } } {
+  pendingUpdate(entries: readonly E[], now = Date.now()): OutboxUpdate<E> {
     if (entries.length === 0) return { $set: {} };
     return {
       $set: Object.fromEntries(entries.map((e) => [`outbox.${e.id}`, e])),
