@@ -91,7 +91,7 @@ export async function startContainer(name: DependencyName, requestedPort?: numbe
 
 /** A NATS server accepts TCP before it is ready; its INFO line says it is. */
 async function waitForNatsReady(url: string): Promise<void> {
-  const { host, port } = new URL(url);
+  const { hostname: host, port } = new URL(url);
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
