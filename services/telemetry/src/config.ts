@@ -1,4 +1,4 @@
-import { baseConfigSchema, env, mongoConfigSchema, outboxConfigSchema } from "@trellis/runtime";
+import { baseConfigSchema, egressConfigSchema, env, mongoConfigSchema, outboxConfigSchema } from "@trellis/runtime";
 import type { z } from "zod";
 
 export const telemetryConfigSchema = baseConfigSchema
@@ -56,8 +56,10 @@ export const telemetryConfigSchema = baseConfigSchema
     WEBHOOK_MAX_RETRY_MS: env.int(10, 86_400_000).default(300_000),
     /** Deliveries of one notification before it is dead-lettered. */
     WEBHOOK_MAX_DELIVER: env.int(1, 1_000).default(15),
-    /** Accept webhook URLs on localhost or private networks (off: users could reach the platform's own network). */
-    WEBHOOK_ALLOW_PRIVATE: env.bool().default(false),
-  });
+    /** Deprecated alias of ALLOW_PRIVATE_EGRESS (either one set to true allows private webhooks). */
+    WEBHOOK_ALLOW_PRIVATE: env.bool().optional(),
+  })
+  // ALLOW_PRIVATE_EGRESS, EGRESS_ALLOW_HOSTS, EGRESS_DNS_SERVERS: what webhooks may reach.
+  .extend(egressConfigSchema.shape);
 
 export type TelemetryConfig = z.output<typeof telemetryConfigSchema>;

@@ -16,6 +16,7 @@ import {
 } from "@trellis/contracts";
 import {
   type Ensured,
+  egressPolicyOf,
   ensureDurableConsumer,
   ensureStream,
   eventPublisher,
@@ -105,6 +106,15 @@ await runService({
     );
     // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
     kept(await ensureStream(jsm, webhooksStreamSpec()));
+    // Webhooks reach only public addresses unless ALLOW_PRIVATE_EGRESS / EGRESS_ALLOW_HOSTS say otherwise.
+    if (config.WEBHOOK_ALLOW_PRIVATE !== undefined) {
+      log.warn("WEBHOOK_ALLOW_PRIVATE is deprecated: use ALLOW_PRIVATE_EGRESS (the README's Egress section)");
+    }
+    const egress = egressPolicyOf({
+      ...config,
+      ALLOW_PRIVATE_EGRESS: config.ALLOW_PRIVATE_EGRESS || config.WEBHOOK_ALLOW_PRIVATE === true,
+    });
+    if (egress.allowPrivate) log.warn("ALLOW_PRIVATE_EGRESS=true: webhooks may reach private networks");
     kept(
       await ensureDurableConsumer(jsm, WEBHOOKS_STREAM, {
         durable_name: WEBHOOKS_CONSUMER,
@@ -232,6 +242,7 @@ await runService({
     const delivery = await startWebhookDelivery({
       nc,
       webhooks,
+      egress,
       log: log.child({ component: "webhooks" }),
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,
       retryDelayMs: config.WEBHOOK_RETRY_MS,
@@ -280,7 +291,7 @@ await runService({
           webhooks,
           notifier,
           evaluator,
-          allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+          egress,
         }),
       },
       checks: {

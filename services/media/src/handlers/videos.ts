@@ -150,8 +150,9 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       };
     },
 
-    async setTranscript({ actor, videoId, format, text }) {
+    async setTranscript({ actor, videoId, format: named, text }) {
       const { doc } = await find(videoId, actor);
+      const format = named ?? recogniseFormat(text);
       parseTranscript(text, format);
       const at = new Date();
       const updated = await t.outbox.prepare({
