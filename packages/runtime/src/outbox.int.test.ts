@@ -109,14 +109,15 @@ describe("Outbox", () => {
       { id: "b", n: 2 },
       { id: "a", n: 1 },
     ];
-    const p = outbox.pendingUpdate(entries);
+    const committedAt = Date.now();
+    const p = outbox.pendingUpdate(entries, committedAt);
     await states.updateOne(
       { _id: "m1", state: 0 },
       { $set: { state: 1, ...p.$set }, ...(p.$min ? { $min: p.$min } : {}) },
     );
     const committed = await states.findOne({ _id: "m1" });
     expect(Object.keys(committed?.outbox ?? {}).sort()).toEqual(["a", "b"]);
-    expect(committed?.outboxDueAt).toBeGreaterThan(Date.now());
+    expect(committed?.outboxDueAt).toBe(committedAt + 200); // the sweeper's after retryAfterMs
 
     await outbox.deliverNow("m1", entries);
     expect(calls).toEqual(["m1/a", "m1/b"]); // in order
