@@ -1,4 +1,7 @@
+import { connect as connectTcp } from "node:net";
 import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
+import { freePort, waitForPort } from "./ports.ts";
+import { REDIS_DURABILITY_ARGS } from "./redis-config.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
 /**
@@ -13,6 +16,8 @@ export const images = (): Record<DependencyName, string> => ({
 });
 
 const PORTS: Record<DependencyName, number> = { mongo: 27017, nats: 4222, redis: 6379 };
+/** NATS's HTTP monitoring port in the container (`/varz`, `/healthz`), published on a free port. */
+const NATS_MONITOR_PORT = 8222;
 
 /** The line each server logs once it accepts connections (official image | local image). */
 const READY: Record<DependencyName, RegExp> = {
@@ -24,8 +29,11 @@ const READY: Record<DependencyName, RegExp> = {
 const SCHEME: Record<DependencyName, string> = { mongo: "mongodb", nats: "nats", redis: "redis" };
 
 /** `hostPort`: publish on this port of 127.0.0.1 instead of a free one. */
-export async function startContainer(name: DependencyName, hostPort?: number): Promise<Dependency> {
-  const { GenericContainer, Wait } = await import("testcontainers");
+export async function startContainer(name: DependencyName, requestedPort?: number): Promise<Dependency> {
+  const { GenericContainer, Wait, getContainerRuntimeClient } = await import("testcontainers");
+  // NATS gets a fixed host port even when none was asked for: a runtime may map a stopped and
+  // started container (`outage`) to another ephemeral port, and clients reconnect to the same URL.
+  const hostPort = requestedPort ?? (name === "nats" ? await freePort() : undefined);
   /**
    * Publishes ports on 127.0.0.1 only (Testcontainers binds 0.0.0.0 and has no option for it):
    * test servers must not be reachable from the network.
@@ -38,8 +46,11 @@ export async function startContainer(name: DependencyName, hostPort?: number): P
     }
   }
   const image = images()[name];
+  const main = hostPort ? { container: PORTS[name], host: hostPort } : PORTS[name];
+  // The monitoring port fixed too, for the same reason (monitorUrl stays valid across an outage).
+  const monitor = name === "nats" ? [{ container: NATS_MONITOR_PORT, host: await freePort() }] : [];
   let container = new LoopbackContainer(image)
-    .withExposedPorts(hostPort ? { container: PORTS[name], host: hostPort } : PORTS[name])
+    .withExposedPorts(main, ...monitor)
     .withWaitStrategy(Wait.forLogMessage(READY[name]))
     .withStartupTimeout(60_000);
   // Same configuration for the official image and ours: both have nats-server as entrypoint.
@@ -48,11 +59,21 @@ export async function startContainer(name: DependencyName, hostPort?: number): P
     container = container
       .withCopyContentToContainer([
         {
-          content: natsServerConfig({ listen: "0.0.0.0:4222", storeDir: "/data", auth: natsAuth }),
+          content: natsServerConfig({
+            listen: "0.0.0.0:4222",
+            monitorListen: `0.0.0.0:${NATS_MONITOR_PORT}`,
+            storeDir: "/data",
+            auth: natsAuth,
+          }),
           target: "/nats.conf",
         },
       ])
       .withCommand(["-c", "/nats.conf"]);
+  }
+  // Flags only: the official image's entrypoint puts redis-server in front, ours is redis-server.
+  // --protected-mode no: the official image's default already; connections come from the host.
+  if (name === "redis") {
+    container = container.withCommand(["--protected-mode", "no", "--dir", "/data", ...REDIS_DURABILITY_ARGS]);
   }
   const started = await container.start();
   const url = `${SCHEME[name]}://${started.getHost()}:${started.getMappedPort(PORTS[name])}`;
@@ -62,12 +83,49 @@ export async function startContainer(name: DependencyName, hostPort?: number): P
     url,
     via: "container",
     description: `${image} (container ${started.getId().slice(0, 12)})`,
-    ...(natsAuth ? { natsAuth } : {}),
+    ...(natsAuth
+      ? { natsAuth, monitorUrl: `http://${started.getHost()}:${started.getMappedPort(NATS_MONITOR_PORT)}` }
+      : {}),
     stop() {
       stopping ??= started.stop({ timeout: 5_000 }).then(() => undefined);
       return stopping;
     },
+    outage: {
+      // The container is stopped and started again (not removed): same data, same port mapping.
+      async down() {
+        const client = await getContainerRuntimeClient();
+        await client.container.stop(client.container.getById(started.getId()), { timeout: 5 });
+      },
+      async up() {
+        const client = await getContainerRuntimeClient();
+        await client.container.start(client.container.getById(started.getId()));
+        const port = Number(new URL(url).port);
+        await waitForPort(port, 30_000, started.getHost());
+        if (name === "nats") await waitForNatsReady(url);
+      },
+    },
   };
+}
+
+/** A NATS server accepts TCP before it is ready; its INFO line says it is. */
+async function waitForNatsReady(url: string): Promise<void> {
+  const { hostname: host, port } = new URL(url);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connectTcp(Number(port), host);
+      const done = (v: boolean) => {
+        socket.destroy();
+        resolve(v);
+      };
+      socket.once("data", (d) => done(d.toString().startsWith("INFO")));
+      socket.once("error", () => done(false));
+      socket.setTimeout(2_000, () => done(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`NATS at ${url} did not come back`);
 }
 
 let runtimeProbe: Promise<boolean> | undefined;
