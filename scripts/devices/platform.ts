@@ -93,15 +93,27 @@ export async function createMonitors(
   return out;
 }
 
-/** Connects as the monitor itself (auth callout checks its password), with its own inbox prefix. */
+/** `nats://a:4222,nats://b:4223` → the servers of a cluster, any of which a device may use. */
+export const natsServers = (urls: string): string[] =>
+  urls
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+
+/**
+ * Connects as the monitor itself (auth callout checks its password), with its own inbox prefix.
+ * `natsUrl` may list several servers (comma-separated, a cluster): the device connects to one and
+ * moves to another when that one is lost, reconnecting for as long as the cluster takes to come back.
+ */
 export function connectDevice(natsUrl: string, device: DeviceCredentials): Promise<NatsConnection> {
   return connect({
-    servers: natsUrl,
+    servers: natsServers(natsUrl),
     user: device.id,
     pass: device.password,
     inboxPrefix: deviceSubjects.inboxPrefix(device.id),
     name: `simulated-monitor-${device.id}`,
-    maxReconnectAttempts: 10,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
     // No stack trace captured per publish (nats.js does it by default in case of a timeout): the
     // simulator is a load generator sharing the machine with what it measures.
     noAsyncTraces: true,

@@ -10,6 +10,7 @@ import {
 import { type Logger, pino } from "pino";
 import type { z } from "zod";
 import { DEAD_LETTER_MAX_PAYLOAD_BYTES, deadLetterRecord, ensureDeadLetterStream } from "./dead-letter.ts";
+import { withJsRetry } from "./js-retry.ts";
 import { encodeJson } from "./serve.ts";
 
 /**
@@ -143,6 +144,8 @@ export interface ConsumeSpec<S extends z.ZodType> {
    */
   maxMessages?: number;
   log?: Logger;
+  /** Replicas of the dead-letter stream when this creates it: the service's `JETSTREAM_REPLICAS` (default 1). */
+  replicas?: number;
   /** Most payload bytes copied into a dead-letter record (default 1 MiB). */
   deadLetterMaxPayloadBytes?: number;
 }
@@ -166,11 +169,11 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
   const log = (spec.log ?? pino({ level: "silent" })).child({ stream: spec.stream, consumer: spec.consumer });
   const retry = spec.retry ?? DEFAULT_RETRY;
   const js = jetstream(nc);
-  for (const w of (await ensureDeadLetterStream(nc)).warnings) {
+  for (const w of (await ensureDeadLetterStream(nc, spec.replicas)).warnings) {
     log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
   }
-  const consumer = await js.consumers.get(spec.stream, spec.consumer);
-  const { config } = await consumer.info(true);
+  const consumer = await withJsRetry(() => js.consumers.get(spec.stream, spec.consumer));
+  const { config } = await withJsRetry(() => consumer.info(true));
   const maxDeliver = config.max_deliver ?? -1;
   // Long handlers tell JetStream they are still working, well before the ack wait runs out.
   const workingEveryMs = Math.max(1_000, (config.ack_wait ?? 30_000_000_000) / 1_000_000 / 2);
@@ -192,7 +195,10 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
       reason,
       spec.deadLetterMaxPayloadBytes ?? DEAD_LETTER_MAX_PAYLOAD_BYTES,
     );
-    await js.publish(dlSubject, encodeJson(record), { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` });
+    const bytes = encodeJson(record);
+    await withJsRetry(() => js.publish(dlSubject, bytes, { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` }), {
+      deadlineMs: 10_000,
+    });
   };
 
   const handle = async (msg: JsMsg): Promise<void> => {

@@ -6,6 +6,7 @@ export * from "./dead-letter.ts";
 export * from "./events.ts";
 export * from "./group-commit.ts";
 export * from "./jetstream.ts";
+export * from "./js-retry.ts";
 export * from "./logger.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";

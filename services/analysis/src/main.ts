@@ -33,10 +33,13 @@ await runService({
     const stale = await cleanStaleJobDirs(config.ANALYSIS_TMP_DIR ?? tmpdir());
     if (stale.removed.length > 0) log.warn(stale, "removed job directories of dead workers");
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
+    const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL);
     const store = new AnalysesStore(mongo.db);
     await store.ensureIndexes();
-    logSetupWarnings(log, await ensureStream(nc, analysisEventsStreamSpec()));
+    logSetupWarnings(
+      log,
+      await ensureStream(nc, { ...analysisEventsStreamSpec(), num_replicas: config.JETSTREAM_REPLICAS }),
+    );
     const publish = analysisEventPublisher(nc, log.child({ component: "events" }));
 
     // An OpenAI-compatible model when configured, the offline generator always last (the fallback).
@@ -76,8 +79,9 @@ await runService({
 
     // Deleted videos and users take their analyses with them (durable consumers of media's and
     // auth's events); registered after MongoDB and the queue, so they stop before those close.
-    for (const kept of await ensureCascadeConsumers(await jetstreamManager(nc))) logSetupWarnings(log, kept);
-    const cascadeDeps = { nc, store, queue, publish, cancelWaitMs, answers };
+    for (const kept of await ensureCascadeConsumers(await jetstreamManager(nc), config.JETSTREAM_REPLICAS))
+      logSetupWarnings(log, kept);
+    const cascadeDeps = { nc, store, queue, publish, cancelWaitMs, answers, replicas: config.JETSTREAM_REPLICAS };
     const cascadeLog = log.child({ component: "cascade" });
     const videoCascade = await startVideoDeletedCascade(nc, cascadeDeps, cascadeLog);
     shutdown.add("video-deleted cascade", () => videoCascade.stop());

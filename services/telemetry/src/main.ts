@@ -87,12 +87,21 @@ await runService({
     const js = jetstream(nc);
     // JetStream keeps some settings of an existing stream or consumer (storage, ack policy...).
     const kept = (ensured: Ensured<unknown>) => logSetupWarnings(log, ensured);
-    kept(await ensureStream(jsm, readingsStreamSpec(config.READINGS_MAX_AGE_DAYS)));
-    kept(await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] }));
-    kept(await ensureStream(jsm, liveStreamSpec()));
+    const replicas = config.JETSTREAM_REPLICAS;
+    kept(await ensureStream(jsm, { ...readingsStreamSpec(config.READINGS_MAX_AGE_DAYS), num_replicas: replicas }));
+    kept(
+      await ensureStream(jsm, {
+        name: TELEMETRY_EVENTS_STREAM,
+        subjects: [TELEMETRY_EVENTS_SUBJECTS],
+        num_replicas: replicas,
+      }),
+    );
+    kept(await ensureStream(jsm, { ...liveStreamSpec(), num_replicas: replicas }));
     // Auth owns this stream; create it (as auth does) if telemetry happens to start first.
     if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
-      kept(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
+      kept(
+        await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS], num_replicas: replicas }),
+      );
     }
     kept(
       await ensureDurableConsumer(jsm, READINGS_STREAM, {
@@ -104,7 +113,7 @@ await runService({
       }),
     );
     // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
-    kept(await ensureStream(jsm, webhooksStreamSpec()));
+    kept(await ensureStream(jsm, { ...webhooksStreamSpec(), num_replicas: replicas }));
     kept(
       await ensureDurableConsumer(jsm, WEBHOOKS_STREAM, {
         durable_name: WEBHOOKS_CONSUMER,
@@ -219,6 +228,7 @@ await runService({
     shutdown.add("retention", () => retention.stop());
     const cascade = await startUserDeletedCascade({
       nc,
+      replicas,
       monitors,
       monitorData,
       webhooks,
@@ -227,6 +237,7 @@ await runService({
     shutdown.add("user-deleted cascade", () => cascade.stop());
     const delivery = await startWebhookDelivery({
       nc,
+      replicas,
       webhooks,
       log: log.child({ component: "webhooks" }),
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,

@@ -1,6 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type AlarmEvent, type AlarmEventType, alarmEvents, liveSubjects, webhookJobs } from "@trellis/contracts";
-import { type EventPublisher, encodeJson } from "@trellis/runtime";
+import { type EventPublisher, encodeJson, withJsRetry } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { AlarmRulesStore, OutboxEntry } from "../store/alarm-rules.ts";
 import { type AlarmDoc, type AlarmsStore, alarmView } from "../store/alarms.ts";
@@ -106,10 +106,10 @@ export class AlarmNotifier {
     };
     await events.publish(EVENT_OF[type], event, event.id);
     // TELEMETRY_LIVE (telemetry creates it at start) stores it for SSE clients.
-    await js.publish(liveSubjects.of(doc.monitorId, "alarm"), encodeJson(event), { msgID: event.id });
-    await js.publish(webhookJobs.deliver.subject, encodeJson({ userId: doc.ownerId, event }), {
-      msgID: event.id,
-    });
+    const live = encodeJson(event);
+    await withJsRetry(() => js.publish(liveSubjects.of(doc.monitorId, "alarm"), live, { msgID: event.id }));
+    const job = encodeJson({ userId: doc.ownerId, event });
+    await withJsRetry(() => js.publish(webhookJobs.deliver.subject, job, { msgID: event.id }));
     return event;
   }
 }

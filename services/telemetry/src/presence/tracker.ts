@@ -1,6 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { liveSubjects, type PresenceChange, presenceEvents } from "@trellis/contracts";
-import { type EventPublisher, encodeJson } from "@trellis/runtime";
+import { type EventPublisher, encodeJson, withJsRetry } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { SeenMonitor } from "../ingest/readings-consumer.ts";
 import type { PresenceCandidate, PresenceStore } from "../store/presence.ts";
@@ -137,8 +137,8 @@ export class PresenceTracker {
 
   /** To the live stream (telemetry creates TELEMETRY_LIVE at start): stored and replayable for SSE clients. */
   private async publishLive(change: PresenceChange): Promise<void> {
-    await this.opts.js.publish(liveSubjects.of(change.monitorId, "presence"), encodeJson(change), {
-      msgID: `presence:${change.monitorId}:${change.at}`,
-    });
+    const bytes = encodeJson(change);
+    const msgID = `presence:${change.monitorId}:${change.at}`;
+    await withJsRetry(() => this.opts.js.publish(liveSubjects.of(change.monitorId, "presence"), bytes, { msgID }));
   }
 }
