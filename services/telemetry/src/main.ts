@@ -187,7 +187,19 @@ await runService({
       onChange: (change) => offlineAlarms.onPresence(change),
       sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,
     });
+    // The ingest consumer's ack floor, refreshed every 10 s (a stale one is lower: still safe),
+    // for pruning the monitors' lists of counted sequences.
+    let ackFloor = 0;
+    const refreshFloor = () =>
+      jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER).then(
+        (info) => void (ackFloor = Math.max(ackFloor, info.ack_floor.stream_seq)),
+        () => undefined,
+      );
+    const floorTimer = setInterval(refreshFloor, 10_000);
+    floorTimer.unref();
+    shutdown.add("ack floor", () => clearInterval(floorTimer));
     const ingest = new ReadingsIngest({
+      ackFloor: () => ackFloor,
       js,
       monitors,
       readings,
