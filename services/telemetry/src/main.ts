@@ -192,7 +192,9 @@ await runService({
     let ackFloor = 0;
     const refreshFloor = () =>
       jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER).then(
-        (info) => void (ackFloor = Math.max(ackFloor, info.ack_floor.stream_seq)),
+        (info) => {
+          ackFloor = Math.max(ackFloor, info.ack_floor.stream_seq);
+        },
         () => undefined,
       );
     const floorTimer = setInterval(refreshFloor, 10_000);
