@@ -7,7 +7,7 @@
  * Machine-readable output, for scripts such as a fault injector: once every gateway's `/readyz`
  * answers 200, one line `ready {"gateways":[...],"nats":[...],"state":"<path>"}` goes to stdout.
  * The state file (JSON, rewritten on every change, removed on stop) lists the launcher's pid,
- * the URLs and, per process name (`nats`, `nats-2`, `mongo`, `redis`, `telemetry`, `gateway-2`...),
+ * the URLs (gateways, NATS, MongoDB, Redis; no credentials) and, per process name (`nats`, `nats-2`, `mongo`, `redis`, `telemetry`, `gateway-2`...),
  * its kind, state (`up`, `restarting`, `stopped`), pid, restarts and last unexpected exit.
  */
 import { spawn } from "node:child_process";
@@ -76,7 +76,7 @@ export class Launcher {
   /** Stopped after the supervised processes: servers that are not local binaries (containers, URLs). */
   private readonly unsupervised: Dependency[] = [];
   private stopping = false;
-  private urls: { gateways: string[]; nats: string[] } = { gateways: [], nats: [] };
+  private urls: { gateways: string[]; nats: string[]; mongo?: string; redis?: string } = { gateways: [], nats: [] };
   private ready = false;
 
   constructor(opts: LauncherOptions) {
@@ -100,6 +100,7 @@ export class Launcher {
    * and configuration when it dies); a container or a server given by URL is only stopped at the end.
    */
   async addServer(name: string, dep: Dependency): Promise<void> {
+    if (dep.name === "mongo" || dep.name === "redis") this.urls[dep.name] = dep.url;
     const { process: running, respawn } = dep;
     if (!running || !respawn) {
       say(`${name} runs ${dep.via === "env" ? "outside this stack" : `as a ${dep.via}`}: not supervised`);
@@ -133,7 +134,7 @@ export class Launcher {
    * people, one `ready {json}` line on stdout for scripts). Resolves false when the time is up.
    */
   async waitReady(gateways: string[], nats: string[], timeoutMs: number, extra: string[] = []): Promise<boolean> {
-    this.urls = { gateways, nats };
+    this.urls = { ...this.urls, gateways, nats };
     this.writeState();
     const deadline = Date.now() + timeoutMs;
     const isReady = async (base: string) => {

@@ -11,6 +11,7 @@ import { answerHandlers } from "./handlers/answers.ts";
 import { urlAnalysisHandlers } from "./handlers/url-analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
 import { cleanStaleJobDirs } from "./jobs/job-dirs.ts";
+import { migrateLegacyQueue } from "./jobs/legacy-queue.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
 import { openAiQuestionGenerator } from "./questions/openai.ts";
@@ -59,6 +60,8 @@ await runService({
 
     const queue = openQueue(redis, config);
     shutdown.add("analysis queue", () => queue.close());
+    const moved = await migrateLegacyQueue(redis, config, queue);
+    if (moved > 0) log.warn({ moved, queue: config.ANALYSIS_QUEUE }, "unfinished jobs moved from the untagged queue");
     // Registered after Redis and MongoDB, so it closes first: in-flight jobs are handed back.
     const worker = startWorker(redis, {
       nc,
