@@ -274,7 +274,13 @@ export const mediaCatalog = {
   }),
   setTranscript: endpoint({
     subject: s("videos.transcript.set"),
-    request: z.object({ ...Actor, videoId: MediaId, format: TranscriptFormat, text: TranscriptText }),
+    request: z.object({
+      ...Actor,
+      videoId: MediaId,
+      /** Absent: recognised from the text, as an upload's transcript is (a form's transcript after its file). */
+      format: TranscriptFormat.optional(),
+      text: TranscriptText,
+    }),
     reply: Video,
     description:
       "Replaces a video's transcript (owner or admin): a WebVTT or SRT file is validated (invalid: invalid_argument naming the line) and parsed into segments; publishes transcript_updated.",
