@@ -19,8 +19,13 @@ type TusHandlers = Pick<
   "tusLimits" | "createTusUpload" | "getTusUpload" | "appendTusUpload" | "deleteTusUpload"
 >;
 
-/** How long a PATCH or HEAD waits for the PATCH before it to let go (a cut one saves what it had; a dead one's lease lapses). */
-const WAIT_FOR_WRITER_MS = LOCK_MS + 1_000;
+/**
+ * How long a PATCH or HEAD waits for the PATCH before it to let go (a cut one saves what it had;
+ * a dead one's lease lapses): as long as the lease, but never past the caller's deadline less a
+ * second, so the answer (the settled offset, or a 409 the client retries) comes before the
+ * gateway gives up with a 504.
+ */
+const waitUntil = (deadline: number): number => Math.min(Date.now() + LOCK_MS, deadline - 1_000);
 
 const gone = () => notFound("upload");
 
@@ -44,8 +49,8 @@ export function tusHandlers(t: MediaContext): TusHandlers {
   };
 
   /** Waits (a little) for a writer holding the upload; then the upload as it settled. */
-  const settled = async (user: UserPrincipal, id: string): Promise<TusDoc> => {
-    const until = Date.now() + WAIT_FOR_WRITER_MS;
+  const settled = async (user: UserPrincipal, id: string, deadline: number): Promise<TusDoc> => {
+    const until = waitUntil(deadline);
     for (;;) {
       const doc = await visible(user, id);
       if (doc.lockedUntil.getTime() <= Date.now() || Date.now() > until) return doc;
@@ -145,14 +150,14 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       return tusView(doc);
     },
 
-    async getTusUpload({ actor, uploadId }) {
-      return tusView(await settled(requireUser(actor), uploadId));
+    async getTusUpload({ actor, uploadId }, ctx) {
+      return tusView(await settled(requireUser(actor), uploadId, ctx.deadline));
     },
 
     async appendTusUpload({ actor, uploadId, offset, declaredSize, checksum }, ctx) {
       const user = requireUser(actor);
       let claimed = await tus.claim(uploadId);
-      const until = Date.now() + WAIT_FOR_WRITER_MS;
+      const until = waitUntil(ctx.deadline);
       while (!claimed) {
         await visible(user, uploadId);
         if (Date.now() > until) throw new TrellisError("conflict", "another PATCH is writing to this upload");
@@ -192,14 +197,14 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       // (reading the whole upload back can take longer than the lease); a lost lease is noticed
       // by the next save.
       const keepLease = setInterval(() => {
-        if (Date.now() - renewedAt < LOCK_MS / 3) return;
+        if (Date.now() - renewedAt < LOCK_MS / 4) return;
         tus.renew(uploadId, lock).then(
           (held) => {
             if (held) renewedAt = Date.now();
           },
           () => undefined,
         );
-      }, LOCK_MS / 6);
+      }, LOCK_MS / 8);
       try {
         /** Records full chunks written so far and `keep`, the bytes after them. */
         const save = async (keep: Buffer) => {
