@@ -26,7 +26,9 @@ export interface UploadOutcome {
 export interface PatchCut {
   /** From the kill of media to the PATCH's answer (or its connection's end). */
   answeredMs: number;
+  /** The answer's status; 0 when the connection ended without one (`error` says how). */
   status: number;
+  error?: string;
 }
 
 /**
@@ -125,7 +127,11 @@ export class TusUploads {
       }
       outcome.resumed++;
       if (this.killedAt !== undefined && this.killedAt >= started) {
-        this.cuts.push({ answeredMs: Date.now() - this.killedAt, status: res.status });
+        this.cuts.push({
+          answeredMs: res.at - this.killedAt,
+          status: res.status,
+          ...(res.error ? { error: res.error } : {}),
+        });
         this.killedAt = undefined;
       }
       // Where is media? HEAD until it answers (a restarting media is 503 for a moment).
@@ -162,16 +168,21 @@ export class TusUploads {
   }
 
   /** One PATCH from `offset`, the body sent at `bytesPerSecond`; its status and Upload-Offset. */
-  private patch(base: string, path: string, offset: number): Promise<{ status: number; offset: number }> {
+  private patch(
+    base: string,
+    path: string,
+    offset: number,
+  ): Promise<{ status: number; offset: number; at: number; error?: string }> {
     return new Promise((resolve) => {
       const url = new URL(path, base);
       const body = this.file.subarray(offset);
       let answered = false;
-      const done = (status: number, newOffset: number) => {
+      let at: number | undefined;
+      const done = (status: number, newOffset: number, error?: string) => {
         if (answered) return;
         answered = true;
         this.inFlightBytes = undefined;
-        resolve({ status, offset: newOffset });
+        resolve({ status, offset: newOffset, at: at ?? Date.now(), ...(error ? { error } : {}) });
       };
       const req = request(
         {
@@ -187,13 +198,14 @@ export class TusUploads {
           timeout: 60_000,
         },
         (res) => {
+          at = Date.now();
           res.resume();
           res.on("end", () => done(res.statusCode ?? 0, Number(res.headers["upload-offset"] ?? offset)));
           res.on("error", () => done(res.statusCode ?? 0, offset));
           req.destroy();
         },
       );
-      req.on("error", () => done(0, offset));
+      req.on("error", (err: NodeJS.ErrnoException) => done(0, offset, err.code ?? err.message));
       req.on("timeout", () => req.destroy());
       this.inFlightBytes = 0;
       const piece = 32 * 1024;

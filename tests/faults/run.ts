@@ -43,7 +43,9 @@ import { percentile, prng, sleep } from "./prng.ts";
 const root = join(import.meta.dirname, "..", "..");
 const SEED = Number(process.env.FAULTS_SEED ?? 16);
 const TOPOLOGIES = (process.env.FAULTS_TOPOLOGIES ?? "single,cluster").split(",").map((t) => t.trim());
-const log = (line: string) => process.stderr.write(`faults: ${line}\n`);
+const t0 = Date.now();
+const log = (line: string) =>
+  process.stderr.write(`faults: [${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
 
 interface TopologyResult {
   topology: string;
@@ -164,8 +166,10 @@ async function runTopology(topology: "single" | "cluster", seed: number): Promis
       else if (u.storedSha256 !== u.sha256) violations.push(`tus ${u.id}: sha256 ${u.storedSha256} ≠ ${u.sha256}`);
       if (u.head504 > 0) violations.push(`tus ${u.id}: ${u.head504} HEADs answered 504`);
     }
-    for (const c of tus.cuts)
+    for (const c of tus.cuts) {
       if (c.answeredMs > 5_000) violations.push(`a PATCH cut by media's death answered after ${c.answeredMs} ms`);
+      if (c.status === 0) violations.push(`a PATCH cut by media's death got no answer (${c.error})`);
+    }
     for (const a of analysisResults) {
       const terminal = ["completed", "failed", "cancelled"].reduce((n, k) => n + (a.events.get(k) ?? 0), 0);
       if (a.state !== "completed" && a.state !== "failed" && a.state !== "cancelled")
@@ -255,7 +259,7 @@ function table(results: readonly TopologyResult[], totalSeconds: number): string
     );
     const ok = r.tus.outcomes.filter((u) => !u.error && u.storedSha256 === u.sha256).length;
     lines.push(
-      `${pad("tus uploads", 34)}${padl(r.tus.outcomes.length, 7)}  ${padl(ok, 8)}  ${padl(r.tus.outcomes.length - ok, 5)}  ${padl(0, 4)}  PATCHes ${r.tus.outcomes.reduce((n, u) => n + u.patches, 0)}, resumed ${r.tus.outcomes.reduce((n, u) => n + u.resumed, 0)}, cut by media's death answered in ${r.tus.cuts.map((c) => `${c.answeredMs} ms (${c.status})`).join(", ") || "-"}, HEAD 504s ${r.tus.outcomes.reduce((n, u) => n + u.head504, 0)}`,
+      `${pad("tus uploads", 34)}${padl(r.tus.outcomes.length, 7)}  ${padl(ok, 8)}  ${padl(r.tus.outcomes.length - ok, 5)}  ${padl(0, 4)}  PATCHes ${r.tus.outcomes.reduce((n, u) => n + u.patches, 0)}, resumed ${r.tus.outcomes.reduce((n, u) => n + u.resumed, 0)}, cut by media's death answered in ${r.tus.cuts.map((c) => `${c.answeredMs} ms (${c.status || c.error})`).join(", ") || "-"}, HEAD 504s ${r.tus.outcomes.reduce((n, u) => n + u.head504, 0)}`,
     );
     const completed = r.analyses.filter((a) => a.state === "completed").length;
     const twice = r.analyses.filter((a) => (a.events.get("completed") ?? 0) > 1).length;
