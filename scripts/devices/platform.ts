@@ -114,6 +114,11 @@ export function connectDevice(natsUrl: string, device: DeviceCredentials): Promi
     name: `simulated-monitor-${device.id}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // A restarted NATS server lets devices in only once the auth service is connected again to
+    // answer its auth callout: until then a reconnect is refused ("Authorization Violation"), and
+    // nats.js gives up for good after two refusals in a row. Keep trying instead (the fault suite
+    // found devices that never came back after a kill -9 of NATS).
+    ignoreAuthErrorAbort: true,
     // No stack trace captured per publish (nats.js does it by default in case of a timeout): the
     // simulator is a load generator sharing the machine with what it measures.
     noAsyncTraces: true,

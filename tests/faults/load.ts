@@ -105,6 +105,8 @@ export class DeviceLoad {
   /** Acks that said "duplicate": a retry of a reading stored before (not stored again). */
   duplicateAcks = 0;
   failed = 0;
+  /** Why publishes failed (after their retries), and how often. */
+  readonly failures = new Map<string, number>();
   private readonly devices: readonly DeviceCredentials[];
   private readonly conns: readonly NatsConnection[];
   private readonly random: () => number;
@@ -143,8 +145,10 @@ export class DeviceLoad {
               exp.may.delete(at);
               exp.must.add(at);
             },
-            () => {
+            (err: unknown) => {
               this.failed++;
+              const reason = ((err as Error)?.message ?? String(err)).slice(0, 120);
+              this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
             },
           );
           pending.add(p);

@@ -227,17 +227,17 @@ export class TusUploads {
   }
 }
 
-/** Analyses of one video (uploaded with a transcript at the start), started on demand. */
+/** Analyses of videos uploaded with a transcript at the start, one per video, started on demand. */
 export class Analyses {
   readonly ids: string[] = [];
   private readonly gateways: readonly string[];
   private readonly bearer: string;
-  private readonly videoId: string;
+  private readonly videoIds: readonly string[];
 
-  constructor(gateways: readonly string[], bearer: string, videoId: string) {
+  constructor(gateways: readonly string[], bearer: string, videoIds: readonly string[]) {
     this.gateways = gateways;
     this.bearer = bearer;
-    this.videoId = videoId;
+    this.videoIds = videoIds;
   }
 
   /** Uploads a video and its WebVTT transcript; the video's id. */
@@ -283,19 +283,20 @@ export class Analyses {
   }
 
   /**
-   * Starts an analysis (one at a time per video: waits for the previous one to finish first) and
-   * resolves once it is active, or after `timeoutMs`: its id and whether it was seen active.
+   * Starts an analysis of the next video (of the last one again when all have one, after it
+   * finished: one active analysis per video) and resolves once it is active, or after
+   * `timeoutMs`: its id and whether it was seen active.
    */
   async startActive(timeoutMs: number): Promise<{ id: string | undefined; active: boolean }> {
-    const previous = this.ids.at(-1);
-    if (previous) await this.waitFinished(previous, 60_000);
+    const videoId = this.videoIds[Math.min(this.ids.length, this.videoIds.length - 1)] as string;
+    if (this.ids.length >= this.videoIds.length) await this.waitFinished(this.ids.at(-1) as string, 60_000);
     const started = await retrying(
       this.gateways,
       (base) =>
         call(base, "POST", "/api/v2/analyses", {
           bearer: this.bearer,
           json: {
-            video_id: this.videoId,
+            video_id: videoId,
             title: `faults ${this.ids.length + 1}`,
             num_questions: 3,
             keyframe_interval: 1,

@@ -77,6 +77,10 @@ async function runTopology(topology: "single" | "cluster", seed: number): Promis
       NATS_PORT: String(natsPort),
       NATS_CLUSTER_PORT: String(routePort),
       ANALYSIS_TMP_DIR: analysisTmp,
+      // A job whose worker was killed is retried once its lock lapses and a stalled check sees it:
+      // 10 s and 5 s here rather than 30 s (the default), to keep the run short.
+      JOB_LOCK_MS: "10000",
+      JOB_STALLED_INTERVAL_MS: "5000",
     },
     cluster ? 240_000 : 120_000,
   );
@@ -94,11 +98,14 @@ async function runTopology(topology: "single" | "cluster", seed: number): Promis
     conns.push(...(await connectWithRetry(stack.ready.nats.join(","), devices)));
     if (cluster)
       service = await connectAsService(stack.ready.nats, join(stack.dataDir, "cluster", "nats-1", "nats.conf"));
+    // One video per analysis the bouncer starts (one active analysis per video: none waits for another).
     const video = testVideo({ seconds: 8 });
-    const analysedId = await Analyses.uploadVideo(gateways, bearer, video, factsVtt(1));
+    const analysed = [];
+    for (let i = 0; i < (cluster ? 3 : 2); i++)
+      analysed.push(await Analyses.uploadVideo(gateways, bearer, video, factsVtt(1)));
     const big = testVideo({ seconds: 20, pattern: "testsrc2" });
     const tus = new TusUploads(gateways, bearer, big, 160 * 1024);
-    const analyses = new Analyses(gateways, bearer, analysedId);
+    const analyses = new Analyses(gateways, bearer, analysed);
 
     const stop = new AbortController();
     const deviceLoad = new DeviceLoad(devices, conns, random);
@@ -158,7 +165,10 @@ async function runTopology(topology: "single" | "cluster", seed: number): Promis
     if (readings.unexpected > 0) violations.push(`${readings.unexpected} readings stored that were never sent`);
     for (const m of readings.counterMismatches) violations.push(`counter: ${m}`);
     for (const m of readings.rollupMismatches.slice(0, 10)) violations.push(`rollup: ${m}`);
-    if (deviceLoad.failed > 0) violations.push(`${deviceLoad.failed} device publishes never acked (retried 90 s)`);
+    if (deviceLoad.failed > 0) {
+      const why = [...deviceLoad.failures.entries()].map(([r, n]) => `${n}× ${r}`).slice(0, 3);
+      violations.push(`${deviceLoad.failed} device publishes never acked (retried 90 s): ${why.join("; ")}`);
+    }
     if (v2.gaveUp > 0) violations.push(`${v2.gaveUp} v2 readings never answered 200 (retried 60 s)`);
     if (tus.outcomes.length === 0) violations.push("no tus upload ran");
     for (const u of tus.outcomes) {
