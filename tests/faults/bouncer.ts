@@ -122,9 +122,15 @@ function pidOf(stack: Launched, name: string): number {
 export async function runBouncer(plan: readonly Fault[], deps: BouncerDeps): Promise<FaultResult[]> {
   const { stack, random, log } = deps;
   const results: FaultResult[] = [];
-  for (const fault of shuffled(random, plan)) {
-    await sleep(between(random, 1_000, 3_000));
-    const stopMs = between(random, 2_000, 4_000);
+  // The whole schedule first (the same for a seed whatever happens while it runs).
+  const schedule = shuffled(random, plan).map((fault) => ({
+    fault,
+    pauseMs: between(random, 1_000, 3_000),
+    stopMs: between(random, 2_000, 4_000),
+  }));
+  log(`schedule: ${schedule.map(({ fault }) => fault.target).join(", ")}`);
+  for (const { fault, pauseMs, stopMs } of schedule) {
+    await sleep(pauseMs);
     let target = fault.target;
     let note: string | undefined;
     const restarted: Record<string, number> = {};

@@ -22,7 +22,7 @@ export interface HttpAnswer {
   headers: Headers;
 }
 
-/** One HTTP call; status 0 when nothing answered (connection refused or reset, or `timeoutMs`). */
+/** One HTTP call; status 0 when the connection failed (refused, reset), -1 when no answer came within `timeoutMs`. */
 export async function call(
   base: string,
   method: string,
@@ -47,8 +47,9 @@ export async function call(
       // not JSON
     }
     return { status: res.status, body, headers: res.headers };
-  } catch {
-    return { status: 0, body: undefined, headers: new Headers() };
+  } catch (err) {
+    const timedOut = (err as Error).name === "TimeoutError";
+    return { status: timedOut ? -1 : 0, body: undefined, headers: new Headers() };
   }
 }
 
@@ -83,7 +84,7 @@ export class StatusCounts {
   toString(): string {
     return [...this.byStatus.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([s, n]) => `${s === 0 ? "no answer" : s}: ${n}`)
+      .map(([s, n]) => `${s === 0 ? "connection failed" : s === -1 ? "no answer in 20 s" : s}: ${n}`)
       .join(", ");
   }
 }

@@ -65,7 +65,10 @@ interface TopologyResult {
 
 async function runTopology(topology: "single" | "cluster", seed: number): Promise<TopologyResult> {
   const started = Date.now();
+  // The bouncer's schedule and the readings' values from separate generators, so the schedule is
+  // the same however many readings were generated before each fault.
   const random = prng(seed);
+  const values = prng(seed ^ 0x5eed);
   const cluster = topology === "cluster";
   const analysisTmp = mkdtempSync(join(tmpdir(), "trellis-faults-jobs-"));
   const [port, natsPort, routePort] = [await freePortRun(2), await freePortRun(3), await freePortRun(3)];
@@ -108,7 +111,7 @@ async function runTopology(topology: "single" | "cluster", seed: number): Promis
     const analyses = new Analyses(gateways, bearer, analysed);
 
     const stop = new AbortController();
-    const deviceLoad = new DeviceLoad(devices, conns, random);
+    const deviceLoad = new DeviceLoad(devices, conns, values);
     const v1 = new V1Load(monitors.slice(6, 8), gateways);
     const v2 = new V2Load(monitors.slice(8, 10), gateways, bearer);
     const loads = Promise.all([deviceLoad.run(stop.signal, 5), v1.run(stop.signal, 400), v2.run(stop.signal, 400)]);
@@ -211,6 +214,9 @@ async function runTopology(topology: "single" | "cluster", seed: number): Promis
   } finally {
     await closeAll(conns);
     await service?.nc.close().catch(() => {});
+    // The supervisor's account of the run (exits, restarts), for the log.
+    for (const line of stack.stderr().split("\n"))
+      if (/^trellis: .*(exit|restart|gave up|crash)/i.test(line)) log(`${topology}: ${line}`);
     const stopped = await stack.stop();
     rmSync(analysisTmp, { recursive: true, force: true });
     const left = lastPids.filter((pid) => alive(pid));
