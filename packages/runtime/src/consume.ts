@@ -257,7 +257,9 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
   };
 
   let stopping = false;
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: spec.maxMessages ?? 10 });
+  // Pulls of 10 s (heartbeats every 5 s): a consumer leader lost with its NATS node is noticed and
+  // pulled from again on the new leader after ~10 s of silence rather than nats.js's default ~30 s.
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: spec.maxMessages ?? 10, expires: 10_000 });
   const done = (async (): Promise<Error | undefined> => {
     try {
       for await (const msg of messages) {
