@@ -33,6 +33,7 @@ export * from "./presence.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
+export * from "./transcript-text.ts";
 
 import { alarmsV2Routes } from "./http/alarms-v2.ts";
 import { analysisV2Routes } from "./http/analysis-v2.ts";

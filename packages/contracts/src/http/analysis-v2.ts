@@ -60,6 +60,9 @@ export const analysisV2Routes = {
       202: { description: "Queued.", schema: Analysis, headers: { Location: "`/api/v2/analyses/{id}`." } },
       200: { description: "An analysis of this video is already waiting or active: that one.", schema: Analysis },
       ...access,
+      403: e(
+        "A monitor; or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see the README's Egress section.",
+      ),
       404: e(
         "No such video, not yours, or it has no transcript (`no transcript available`). A URL's captions are fetched by the job: none → the analysis fails with `no transcript available` and its questions answer 404.",
       ),
@@ -128,7 +131,7 @@ export const analysisV2Routes = {
     path: "/api/v2/analyses/:id/questions",
     operationId: "getAnalysisQuestions",
     summary:
-      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS (`csv`, `moodle`: Moodle XML, `gift`). The owner and admins get everything; another user, when the analysis is shared or linked to a tracked video, gets the questions without answers, explanations or cloze options (`answersHidden: true`) and no exports (404).",
+      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS or keep (`json`, `csv`, `moodle`: Moodle XML, `gift`). The owner and admins get everything; another user, when the analysis is shared or linked to a tracked video, gets the questions without answers, explanations or cloze options (`answersHidden: true`) and no exports (404).",
     tags: ["analyses"],
     auth: "bearer",
     params: idParams,
@@ -136,7 +139,7 @@ export const analysisV2Routes = {
     responses: {
       200: {
         description:
-          "The questions (JSON); with `format`: `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
+          "The questions (JSON); with `format`: `application/json` (`{title, questions}`), `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
         schema: QuestionsView,
         headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },
       },

@@ -18,6 +18,7 @@ import express, { type Request, type RequestHandler, type Response, type Router 
 import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { bearerFromRequest } from "./sse.ts";
+import { refuseUnacceptedForm } from "./upload.ts";
 
 type Out<S> = NonNullable<S> extends z.ZodType ? z.output<NonNullable<S>> : undefined;
 
@@ -145,6 +146,7 @@ export function createMount(options: MountOptions): Mounter {
       if (route.body && route.acceptsForm && !req.is(["application/json", "application/x-www-form-urlencoded"])) {
         throw new TrellisError("unsupported_media_type", "send application/x-www-form-urlencoded or application/json");
       }
+      await refuseUnacceptedForm(route, req, res);
       let principal: Principal | undefined;
       if (route.auth === "bearer") {
         const credentials = route.eventStream ? bearerFromRequest(req) : req.get("authorization");

@@ -148,8 +148,9 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       };
     },
 
-    async setTranscript({ actor, videoId, format, text }, ctx) {
+    async setTranscript({ actor, videoId, format: named, text }, ctx) {
       const { doc } = await find(videoId, actor);
+      const format = named ?? recogniseFormat(text);
       parseTranscript(text, format);
       const at = new Date();
       if (!(await videos.setTranscript(videoId, { text, format, at })))
