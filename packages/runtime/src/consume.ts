@@ -195,10 +195,8 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
       reason,
       spec.deadLetterMaxPayloadBytes ?? DEAD_LETTER_MAX_PAYLOAD_BYTES,
     );
-    const bytes = encodeJson(record);
-    await withJsRetry(() => js.publish(dlSubject, bytes, { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` }), {
-      deadlineMs: 10_000,
-    });
+    // Not retried here: a failure naks the message, and its redelivery (with backoff) is the retry.
+    await js.publish(dlSubject, encodeJson(record), { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` });
   };
 
   const handle = async (msg: JsMsg): Promise<void> => {
