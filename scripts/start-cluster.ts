@@ -55,10 +55,11 @@ const launcher = new Launcher({ root, dataDir, mode: "cluster" });
 
 // The TRELLIS_STACK / TRELLIS_*_URL rules apply to FerretDB and Redis; the NATS nodes are local binaries.
 const opts = { dataDir, persistent: true, log: say };
+// A Ctrl-C while they start stops each once it is up.
 const started = await Promise.allSettled([
-  startNatsClusterBinaries(dataDir, nodes),
-  startDependency("mongo", opts).then((d) => [d]),
-  startDependency("redis", opts).then((d) => [d]),
+  launcher.startServers(startNatsClusterBinaries(dataDir, nodes)),
+  launcher.startServers(startDependency("mongo", opts).then((d) => [d])),
+  launcher.startServers(startDependency("redis", opts).then((d) => [d])),
 ]);
 const failed = started.find((r) => r.status === "rejected");
 if (failed) {

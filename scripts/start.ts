@@ -30,7 +30,10 @@ const launcher = new Launcher({ root, dataDir, mode: "single" });
 
 let stack: Stack;
 try {
-  stack = await startStack({ dataDir, persistent: true, ports: { nats: natsPort }, log: say });
+  const starting = startStack({ dataDir, persistent: true, ports: { nats: natsPort }, log: say });
+  // A Ctrl-C while they start stops them once they are up.
+  await launcher.startServers(starting.then((s) => [s.nats, s.mongo, s.redis]));
+  stack = await starting;
 } catch (err) {
   say(`could not start the servers: ${(err as Error).message}`);
   process.exit(1);

@@ -175,6 +175,8 @@ beforeAll(async () => {
     stack,
     services: ["auth", "media", "analysis"],
     extraEnv: {
+      // The origin is this machine's 127.0.0.1 (egress to private addresses is off by default).
+      ALLOW_PRIVATE_EGRESS: "true",
       ANALYSIS_TMP_DIR: jobsTmp,
       WORKER_CONCURRENCY: "2",
       JOB_ATTEMPTS: "3",

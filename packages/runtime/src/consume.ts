@@ -195,10 +195,8 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
       reason,
       spec.deadLetterMaxPayloadBytes ?? DEAD_LETTER_MAX_PAYLOAD_BYTES,
     );
-    const bytes = encodeJson(record);
-    await withJsRetry(() => js.publish(dlSubject, bytes, { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` }), {
-      deadlineMs: 10_000,
-    });
+    // Not retried here: a failure naks the message, and its redelivery (with backoff) is the retry.
+    await js.publish(dlSubject, encodeJson(record), { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` });
   };
 
   const handle = async (msg: JsMsg): Promise<void> => {
@@ -257,7 +255,9 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
   };
 
   let stopping = false;
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: spec.maxMessages ?? 10 });
+  // Pulls of 10 s (heartbeats every 5 s): a consumer leader lost with its NATS node is noticed and
+  // pulled from again on the new leader after ~10 s of silence rather than nats.js's default ~30 s.
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: spec.maxMessages ?? 10, expires: 10_000 });
   const done = (async (): Promise<Error | undefined> => {
     try {
       for await (const msg of messages) {

@@ -3,6 +3,8 @@ export * from "./client.ts";
 export * from "./config.ts";
 export * from "./consume.ts";
 export * from "./dead-letter.ts";
+export * from "./egress.ts";
+export * from "./egress-proxy.ts";
 export * from "./events.ts";
 export * from "./group-commit.ts";
 export * from "./jetstream.ts";

@@ -73,8 +73,10 @@ export class Launcher {
   readonly supervisor: Supervisor;
   readonly stateFile: string;
   private readonly opts: LauncherOptions;
-  /** Stopped after the supervised processes: servers that are not local binaries (containers, URLs). */
-  private readonly unsupervised: Dependency[] = [];
+  /** Every server started (stopped after the supervised processes; idempotent for those). */
+  private readonly servers: Dependency[] = [];
+  /** Servers still starting: a stop waits for them, so that none is left running. */
+  private starting: Promise<unknown> | undefined;
   private stopping = false;
   private urls: { gateways: string[]; nats: string[]; mongo?: string; redis?: string } = { gateways: [], nats: [] };
   private ready = false;
@@ -100,14 +102,27 @@ export class Launcher {
    * and configuration when it dies); a container or a server given by URL is only stopped at the end.
    */
   async addServer(name: string, dep: Dependency): Promise<void> {
+    if (!this.servers.includes(dep)) this.servers.push(dep);
     if (dep.name === "mongo" || dep.name === "redis") this.urls[dep.name] = dep.url;
     const { process: running, respawn } = dep;
     if (!running || !respawn) {
       say(`${name} runs ${dep.via === "env" ? "outside this stack" : `as a ${dep.via}`}: not supervised`);
-      this.unsupervised.push(dep);
       return;
     }
     await this.supervisor.add({ name, kind: "server", start: () => respawn.call(dep) }, running);
+  }
+
+  /**
+   * Waits for servers being started; a Ctrl-C meanwhile stops them once they are up (they run in
+   * their own process groups, so the terminal's signal does not reach them).
+   */
+  async startServers<T extends Dependency[]>(start: Promise<T>): Promise<T> {
+    const tracked = start.then((deps) => {
+      this.servers.push(...deps.filter((d) => !this.servers.includes(d)));
+      return deps;
+    });
+    this.starting = Promise.allSettled([this.starting, tracked]);
+    return tracked;
   }
 
   /** Starts and supervises one instance of a service. */
@@ -169,8 +184,9 @@ export class Launcher {
     if (this.stopping) return new Promise(() => {});
     this.stopping = true;
     say("stopping services, then servers");
+    await this.starting;
     await this.supervisor.stopAll();
-    await Promise.allSettled(this.unsupervised.map((d) => d.stop()));
+    await Promise.allSettled(this.servers.map((d) => d.stop()));
     rmSync(this.stateFile, { force: true });
     say("stopped");
     process.exit(code);

@@ -97,6 +97,30 @@ describe("Supervisor", () => {
     expect(unit.starts).toBe(2); // a graceful stop is not restarted
   });
 
+  it("stopAll during a first start waits for it and stops what it started (Ctrl-C during start-up)", async () => {
+    const sup = new Supervisor({ ...fast, log: () => {}, onGiveUp: () => {} });
+    let pid: number | undefined;
+    const slow: Unit = {
+      name: "slow",
+      kind: "service",
+      async start() {
+        const running = runningOf(spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" }));
+        pid = running.pid;
+        await new Promise((r) => setTimeout(r, 200));
+        return running;
+      },
+    };
+    const adding = sup.add(slow);
+    await new Promise((r) => setTimeout(r, 50));
+    await sup.stopAll();
+    await adding;
+    expect(alive(pid)).toBe(false);
+    // Nothing starts once stopping.
+    const late = nodeUnit("late", "setInterval(() => {}, 1000)");
+    await sup.add(late);
+    expect(late.starts).toBe(0);
+  });
+
   it("a process exiting over and over is a crash loop: it gives up with a message naming it", async () => {
     let reason: string | undefined;
     const sup = new Supervisor({

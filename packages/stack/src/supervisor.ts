@@ -152,6 +152,8 @@ export class Supervisor {
    */
   async add(unit: Unit, running?: Running): Promise<void> {
     if (this.entries.has(unit.name)) throw new Error(`supervisor: ${unit.name} is already supervised`);
+    // Stopping (Ctrl-C during start-up): start nothing more; an adopted process is stopped by its owner.
+    if (this.stopping) return;
     const entry: Entry = {
       unit,
       running: undefined,
@@ -165,7 +167,25 @@ export class Supervisor {
       lastExit: undefined,
     };
     this.entries.set(unit.name, entry);
-    this.watch(entry, running ?? (await unit.start()));
+    const first = (async () => {
+      const started = running ?? (await unit.start());
+      if (this.stopping && !running) {
+        // A stop began while this was starting: stop it here (stopAll waits for this).
+        await started.stop();
+        entry.state = "stopped";
+        return;
+      }
+      this.watch(entry, started);
+    })();
+    entry.restarting = first.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await first;
+    } finally {
+      entry.restarting = undefined;
+    }
   }
 
   /** Name → pid of every supervised process that is up. */

@@ -16,6 +16,7 @@ import {
 } from "@trellis/contracts";
 import {
   type Ensured,
+  egressPolicyOf,
   ensureDurableConsumer,
   ensureStream,
   eventPublisher,
@@ -114,6 +115,15 @@ await runService({
     );
     // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
     kept(await ensureStream(jsm, { ...webhooksStreamSpec(), num_replicas: replicas }));
+    // Webhooks reach only public addresses unless ALLOW_PRIVATE_EGRESS / EGRESS_ALLOW_HOSTS say otherwise.
+    if (config.WEBHOOK_ALLOW_PRIVATE !== undefined) {
+      log.warn("WEBHOOK_ALLOW_PRIVATE is deprecated: use ALLOW_PRIVATE_EGRESS (the README's Egress section)");
+    }
+    const egress = egressPolicyOf({
+      ...config,
+      ALLOW_PRIVATE_EGRESS: config.ALLOW_PRIVATE_EGRESS || config.WEBHOOK_ALLOW_PRIVATE === true,
+    });
+    if (egress.allowPrivate) log.warn("ALLOW_PRIVATE_EGRESS=true: webhooks may reach private networks");
     kept(
       await ensureDurableConsumer(jsm, WEBHOOKS_STREAM, {
         durable_name: WEBHOOKS_CONSUMER,
@@ -253,6 +263,7 @@ await runService({
       nc,
       replicas,
       webhooks,
+      egress,
       log: log.child({ component: "webhooks" }),
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,
       retryDelayMs: config.WEBHOOK_RETRY_MS,
@@ -301,7 +312,7 @@ await runService({
           webhooks,
           notifier,
           evaluator,
-          allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+          egress,
         }),
       },
       checks: {

@@ -104,7 +104,15 @@ export const alarmsV2Routes = {
     auth: "bearer",
     params: z.object({ id: UserId }),
     body: WebhookInput,
-    responses: { 200: { description: "The webhook and its secret.", schema: WebhookWithSecret }, ...authErrors },
+    responses: {
+      200: { description: "The webhook and its secret.", schema: WebhookWithSecret },
+      ...authErrors,
+      403: {
+        schema: ErrorResponse,
+        description:
+          "Another user's webhook (not an admin); or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see the README's Egress section.",
+      },
+    },
   }),
   getWebhook: route({
     method: "get",

@@ -60,6 +60,9 @@ export const analysisV2Routes = {
       202: { description: "Queued.", schema: Analysis, headers: { Location: "`/api/v2/analyses/{id}`." } },
       200: { description: "An analysis of this video is already waiting or active: that one.", schema: Analysis },
       ...access,
+      403: e(
+        "A monitor; or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see the README's Egress section.",
+      ),
       404: e(
         "No such video, not yours, or it has no transcript (`no transcript available`). A URL's captions are fetched by the job: none → the analysis fails with `no transcript available` and its questions answer 404.",
       ),
