@@ -184,12 +184,18 @@ export async function checkStorage(mongoUrl: string, analysisTmp: string): Promi
         else orphanedChunks += n;
       }
     }
-    let tempDirs: string[] = [];
-    try {
-      tempDirs = readdirSync(analysisTmp);
-    } catch {
-      // none made
-    }
+    // A worker killed right as it made its job directory leaves it unmarked: the analysis service's
+    // sweep removes it once UNMARKED_GRACE_MS (15 s) old, every JOB_DIR_SWEEP_MS (10 s).
+    const list = () => {
+      try {
+        return readdirSync(analysisTmp);
+      } catch {
+        return [];
+      }
+    };
+    let tempDirs = list();
+    for (const until = Date.now() + 30_000; tempDirs.length > 0 && Date.now() < until; tempDirs = list())
+      await sleep(1_000);
     return { orphanedChunks, pendingSweep, tempDirs };
   } finally {
     await client.close();
