@@ -14,7 +14,7 @@ export interface EventPublisher {
   /**
    * Validates and publishes an event to JetStream and waits for the stream's ack. `id` becomes the
    * `Nats-Msg-Id`, so a retried publish is stored once: with an id, a transient failure (a timeout,
-   * no stream leader during a failover) is retried with backoff for up to 30 s. Core subscribers
+   * no stream leader during a failover) is retried with backoff for up to 10 s. Core subscribers
    * receive it as well.
    */
   publish<S extends z.ZodType>(event: EventSpec<S>, payload: z.input<S>, id?: string): Promise<void>;
@@ -26,7 +26,7 @@ export function eventPublisher(nc: NatsConnection): EventPublisher {
     async publish(event, payload, id) {
       const data = event.schema.parse(payload);
       const bytes = encodeJson(data);
-      if (id) await withJsRetry(() => js.publish(event.subject, bytes, { msgID: id }));
+      if (id) await withJsRetry(() => js.publish(event.subject, bytes, { msgID: id }), { deadlineMs: 10_000 });
       else await js.publish(event.subject, bytes);
     },
   };

@@ -72,13 +72,13 @@ async function spawnOnce(spec: SpawnSpec): Promise<Running> {
  * restarts a server that died; `stop()` stops whichever process is current.
  */
 async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
-  let current = await spawnOnce(spec);
+  let current: Running | undefined = await spawnOnce(spec);
   let stopping: Promise<void> | undefined;
   return {
     name: spec.name,
     url: spec.url,
     via: "binary",
-    description: `${spec.command} (pid ${current.pid})`,
+    description: `${spec.command} (pid ${current?.pid})`,
     ...(spec.natsAuth ? { natsAuth: spec.natsAuth } : {}),
     get process() {
       return current;
@@ -89,8 +89,22 @@ async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
       return current;
     },
     stop() {
-      stopping ??= current.stop();
+      stopping ??= (async () => {
+        await current?.stop();
+        current = undefined;
+      })();
       return stopping;
+    },
+    outage: {
+      async down() {
+        if (stopping) throw new Error(`${spec.name} was stopped for good`);
+        await current?.stop();
+        current = undefined;
+      },
+      async up() {
+        if (stopping) throw new Error(`${spec.name} was stopped for good`);
+        current ??= await spawnOnce(spec);
+      },
     },
   };
 }

@@ -15,12 +15,25 @@ export interface Dependency {
   readonly via: Provenance;
   /** What was started, e.g. the image or binary, for logs. */
   readonly description: string;
-  /** A local binary's current process (absent for a container or a server given by URL). */
-  readonly process?: Running;
+  /** A local binary's current process (none during an `outage`; absent for a container or a server given by URL). */
+  readonly process?: Running | undefined;
   /** Local binaries: starts the server again, same port, data and configuration (after it died). */
   respawn?(): Promise<Running>;
   /** Stops the server (no-op for servers given by URL). Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Servers the harness started (binary or container): stop the server for a while (`down`) and
+   * start it again on the same port with the same data and configuration (`up`), as an outage
+   * and a restart would. Absent for servers given by URL.
+   */
+  readonly outage?: Outage;
+}
+
+export interface Outage {
+  /** Stops the server (gracefully); its data stays. Resolves once it no longer accepts connections. */
+  down(): Promise<void>;
+  /** Starts it again on the same port and data; resolves once it accepts connections. */
+  up(): Promise<void>;
 }
 
 export interface StartOptions {

@@ -149,7 +149,10 @@ await runService({
       alarms,
       rules: alarmRules,
       log: log.child({ component: "alarms" }),
+      retryAfterMs: config.OUTBOX_RETRY_MS,
+      sweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     });
+    await notifier.outbox.ensureIndexes();
     const evaluator = new AlarmEvaluator({
       store: alarmRules,
       notifier,
@@ -157,7 +160,6 @@ await runService({
       // Unique per process: it tells a conditional write's winner (instances may share INSTANCE_ID).
       instance: `${instance}.${randomBytes(4).toString("hex")}`,
       cacheTtlMs: config.ALARM_RULES_CACHE_MS,
-      outboxRetryMs: 10_000,
       flushMs: config.ALARM_STATE_FLUSH_MS,
     });
     // Every instance hears every rule change (no queue group) and drops that monitor's cached rules.
@@ -172,11 +174,10 @@ await runService({
     void (async () => {
       for await (const s of nc.status()) if (s.type === "reconnect") evaluator.invalidateAll();
     })();
-    evaluator.startSweep(15_000);
+    notifier.outbox.start();
     shutdown.add("alarm notifications", async () => {
       ruleChanges.unsubscribe();
-      evaluator.stop();
-      await notifier.idle();
+      await notifier.outbox.stop();
     });
     const alarmData = {
       async removeMonitor(monitorId: string) {
@@ -196,6 +197,8 @@ await runService({
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
       onChange: (change) => offlineAlarms.onPresence(change),
       sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,
+      outboxRetryMs: config.OUTBOX_RETRY_MS,
+      outboxSweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     });
     // The ingest consumer's ack floor, refreshed every 10 s (a stale one is lower: still safe),
     // for pruning the monitors' lists of counted sequences.
@@ -210,6 +213,7 @@ await runService({
     const floorTimer = setInterval(refreshFloor, 10_000);
     floorTimer.unref();
     shutdown.add("ack floor", () => clearInterval(floorTimer));
+    await tracker.outbox.ensureIndexes();
     const ingest = new ReadingsIngest({
       ackFloor: () => ackFloor,
       js,
