@@ -114,10 +114,9 @@ export function connectDevice(natsUrl: string, device: DeviceCredentials): Promi
     name: `simulated-monitor-${device.id}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
-    // A restarted NATS server lets devices in only once the auth service is connected again to
-    // answer its auth callout: until then a reconnect is refused ("Authorization Violation"), and
-    // nats.js gives up for good after two refusals in a row. Keep trying instead (the fault suite
-    // found devices that never came back after a kill -9 of NATS).
+    // After a NATS restart every device logs in again through the auth callout at once; an answer
+    // that comes late (auth reconnecting too, argon2 under load) is an auth error, which nats.js
+    // would otherwise take, the second time, as final and close the connection.
     ignoreAuthErrorAbort: true,
     // No stack trace captured per publish (nats.js does it by default in case of a timeout): the
     // simulator is a load generator sharing the machine with what it measures.
@@ -129,17 +128,26 @@ export function connectDevice(natsUrl: string, device: DeviceCredentials): Promi
 export async function connectDevices(
   natsUrl: string,
   devices: readonly DeviceCredentials[],
-  options: { concurrency?: number; onProgress?: (done: number) => void } = {},
+  options: { concurrency?: number; onProgress?: (done: number) => void; attempts?: number } = {},
 ): Promise<NatsConnection[]> {
   const conns: NatsConnection[] = new Array(devices.length);
   let done = 0;
   try {
     await inBatches(devices.length, options.concurrency ?? 8, async (i) => {
       const device = devices[i] as DeviceCredentials;
-      try {
-        conns[i] = await connectDevice(natsUrl, device);
-      } catch (err) {
-        throw new Error(`monitor ${device.id} could not connect to ${natsUrl}: ${(err as Error).message}`);
+      // A refused or failed first connection is tried again for a while: NATS restarting (npm
+      // start's supervisor), or the auth service's callout answer late on a loaded machine, is
+      // answered "Authorization Violation" or a connection error, and passes.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          conns[i] = await connectDevice(natsUrl, device);
+          break;
+        } catch (err) {
+          if (attempt >= (options.attempts ?? 6)) {
+            throw new Error(`monitor ${device.id} could not connect to ${natsUrl}: ${(err as Error).message}`);
+          }
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * 2 ** (attempt - 1))));
+        }
       }
       options.onProgress?.(++done);
     });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { portInUse } from "@trellis/stack";
-import { closeAll, connectDevice, type DeviceCredentials } from "../../scripts/devices/platform.ts";
+import { connectDevices, type DeviceCredentials } from "../../scripts/devices/platform.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -207,31 +207,6 @@ export async function connectAsService(
   return { nc, jsm: await jetstreamManager(nc) };
 }
 
-/**
- * Devices connected one at a time, each retried a few times: the auth callout checks an argon2id
- * hash per connection, and on a loaded two-core machine right after start-up an answer can miss
- * the server's callout deadline (the device then sees "Authorization Violation").
- */
-export async function connectWithRetry(
-  natsUrls: string,
-  devices: readonly DeviceCredentials[],
-): Promise<NatsConnection[]> {
-  const conns: NatsConnection[] = [];
-  try {
-    for (const d of devices) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          conns.push(await connectDevice(natsUrls, d));
-          break;
-        } catch (err) {
-          if (attempt >= 4) throw err;
-          await new Promise((r) => setTimeout(r, 500 * attempt));
-        }
-      }
-    }
-  } catch (err) {
-    await closeAll(conns);
-    throw err;
-  }
-  return conns;
-}
+/** Devices connected one at a time (the simulator's connect, which retries a refused first connection). */
+export const connectWithRetry = (natsUrls: string, devices: readonly DeviceCredentials[]): Promise<NatsConnection[]> =>
+  connectDevices(natsUrls, devices, { concurrency: 1 });

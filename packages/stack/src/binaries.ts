@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { generateNatsAuth, type NatsAuth, natsServerConfig } from "./nats-config.ts";
 import { freePort, waitForPort } from "./ports.ts";
+import { REDIS_DURABILITY_ARGS } from "./redis-config.ts";
 import { describeExit, type Running, runningOf } from "./supervisor.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
@@ -40,6 +41,8 @@ interface SpawnSpec {
   url: string;
   timeoutMs?: number;
   natsAuth?: NatsAuth;
+  /** NATS's HTTP monitoring endpoint, when the server has one. */
+  monitorUrl?: string;
 }
 
 /** Starts the server and resolves once it accepts connections; rejects (and kills it) when it exits first or times out. */
@@ -80,6 +83,7 @@ async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
     via: "binary",
     description: `${spec.command} (pid ${current?.pid})`,
     ...(spec.natsAuth ? { natsAuth: spec.natsAuth } : {}),
+    ...(spec.monitorUrl ? { monitorUrl: spec.monitorUrl } : {}),
     get process() {
       return current;
     },
@@ -114,12 +118,29 @@ const ensureDir = (dir: string): string => {
   return dir;
 };
 
-export async function startNatsBinary(dataDir: string, port?: number): Promise<Dependency> {
+/**
+ * `syncInterval`: JetStream's fsync setting, JETSTREAM_SYNC_INTERVAL (`always`) unless given (the
+ * benchmark runs a second server with nats-server's default beside it). The monitoring endpoint
+ * (`/varz`, `/healthz`) listens on a free port of 127.0.0.1: `monitorUrl`.
+ */
+export async function startNatsBinary(
+  dataDir: string,
+  port?: number,
+  options: { syncInterval?: string } = {},
+): Promise<Dependency> {
   const p = port ?? (await freePort());
+  const monitorPort = await freePort();
   const dir = ensureDir(join(dataDir, "nats"));
   const auth = generateNatsAuth();
   const configFile = join(dir, "nats.conf");
-  writeFileSync(configFile, natsServerConfig({ listen: `127.0.0.1:${p}`, storeDir: dir, auth }), { mode: 0o600 });
+  const config = natsServerConfig({
+    listen: `127.0.0.1:${p}`,
+    monitorListen: `127.0.0.1:${monitorPort}`,
+    storeDir: dir,
+    auth,
+    ...(options.syncInterval ? { syncInterval: options.syncInterval } : {}),
+  });
+  writeFileSync(configFile, config, { mode: 0o600 });
   return spawnServer({
     name: "nats",
     command: binaryPath("nats-server"),
@@ -127,6 +148,7 @@ export async function startNatsBinary(dataDir: string, port?: number): Promise<D
     port: p,
     url: `nats://127.0.0.1:${p}`,
     natsAuth: auth,
+    monitorUrl: `http://127.0.0.1:${monitorPort}`,
   });
 }
 
@@ -141,13 +163,25 @@ export async function startMongoBinary(dataDir: string, port?: number): Promise<
   });
 }
 
-export async function startRedisBinary(dataDir: string, persistent: boolean, port?: number): Promise<Dependency> {
+/**
+ * Always with the append-only file (REDIS_DURABILITY_ARGS), test servers too, so tests run on the
+ * configuration BullMQ gets in production; `persistent` only decides where the data directory is
+ * kept (the caller's dataDir is temporary for tests).
+ */
+export async function startRedisBinary(dataDir: string, _persistent: boolean, port?: number): Promise<Dependency> {
   const p = port ?? (await freePort());
-  const persistence = persistent ? ["--appendonly", "yes"] : ["--save", "", "--appendonly", "no"];
   return spawnServer({
     name: "redis",
     command: binaryPath("redis-server"),
-    args: ["--bind", "127.0.0.1", "--port", String(p), "--dir", ensureDir(join(dataDir, "redis")), ...persistence],
+    args: [
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(p),
+      "--dir",
+      ensureDir(join(dataDir, "redis")),
+      ...REDIS_DURABILITY_ARGS,
+    ],
     port: p,
     url: `redis://127.0.0.1:${p}`,
   });

@@ -3,6 +3,7 @@ export * from "./containers.ts";
 export * from "./launcher.ts";
 export * from "./nats-config.ts";
 export * from "./ports.ts";
+export * from "./redis-config.ts";
 export * from "./stack.ts";
 export * from "./supervisor.ts";
 export * from "./types.ts";
