@@ -20,6 +20,8 @@ export interface UploadOutcome {
   resumed: number;
   /** HEADs answered 504 (each a failure: a HEAD must answer the stored offset). */
   head504: number;
+  /** The PATCH that completed it got no answer (cut), and HEAD then found no upload (it is the video). */
+  finishedUnanswered?: boolean;
   error?: string;
 }
 
@@ -146,6 +148,12 @@ export class TusUploads {
         60_000,
         300,
       );
+      if (head.status === 404) {
+        // Gone as an upload: either it became the video (the last PATCH completed it and only its
+        // answer was lost) — checked below by its sha256 — or it was lost, which the check reports.
+        outcome.finishedUnanswered = true;
+        break;
+      }
       if (head.status !== 200) {
         outcome.error = `HEAD after a cut PATCH: ${head.status}`;
         return;

@@ -275,7 +275,7 @@ function table(results: readonly TopologyResult[], totalSeconds: number): string
     );
     const ok = r.tus.outcomes.filter((u) => !u.error && u.storedSha256 === u.sha256).length;
     lines.push(
-      `${pad("tus uploads", 34)}${padl(r.tus.outcomes.length, 7)}  ${padl(ok, 8)}  ${padl(r.tus.outcomes.length - ok, 5)}  ${padl(0, 4)}  PATCHes ${r.tus.outcomes.reduce((n, u) => n + u.patches, 0)}, resumed ${r.tus.outcomes.reduce((n, u) => n + u.resumed, 0)}, cut by media's death answered in ${r.tus.cuts.map((c) => `${c.answeredMs} ms (${c.status || c.error})`).join(", ") || "-"}, HEAD 504s ${r.tus.outcomes.reduce((n, u) => n + u.head504, 0)}`,
+      `${pad("tus uploads", 34)}${padl(r.tus.outcomes.length, 7)}  ${padl(ok, 8)}  ${padl(r.tus.outcomes.length - ok, 5)}  ${padl(0, 4)}  PATCHes ${r.tus.outcomes.reduce((n, u) => n + u.patches, 0)}, resumed ${r.tus.outcomes.reduce((n, u) => n + u.resumed, 0)}, cut by media's death answered in ${r.tus.cuts.map((c) => `${c.answeredMs} ms (${c.status || c.error})`).join(", ") || "-"}, HEAD 504s ${r.tus.outcomes.reduce((n, u) => n + u.head504, 0)}, completed by a cut PATCH ${r.tus.outcomes.filter((u) => u.finishedUnanswered).length}`,
     );
     const completed = r.analyses.filter((a) => a.state === "completed").length;
     const twice = r.analyses.filter((a) => (a.events.get("completed") ?? 0) > 1).length;
