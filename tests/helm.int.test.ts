@@ -160,7 +160,14 @@ describe.each(Object.entries(renders))("helm template (%s values)", (which, objs
       const schema = schemas[service] as z.ZodObject;
       const c = deploymentOf(objs, service).spec.template.spec.containers[0];
       const env = new Map<string, K8s>(c.env.map((e: K8s) => [e.name, e]));
-      const required = [...clusterRequired(schema), "METRICS_PORT", "METRICS_HOST", "NATS_USER", "NATS_PASSWORD"];
+      const required = [
+        ...clusterRequired(schema),
+        "METRICS_PORT",
+        "METRICS_HOST",
+        "NATS_USER",
+        "NATS_PASSWORD",
+        "JETSTREAM_REPLICAS",
+      ];
       expect(required).toContain("NATS_URL");
       for (const name of required) expect(env.has(name), `${service} sets ${name}`).toBe(true);
       if ("MONGO_URL" in schema.shape) expect(required).toContain("MONGO_URL");
@@ -181,6 +188,8 @@ describe.each(Object.entries(renders))("helm template (%s values)", (which, objs
       }
       const config = loadConfig(schema, seen) as Record<string, unknown>;
       expect(config.METRICS_HOST).toBe("0.0.0.0");
+      // Streams as replicated as the NATS cluster is big.
+      expect(config.JETSTREAM_REPLICAS).toBe(3);
       if (service === "gateway") {
         expect(config.HOST).toBe("0.0.0.0");
         expect(config.PORT).not.toBe(config.METRICS_PORT);

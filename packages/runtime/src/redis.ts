@@ -41,13 +41,30 @@ export function redisOptions(url: string, sentinel?: Partial<RedisSentinelConfig
  * Redis is briefly away.
  */
 export async function openRedis(
-  ctx: { shutdown: { add(name: string, run: () => unknown): void }; instance: string },
+  ctx: {
+    shutdown: { add(name: string, run: () => unknown): void };
+    instance: string;
+    log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  },
   url: string,
   sentinel?: Partial<RedisSentinelConfig>,
 ): Promise<Redis> {
   const common = { connectionName: ctx.instance, maxRetriesPerRequest: null, lazyConnect: true } as const;
   const viaSentinel = redisOptions(url, sentinel);
   const redis = viaSentinel ? new Redis({ ...viaSentinel, ...common }) : new Redis(url, common);
+  // Without a listener ioredis prints every failed reconnect attempt as an unhandled error: one
+  // warning per outage instead, and one line when it is back.
+  let lost = false;
+  redis.on("error", (err: Error) => {
+    if (lost) return;
+    lost = true;
+    ctx.log?.warn({ err: err.message }, "redis connection lost; reconnecting");
+  });
+  redis.on("ready", () => {
+    if (!lost) return;
+    lost = false;
+    ctx.log?.info({}, "redis reconnected");
+  });
   await redis.connect();
   ctx.shutdown.add("redis client", async () => {
     await redis.quit().catch(() => redis.disconnect());
