@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { SERVICE_NAMES } from "@trellis/contracts";
 import { portInUse, type Stack, serviceEnv, startStack } from "@trellis/stack";
+import { ensureConsoleBuilt } from "../packages/console/build.ts";
 
 const root = join(import.meta.dirname, "..");
 const say = (line: string) => process.stderr.write(`trellis: ${line}\n`);
@@ -87,6 +88,13 @@ async function stopAll(code: number): Promise<never> {
 process.once("SIGINT", () => void stopAll(0));
 process.once("SIGTERM", () => void stopAll(0));
 
+// The web console (/console/): built by Vite when its sources changed since the last build.
+try {
+  await ensureConsoleBuilt({ log: say });
+} catch (err) {
+  say(`could not build the console (the API works without it): ${(err as Error).message}`);
+}
+
 try {
   stack = await startStack({ dataDir: join(root, ".data"), persistent: true, ports: { nats: natsPort }, log: say });
 } catch (err) {
@@ -122,6 +130,7 @@ while (!stopping && Date.now() < deadline) {
       const admin = process.env.TRELLIS_ADMIN_USERNAME;
       say("ready (readyz: five services healthy). Ctrl-C stops everything.");
       say(`  gateway           http://${host}:${port}`);
+      say(`  console           http://${host}:${port}/console/`);
       say(`  NATS for devices  ${stack.nats.url}`);
       if (admin) say(`  admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`);
       break;
