@@ -209,7 +209,9 @@ describe("the console in chromium", () => {
   it("logs out: the cookie is cleared and the session ended", async () => {
     await page.getByRole("button", { name: "Log out", exact: true }).click();
     await page.getByLabel("Username").waitFor();
-    expect((await context.cookies(`${platform.base}/console/`)).find((c) => c.name === "trellis_console_refresh")).toBeUndefined();
+    expect(
+      (await context.cookies(`${platform.base}/console/`)).find((c) => c.name === "trellis_console_refresh"),
+    ).toBeUndefined();
     await page.reload();
     await page.getByLabel("Username").waitFor();
     expect(problems).toEqual([]);
