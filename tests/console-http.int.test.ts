@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 const cookieOf = (res: Response) => res.headers.get("set-cookie") ?? "";
-const valueOf = (setCookie: string) => /trellis_console_refresh=([^;]*)/.exec(setCookie)?.[1] ?? "";
+const refreshValue = (setCookie: string) => /trellis_console_refresh=([^;]*)/.exec(setCookie)?.[1] ?? "";
 
 async function consoleLogin(): Promise<Response> {
   return fetch(`${platform.base}/console/session`, {
@@ -111,14 +111,14 @@ describe("console session", () => {
   });
 
   it("refreshes from the cookie and rotates it; the spent cookie is refused and clears itself", async () => {
-    const first = valueOf(cookieOf(await consoleLogin()));
+    const first = refreshValue(cookieOf(await consoleLogin()));
     const refreshed = await fetch(`${platform.base}/console/refresh`, {
       method: "POST",
       headers: { ...CSRF, cookie: `other=1; trellis_console_refresh=${first}` },
     });
     expect(refreshed.status).toBe(200);
     expect(((await refreshed.json()) as { access_token: string }).access_token).toMatch(/^eyJ/);
-    const second = valueOf(cookieOf(refreshed));
+    const second = refreshValue(cookieOf(refreshed));
     expect(second).not.toBe(first);
     const reused = await fetch(`${platform.base}/console/refresh`, {
       method: "POST",
@@ -133,7 +133,7 @@ describe("console session", () => {
   it("logs out: the session ends (its access token and cookie stop working) and the cookie is cleared", async () => {
     const login = await consoleLogin();
     const { access_token } = (await login.json()) as { access_token: string };
-    const cookie = valueOf(cookieOf(login));
+    const cookie = refreshValue(cookieOf(login));
     const out = await fetch(`${platform.base}/console/logout`, {
       method: "POST",
       headers: { ...CSRF, cookie: `trellis_console_refresh=${cookie}` },
