@@ -6,33 +6,11 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { expect } from "vitest";
+import { SCREENSHOTS } from "./chromium.ts";
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const SCREENSHOTS = join(import.meta.dirname, "..", "..", "artifacts", "console-screenshots");
-
-/**
- * Headless, no sandbox (CI runs as root), and none of Chromium's own connections (this machine
- * reaches no internet: they would pile up refused). Playwright gives each launch a fresh, empty
- * user-data-dir of its own.
- */
-export const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-default-apps",
-  "--disable-domain-reliability",
-  "--metrics-recording-only",
-];
-
-export function launch(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, chromiumSandbox: false });
-}
+export { CHROMIUM, CHROMIUM_ARGS, launch, SCREENSHOTS } from "./chromium.ts";
 
 /** A page that fails the test on any CSP violation or uncaught page error. */
 export async function newPage(context: BrowserContext): Promise<{ page: Page; problems: string[] }> {
