@@ -9,8 +9,8 @@ import { route } from "./route.ts";
  * scripts. The gateway keeps it in an `HttpOnly; SameSite=Strict` cookie scoped to `/console/`
  * and answers only the short-lived access token, which the page keeps in memory. CSRF: the cookie
  * is never sent cross-site (SameSite=Strict) and every route requires the `X-Trellis-Console`
- * header, which a cross-origin form cannot send and a cross-origin script can only send after a
- * CORS preflight that names it (not allowed).
+ * header, which a form cannot send and a script of another origin only after a CORS preflight,
+ * still unable to read the answer (the gateway sends no `Access-Control-Allow-Credentials`).
  */
 export const CONSOLE_REFRESH_COOKIE = "trellis_console_refresh";
 export const CONSOLE_CSRF_HEADER = "x-trellis-console";
