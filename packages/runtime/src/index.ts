@@ -11,6 +11,7 @@ export * from "./jetstream.ts";
 export * from "./logger.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";
+export * from "./outbox.ts";
 export * from "./redis.ts";
 export * from "./serve.ts";
 export * from "./service.ts";

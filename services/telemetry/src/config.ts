@@ -1,8 +1,9 @@
-import { baseConfigSchema, egressConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
+import { baseConfigSchema, egressConfigSchema, env, mongoConfigSchema, outboxConfigSchema } from "@trellis/runtime";
 import type { z } from "zod";
 
 export const telemetryConfigSchema = baseConfigSchema
   .extend(mongoConfigSchema.shape)
+  .extend(outboxConfigSchema.shape)
   .extend({
     MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_telemetry"),
     /** Readings per `insertMany`. */

@@ -140,7 +140,10 @@ await runService({
       alarms,
       rules: alarmRules,
       log: log.child({ component: "alarms" }),
+      retryAfterMs: config.OUTBOX_RETRY_MS,
+      sweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     });
+    await notifier.outbox.ensureIndexes();
     const evaluator = new AlarmEvaluator({
       store: alarmRules,
       notifier,
@@ -148,7 +151,6 @@ await runService({
       // Unique per process: it tells a conditional write's winner (instances may share INSTANCE_ID).
       instance: `${instance}.${randomBytes(4).toString("hex")}`,
       cacheTtlMs: config.ALARM_RULES_CACHE_MS,
-      outboxRetryMs: 10_000,
       flushMs: config.ALARM_STATE_FLUSH_MS,
     });
     // Every instance hears every rule change (no queue group) and drops that monitor's cached rules.
@@ -163,11 +165,10 @@ await runService({
     void (async () => {
       for await (const s of nc.status()) if (s.type === "reconnect") evaluator.invalidateAll();
     })();
-    evaluator.startSweep(15_000);
+    notifier.outbox.start();
     shutdown.add("alarm notifications", async () => {
       ruleChanges.unsubscribe();
-      evaluator.stop();
-      await notifier.idle();
+      await notifier.outbox.stop();
     });
     const alarmData = {
       async removeMonitor(monitorId: string) {
@@ -187,7 +188,10 @@ await runService({
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
       onChange: (change) => offlineAlarms.onPresence(change),
       sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,
+      outboxRetryMs: config.OUTBOX_RETRY_MS,
+      outboxSweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     });
+    await tracker.outbox.ensureIndexes();
     const ingest = new ReadingsIngest({
       js,
       monitors,

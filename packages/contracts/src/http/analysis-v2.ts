@@ -19,8 +19,9 @@ import { route } from "./route.ts";
 const e = (description: string) => ({ description, schema: ErrorResponse });
 const idParams = z.object({ id: AnalysisId });
 /**
- * Who sees what: the video's owner and admins, as media decides for the video itself. Anyone else
- * gets **404** (as for an id that does not exist). Monitors get 403.
+ * Who sees what: the video's owner and admins, as media decides for the video itself. Any other
+ * user gets **404** (as for an id that does not exist); a monitor token gets 403 on every route
+ * (monitors have no analyses), as the platform's rule says (README "Errors").
  */
 const access = { ...authErrors } as const;
 const missing = { 404: e("No such analysis, or not yours.") } as const;
