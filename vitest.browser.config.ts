@@ -14,5 +14,7 @@ export default defineConfig({
     maxWorkers: 1,
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // A page waits on real services (an argon2 login, an ingest round) on a shared 2-core machine.
+    expect: { poll: { timeout: 20_000, interval: 100 } },
   },
 });

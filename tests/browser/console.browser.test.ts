@@ -6,6 +6,7 @@
  * screenshot of each in artifacts/console-screenshots/.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -172,13 +173,44 @@ describe("the console in chromium", () => {
     expect(csv.length).toBeGreaterThan(10);
   });
 
+  it("creates, edits and deletes alarm rules, and sends a command the simulator answers", async () => {
+    const form = page.getByRole("form", { name: "New rule" });
+    await form.getByLabel("Measurement").selectOption("ph");
+    await form.getByLabel("Threshold").fill("99");
+    await form.getByRole("button", { name: "Add rule" }).click();
+    const rules = page.getByRole("list", { name: "Alarm rules" });
+    await rules.getByText("ph above 99").waitFor();
+    await rules.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("form", { name: "Edit rule" });
+    await edit.getByLabel("Threshold").fill("98");
+    await edit.getByRole("button", { name: "Save rule" }).click();
+    await rules.getByText("ph above 98").waitFor();
+    expect(await rules.getByText("ph above 99").count()).toBe(0);
+    await rules.getByRole("button", { name: "Delete rule ph above 98" }).click();
+    await page.getByText("No rules.").waitFor();
+    // The rule the alarm test needs: the simulator's next readings are back below, so a hysteresis
+    // past zero keeps the alarm open.
+    const again = page.getByRole("form", { name: "New rule" });
+    await again.getByLabel("Measurement").selectOption("air_flow");
+    await again.getByLabel("Threshold").fill("1000000");
+    await again.getByLabel("Hysteresis").fill("2000000");
+    await again.getByRole("button", { name: "Add rule" }).click();
+    await rules.getByText("air_flow above 1000000, hysteresis 2000000").waitFor();
+
+    await page.getByLabel("Command", { exact: true }).fill("calibrate_ph");
+    await page.getByLabel("Parameters (JSON)").fill('{"reference": 7}');
+    await page.getByRole("button", { name: "Send" }).click();
+    const command = page.getByRole("list", { name: "Recent commands" }).getByRole("listitem").first();
+    await command.getByText("succeeded").waitFor({ timeout: 20_000 });
+    await visit(page, "05-monitor-rules-commands");
+  });
+
   it("shows an alarm raised by a reading and acknowledges it", async () => {
-    const rule = await http(platform.base, "POST", `/api/v2/monitors/${monitorId}/alarm-rules`, {
+    const rules = await http(platform.base, "GET", `/api/v2/monitors/${monitorId}/alarm-rules`, {
       bearer: adminBearer,
-      // The simulator's next readings are back below: a hysteresis past zero keeps the alarm open.
-      json: { measurement: "air_flow", condition: "above", threshold: 1_000_000, hysteresis: 2_000_000 },
     });
-    expect(rule.status, JSON.stringify(rule.body)).toBe(201);
+    expect(rules.body.items).toHaveLength(1);
+    const rule = { body: rules.body.items[0] };
     await page.getByRole("link", { name: "Alarms", exact: true }).click();
     await page.getByRole("heading", { name: "Alarms" }).waitFor();
     const reading = await http(platform.base, "POST", `/api/v2/monitors/${monitorId}/readings`, {
@@ -189,11 +221,33 @@ describe("the console in chromium", () => {
     // Live: the page hears the alarm event and shows it without a reload.
     const card = page.locator(`[data-alarm^="${rule.body.id}"]`);
     await card.getByText("active").waitFor({ timeout: 20_000 });
-    await visit(page, "05-alarms");
+    await visit(page, "06-alarms");
     await card.getByRole("button", { name: /Acknowledge/ }).click();
     await card.getByText("acknowledged").waitFor();
     const listed = await http(platform.base, "GET", `/api/v2/alarms?monitor_id=${monitorId}`, { bearer: adminBearer });
     expect(listed.body.items.find((a: { rule_id: string }) => a.rule_id === rule.body.id).state).toBe("acknowledged");
+  });
+
+  it("administers users (promote, delete) and adds monitors from a CSV with its per-row report", async () => {
+    const user = await registerUser(platform.base, platform.suffix, "grower");
+    await page.getByRole("link", { name: "Admin", exact: true }).click();
+    await page.getByRole("heading", { name: "Administration" }).waitFor();
+    const row = page.locator(`tr[data-user="${user.username}"]`);
+    await row.getByRole("button", { name: `Promote ${user.username} to admin` }).click();
+    await row.getByRole("cell", { name: "admin", exact: true }).waitFor();
+    const csv = join(tmp, "monitors.csv");
+    const newId = randomBytes(16).toString("hex");
+    writeFileSync(csv, `id,owner,password\n${newId},${user.id},generate\n${newId},${user.id},generate\n`);
+    await page.getByLabel(/CSV file/).setInputFiles(csv);
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.getByRole("status").filter({ hasText: "1 created · 0 existed · 1 errors" }).waitFor();
+    await visit(page, "07-admin");
+    const created = await http(platform.base, "GET", `/api/v2/monitors/${newId}`, { bearer: adminBearer });
+    expect(created.status).toBe(200);
+    page.once("dialog", (d) => void d.accept());
+    await row.getByRole("button", { name: `Delete ${user.username}` }).click();
+    await row.waitFor({ state: "detached" });
+    expect((await http(platform.base, "GET", `/api/v2/users/${user.id}`, { bearer: adminBearer })).status).toBe(404);
   });
 
   it("works at phone width", async () => {
@@ -202,7 +256,7 @@ describe("the console in chromium", () => {
     await page.getByRole("heading", { name: "Monitors" }).waitFor();
     const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth");
     expect(overflow).toBeLessThanOrEqual(0);
-    await visit(page, "06-monitors-phone");
+    await visit(page, "08-monitors-phone");
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
@@ -236,7 +290,7 @@ describe("teachers and learners in the console", () => {
     await page.getByRole("heading", { name: "Monitors" }).waitFor();
     await page.getByRole("link", { name: "Videos" }).click();
     await page.getByRole("heading", { name: "Videos" }).waitFor();
-    await visit(page, "07-videos");
+    await visit(page, "09-videos");
     await page.getByLabel("Video file").setInputFiles(video);
     await page.getByLabel(/Transcript/).setInputFiles(join(tmp, "lesson.vtt"));
     await page.getByRole("button", { name: "Upload" }).click();
@@ -266,7 +320,7 @@ describe("teachers and learners in the console", () => {
     await expect
       .poll(() => first.locator("img").evaluate((i: { naturalWidth: number }) => i.naturalWidth))
       .toBeGreaterThan(0);
-    await visit(page, "08-video-questions");
+    await visit(page, "10-video-questions");
     // Clicking a question's time seeks the player (a Range request past the start).
     const stamp = first.getByRole("button", { name: /^\d+:\d\d$/ });
     const [m, s] = ((await stamp.textContent()) as string).split(":").map(Number) as [number, number];
@@ -285,14 +339,14 @@ describe("teachers and learners in the console", () => {
       await lp.getByLabel("Password").fill(learner.password);
       await lp.getByRole("button", { name: "Log in" }).click();
       await lp.getByRole("heading", { name: "Quiz" }).waitFor();
-      await visit(lp, "09-quiz");
+      await visit(lp, "11-quiz");
       const q = lp.locator(".question").first();
       const radio = q.getByRole("radio").first();
       if ((await radio.count()) > 0) await radio.check();
       else await q.getByLabel("Your answer").fill("hydroponics");
       await q.getByRole("button", { name: "Answer" }).click();
       await expect.poll(() => q.getByRole("status").textContent()).toMatch(/^(Correct|Incorrect: the answer is .+)/);
-      await visit(lp, "10-quiz-answered");
+      await visit(lp, "12-quiz-answered");
       const mine = await http(platform.base, "GET", `/api/v2/analyses/${analysisId}/my-answers`, {
         bearer: learner.bearer,
       });
@@ -329,7 +383,7 @@ describe("two-factor login in the console", () => {
       const { page: p } = await newPage(ctx);
       await login(p, user.username, user.password);
       await p.getByLabel("6-digit code").waitFor();
-      await visit(p, "11-login-totp");
+      await visit(p, "13-login-totp");
       await p.getByLabel("6-digit code").fill("000000");
       await p.getByRole("button", { name: "Verify" }).click();
       await p.getByRole("alert").waitFor();

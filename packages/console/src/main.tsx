@@ -13,6 +13,7 @@ import { linkClick, navigate, usePath } from "./router.ts";
 const Videos = lazy(() => import("./pages/videos.tsx"));
 const VideoPage = lazy(() => import("./pages/video.tsx"));
 const Quiz = lazy(() => import("./pages/quiz.tsx"));
+const Admin = lazy(() => import("./pages/admin.tsx"));
 
 function Routes({ path, me }: { path: string; me: Principal }) {
   const [, section = "", id] = path.split("/").map(decodeURIComponent);
@@ -22,6 +23,7 @@ function Routes({ path, me }: { path: string; me: Principal }) {
   if (path === "/videos") return <Videos me={me} />;
   if (section === "videos" && id) return <VideoPage id={id} />;
   if (section === "quiz" && id) return <Quiz analysisId={id} />;
+  if (path === "/admin" && me.role === "admin") return <Admin selfId={me.userId} />;
   return (
     <p>
       Nothing here. <a href="/console/monitors">Monitors</a>
@@ -77,7 +79,7 @@ function App() {
           Trellis
         </a>
         <nav aria-label="Main">
-          {NAV.map(([href, label]) => (
+          {[...NAV, ...(me.role === "admin" ? ([["/admin", "Admin"]] as const) : [])].map(([href, label]) => (
             <a href={`/console${href}`} aria-current={section === href ? "page" : undefined}>
               {label}
             </a>

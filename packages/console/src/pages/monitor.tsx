@@ -3,6 +3,7 @@ import type uPlot from "uplot";
 import { api, download, live } from "../api.ts";
 import { historyChart, LiveChart } from "../chart.ts";
 import { ErrorNote, fmtTime, Page } from "../ui.tsx";
+import { AlarmRules, Commands } from "./monitor-admin.tsx";
 
 const MEASUREMENTS = [
   "atmospheric_temp",
@@ -211,6 +212,8 @@ export function MonitorPage({ id }: { id: string }) {
       )}
       <LiveView id={id} />
       <HistoryView id={id} />
+      <AlarmRules id={id} />
+      <Commands id={id} />
     </Page>
   );
 }
