@@ -305,6 +305,12 @@ describe("teachers and learners in the console", () => {
     await page.getByRole("link", { name: "lesson.mp4" }).click();
     const player = page.getByTestId("player");
     await player.waitFor();
+    await page.getByText("Replace the transcript").waitFor(); // the transcript sent with the upload
+    await page.getByText("Transcript", { exact: true }).click();
+    await page
+      .getByText(/Hydroponics means growing plants/)
+      .first()
+      .waitFor();
     await expect
       .poll(() => player.evaluate((v: VideoLike) => v.readyState), { timeout: 20_000 })
       .toBeGreaterThanOrEqual(1);

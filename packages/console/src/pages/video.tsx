@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, download, live } from "../api.ts";
+import { api, download, live, request } from "../api.ts";
 import { mediaAuth } from "../media.ts";
 import { ErrorNote, fmtTime, Page, useLoad } from "../ui.tsx";
 
@@ -196,6 +196,37 @@ export default function VideoPage({ id }: { id: string }) {
       <div class="split">
         <div>
           <Player videoId={id} video={video} />
+          <form
+            class="row"
+            onSubmit={async (e) => {
+              e.preventDefault();
+              const file = new FormData(e.target as HTMLFormElement).get("transcript") as File | null;
+              if (!file || file.size === 0) return;
+              const type = file.name.endsWith(".vtt")
+                ? "text/vtt"
+                : file.name.endsWith(".srt")
+                  ? "application/x-subrip"
+                  : "text/plain";
+              try {
+                await request(`/api/v2/videos/${encodeURIComponent(id)}/transcript`, {
+                  method: "PUT",
+                  headers: { "Content-Type": type },
+                  body: await file.text(),
+                });
+                meta.reload();
+              } catch (err) {
+                setError(err);
+              }
+            }}
+          >
+            <label>
+              {meta.data?.transcript ? "Replace the transcript" : "Add a transcript"} (.vtt, .srt or text)
+              <input type="file" name="transcript" accept=".vtt,.srt,.txt,text/plain,text/vtt" required />
+            </label>
+            <button type="submit" class="secondary">
+              Upload transcript
+            </button>
+          </form>
           {meta.data?.transcript && (
             <details>
               <summary>Transcript</summary>
@@ -228,7 +259,7 @@ export default function VideoPage({ id }: { id: string }) {
         {analyses.data?.items.map((a) => (
           <li class="card" key={a.id} data-analysis={a.id} data-state={a.state}>
             <strong>{a.title}</strong> <span class="badge">{a.state}</span>{" "}
-            <span class="muted">{fmtTime(a.createdAt)}</span>
+            <span class="muted">{fmtTime(a.createdAt)}</span>{" "}
             {(a.state === "waiting" || a.state === "active") && <Progress analysis={a} onEnd={analyses.reload} />}
             {a.state === "completed" && (
               <button
