@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
 import { freePort, waitForPort } from "./ports.ts";
+import { REDIS_DURABILITY_ARGS } from "./redis-config.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
 /** Where scripts/install-deps.sh puts nats-server, ferretdb and a redis-server link. */
@@ -111,12 +112,29 @@ const ensureDir = (dir: string): string => {
   return dir;
 };
 
-export async function startNatsBinary(dataDir: string, port?: number): Promise<Dependency> {
+/**
+ * `syncInterval`: JetStream's fsync setting, JETSTREAM_SYNC_INTERVAL (`always`) unless given (the
+ * benchmark runs a second server with nats-server's default beside it). The monitoring endpoint
+ * (`/varz`, `/healthz`) listens on a free port of 127.0.0.1: `monitorUrl`.
+ */
+export async function startNatsBinary(
+  dataDir: string,
+  port?: number,
+  options: { syncInterval?: string } = {},
+): Promise<Dependency> {
   const p = port ?? (await freePort());
+  const monitorPort = await freePort();
   const dir = ensureDir(join(dataDir, "nats"));
   const auth = generateNatsAuth();
   const configFile = join(dir, "nats.conf");
-  writeFileSync(configFile, natsServerConfig({ listen: `127.0.0.1:${p}`, storeDir: dir, auth }), { mode: 0o600 });
+  const config = natsServerConfig({
+    listen: `127.0.0.1:${p}`,
+    monitorListen: `127.0.0.1:${monitorPort}`,
+    storeDir: dir,
+    auth,
+    ...(options.syncInterval ? { syncInterval: options.syncInterval } : {}),
+  });
+  writeFileSync(configFile, config, { mode: 0o600 });
   const dep = await spawnServer({
     name: "nats",
     command: binaryPath("nats-server"),
@@ -124,7 +142,7 @@ export async function startNatsBinary(dataDir: string, port?: number): Promise<D
     port: p,
     url: `nats://127.0.0.1:${p}`,
   });
-  return { ...dep, natsAuth: auth };
+  return { ...dep, natsAuth: auth, monitorUrl: `http://127.0.0.1:${monitorPort}` };
 }
 
 export async function startMongoBinary(dataDir: string, port?: number): Promise<Dependency> {
@@ -138,13 +156,25 @@ export async function startMongoBinary(dataDir: string, port?: number): Promise<
   });
 }
 
-export async function startRedisBinary(dataDir: string, persistent: boolean, port?: number): Promise<Dependency> {
+/**
+ * Always with the append-only file (REDIS_DURABILITY_ARGS), test servers too, so tests run on the
+ * configuration BullMQ gets in production; `persistent` only decides where the data directory is
+ * kept (the caller's dataDir is temporary for tests).
+ */
+export async function startRedisBinary(dataDir: string, _persistent: boolean, port?: number): Promise<Dependency> {
   const p = port ?? (await freePort());
-  const persistence = persistent ? ["--appendonly", "yes"] : ["--save", "", "--appendonly", "no"];
   return spawnServer({
     name: "redis",
     command: binaryPath("redis-server"),
-    args: ["--bind", "127.0.0.1", "--port", String(p), "--dir", ensureDir(join(dataDir, "redis")), ...persistence],
+    args: [
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(p),
+      "--dir",
+      ensureDir(join(dataDir, "redis")),
+      ...REDIS_DURABILITY_ARGS,
+    ],
     port: p,
     url: `redis://127.0.0.1:${p}`,
   });

@@ -11,6 +11,8 @@ export interface Dependency {
   readonly url: string;
   /** NATS only: the service credentials and the callout issuer key (see nats-config.ts). */
   readonly natsAuth?: NatsAuth;
+  /** NATS started by the harness: its HTTP monitoring endpoint (`/varz`, `/healthz`). */
+  readonly monitorUrl?: string;
   readonly via: Provenance;
   /** What was started, e.g. the image or binary, for logs. */
   readonly description: string;
