@@ -11,12 +11,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { freePort } from "@trellis/stack";
+import { type ServiceProcess, serviceEnvFrom, spawnService, uniqueSuffix } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { factsVtt } from "../support/analysis.ts";
 import { launch, newPage, visit } from "../support/browser.ts";
-import { ADMIN, http, type Platform, registerUser, startPlatform } from "../support/platform.ts";
+import { ADMIN, http, type Platform, registerUser } from "../support/platform.ts";
 import { testVideo } from "../support/video.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -47,12 +49,44 @@ async function login(p: Page, username: string, password: string) {
   await p.getByRole("button", { name: "Log in" }).click();
 }
 
-beforeAll(async () => {
-  platform = await startPlatform({
-    stack,
-    services: ["auth", "telemetry", "media", "analysis"],
-    extraEnv: { PRESENCE_SWEEP_INTERVAL_MS: "1000" },
+/**
+ * startPlatform's services and gateway, given up to 90 s each to be ready instead of the harness's
+ * 20 s: this file starts five processes (and chromium) at once, which a busy 2-core machine can
+ * take longer than that to bring up.
+ */
+async function startSlowly(services: string[], extra: Record<string, string>): Promise<Platform> {
+  const suffix = uniqueSuffix();
+  const env = (service: string, more: Record<string, string> = {}) => ({
+    ...serviceEnvFrom(stack),
+    MONGO_DB: `t_${service}_${suffix}`,
+    REDIS_KEY_PREFIX: `t:${suffix}:${service}:`,
+    TRELLIS_ADMIN_USERNAME: ADMIN.username,
+    TRELLIS_ADMIN_PASSWORD: ADMIN.password,
+    INSTANCE_ID: `${service}-${suffix}`,
+    ...extra,
+    ...more,
   });
+  const procs: ServiceProcess[] = [];
+  const ready = (p: ServiceProcess) => p.waitForLog((l) => l.msg === "service ready", 90_000).then(() => p);
+  const stop = () => Promise.all(procs.map((p) => p.stop())).then(() => undefined);
+  try {
+    const port = await freePort();
+    const all = [
+      ...services.map((s) => spawnService(s, env(s))),
+      spawnService("gateway", env("gateway", { PORT: String(port) })),
+    ];
+    procs.push(...all);
+    await Promise.all(all.map(ready));
+    const base = `http://127.0.0.1:${port}`;
+    return { suffix, env, gateways: [base], base, procs, dbName: (s) => `t_${s}_${suffix}`, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+beforeAll(async () => {
+  platform = await startSlowly(["auth", "telemetry", "media", "analysis"], { PRESENCE_SWEEP_INTERVAL_MS: "1000" });
   const token = await http(platform.base, "POST", "/api/v2/auth/token", {
     form: { grant_type: "password", ...ADMIN },
   });
