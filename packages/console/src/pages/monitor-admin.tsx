@@ -207,11 +207,7 @@ export function Commands({ id }: { id: string }) {
           <li class="card" key={c.id} data-command={c.id}>
             <strong>{c.name}</strong> <span class="badge">{c.state}</span>{" "}
             <span class="muted">{fmtTime(c.createdAt)}</span>
-            {c.result !== undefined && (
-              <pre class="transcript" tabIndex={0} aria-label="Result">
-                {JSON.stringify(c.result)}
-              </pre>
-            )}
+            {c.result !== undefined && <pre class="transcript">{JSON.stringify(c.result)}</pre>}
             {c.error && <div class="error">{c.error}</div>}
           </li>
         ))}

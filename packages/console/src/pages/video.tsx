@@ -230,7 +230,7 @@ export default function VideoPage({ id }: { id: string }) {
           {meta.data?.transcript && (
             <details>
               <summary>Transcript</summary>
-              <pre class="transcript" tabIndex={0} aria-label="Transcript text">
+              <pre class="transcript">
                 {typeof meta.data.transcript === "string" ? meta.data.transcript : JSON.stringify(meta.data.transcript)}
               </pre>
             </details>
