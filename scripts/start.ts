@@ -13,6 +13,7 @@
 import { join, resolve } from "node:path";
 import { SERVICE_NAMES } from "@trellis/contracts";
 import { ensureFree, Launcher, portFrom, type Stack, say, serviceEnv, startStack } from "@trellis/stack";
+import { ensureConsoleBuilt } from "../packages/console/build.ts";
 
 const root = join(import.meta.dirname, "..");
 const dataDir = resolve(process.env.TRELLIS_DATA_DIR || join(root, ".data"));
@@ -27,6 +28,13 @@ if (!natsGiven) await ensureFree("NATS_PORT", natsPort, "127.0.0.1", "NATS");
 await ensureFree("PORT", port, host, "the gateway");
 
 const launcher = new Launcher({ root, dataDir, mode: "single" });
+
+// The web console (/console/): built by Vite when its sources changed since the last build.
+try {
+  await ensureConsoleBuilt({ log: say });
+} catch (err) {
+  say(`could not build the console (the API works without it): ${(err as Error).message}`);
+}
 
 let stack: Stack;
 try {
@@ -47,9 +55,7 @@ for (const service of SERVICE_NAMES) {
 }
 
 const admin = process.env.TRELLIS_ADMIN_USERNAME;
-await launcher.waitReady(
-  [`http://${host}:${port}`],
-  [stack.nats.url],
-  60_000,
-  admin ? [`admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`] : [],
-);
+await launcher.waitReady([`http://${host}:${port}`], [stack.nats.url], 60_000, [
+  `console           http://${host}:${port}/console/`,
+  ...(admin ? [`admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`] : []),
+]);
