@@ -58,6 +58,17 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     npm ci --omit=dev --ignore-scripts
 
 # ---------------------------------------------------------------------------------------------
+# The web console (packages/console), built by Vite: its dependencies are devDependencies (they are
+# bundled into dist/), so this stage installs them, builds, and only dist/ goes into the images.
+FROM base AS console
+COPY package.json package-lock.json ./
+COPY --from=manifests /manifests/ ./
+RUN --mount=type=cache,target=/root/.npm,sharing=locked \
+    npm ci --include=dev --ignore-scripts
+COPY packages/console ./packages/console
+RUN rm -rf packages/console/dist && node packages/console/build.ts --force
+
+# ---------------------------------------------------------------------------------------------
 # Per-service runtime bases: what differs between the images apart from the code they start.
 
 # Health checks poll every 15 s; docker-compose.yml adds `start_interval: 2s` (checks every 2 s
@@ -104,6 +115,8 @@ COPY --from=deps /app ./
 COPY packages ./packages
 COPY services/${SERVICE} ./services/${SERVICE}
 COPY scripts/healthcheck.ts ./scripts/healthcheck.ts
+# The built console the gateway serves at /console/ (a few hundred KB; the other services ignore it).
+COPY --from=console /app/packages/console/dist ./packages/console/dist
 RUN test -f "services/${SERVICE}/src/main.ts" \
  || { echo "services/${SERVICE}/src/main.ts not found" >&2; exit 1; }
 

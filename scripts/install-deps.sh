@@ -78,6 +78,17 @@ if ! command -v oathtool >/dev/null 2>&1; then
   fi
 fi
 
+# chromium (Debian's): the web console's browser tests (`npm run test:browser`) drive it with
+# playwright-core, whose own browser download cannot work here. Only those tests need it.
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium from Debian"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  else
+    say "chromium is missing: the browser tests need it ('apt-get install chromium', or CHROMIUM_PATH)"
+  fi
+fi
+
 # yt-dlp (PyPI) in a venv of its own, keyed by version: the analysis service fetches the captions
 # and media of URL videos with it (YTDLP_PATH; the tests and `npm start` use $bin/yt-dlp). The
 # `.installed` marker is written last, so an interrupted install is redone on the next run.

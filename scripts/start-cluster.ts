@@ -20,6 +20,7 @@ import {
   startDependency,
   startNatsClusterBinaries,
 } from "@trellis/stack";
+import { ensureConsoleBuilt } from "../packages/console/build.ts";
 
 const root = join(import.meta.dirname, "..");
 const dataDir = join(resolve(process.env.TRELLIS_DATA_DIR || join(root, ".data")), "cluster");
@@ -52,6 +53,13 @@ for (const [i, p] of gatewayPorts.entries())
   await ensureFree(i === 0 ? "PORT" : `PORT (+${i})`, p, host, `gateway ${i + 1}`, command);
 
 const launcher = new Launcher({ root, dataDir, mode: "cluster" });
+
+// The web console (/console/ on both gateways): built by Vite when its sources changed.
+try {
+  await ensureConsoleBuilt({ log: say });
+} catch (err) {
+  say(`could not build the console (the API works without it): ${(err as Error).message}`);
+}
 
 // The TRELLIS_STACK / TRELLIS_*_URL rules apply to FerretDB and Redis; the NATS nodes are local binaries.
 const opts = { dataDir, persistent: true, log: say };

@@ -13,6 +13,7 @@
 import { join, resolve } from "node:path";
 import { SERVICE_NAMES } from "@trellis/contracts";
 import { ensureFree, Launcher, portFrom, type Stack, say, serviceEnv, startStack } from "@trellis/stack";
+import { ensureConsoleBuilt } from "../packages/console/build.ts";
 
 const root = join(import.meta.dirname, "..");
 const dataDir = resolve(process.env.TRELLIS_DATA_DIR || join(root, ".data"));
@@ -31,6 +32,13 @@ const metricsPorts = new Map(SERVICE_NAMES.map((s, i) => [s, metricsBase + i]));
 for (const [service, p] of metricsPorts) await ensureFree("METRICS_BASE_PORT", p, "127.0.0.1", `${service}'s metrics`);
 
 const launcher = new Launcher({ root, dataDir, mode: "single" });
+
+// The web console (/console/): built by Vite when its sources changed since the last build.
+try {
+  await ensureConsoleBuilt({ log: say });
+} catch (err) {
+  say(`could not build the console (the API works without it): ${(err as Error).message}`);
+}
 
 let stack: Stack;
 try {
@@ -56,6 +64,7 @@ for (const service of SERVICE_NAMES) {
 
 const admin = process.env.TRELLIS_ADMIN_USERNAME;
 await launcher.waitReady([`http://${host}:${port}`], [stack.nats.url], 60_000, [
+  `console           http://${host}:${port}/console/`,
   ...(admin ? [`admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`] : []),
   ...[...metricsPorts].map(([service, p]) => `metrics ${service.padEnd(9)} http://127.0.0.1:${p}/metrics`),
 ]);

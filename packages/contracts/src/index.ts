@@ -18,6 +18,7 @@ export * from "./http/answers-v2.ts";
 export * from "./http/auth-v2.ts";
 export * from "./http/commands-v2.ts";
 export * from "./http/compat-v1.ts";
+export * from "./http/console.ts";
 export * from "./http/errors-http.ts";
 export * from "./http/live-v2.ts";
 export * from "./http/media-v2.ts";
@@ -44,6 +45,7 @@ import { answersV2Routes } from "./http/answers-v2.ts";
 import { authV2Routes, usersV2Routes } from "./http/auth-v2.ts";
 import { commandsV2Routes } from "./http/commands-v2.ts";
 import { compatV1Routes } from "./http/compat-v1.ts";
+import { consoleRoutes } from "./http/console.ts";
 import { liveV2Routes } from "./http/live-v2.ts";
 import { mediaV2Routes } from "./http/media-v2.ts";
 import { presenceV2Routes } from "./http/presence-v2.ts";
@@ -71,4 +73,5 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(analysisV2Routes),
   ...Object.values(answersV2Routes),
   ...Object.values(trackedVideosV2Routes),
+  ...Object.values(consoleRoutes),
 ];

@@ -6,6 +6,7 @@ import helmet from "helmet";
 import type { Logger } from "pino";
 import type { Authenticator } from "./auth/authenticator.ts";
 import type { GatewayConfig } from "./config.ts";
+import { consoleDir, consoleRouter } from "./console/console.ts";
 import { accessLog } from "./http/access-log.ts";
 import { errorHandler } from "./http/errors.ts";
 import { httpMetrics } from "./http/metrics.ts";
@@ -117,6 +118,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
   registerDocs(api, deps.version);
   app.use(api);
+  // The web console (static files and its cookie session): its own CSP and caching.
+  app.use(consoleRouter({ mount, dir: consoleDir() }));
 
   app.use((req, _res, next) => {
     next(new TrellisError("not_found", `no route for ${req.method} ${req.path}`));
