@@ -26,6 +26,10 @@ if (natsGiven && process.env.NATS_PORT) say("NATS_PORT does not apply: NATS is t
 // The harness serves NATS on 127.0.0.1 only (binary or container), so that is the address to check.
 if (!natsGiven) await ensureFree("NATS_PORT", natsPort, "127.0.0.1", "NATS");
 await ensureFree("PORT", port, host, "the gateway");
+// Each service's Prometheus endpoint on its own port: METRICS_BASE_PORT (default 9460) + its index.
+const metricsBase = portFrom("METRICS_BASE_PORT", 9460);
+const metricsPorts = new Map(SERVICE_NAMES.map((s, i) => [s, metricsBase + i]));
+for (const [service, p] of metricsPorts) await ensureFree("METRICS_BASE_PORT", p, "127.0.0.1", `${service}'s metrics`);
 
 const launcher = new Launcher({ root, dataDir, mode: "single" });
 
@@ -51,11 +55,16 @@ for (const dep of [stack.nats, stack.mongo, stack.redis]) await launcher.addServ
 const env = { ...serviceEnv(stack), JETSTREAM_REPLICAS: "1", PORT: String(port), HOST: host };
 for (const service of SERVICE_NAMES) {
   if (launcher.isStopping) break;
-  await launcher.addService(service, service, env);
+  await launcher.addService(service, service, {
+    ...env,
+    METRICS_PORT: String(metricsPorts.get(service)),
+    METRICS_HOST: "127.0.0.1",
+  });
 }
 
 const admin = process.env.TRELLIS_ADMIN_USERNAME;
 await launcher.waitReady([`http://${host}:${port}`], [stack.nats.url], 60_000, [
   `console           http://${host}:${port}/console/`,
   ...(admin ? [`admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`] : []),
+  ...[...metricsPorts].map(([service, p]) => `metrics ${service.padEnd(9)} http://127.0.0.1:${p}/metrics`),
 ]);

@@ -4,6 +4,7 @@ import {
   ErrorBody,
   Headers,
   invalidArgument,
+  isTrellisError,
   type MetaOf,
   type ReplyOf,
   type RequestOf,
@@ -12,6 +13,7 @@ import {
   type UploadEndpoint,
 } from "@trellis/contracts";
 import { type ByteSource, type IncomingStream, receiveStream, sendUpload } from "./byte-stream.ts";
+import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
 
 export interface CallOptions {
@@ -43,6 +45,37 @@ export async function request<E extends Endpoint>(
   endpoint: E,
   payload: RequestOf<E>,
   options: CallOptions = {},
+): Promise<ReplyOf<E>> {
+  const started = performance.now();
+  let code = "ok";
+  try {
+    return await call(nc, endpoint, payload, options);
+  } catch (err) {
+    code = isTrellisError(err) ? err.code : "internal";
+    throw err;
+  } finally {
+    const m = clientSeriesOf(endpoint.subject);
+    if (code === "ok") m.ok.inc();
+    else natsMetrics.called.inc({ subject: endpoint.subject, code });
+    m.seconds.observe(secondsSince(started));
+  }
+}
+
+const clientSeries = new Map<string, { ok: CounterSeries; seconds: HistogramSeries }>();
+function clientSeriesOf(subject: string) {
+  let m = clientSeries.get(subject);
+  if (!m) {
+    m = { ok: natsMetrics.called.with({ subject, code: "ok" }), seconds: natsMetrics.calledSeconds.with({ subject }) };
+    clientSeries.set(subject, m);
+  }
+  return m;
+}
+
+async function call<E extends Endpoint>(
+  nc: NatsConnection,
+  endpoint: E,
+  payload: RequestOf<E>,
+  options: CallOptions,
 ): Promise<ReplyOf<E>> {
   const checked = endpoint.request.safeParse(payload);
   if (!checked.success) throw invalidArgument(checked.error);

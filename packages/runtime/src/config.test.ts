@@ -8,6 +8,16 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({ NATS_URL: "nats://127.0.0.1:4222", LOG_LEVEL: "info", SHUTDOWN_TIMEOUT_MS: 2500 });
   });
 
+  it("reads METRICS_PORT: unset = no metrics endpoint, a port, 0 = any free port; anything else is refused", () => {
+    expect(loadConfig(baseConfigSchema, {}).METRICS_PORT).toBeUndefined();
+    expect(loadConfig(baseConfigSchema, {}).METRICS_HOST).toBe("127.0.0.1");
+    expect(loadConfig(baseConfigSchema, { METRICS_PORT: "9464" }).METRICS_PORT).toBe(9464);
+    expect(loadConfig(baseConfigSchema, { METRICS_PORT: "0" }).METRICS_PORT).toBe(0);
+    for (const bad of ["metrics", "70000", "-1", "1.5"]) {
+      expect(() => loadConfig(baseConfigSchema, { METRICS_PORT: bad })).toThrow(/METRICS_PORT: .*\(got /);
+    }
+  });
+
   it("takes a cluster's NATS URLs as a comma-separated list, and JETSTREAM_REPLICAS (1 by default)", () => {
     const urls = "nats://127.0.0.1:4222,nats://127.0.0.1:4223, nats://127.0.0.1:4224";
     expect(loadConfig(baseConfigSchema, { NATS_URL: urls, JETSTREAM_REPLICAS: "3" })).toMatchObject({

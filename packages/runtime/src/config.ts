@@ -66,6 +66,13 @@ export const baseConfigSchema = z.object({
   JETSTREAM_REPLICAS: env.int(1, 5).default(1),
   /** Names this process in health replies and logs; defaults to host + pid. */
   INSTANCE_ID: z.string().min(1).max(200).optional(),
+  /**
+   * Port of the Prometheus endpoint (`GET /metrics`), apart from any public port; unset = no
+   * endpoint, 0 = any free port (logged). Each instance needs its own (one scrape target each).
+   */
+  METRICS_PORT: env.int(0, 65_535).optional(),
+  /** Address the metrics endpoint listens on (`0.0.0.0` in a container, so Prometheus reaches it). */
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
 });
 export type BaseConfig = z.output<typeof baseConfigSchema>;
 

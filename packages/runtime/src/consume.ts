@@ -11,6 +11,7 @@ import { type Logger, pino } from "pino";
 import type { z } from "zod";
 import { DEAD_LETTER_MAX_PAYLOAD_BYTES, deadLetterRecord, ensureDeadLetterStream } from "./dead-letter.ts";
 import { withJsRetry } from "./js-retry.ts";
+import { consumerMetrics, sampleConsumerMetrics, secondsSince } from "./metrics.ts";
 import { encodeJson } from "./serve.ts";
 
 /**
@@ -148,6 +149,11 @@ export interface ConsumeSpec<S extends z.ZodType> {
   replicas?: number;
   /** Most payload bytes copied into a dead-letter record (default 1 MiB). */
   deadLetterMaxPayloadBytes?: number;
+  /**
+   * How often the consumer's pending and redelivered counts are read for the metrics (default
+   * 5 s); only while this process serves metrics.
+   */
+  metricsSampleMs?: number;
 }
 
 export interface DurableConsumer {
@@ -199,7 +205,23 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
     await js.publish(dlSubject, encodeJson(record), { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` });
   };
 
+  const labels = { stream: spec.stream, consumer: spec.consumer };
+  const handled = {
+    ack: consumerMetrics.handled.with({ ...labels, outcome: "ack" }),
+    nak: consumerMetrics.handled.with({ ...labels, outcome: "nak" }),
+    term: consumerMetrics.handled.with({ ...labels, outcome: "term" }),
+  };
+  const handledSeconds = consumerMetrics.handledSeconds.with(labels);
+  const stopSampling = sampleConsumerMetrics(consumer, labels, { log, everyMs: spec.metricsSampleMs });
+
   const handle = async (msg: JsMsg): Promise<void> => {
+    const started = performance.now();
+    const outcome = await settle(msg);
+    handled[outcome].inc();
+    handledSeconds.observe(secondsSince(started));
+  };
+
+  const settle = async (msg: JsMsg): Promise<Outcome["action"]> => {
     const delivery: Delivery = { deliveryCount: msg.info.deliveryCount, maxDeliver };
     const msgLog = log.child({ seq: msg.seq, deliveryCount: delivery.deliveryCount });
     let attempt: Attempt;
@@ -230,11 +252,11 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
       case "ack":
         msg.ack();
         msgLog.debug("message handled");
-        return;
+        return "ack";
       case "nak":
         msgLog.warn({ err: failureOf(attempt), delayMs: outcome.delayMs }, "message handling failed; will retry");
         msg.nak(outcome.delayMs);
-        return;
+        return "nak";
       case "term":
         try {
           await deadLetter(msg, outcome.kind, outcome.reason);
@@ -243,14 +265,14 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
           // this was the last delivery JetStream allows; then it stays in the stream, unacked).
           msgLog.error({ err, kind: outcome.kind, reason: outcome.reason }, "dead-lettering failed; message kept");
           msg.nak(retryDelayMs(delivery.deliveryCount, retry));
-          return;
+          return "nak";
         }
         msg.term(outcome.reason.slice(0, 200));
         msgLog.error(
           { err: failureOf(attempt), kind: outcome.kind, reason: outcome.reason, deadLetter: dlSubject },
           "message dead-lettered",
         );
-        return;
+        return "term";
     }
   };
 
@@ -272,11 +294,14 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
     }
   })();
 
+  void done.then(() => stopSampling());
+
   let stopped: Promise<void> | undefined;
   return {
     stop() {
       stopped ??= (async () => {
         stopping = true;
+        stopSampling();
         await Promise.allSettled([messages.close(), done]);
         // Acks are fire-and-forget publishes: a flush makes sure the server has them.
         await nc.flush().catch(() => {});

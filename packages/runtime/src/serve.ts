@@ -25,6 +25,7 @@ import {
 } from "@trellis/contracts";
 import type { Logger } from "pino";
 import { receiveUpload, type SendStreamOptions, sendStream } from "./byte-stream.ts";
+import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
 
 export interface HandlerContext {
   /** From the caller's `Trellis-Request-Id` header, or generated here. */
@@ -132,7 +133,7 @@ export function serve<C extends Catalog>(
     msg: Msg,
     request: unknown,
     ctx: HandlerContext,
-  ) => {
+  ): Promise<string> => {
     const upload = receiveUpload(nc, msg, options.stream ?? {});
     try {
       const uploadCtx: UploadContext = { ...ctx, upload: upload.chunks };
@@ -144,18 +145,34 @@ export function serve<C extends Catalog>(
       }
       upload.finish({ ok: reply.data });
       ctx.log.debug("upload handled");
+      return "ok";
     } catch (err) {
       const error = isTrellisError(err) ? err : new TrellisError("internal", "internal error", { cause: err });
       if (error.code === "internal") ctx.log.error({ err }, "upload failed");
       else ctx.log.info({ code: error.code }, "upload refused");
       upload.finish({ error });
+      return error.code;
     }
+  };
+
+  const series = new Map<string, { ok: CounterSeries; seconds: HistogramSeries }>();
+  const metricsOf = (subject: string) => {
+    let m = series.get(subject);
+    if (!m) {
+      m = {
+        ok: natsMetrics.served.with({ subject, code: "ok" }),
+        seconds: natsMetrics.servedSeconds.with({ subject }),
+      };
+      series.set(subject, m);
+    }
+    return m;
   };
 
   const handle = async (endpoint: AnyEndpoint, handler: AnyHandler, msg: Msg): Promise<void> => {
     const requestId = requestIdOf(msg.headers);
     const log = options.log.child({ reqId: requestId, subject: endpoint.subject });
     const started = performance.now();
+    let code = "ok";
     try {
       const parsed = endpoint.request.safeParse(decodeJson(msg.data));
       if (!parsed.success) throw invalidArgument(parsed.error);
@@ -172,7 +189,7 @@ export function serve<C extends Catalog>(
         return;
       }
       if (isUploadEndpoint(endpoint)) {
-        await handleUpload(endpoint, handler, msg, parsed.data, ctx);
+        code = await handleUpload(endpoint, handler, msg, parsed.data, ctx);
         return;
       }
       const result = await handler(parsed.data, ctx);
@@ -188,6 +205,12 @@ export function serve<C extends Catalog>(
       if (error.code === "internal") log.error({ err }, "request failed");
       else log.info({ code: error.code, ms: Math.round(performance.now() - started) }, "request refused");
       if (msg.reply) respondError(msg, error);
+      code = error.code;
+    } finally {
+      const m = metricsOf(endpoint.subject);
+      if (code === "ok") m.ok.inc();
+      else natsMetrics.served.inc({ subject: endpoint.subject, code });
+      m.seconds.observe(secondsSince(started));
     }
   };
 

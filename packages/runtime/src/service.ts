@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import { type BaseConfig, ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
+import { type MetricsServer, startMetricsServer } from "./metrics.ts";
 import { connectNats } from "./nats.ts";
 import { type Handlers, type Server, serve } from "./serve.ts";
 import { Shutdown } from "./shutdown.ts";
@@ -92,7 +93,20 @@ export async function runService<C extends Catalog & { health: unknown }, S exte
   shutdown.listen(() => log.flush());
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
 
+  let metrics: MetricsServer | undefined;
   try {
+    if (config.METRICS_PORT !== undefined) {
+      // Registered first, so it closes last: the final scrape still sees the shutdown.
+      metrics = await startMetricsServer({
+        port: config.METRICS_PORT,
+        host: config.METRICS_HOST,
+        service: def.name,
+        log,
+      });
+      const server = metrics;
+      shutdown.add("metrics server", () => server.close());
+      log.info({ url: metrics.url, port: metrics.port }, "metrics listening");
+    }
     const nc = await connectNats({
       servers: config.NATS_URL,
       name: instance,
@@ -124,6 +138,12 @@ export async function runService<C extends Catalog & { health: unknown }, S exte
     const server = serve(nc, def.catalog, handlers, { queue: queueGroup(def.name), log });
     shutdown.add("request handlers", () => server.stop());
     await nc.flush();
+    // Not ready once shutdown begins: the orchestrator stops sending traffic while handlers finish.
+    metrics?.setReadiness(async () => {
+      if (shutdown.started) return { ready: false, body: { status: "stopping" } };
+      const reply = await health();
+      return { ready: reply.status === "ok", body: reply };
+    });
     log.info({ subjects: Object.values(def.catalog).map((e) => (e as { subject: string }).subject) }, "service ready");
     return { instance, server, shutdown };
   } catch (err) {

@@ -1,10 +1,17 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { baseConfigSchema, egressConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
+import {
+  baseConfigSchema,
+  egressConfigSchema,
+  env,
+  mongoConfigSchema,
+  redisSentinelConfigSchema,
+} from "@trellis/runtime";
 import { z } from "zod";
 
 export const analysisConfigSchema = baseConfigSchema
   .extend(mongoConfigSchema.shape)
+  .extend(redisSentinelConfigSchema.shape)
   // ALLOW_PRIVATE_EGRESS, EGRESS_ALLOW_HOSTS, EGRESS_DNS_SERVERS: what URL analyses may reach.
   .extend(egressConfigSchema.shape)
   .extend({

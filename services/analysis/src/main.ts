@@ -1,7 +1,15 @@
 import { tmpdir } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { analysisCatalog } from "@trellis/contracts";
-import { egressPolicyOf, ensureStream, logSetupWarnings, openMongo, openRedis, runService } from "@trellis/runtime";
+import {
+  egressPolicyOf,
+  ensureStream,
+  logSetupWarnings,
+  openMongo,
+  openRedis,
+  runService,
+  watchDiskMetrics,
+} from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { ensureCascadeConsumers, startUserDeletedCascade, startVideoDeletedCascade } from "./cascade/consumers.ts";
 import { analysisConfigSchema } from "./config.ts";
@@ -12,6 +20,7 @@ import { urlAnalysisHandlers } from "./handlers/url-analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
 import { cleanStaleJobDirs, JOB_DIR_SWEEP_MS } from "./jobs/job-dirs.ts";
 import { migrateLegacyQueue } from "./jobs/legacy-queue.ts";
+import { watchQueueMetrics } from "./jobs/metrics.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
 import { openAiQuestionGenerator } from "./questions/openai.ts";
@@ -47,7 +56,7 @@ await runService({
     sweep.unref();
     shutdown.add("job directory sweep", () => clearInterval(sweep));
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL);
+    const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL, config);
     const store = new AnalysesStore(mongo.db);
     await store.ensureIndexes();
     logSetupWarnings(
@@ -90,6 +99,9 @@ await runService({
       egress,
     });
     shutdown.add("analysis worker", () => closeWorker(worker));
+    watchQueueMetrics(queue, worker);
+    // ffmpeg writes keyframes there: a full disk fails every job.
+    watchDiskMetrics(config.ANALYSIS_TMP_DIR ?? tmpdir());
     const cancels = listenForCancels(nc, worker, log.child({ component: "cancel" }));
     shutdown.add("cancel broadcast", () => cancels.unsubscribe());
 

@@ -1,5 +1,5 @@
 import { Username } from "@trellis/contracts";
-import { baseConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
+import { baseConfigSchema, env, mongoConfigSchema, redisSentinelConfigSchema } from "@trellis/runtime";
 import { z } from "zod";
 import { passwordProblem } from "./domain/password-policy.ts";
 
@@ -10,6 +10,7 @@ export const ARGON2_MINIMUMS = { memoryKib: 19_456, timeCost: 2, parallelism: 1 
 
 export const authConfigSchema = baseConfigSchema
   .extend(mongoConfigSchema.shape)
+  .extend(redisSentinelConfigSchema.shape)
   .extend({
     MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_auth"),
     REDIS_URL: env.url(["redis", "rediss"]).default("redis://127.0.0.1:6379"),

@@ -43,7 +43,7 @@ await runService({
   config: authConfigSchema,
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL);
+    const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL, config);
     const stream = await ensureStream(nc, {
       name: AUTH_EVENTS_STREAM,
       subjects: [AUTH_EVENTS_SUBJECTS],

@@ -9,6 +9,7 @@ import type { GatewayConfig } from "./config.ts";
 import { consoleDir, consoleRouter } from "./console/console.ts";
 import { accessLog } from "./http/access-log.ts";
 import { errorHandler } from "./http/errors.ts";
+import { httpMetrics } from "./http/metrics.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
 import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   app.set("query parser", "simple");
 
   app.use(requestId);
+  app.use(httpMetrics());
   app.use(accessLog(deps.log));
   // JSON API headers per OWASP's REST guidance; headers aimed at HTML pages (COOP, Origin-Agent-
   // Cluster, X-Download-Options, ...) are left off the API's responses. /docs sets its own CSP.

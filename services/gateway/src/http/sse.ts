@@ -1,4 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { counter, gauge } from "@trellis/runtime";
+
+const sseClients = gauge({
+  name: "trellis_gateway_sse_clients",
+  help: "Server-Sent Events streams open on this gateway (live readings, analysis progress, ...)",
+});
+const sseClosed = counter({
+  name: "trellis_gateway_sse_closed_total",
+  help: "Server-Sent Events streams ended, by reason (client_closed, dropped = too slow, closed = by the gateway)",
+  labelNames: ["reason"] as const,
+});
 
 /**
  * Server-Sent Events, one helper for every live stream of the gateway (analysis progress,
@@ -156,9 +167,12 @@ export function openSse(req: IncomingMessage, res: ServerResponse, options: SseO
   // A stream may stay open for hours: no idle timeout on its socket.
   req.socket.setTimeout(0);
 
+  sseClients.inc();
   const finish = (reason: SseCloseReason) => {
     if (closed) return;
     closed = true;
+    sseClients.dec();
+    sseClosed.inc({ reason });
     clearInterval(heartbeat);
     res.off("close", onClientClose);
     res.off("drain", onDrain);

@@ -1,4 +1,5 @@
 import { TrellisError } from "@trellis/contracts";
+import { counter } from "@trellis/runtime";
 import {
   type Binary,
   type Collection,
@@ -12,6 +13,13 @@ import {
 export const CHUNK_BYTES = 255 * 1024;
 /** Chunks read ahead of the one being sent: enough to hide a round trip, bounded memory. */
 const READ_AHEAD = 3;
+
+/** Bytes written to (`in`) and read from (`out`) GridFS, by bucket. */
+const gridfsBytes = counter({
+  name: "trellis_media_gridfs_bytes_total",
+  help: "Bytes written to GridFS (direction=in) and read from it (direction=out), by bucket",
+  labelNames: ["bucket", "direction"] as const,
+});
 
 /** A GridFS files document (`<bucket>.files`) whose `metadata` media defines. */
 export interface FileDoc<M> {
@@ -83,11 +91,16 @@ export class GridFsFiles<M extends object> {
       failure ??= err;
     });
     let aborted: Promise<void> | undefined;
+    const bytesIn = gridfsBytes.labels({ bucket: this.name, direction: "in" });
     return {
       write: (chunk) =>
         new Promise<void>((resolve, reject) => {
           if (failure) return reject(failure);
-          stream.write(chunk, (err) => (err ? reject(err) : resolve()));
+          stream.write(chunk, (err) => {
+            if (err) return reject(err);
+            bytesIn.inc(chunk.length);
+            resolve();
+          });
         }),
       finish: () =>
         new Promise<void>((resolve, reject) => {
@@ -164,6 +177,7 @@ export class GridFsFiles<M extends object> {
       p.catch(() => {});
       return p;
     };
+    const bytesOut = gridfsBytes.labels({ bucket: this.name, direction: "out" });
     const ahead: Promise<Pick<ChunkDoc, "data"> | null>[] = [];
     let next = first;
     const fill = () => {
@@ -179,6 +193,7 @@ export class GridFsFiles<M extends object> {
       }
       const from = n === first ? start - n * size : 0;
       const to = n === last ? end - n * size + 1 : data.length;
+      bytesOut.inc(to - from);
       yield from === 0 && to === data.length ? data : data.subarray(from, to);
     }
   }

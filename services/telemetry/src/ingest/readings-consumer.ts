@@ -1,6 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
-import type { EventPublisher } from "@trellis/runtime";
+import { type EventPublisher, sampleConsumerMetrics, secondsSince } from "@trellis/runtime";
 import type { Logger } from "pino";
 import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
 import { nanosToMs } from "../domain/timestamps.ts";
@@ -8,6 +8,7 @@ import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
 import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
 import type { RollupsStore } from "../store/rollups.ts";
 import type { StoredReading } from "./live-publisher.ts";
+import { ingestMetrics } from "./metrics.ts";
 
 export interface ReadingsIngestOptions {
   js: JetStreamClient;
@@ -91,6 +92,7 @@ export class ReadingsIngest {
   private pumpDone: Promise<void> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | undefined;
+  private stopSampling = (): void => {};
   /** The last failure of a round, cleared by the next successful one (reported by the health check). */
   lastError: Error | undefined;
 
@@ -103,6 +105,11 @@ export class ReadingsIngest {
     // Pulls of 10 s: the server's idle heartbeats every 5 s, so a consumer leader lost with its
     // NATS node (a cluster) is noticed and pulled from again after ~10 s, not nats.js's ~30 s default.
     this.messages = await consumer.consume({ max_messages: this.opts.roundSize, expires: 10_000 });
+    this.stopSampling = sampleConsumerMetrics(
+      consumer,
+      { stream: READINGS_STREAM, consumer: READINGS_CONSUMER },
+      { log: this.opts.log },
+    );
     this.pumpDone = this.pump(this.messages);
     this.loopDone = this.loop();
   }
@@ -111,6 +118,7 @@ export class ReadingsIngest {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.stopping = true;
+      this.stopSampling();
       this.space?.();
       await this.messages?.close();
       await this.pumpDone;
@@ -164,10 +172,14 @@ export class ReadingsIngest {
     for (;;) {
       const round = await this.nextRound();
       if (round.length > 0) {
+        const started = performance.now();
         try {
           await this.process(round);
           this.lastError = undefined;
+          ingestMetrics.roundSize.observe(round.length);
+          ingestMetrics.roundSeconds.observe(secondsSince(started));
         } catch (err) {
+          ingestMetrics.failedRounds.inc();
           this.lastError = err as Error;
           this.opts.log.error({ err, messages: round.length }, "readings round failed; it will be redelivered");
           for (const m of round) m.nak(RETRY_DELAY_MS);
@@ -269,6 +281,8 @@ export class ReadingsIngest {
 
     for (const r of rejected) await this.reject(r, current.has(r.monitorId));
     for (const a of valid) a.msg.ack();
+    ingestMetrics.stored.inc(storedIds.size);
+    ingestMetrics.rejected.inc(rejected.length);
     this.opts.onRoundDone?.(
       valid.map((a) => a.msg.seq),
       rejected.map((r) => ({ seq: r.msg.seq, reason: r.reason })),
