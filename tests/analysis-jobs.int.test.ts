@@ -411,7 +411,13 @@ describe("analysis job reliability", () => {
     const videoId = await upload(alice, true);
     const id: string = (await start(alice, videoId, { keyframe_interval: 5, num_questions: 3 })).body.id;
     const { value: pids } = await running(id);
-    const holder = instances.find((p) => p.logs.some((l) => l.msg === "ffmpeg started" && l.analysisId === id));
+    // The holder's "ffmpeg started" line can reach us a moment after its ffmpeg shows in /proc
+    // (the log is piped; under load the pipe lags): wait for it rather than read it once.
+    const { value: holder } = await poll(
+      () => instances.find((p) => p.logs.some((l) => l.msg === "ffmpeg started" && l.analysisId === id)),
+      (found) => found !== undefined,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     expect(holder).toBeDefined();
     expect(await (holder as ServiceProcess).stop("SIGKILL")).toBe(137);
     platform.procs.splice(platform.procs.indexOf(holder as ServiceProcess), 1);

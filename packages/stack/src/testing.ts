@@ -240,6 +240,13 @@ export function spawnService(name: string, env: Record<string, string>, options:
   return proc;
 }
 
+/**
+ * How long a service may take to say "service ready": a start is ~1 s on a quiet machine, but
+ * files start several services at once and CI runs them two files at a time on 2 vCPUs, where a
+ * start was seen to take over 20 s (the old limit) without anything being wrong.
+ */
+const SERVICE_START_TIMEOUT_MS = 60_000;
+
 /** Spawns a service and waits for its "service ready" line. */
 export async function startService(
   name: string,
@@ -248,7 +255,7 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const proc = spawnService(name, env, options);
   try {
-    await proc.waitForLog((l) => l.msg === "service ready");
+    await proc.waitForLog((l) => l.msg === "service ready", SERVICE_START_TIMEOUT_MS);
   } catch (err) {
     await proc.stop("SIGKILL");
     throw err;
