@@ -10,6 +10,7 @@ export const ErrorCode = z.enum([
   "unauthenticated",
   "forbidden",
   "not_found",
+  "method_not_allowed",
   "conflict",
   "failed_precondition",
   "payload_too_large",

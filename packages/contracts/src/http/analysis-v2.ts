@@ -44,7 +44,9 @@ export const StartAnalysisBody = z
   .refine((b) => (b.video_id === undefined) !== (b.url === undefined), {
     message: "give exactly one of video_id and url",
     path: ["video_id"],
-  });
+  })
+  // The same rule for the OpenAPI document: exactly one of `video_id` and `url`.
+  .meta({ oneOf: [{ required: ["video_id"] }, { required: ["url"] }] });
 
 export const analysisV2Routes = {
   startAnalysis: route({
@@ -138,6 +140,7 @@ export const analysisV2Routes = {
         description:
           "The questions (JSON); with `format`: `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
         schema: QuestionsView,
+        alsoAs: ["text/csv", "application/xml", "text/plain"],
         headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },
       },
       404: e(

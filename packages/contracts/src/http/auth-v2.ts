@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Jwks, LoginLogEntry, TokenPair, User } from "../auth.ts";
-import { Email, FaceEncoding, Principal, Role, UserId } from "../identity.ts";
+import { Email, FaceEncoding, NewPassword, PageCursor, Principal, Role, UserId, Username } from "../identity.ts";
 import { authErrors, commonErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
 
@@ -27,8 +27,8 @@ export const TokenRequest = z.discriminatedUnion("grant_type", [
 ]);
 
 export const RegisterRequest = z.object({
-  username: z.string().min(1).max(200),
-  password: z.string().min(1).max(1024),
+  username: Username,
+  password: NewPassword,
   email: Email.optional(),
 });
 
@@ -121,7 +121,7 @@ export const usersV2Routes = {
     auth: "bearer",
     query: z.object({
       limit: z.coerce.number().int().min(1).max(500).default(50),
-      cursor: z.string().max(200).optional(),
+      cursor: PageCursor.optional(),
     }),
     responses: {
       200: { description: "A page.", schema: z.object({ items: z.array(User), nextCursor: z.string().nullable() }) },
@@ -212,7 +212,7 @@ export const usersV2Routes = {
     tags: userTags,
     auth: "bearer",
     params: idParams,
-    body: z.object({ old_password: z.string().max(1024).optional(), new_password: z.string().min(1).max(1024) }),
+    body: z.object({ old_password: z.string().max(1024).optional(), new_password: NewPassword }),
     responses: { ...noContent, ...authErrors },
   }),
   logins: route({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { MonitorId, PresentedPassword, UserId } from "../identity.ts";
+import { MonitorId, NewPassword, UserId } from "../identity.ts";
 import {
   Aggregate,
   BulkResult,
@@ -92,7 +92,7 @@ export const telemetryV2Routes = {
     summary: "Add a monitor (32-hex id) with its login password for a user (admin).",
     tags,
     auth: "bearer",
-    body: z.object({ id: MonitorId, owner_id: UserId, password: PresentedPassword }),
+    body: z.object({ id: MonitorId, owner_id: UserId, password: NewPassword }),
     responses: {
       201: { description: "The new monitor.", schema: Monitor },
       404: { description: "The owner does not exist.", schema: ErrorResponse },
@@ -230,6 +230,7 @@ export const telemetryV2Routes = {
         description:
           "The series: `SeriesResponse` for `measurement`, `ColumnsSeriesResponse` for `measurements`; or `text/csv; charset=utf-8` when CSV was asked for.",
         schema: z.union([SeriesResponse, ColumnsSeriesResponse]),
+        alsoAs: ["text/csv"],
       },
       ...noMonitor,
       ...authErrors,
