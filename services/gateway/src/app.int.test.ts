@@ -83,7 +83,7 @@ const post = (path: string, body: string, type = "application/json") =>
 
 describe("gateway HTTP edge", () => {
   it("a malformed JSON body is a 400 with the JSON error shape", async () => {
-    const res = await post("/api/v2/services/auth/health", '{"broken": ');
+    const res = await post("/api/v2/auth/register", '{"broken": ');
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toMatch(/application\/json/);
     expect(await json(res)).toEqual({
@@ -98,7 +98,7 @@ describe("gateway HTTP edge", () => {
   });
 
   it("a body over the limit is 413, not a crash", async () => {
-    const res = await post("/api/v2/services/auth/health", JSON.stringify({ pad: "x".repeat(4_000) }));
+    const res = await post("/api/v2/auth/register", JSON.stringify({ pad: "x".repeat(4_000) }));
     expect(res.status).toBe(413);
     expect((await json(res)).error.code).toBe("payload_too_large");
   });

@@ -31,7 +31,7 @@ export const StartAnalysisBody = z
       "A media video to analyse (owner or admin). Exactly one of `video_id` and `url`.",
     ),
     url: AnalysisUrl.optional().describe(
-      "A video URL to analyse instead: YouTube (watch, youtu.be, shorts, embed forms; 11-character id) or any http(s) media URL or page with an HTML5 `<video>`. Its captions and media are fetched by the job.",
+      "A video URL to analyse instead: YouTube (watch, youtu.be, shorts, embed forms; 11-character id) or any http(s) media URL or page with an HTML5 `<video>`. Its captions and media are fetched by the job. Not http(s), no host, credentials in it or a YouTube URL without an 11-character id: 400 with the reason.",
     ),
     title: AnalysisTitle,
     num_questions: NumQuestions.default(NUM_QUESTIONS.default).describe(

@@ -8,6 +8,8 @@ const tags = ["auth"];
 const userTags = ["users"];
 const idParams = z.object({ id: UserId });
 const noContent = { 204: { description: "Done." } } as const;
+/** An admin naming a user that does not exist (anyone else gets 403 for another user's id). */
+const noUser = { 404: { description: "No such user (admins).", schema: ErrorResponse } } as const;
 const unauthenticated = {
   401: { description: "Invalid credentials (the same answer for an unknown user).", schema: ErrorResponse },
 };
@@ -213,7 +215,7 @@ export const usersV2Routes = {
     auth: "bearer",
     params: idParams,
     body: z.object({ old_password: z.string().max(1024).optional(), new_password: NewPassword }),
-    responses: { ...noContent, ...authErrors },
+    responses: { ...noContent, ...noUser, ...authErrors },
   }),
   logins: route({
     method: "get",
@@ -226,6 +228,7 @@ export const usersV2Routes = {
     query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }),
     responses: {
       200: { description: "Attempts.", schema: z.object({ items: z.array(LoginLogEntry) }) },
+      ...noUser,
       ...authErrors,
     },
   }),
@@ -238,7 +241,7 @@ export const usersV2Routes = {
     auth: "bearer",
     params: idParams,
     body: z.object({ encoding: FaceEncoding }),
-    responses: { ...noContent, ...authErrors },
+    responses: { ...noContent, ...noUser, ...authErrors },
   }),
   getFace: route({
     method: "get",

@@ -207,7 +207,7 @@ export const telemetryV2Routes = {
     path: "/api/v2/monitors/:id/series",
     operationId: "getSeries",
     summary:
-      "Measurements aggregated per interval (from per-minute rollups; owner or admin). Either `measurement` (one measurement: `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate`) or `measurements=ph:avg,reservoir_temp:max` (several columns, each with its own aggregate: `{series: [{measurement, aggregate, points: [{start, value}]}]}`). `fill` fills buckets without readings (`none` leaves them out). As CSV with `format=csv` or `Accept: text/csv`: `start,iso_time,<measurement>_<aggregate>...`, one row per bucket, an empty cell for no value.",
+      "Measurements aggregated per interval (from per-minute rollups; owner or admin). Either `measurement` (one measurement: `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate`) or `measurements=ph:avg,reservoir_temp:max` (several columns, each with its own aggregate: `{series: [{measurement, aggregate, points: [{start, value}]}]}`). `fill` fills buckets without readings (`none` leaves them out). Rules between the parameters (a 400 otherwise): exactly one of `measurement` and `measurements`; `aggregate` only with `measurement`; `fill` only with `measurements` or `aggregate`; `to` not before `from`; a window of at most 400 days and 10,000 buckets of `interval`. As CSV with `format=csv` or `Accept: text/csv`: `start,iso_time,<measurement>_<aggregate>...`, one row per bucket, an empty cell for no value.",
     tags,
     auth: "bearer",
     params: idParams,
