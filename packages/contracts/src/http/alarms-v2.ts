@@ -109,7 +109,11 @@ export const alarmsV2Routes = {
     auth: "bearer",
     params: z.object({ id: UserId }),
     body: WebhookInput,
-    responses: { 200: { description: "The webhook and its secret.", schema: WebhookWithSecret }, ...authErrors },
+    responses: {
+      200: { description: "The webhook and its secret.", schema: WebhookWithSecret },
+      404: { description: "No such user (admins).", schema: ErrorResponse },
+      ...authErrors,
+    },
   }),
   getWebhook: route({
     method: "get",
