@@ -221,6 +221,8 @@ async function inProcessRun(
       alarms,
       rules: ruleStore,
       log: quiet,
+      retryAfterMs: 10_000,
+      sweepIntervalMs: 5_000,
     });
     const evaluator = new AlarmEvaluator({
       store: ruleStore,
@@ -228,7 +230,6 @@ async function inProcessRun(
       log: quiet,
       instance: `bench-${run}`,
       cacheTtlMs: 60_000,
-      outboxRetryMs: 10_000,
       flushMs: 2_000,
     });
     const ingest = new ReadingsIngest({

@@ -67,6 +67,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 ln -sf "$(command -v redis-server)" "$bin/redis-server"
 
+# oathtool (Debian's OATH Toolkit): the TOTP tests check codes against this RFC 6238
+# implementation, independent of the auth service's library. Only the tests need it.
+if ! command -v oathtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing oathtool from Debian"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq oathtool) >/dev/null
+  else
+    say "oathtool is missing: the TOTP tests need it ('apt-get install oathtool')"
+  fi
+fi
+
 # yt-dlp (PyPI) in a venv of its own, keyed by version: the analysis service fetches the captions
 # and media of URL videos with it (YTDLP_PATH; the tests and `npm start` use $bin/yt-dlp). The
 # `.installed` marker is written last, so an interrupted install is redone on the next run.

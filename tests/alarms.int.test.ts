@@ -73,7 +73,7 @@ beforeAll(async () => {
   platform = await startPlatform({
     stack,
     services: ["auth", "telemetry"],
-    extraEnv: { WEBHOOK_ALLOW_PRIVATE: "true", WEBHOOK_RETRY_MS: "300", WEBHOOK_MAX_RETRY_MS: "2000" },
+    extraEnv: { ALLOW_PRIVATE_EGRESS: "true", WEBHOOK_RETRY_MS: "300", WEBHOOK_MAX_RETRY_MS: "2000" },
   });
   platform.procs.push(
     await startService("telemetry", platform.env("telemetry", { INSTANCE_ID: `telemetry-${platform.suffix}-2` })),

@@ -18,6 +18,7 @@ import { poll, spawnService, startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectKeyframePictures, FACTS, factsVtt } from "./support/analysis.ts";
+import { isMarkedCuePlain, LEFTOVER_MARKUP, markedVtt } from "./support/marked-transcript.ts";
 import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
@@ -25,9 +26,9 @@ const VIDEO_SECONDS = 20;
 
 const vtt = factsVtt(2);
 
-const page = (video: string, track: boolean) =>
+const page = (video: string, track: boolean, captions = "/captions.vtt") =>
   `<!doctype html><html><head><title>Hydroponics lesson</title></head><body><h1>Lesson</h1>
-<video controls width="320" src="${video}">${track ? '<track kind="subtitles" srclang="en" label="English" src="/captions.vtt" default>' : ""}</video>
+<video controls width="320" src="${video}">${track ? `<track kind="subtitles" srclang="en" label="English" src="${captions}" default>` : ""}</video>
 </body></html>`;
 
 const stack = useFileStack();
@@ -106,6 +107,10 @@ function serveOrigin(req: IncomingMessage, res: ServerResponse): void {
       return void html(page("/clip.mp4", true));
     case "/captions.vtt":
       return void res.writeHead(200, { "content-type": "text/vtt" }).end(vtt);
+    case "/marked.html":
+      return void html(page("/clip.mp4", true, "/marked.vtt"));
+    case "/marked.vtt":
+      return void res.writeHead(200, { "content-type": "text/vtt" }).end(markedVtt);
     case "/clip.mp4":
       return void sendVideo(req, res);
     case "/slow.mp4":
@@ -170,6 +175,8 @@ beforeAll(async () => {
     stack,
     services: ["auth", "media", "analysis"],
     extraEnv: {
+      // The origin is this machine's 127.0.0.1 (egress to private addresses is off by default).
+      ALLOW_PRIVATE_EGRESS: "true",
       ANALYSIS_TMP_DIR: jobsTmp,
       WORKER_CONCURRENCY: "2",
       JOB_ATTEMPTS: "3",
@@ -266,6 +273,27 @@ describe("URL analyses", () => {
     expect(second.state, JSON.stringify(second)).toBe("completed");
     expect(second.questionCount).toBe(2);
   }, 120_000);
+
+  it("reads captions with character references and markup as plain text, as media does (plainCueText)", async () => {
+    const started = await start(alice, { url: `${originUrl}/marked.html`, num_questions: 4, keyframe_interval: 10 });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    const done = await finished(alice, started.body.id);
+    expect(done.state, JSON.stringify(done)).toBe("completed");
+    expect(hits.get("/marked.vtt")).toBeGreaterThanOrEqual(1);
+    const questions = await http(base, "GET", `/api/v2/analyses/${started.body.id}/questions`, {
+      bearer: alice.bearer,
+    });
+    expect(questions.body.items.length).toBeGreaterThanOrEqual(2);
+    for (const q of questions.body.items as {
+      text: string;
+      answer: string;
+      explanation: string;
+      options: string[];
+    }[]) {
+      for (const t of [q.text, q.answer, q.explanation, ...q.options]) expect(t).not.toMatch(LEFTOVER_MARKUP);
+      expect(isMarkedCuePlain(q.explanation), q.explanation).toBe(true);
+    }
+  }, 60_000);
 
   it("fails a URL without captions (a page without <track>, a direct MP4) with 'no transcript available': its questions 404", async () => {
     for (const path of ["/silent.html", "/clip.mp4"]) {

@@ -331,8 +331,8 @@ describe("permissions", () => {
         ["owner", owner, 200, 200, 200, 200],
         ["admin", admin, 200, 200, 200, 200],
         ["learner", learner, readable ? 200 : 404, readable ? 200 : 404, readable ? 200 : 404, readable ? 403 : 404],
-        // The owner's own monitor is not a user: nothing, in every phase.
-        ["monitor", monitor, 404, 404, 404, 404],
+        // The owner's own monitor is not a user: a monitor token may never use these routes (403).
+        ["monitor", monitor, 403, 403, 403, 403],
       ];
     };
     for (const [phase, change] of [

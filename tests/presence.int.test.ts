@@ -163,7 +163,7 @@ describe("offline detection with two telemetry instances", () => {
     expect(set.body).toMatchObject({ id: patient.id, offlineAfterSeconds: 10, readingsRetentionDays: null });
 
     // Refused without changing anything: another user's monitor, bad values, unknown fields.
-    expect((await patch(patient.id, { offline_after_seconds: 20 }, other.bearer)).status).toBe(403);
+    expect((await patch(patient.id, { offline_after_seconds: 20 }, other.bearer)).status).toBe(404);
     for (const bad of [
       { offline_after_seconds: 5 },
       { offline_after_seconds: "ten" },

@@ -557,20 +557,35 @@ describe("/api/v2/monitors", () => {
     expect(new Set(seen).size).toBe(seen.length);
     expect(seen).toEqual(expect.arrayContaining([monitor.id, m1.id, m2.id]));
     expect((await v2("GET", "/api/v2/monitors?limit=0", admin.bearer)).status).toBe(400);
-    expect((await v2("GET", `/api/v2/monitors/${monitor.id}`, bob.bearer)).status).toBe(403);
+    // Another user's monitor is indistinguishable from an unknown one (404, same body); another
+    // user's list is an admin's scope (403 whatever the id); a monitor token reads nothing (403).
+    const theirs = await v2("GET", `/api/v2/monitors/${monitor.id}`, bob.bearer);
+    const unknown = await v2("GET", `/api/v2/monitors/${hex()}`, bob.bearer);
+    expect(theirs.status).toBe(404);
+    expect(theirs.body).toEqual(unknown.body);
+    expect(theirs.body.error.code).toBe("not_found");
+    expect((await v2("GET", `/api/v2/monitors/${monitor.id}`, m2.token)).status).toBe(403);
+    expect((await v2("GET", `/api/v2/monitors/${monitor.id}`, monitor.token)).status).toBe(403);
     expect((await v2("GET", `/api/v2/monitors?owner_id=${alice.id}`, bob.bearer)).status).toBe(403);
+    expect((await v2("GET", `/api/v2/monitors/${monitor.id}`, admin.bearer)).status).toBe(200);
     expect((await v2("GET", `/api/v2/monitors/${hex()}`, admin.bearer)).status).toBe(404);
     expect((await v2("GET", "/api/v2/monitors/not-hex", admin.bearer)).status).toBe(400);
     expect((await http(base, "GET", `/api/v2/monitors/${monitor.id}`)).status).toBe(401);
   });
 
-  it("readings: a bad reading is a 400, someone else's monitor a 403", async () => {
+  it("readings: a bad reading is a 400, another monitor's id a 404 (as an unknown one), a user a 403", async () => {
     const path = `/api/v2/monitors/${monitor.id}/readings`;
     expect((await v2("POST", path, monitor.token, {})).status).toBe(400);
     expect((await v2("POST", path, monitor.token, { ph: "acid" })).status).toBe(400);
     expect((await v2("POST", path, monitor.token, { ph: 7, unknown_field: 1 })).status).toBe(400);
-    expect((await v2("POST", path, m2.token, { ph: 7 })).status).toBe(403);
+    const otherMonitor = await v2("POST", path, m2.token, { ph: 7 });
+    expect(otherMonitor.status).toBe(404);
+    expect(otherMonitor.body).toEqual(
+      (await v2("POST", `/api/v2/monitors/${hex()}/readings`, m2.token, { ph: 7 })).body,
+    );
+    // Users never submit readings (only the monitor itself or an admin): 403 whatever the monitor.
     expect((await v2("POST", path, bob.bearer, { ph: 7 })).status).toBe(403);
+    expect((await v2("POST", path, alice.bearer, { ph: 7 })).status).toBe(403);
   });
 
   it("latest: the newest value of each measurement with its time", async () => {
@@ -612,7 +627,9 @@ describe("/api/v2/monitors", () => {
     ]);
     expect((await v2("GET", `/api/v2/monitors/${monitor.id}/readings?limit=abc`, alice.bearer)).status).toBe(400);
     expect((await v2("GET", `/api/v2/monitors/${monitor.id}/readings?from=1.5`, alice.bearer)).status).toBe(400);
-    expect((await v2("GET", `/api/v2/monitors/${monitor.id}/readings`, bob.bearer)).status).toBe(403);
+    expect((await v2("GET", `/api/v2/monitors/${monitor.id}/readings`, bob.bearer)).status).toBe(404);
+    expect((await v2("GET", `/api/v2/monitors/${monitor.id}/readings/latest`, bob.bearer)).status).toBe(404);
+    expect((await v2("GET", `/api/v2/monitors/${monitor.id}/readings`, monitor.token)).status).toBe(403);
   });
 
   it("series: avg/min/max/count per interval, or one aggregate as {start, value}", async () => {
@@ -647,7 +664,7 @@ describe("/api/v2/monitors", () => {
     expect((await v2("GET", path("&aggregate=median"), alice.bearer)).status).toBe(400);
     expect((await v2("GET", path().replace("interval=1h", "interval=7s"), alice.bearer)).status).toBe(400);
     expect((await v2("GET", path().replace("atmospheric_temp", "humidity"), alice.bearer)).status).toBe(400);
-    expect((await v2("GET", path(), bob.bearer)).status).toBe(403);
+    expect((await v2("GET", path(), bob.bearer)).status).toBe(404);
   });
 
   it("readings.csv: a streamed attachment, header row then one row per reading", async () => {
@@ -668,8 +685,8 @@ describe("/api/v2/monitors", () => {
 
     // Errors before the first byte are ordinary JSON errors.
     const denied = await http(base, "GET", `/api/v2/monitors/${monitor.id}/readings.csv`, { bearer: bob.bearer });
-    expect(denied.status).toBe(403);
-    expect(denied.body.error.code).toBe("forbidden");
+    expect(denied.status).toBe(404);
+    expect(denied.body.error.code).toBe("not_found");
   });
 
   it("readings.csv spans many history pages (more than 1000 readings)", async () => {

@@ -194,7 +194,7 @@ describe("GET /api/v2/monitors/{id}/series?measurements=", () => {
     expect(last.body.points.map((p: { value: number }) => p.value)).toEqual([8, 8, 8, 9]);
   });
 
-  it("refuses bad queries with a 400 and someone else's monitor with a 403", async () => {
+  it("refuses bad queries with a 400 and someone else's monitor with a 404 (as an unknown one)", async () => {
     for (const q of [
       "measurements=ph:median",
       "measurements=ph",
@@ -211,7 +211,7 @@ describe("GET /api/v2/monitors/{id}/series?measurements=", () => {
       expect(res.status, q).toBe(400);
       expect(res.body.error.code, q).toBe("invalid_argument");
     }
-    expect((await get("interval=15m&measurements=ph:avg", other.bearer)).status).toBe(403);
+    expect((await get("interval=15m&measurements=ph:avg", other.bearer)).status).toBe(404);
   });
 
   it("stddev and last are exact with two telemetry instances writing the same minutes, in any order", async () => {

@@ -139,7 +139,7 @@ export type AnalysisJobName = (typeof ANALYSIS_JOB_NAMES)[number];
 const Actor = { actor: Principal };
 
 /** Files the questions of an analysis export to, for an LMS. */
-export const QuestionsExportFormat = z.enum(["csv", "moodle", "gift"]);
+export const QuestionsExportFormat = z.enum(["json", "csv", "moodle", "gift"]);
 export type QuestionsExportFormat = z.infer<typeof QuestionsExportFormat>;
 
 /** The analysis service's job endpoints (its whole catalog, with tracked videos, is `analysisCatalog`). */
@@ -188,7 +188,7 @@ export const analysisJobsCatalog = {
     subject: s("analyses.questions.export"),
     request: z.object({ ...Actor, analysisId: AnalysisId, format: QuestionsExportFormat }),
     reply: z.object({ contentType: z.string(), filename: z.string(), text: z.string() }),
-    description: "The questions of an analysis as a CSV, Moodle XML or GIFT file (owner or admin).",
+    description: "The questions of an analysis as a JSON, CSV, Moodle XML or GIFT file (owner or admin).",
   }),
 } as const;
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { accountSecurityEndpoints, MfaMethod } from "./auth-security.ts";
 import { endpoint, streamEndpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
 import {
@@ -59,7 +60,8 @@ export const AccessClaims = z.object({
 });
 export type AccessClaims = z.infer<typeof AccessClaims>;
 
-export const LoginMethod = z.enum(["password", "face", "refresh"]);
+/** `totp` / `recovery_code`: the second step of a two-factor login. */
+export const LoginMethod = z.enum(["password", "face", "refresh", "totp", "recovery_code"]);
 export const LoginLogEntry = z.object({
   at: z.iso.datetime(),
   method: LoginMethod,
@@ -197,6 +199,19 @@ export const authCatalog = {
     reply: TokenPair,
     description: "Logs in by comparing a face encoding with the stored one (Euclidean tolerance).",
   }),
+  mfaGrant: endpoint({
+    subject: s("sessions.mfa_grant"),
+    request: z.object({
+      /** From the `mfa_required` error of the first step (`details.challenge`). */
+      challenge: z.string().min(1).max(200),
+      method: MfaMethod,
+      code: z.string().min(1).max(64),
+      client: ClientInfo,
+    }),
+    reply: TokenPair,
+    description:
+      "Completes a login that answered mfa_required: the challenge and a TOTP code (not reusable in its window) or a recovery code (usable once). Failures count like failed logins.",
+  }),
   logout: endpoint({
     subject: s("sessions.logout"),
     request: z.object({ sessionId: SessionId }),
@@ -281,6 +296,9 @@ export const authCatalog = {
     reply: z.object({ deleted: z.boolean() }),
     description: "Removes a monitor's credentials and ends its sessions (admin).",
   }),
+
+  // --- sessions of a user and two-factor login (auth-security.ts) ---
+  ...accountSecurityEndpoints,
 } as const;
 
 /** Durable events of the auth service, captured by the AUTH_EVENTS JetStream stream. */

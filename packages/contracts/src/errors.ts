@@ -8,6 +8,8 @@ import { z } from "zod";
 export const ErrorCode = z.enum([
   "invalid_argument",
   "unauthenticated",
+  /** The password (or face) was right, and the account asks for a second factor: see `details.challenge`. */
+  "mfa_required",
   "forbidden",
   "not_found",
   "method_not_allowed",
@@ -43,6 +45,8 @@ export const ErrorBody = z.object({
       issues: z.array(FieldIssue).optional(),
       retryAfterSeconds: z.number().int().nonnegative().optional(),
       service: z.string().optional(),
+      /** With `mfa_required`: the token that completes the login with a code (valid 5 minutes, once). */
+      challenge: z.string().optional(),
     })
     .optional(),
 });

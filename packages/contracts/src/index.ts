@@ -3,6 +3,7 @@ export * from "./analysis.ts";
 export * from "./analysis-url.ts";
 export * from "./answers.ts";
 export * from "./auth.ts";
+export * from "./auth-security.ts";
 export * from "./catalogs.ts";
 export * from "./commands.ts";
 export * from "./dead-letters.ts";
@@ -10,6 +11,7 @@ export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./headers.ts";
 export * from "./health.ts";
+export * from "./http/account-security-v2.ts";
 export * from "./http/alarms-v2.ts";
 export * from "./http/analysis-v2.ts";
 export * from "./http/answers-v2.ts";
@@ -33,7 +35,9 @@ export * from "./presence.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
 export * from "./tracked-videos.ts";
+export * from "./transcript-text.ts";
 
+import { mfaV2Routes, sessionsV2Routes } from "./http/account-security-v2.ts";
 import { alarmsV2Routes } from "./http/alarms-v2.ts";
 import { analysisV2Routes } from "./http/analysis-v2.ts";
 import { answersV2Routes } from "./http/answers-v2.ts";
@@ -54,6 +58,8 @@ export const httpRoutes: readonly HttpRoute[] = [
   ...Object.values(systemRoutes),
   ...Object.values(authV2Routes),
   ...Object.values(usersV2Routes),
+  ...Object.values(sessionsV2Routes),
+  ...Object.values(mfaV2Routes),
   ...Object.values(compatV1Routes),
   ...Object.values(telemetryV1Routes),
   ...Object.values(telemetryV2Routes),

@@ -88,15 +88,19 @@ export function transcriptFormatOf(mediaType: string | undefined): TranscriptFor
 export const MAX_TRANSCRIPT_CHARS = 1_000_000;
 export const TranscriptText = z.string().min(1, "must not be empty").max(MAX_TRANSCRIPT_CHARS);
 
-/** One timed segment of a transcript (WebVTT / SRT cue), times in ms from the start. */
+/** One timed segment of a transcript (WebVTT / SRT cue), times in ms from the start, its text plain (`plainCueText`). */
 export const TranscriptSegment = z.object({
   start: z.number().int().nonnegative(),
   end: z.number().int().nonnegative(),
-  text: z.string(),
+  text: z
+    .string()
+    .describe(
+      "The cue's text as plain text: markup (<i>, <v Speaker>, <font>, {\\an8}, inline timestamps) removed, character references (&amp;, &nbsp;, &#62;) decoded, line breaks kept.",
+    ),
 });
 export type TranscriptSegment = z.infer<typeof TranscriptSegment>;
 
-/** A video's transcript: as written (`text`), and its timed segments (none for plain text). */
+/** A video's transcript: as written (`text`, markup and all), and its timed segments in plain text (none for plain text). */
 export const Transcript = z.object({
   format: TranscriptFormat,
   text: z.string(),
@@ -275,7 +279,13 @@ export const mediaCatalog = {
   }),
   setTranscript: endpoint({
     subject: s("videos.transcript.set"),
-    request: z.object({ ...Actor, videoId: MediaId, format: TranscriptFormat, text: TranscriptText }),
+    request: z.object({
+      ...Actor,
+      videoId: MediaId,
+      /** Absent: recognised from the text, as an upload's transcript is (a form's transcript after its file). */
+      format: TranscriptFormat.optional(),
+      text: TranscriptText,
+    }),
     reply: Video,
     description:
       "Replaces a video's transcript (owner or admin): a WebVTT or SRT file is validated (invalid: invalid_argument naming the line) and parsed into segments; publishes transcript_updated.",

@@ -40,7 +40,13 @@ interface SpawnSpec {
   timeoutMs?: number;
 }
 
-async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
+interface Running {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/** Starts the server process and waits until it accepts connections. */
+async function launch(spec: SpawnSpec): Promise<Running> {
   // Own process group: a terminal's Ctrl-C reaches the launcher, which stops servers last,
   // after the services that use them have drained.
   const child: ChildProcess = spawn(spec.command, spec.args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
@@ -59,21 +65,43 @@ async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
     child.kill("SIGKILL");
     throw err;
   }
+  return { child, exited };
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
+async function terminate({ child, exited }: Running): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
+  let current: Running | undefined = await launch(spec);
   let stopping: Promise<void> | undefined;
   return {
     name: spec.name,
     url: spec.url,
     via: "binary",
-    description: `${spec.command} (pid ${child.pid})`,
+    description: `${spec.command} (pid ${current.child.pid})`,
     stop() {
       stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        await exited;
-        clearTimeout(timer);
+        if (current) await terminate(current);
+        current = undefined;
       })();
       return stopping;
+    },
+    outage: {
+      async down() {
+        if (stopping) throw new Error(`${spec.name} was stopped for good`);
+        if (current) await terminate(current);
+        current = undefined;
+      },
+      async up() {
+        if (stopping) throw new Error(`${spec.name} was stopped for good`);
+        current ??= await launch(spec);
+      },
     },
   };
 }

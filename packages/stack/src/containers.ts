@@ -1,4 +1,6 @@
+import { connect as connectTcp } from "node:net";
 import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
+import { freePort, waitForPort } from "./ports.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
 /**
@@ -24,8 +26,11 @@ const READY: Record<DependencyName, RegExp> = {
 const SCHEME: Record<DependencyName, string> = { mongo: "mongodb", nats: "nats", redis: "redis" };
 
 /** `hostPort`: publish on this port of 127.0.0.1 instead of a free one. */
-export async function startContainer(name: DependencyName, hostPort?: number): Promise<Dependency> {
-  const { GenericContainer, Wait } = await import("testcontainers");
+export async function startContainer(name: DependencyName, requestedPort?: number): Promise<Dependency> {
+  const { GenericContainer, Wait, getContainerRuntimeClient } = await import("testcontainers");
+  // NATS gets a fixed host port even when none was asked for: a runtime may map a stopped and
+  // started container (`outage`) to another ephemeral port, and clients reconnect to the same URL.
+  const hostPort = requestedPort ?? (name === "nats" ? await freePort() : undefined);
   /**
    * Publishes ports on 127.0.0.1 only (Testcontainers binds 0.0.0.0 and has no option for it):
    * test servers must not be reachable from the network.
@@ -67,7 +72,42 @@ export async function startContainer(name: DependencyName, hostPort?: number): P
       stopping ??= started.stop({ timeout: 5_000 }).then(() => undefined);
       return stopping;
     },
+    outage: {
+      // The container is stopped and started again (not removed): same data, same port mapping.
+      async down() {
+        const client = await getContainerRuntimeClient();
+        await client.container.stop(client.container.getById(started.getId()), { timeout: 5 });
+      },
+      async up() {
+        const client = await getContainerRuntimeClient();
+        await client.container.start(client.container.getById(started.getId()));
+        const port = Number(new URL(url).port);
+        await waitForPort(port, 30_000, started.getHost());
+        if (name === "nats") await waitForNatsReady(url);
+      },
+    },
   };
+}
+
+/** A NATS server accepts TCP before it is ready; its INFO line says it is. */
+async function waitForNatsReady(url: string): Promise<void> {
+  const { hostname: host, port } = new URL(url);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connectTcp(Number(port), host);
+      const done = (v: boolean) => {
+        socket.destroy();
+        resolve(v);
+      };
+      socket.once("data", (d) => done(d.toString().startsWith("INFO")));
+      socket.once("error", () => done(false));
+      socket.setTimeout(2_000, () => done(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`NATS at ${url} did not come back`);
 }
 
 let runtimeProbe: Promise<boolean> | undefined;

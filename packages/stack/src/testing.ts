@@ -255,3 +255,4 @@ export async function startService(
   }
   return proc;
 }
+export { startDnsServer, type TestDnsServer } from "./dns-server.ts";

@@ -16,6 +16,19 @@ export interface Dependency {
   readonly description: string;
   /** Stops the server (no-op for servers given by URL). Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Servers the harness started (binary or container): stop the server for a while (`down`) and
+   * start it again on the same port with the same data and configuration (`up`), as an outage
+   * and a restart would. Absent for servers given by URL.
+   */
+  readonly outage?: Outage;
+}
+
+export interface Outage {
+  /** Stops the server (gracefully); its data stays. Resolves once it no longer accepts connections. */
+  down(): Promise<void>;
+  /** Starts it again on the same port and data; resolves once it accepts connections. */
+  up(): Promise<void>;
 }
 
 export interface StartOptions {

@@ -9,7 +9,7 @@
 import { aroundAll, inject } from "vitest";
 import { startNats } from "./stack.ts";
 import { type ProvidedStack, providedNats } from "./testing.ts";
-import type { Dependency } from "./types.ts";
+import type { Dependency, Outage } from "./types.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -24,7 +24,7 @@ declare module "vitest" {
  * after a failing one, which would leave the server running). The NATS fields (and `via`) throw if
  * read before the server is up, so a value captured at import time cannot point at another server.
  */
-export function useFileStack(): ProvidedStack {
+export function useFileStack(): ProvidedStack & { readonly natsOutage: Outage } {
   const shared = inject("stack");
   let nats: Dependency | undefined;
   aroundAll(async (runSuite) => {
@@ -58,6 +58,12 @@ export function useFileStack(): ProvidedStack {
     },
     get via() {
       return { ...shared.via, nats: started().via };
+    },
+    /** Stops the file's NATS server and starts it again on the same port and store dir. */
+    get natsOutage() {
+      const { outage } = started();
+      if (!outage) throw new Error("useFileStack: a NATS server given by TRELLIS_NATS_URL cannot be stopped by a test");
+      return outage;
     },
   };
 }

@@ -1,10 +1,12 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { baseConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
+import { baseConfigSchema, egressConfigSchema, env, mongoConfigSchema } from "@trellis/runtime";
 import { z } from "zod";
 
 export const analysisConfigSchema = baseConfigSchema
   .extend(mongoConfigSchema.shape)
+  // ALLOW_PRIVATE_EGRESS, EGRESS_ALLOW_HOSTS, EGRESS_DNS_SERVERS: what URL analyses may reach.
+  .extend(egressConfigSchema.shape)
   .extend({
     MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_analysis"),
     REDIS_URL: env.url(["redis", "rediss"]).default("redis://127.0.0.1:6379"),

@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { EgressPolicy } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { PublishEvent } from "./events.ts";
 import type { AnalysisQueue } from "./jobs/queue.ts";
@@ -13,4 +14,6 @@ export interface AnalysisContext {
   log: Logger;
   /** How long a cancel waits for the worker holding the job to confirm. */
   cancelWaitMs: number;
+  /** What URL analyses may reach (checked when one is started, and by the jobs' egress proxy). */
+  egress: EgressPolicy;
 }

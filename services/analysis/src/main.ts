@@ -1,7 +1,7 @@
 import { tmpdir } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { analysisCatalog } from "@trellis/contracts";
-import { ensureStream, logSetupWarnings, openMongo, openRedis, runService } from "@trellis/runtime";
+import { egressPolicyOf, ensureStream, logSetupWarnings, openMongo, openRedis, runService } from "@trellis/runtime";
 import pkg from "../package.json" with { type: "json" };
 import { ensureCascadeConsumers, startUserDeletedCascade, startVideoDeletedCascade } from "./cascade/consumers.ts";
 import { analysisConfigSchema } from "./config.ts";
@@ -54,6 +54,10 @@ await runService({
       "question generator",
     );
 
+    // URL analyses reach only public addresses unless ALLOW_PRIVATE_EGRESS / EGRESS_ALLOW_HOSTS say otherwise.
+    const egress = egressPolicyOf(config);
+    if (config.ALLOW_PRIVATE_EGRESS) log.warn("ALLOW_PRIVATE_EGRESS=true: URL analyses may reach private networks");
+
     const queue = openQueue(redis, config);
     shutdown.add("analysis queue", () => queue.close());
     // Registered after Redis and MongoDB, so it closes first: in-flight jobs are handed back.
@@ -64,6 +68,7 @@ await runService({
       generator: questionStep(llm ? [llm] : []),
       log: log.child({ component: "worker" }),
       config,
+      egress,
     });
     shutdown.add("analysis worker", () => closeWorker(worker));
     const cancels = listenForCancels(nc, worker, log.child({ component: "cancel" }));
@@ -86,8 +91,8 @@ await runService({
 
     return {
       handlers: {
-        ...analysisHandlers({ nc, store, queue, publish, log, cancelWaitMs }),
-        ...urlAnalysisHandlers({ nc, store, queue, publish, log, cancelWaitMs }),
+        ...analysisHandlers({ nc, store, queue, publish, log, cancelWaitMs, egress }),
+        ...urlAnalysisHandlers({ nc, store, queue, publish, log, cancelWaitMs, egress }),
         ...trackedVideoHandlers(tracked),
         ...answerHandlers({ store, answers, tracked }),
       },

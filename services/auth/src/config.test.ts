@@ -33,6 +33,19 @@ describe("auth config", () => {
     });
   });
 
+  it("takes a 32-byte MFA_ENCRYPTION_KEY in base64 and names (without showing) a wrong one", () => {
+    const key = Buffer.alloc(32, 7);
+    expect(loadConfig(authConfigSchema, { MFA_ENCRYPTION_KEY: key.toString("base64") }).MFA_ENCRYPTION_KEY).toEqual(
+      key,
+    );
+    expect(loadConfig(authConfigSchema, {}).MFA_ENCRYPTION_KEY).toBeUndefined();
+    const short = Buffer.alloc(16, 7).toString("base64");
+    const problems = problemsOf({ MFA_ENCRYPTION_KEY: short });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^MFA_ENCRYPTION_KEY/);
+    expect(problems[0]).not.toContain(short);
+  });
+
   it("never goes below the OWASP parameters", () => {
     const problems = problemsOf({ ARGON2_MEMORY_KIB: "4096", ARGON2_TIME_COST: "1", ARGON2_PARALLELISM: "0" });
     expect(problems.map((p) => p.split(":")[0]).sort()).toEqual([

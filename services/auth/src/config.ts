@@ -36,6 +36,20 @@ export const authConfigSchema = baseConfigSchema
     /** Seed 002: v1 tokens expire after 4 hours unless `persist`. */
     V1_TOKEN_TTL_SECONDS: env.int(10, 365 * DAY).default(4 * 3_600),
 
+    /** The issuer authenticator apps show beside a TOTP code. */
+    MFA_ISSUER: z.string().min(1).max(100).default("Trellis"),
+    /**
+     * Base64 of 32 random bytes (`openssl rand -base64 32`): TOTP secrets are stored encrypted with
+     * it (AES-256-GCM). Unset, they are stored plainly (never logged or returned after enrolment).
+     */
+    MFA_ENCRYPTION_KEY: z
+      .string()
+      .transform((v) => Buffer.from(v, "base64"))
+      .refine((b) => b.length === 32, "must be base64 of exactly 32 bytes")
+      .optional(),
+    /** How long the challenge of an `mfa_required` answer can complete the login. */
+    MFA_CHALLENGE_TTL_SECONDS: env.int(30, 3_600).default(300),
+
     /** Largest Euclidean distance between face encodings that still counts as the same face. */
     FACE_TOLERANCE: z.coerce.number().positive().max(10).default(0.6),
 

@@ -9,6 +9,7 @@ import type { LoginLogStore } from "./store/login-log.ts";
 import type { MonitorCredentialsStore } from "./store/monitor-credentials.ts";
 import type { SessionsStore } from "./store/sessions.ts";
 import type { UsersStore } from "./store/users.ts";
+import type { TwoFactor } from "./two-factor.ts";
 
 /** Everything the handlers work with, assembled once in main.ts. */
 export interface AuthContext {
@@ -23,4 +24,5 @@ export interface AuthContext {
   accessTokens: AccessTokens;
   revocations: Revocations;
   events: EventPublisher;
+  twoFactor: TwoFactor;
 }

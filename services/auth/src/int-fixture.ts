@@ -50,6 +50,10 @@ export class AuthService {
   readonly dbName = `t_auth_${this.suffix}`;
   readonly revokedEvents: SessionsRevoked[] = [];
   readonly deletedEvents: UserDeleted[] = [];
+  /** Secrets a test handled (TOTP seeds, recovery codes, MFA challenges): none may reach a log line. */
+  readonly testSecrets = new Set<string>();
+  /** TOTP seeds are stored sealed with this key. */
+  readonly mfaKey = randomBytes(32);
   proc!: ServiceProcess;
   nc!: NatsConnection;
   mongo!: MongoClient;
@@ -71,6 +75,7 @@ export class AuthService {
       TRELLIS_ADMIN_PASSWORD: this.adminAccount.password,
       LOGIN_MAX_FAILURES_PER_ACCOUNT: String(MAX_PER_ACCOUNT),
       LOGIN_MAX_FAILURES_PER_CLIENT: String(MAX_PER_CLIENT),
+      MFA_ENCRYPTION_KEY: this.mfaKey.toString("base64"),
       INSTANCE_ID: instance,
       LOG_LEVEL: "debug",
     };
@@ -105,12 +110,19 @@ export class AuthService {
 
   /** What of the test secrets a log output contains (expected: nothing). */
   secretsIn(output: string): string[] {
-    const found = [this.adminAccount.password, MONITOR_PASSWORD, WRONG_PASSWORD, "$argon2id$", "PRIVATE KEY"].filter(
-      (s) => output.includes(s),
-    );
+    const found = [
+      this.adminAccount.password,
+      MONITOR_PASSWORD,
+      WRONG_PASSWORD,
+      "$argon2id$",
+      "PRIVATE KEY",
+      "otpauth://",
+      ...this.testSecrets,
+    ].filter((s) => output.includes(s));
     for (const [what, pattern] of [
       ["a 32-hex token", /"[0-9a-f]{32}"/],
       ["a JWT", /eyJ[A-Za-z0-9_-]+\.eyJ/],
+      ["a sealed secret", /a256gcm:/],
     ] as const) {
       if (pattern.test(output)) found.push(what);
     }

@@ -16,6 +16,8 @@ import { bootstrapAdmin } from "./bootstrap.ts";
 import { authConfigSchema } from "./config.ts";
 import type { AuthContext } from "./context.ts";
 import { serveDeviceCallout } from "./device-callout.ts";
+import { SecretBox } from "./domain/secret-box.ts";
+import { accountSecurityHandlers } from "./handlers/account-security.ts";
 import { compatV1Handlers } from "./handlers/compat-v1.ts";
 import { monitorHandlers } from "./handlers/monitors.ts";
 import { sessionHandlers } from "./handlers/sessions.ts";
@@ -26,11 +28,13 @@ import { LoginLimits } from "./rate-limit.ts";
 import { Revocations } from "./revocations.ts";
 import { SessionTokens } from "./session-tokens.ts";
 import { LoginLogStore } from "./store/login-log.ts";
+import { MfaStore } from "./store/mfa.ts";
 import { MonitorCredentialsStore } from "./store/monitor-credentials.ts";
 import { SessionsStore } from "./store/sessions.ts";
 import { SigningKeysStore } from "./store/signing-keys.ts";
 import { UsersStore } from "./store/users.ts";
 import { startSessionSweeper } from "./sweeper.ts";
+import { TwoFactor } from "./two-factor.ts";
 
 await runService({
   name: "auth",
@@ -78,6 +82,7 @@ await runService({
       maxFailuresPerClient: config.LOGIN_MAX_FAILURES_PER_CLIENT,
     });
     const revocations = new Revocations(sessions, events);
+    if (!config.MFA_ENCRYPTION_KEY) log.warn("MFA_ENCRYPTION_KEY is not set: TOTP secrets are stored unencrypted");
     const auth: AuthContext = {
       config,
       users,
@@ -88,6 +93,17 @@ await runService({
       accessTokens,
       revocations,
       events,
+      twoFactor: new TwoFactor({
+        store: new MfaStore(mongo.db),
+        users,
+        loginLog,
+        limits,
+        box: new SecretBox(config.MFA_ENCRYPTION_KEY ?? null),
+        redis,
+        keyPrefix: config.REDIS_KEY_PREFIX,
+        issuer: config.MFA_ISSUER,
+        challengeTtlSeconds: config.MFA_CHALLENGE_TTL_SECONDS,
+      }),
       logins: new Logins({
         users,
         monitors,
@@ -126,6 +142,7 @@ await runService({
       handlers: {
         ...userHandlers(auth),
         ...sessionHandlers(auth),
+        ...accountSecurityHandlers(auth),
         ...compatV1Handlers(auth),
         ...monitorHandlers(auth),
       },

@@ -10,9 +10,14 @@ export interface LoginLimitsOptions {
 }
 
 /** Which account an attempt is for; users and monitors have separate counters. */
-export type AccountKey = `user:${string}` | `monitor:${string}`;
+export type AccountKey = `user:${string}` | `monitor:${string}` | `mfa:${string}`;
 export const userAccount = (username: string): AccountKey => `user:${username.toLowerCase()}`;
 export const monitorAccount = (monitorId: string): AccountKey => `monitor:${monitorId.toLowerCase()}`;
+/**
+ * Second-factor codes of a user count apart from their passwords: a right password clears the
+ * password count, and must not clear the count of wrong codes too.
+ */
+export const mfaAccount = (userId: string): AccountKey => `mfa:${userId}`;
 
 /**
  * Failed logins counted in Redis per account and per client address within a fixed window. Once

@@ -25,9 +25,20 @@ export class Revocations {
     if (await this.sessions.revoke(sessionId, at)) await this.publish([sessionId], reason, at);
   }
 
-  async allOfUser(userId: string, reason: RevocationReason): Promise<void> {
+  /** Every session of the user, but `exceptSessionId` when given; returns how many ended. */
+  async allOfUser(userId: string, reason: RevocationReason, exceptSessionId?: string): Promise<number> {
     const at = new Date();
-    await this.publish(await this.sessions.revokeAllOfUser(userId, at), reason, at);
+    const ids = await this.sessions.revokeAllOfUser(userId, at, exceptSessionId);
+    await this.publish(ids, reason, at);
+    return ids.length;
+  }
+
+  /** One live session, only if it is this user's; false otherwise (nothing published). */
+  async sessionOfUser(sessionId: string, userId: string, reason: RevocationReason): Promise<boolean> {
+    const at = new Date();
+    if (!(await this.sessions.revokeOfUser(sessionId, userId, at))) return false;
+    await this.publish([sessionId], reason, at);
+    return true;
   }
 
   async allOfMonitor(monitorId: string, reason: RevocationReason): Promise<void> {

@@ -25,6 +25,16 @@ export interface SessionTokensDeps {
   v1TtlSeconds: number;
 }
 
+/** How stale a v1 session's `lastUsedAt` may get before a lookup of its token writes it again. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/** Where a session was opened from, for the user's list of sessions. */
+const origin = (client: ClientInfo, now: number) => ({
+  userAgent: client.userAgent ?? null,
+  clientAddress: client.address,
+  lastUsedAt: new Date(now),
+});
+
 const invalidRefreshToken = () => new TrellisError("unauthenticated", "invalid refresh token");
 
 /** Opens sessions and hands out their tokens; only digests of secrets reach the database. */
@@ -36,7 +46,7 @@ export class SessionTokens {
   }
 
   /** A new v2 session: a short-lived JWT naming it, and its first refresh token. */
-  async openV2(user: UserDoc): Promise<TokenPair> {
+  async openV2(user: UserDoc, client: ClientInfo): Promise<TokenPair> {
     const now = Date.now();
     const sessionId = newSessionId();
     const secret = newRefreshSecret();
@@ -47,6 +57,7 @@ export class SessionTokens {
       userId: user._id,
       refreshHash: sha256Hex(secret),
       refreshGeneration: 0,
+      ...origin(client, now),
       createdAt: new Date(now),
       expiresAt: new Date(now + this.deps.refreshTtlSeconds * 1000),
       revokedAt: null,
@@ -120,7 +131,7 @@ export class SessionTokens {
   }
 
   /** A seed 002 session for a user: 4 h, or until logout / password reset when `persist`. */
-  async openV1ForUser(user: UserDoc, persist: boolean): Promise<string> {
+  async openV1ForUser(user: UserDoc, persist: boolean, client: ClientInfo): Promise<string> {
     const token = newV1Token();
     const now = Date.now();
     await this.deps.sessions.insert({
@@ -129,6 +140,7 @@ export class SessionTokens {
       flavor: "v1",
       userId: user._id,
       tokenHash: sha256Hex(token),
+      ...origin(client, now),
       createdAt: new Date(now),
       expiresAt: this.v1Expiry(now, persist),
       revokedAt: null,
@@ -136,7 +148,7 @@ export class SessionTokens {
     return token;
   }
 
-  async openV1ForMonitor(monitor: MonitorCredentialDoc, persist: boolean): Promise<string> {
+  async openV1ForMonitor(monitor: MonitorCredentialDoc, persist: boolean, client: ClientInfo): Promise<string> {
     const token = newV1Token();
     const now = Date.now();
     await this.deps.sessions.insert({
@@ -146,6 +158,7 @@ export class SessionTokens {
       monitorId: monitor._id,
       ownerId: monitor.ownerId,
       tokenHash: sha256Hex(token),
+      ...origin(client, now),
       createdAt: new Date(now),
       expiresAt: this.v1Expiry(now, persist),
       revokedAt: null,
@@ -157,7 +170,11 @@ export class SessionTokens {
   async liveV1(token: string): Promise<V1Session | null> {
     const hash = sha256Hex(token);
     const session = await this.deps.sessions.findV1ByTokenHash(hash);
-    if (!session || !safeEqual(session.tokenHash, hash) || !isLive(session, new Date())) return null;
+    const now = new Date();
+    if (!session || !safeEqual(session.tokenHash, hash) || !isLive(session, now)) return null;
+    // Gateways cache a resolved token for a while, so this runs far less often than requests.
+    // Not awaited: a lost write only makes `lastUsedAt` older, and must not slow or fail the lookup.
+    this.deps.sessions.touch(session._id, now, TOUCH_INTERVAL_MS).catch(() => undefined);
     return session;
   }
 

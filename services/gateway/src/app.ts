@@ -12,6 +12,7 @@ import { methodGuard } from "./http/methods.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
 import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
+import { registerAccountSecurityV2 } from "./routes/account-security-v2.ts";
 import { registerAlarmsV2 } from "./routes/alarms-v2.ts";
 import { registerAnalysisV2 } from "./routes/analysis-v2.ts";
 import { registerAnswersV2 } from "./routes/answers-v2.ts";
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   const api = Router();
   registerAuthV2(api, mount);
   registerUsersV2(api, mount);
+  registerAccountSecurityV2(api, mount);
   registerCompatV1(api, mount, deps.authenticator);
   registerTelemetryV1(api, mount);
   registerTelemetryV2(api, mount);

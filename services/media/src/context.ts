@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { MediaConfig } from "./config.ts";
+import type { MediaOutbox } from "./events/outbox.ts";
 import type { PicturesStore } from "./store/pictures.ts";
 import type { TusStore } from "./store/tus.ts";
 import type { UploadsStore } from "./store/uploads.ts";
@@ -14,6 +15,8 @@ export interface MediaContext {
   pictures: PicturesStore;
   videos: VideosStore;
   events: EventPublisher;
+  /** Upload, deletion and transcript events, through the outbox. */
+  outbox: MediaOutbox;
   usage: Usage;
   uploads: UploadsStore;
   tus: TusStore;

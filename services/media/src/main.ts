@@ -21,6 +21,7 @@ import {
 import pkg from "../package.json" with { type: "json" };
 import { mediaConfigSchema } from "./config.ts";
 import type { MediaContext } from "./context.ts";
+import { MediaOutbox } from "./events/outbox.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./events/user-deleted-consumer.ts";
 import { pictureHandlers } from "./handlers/pictures.ts";
 import { tusHandlers } from "./handlers/tus.ts";
@@ -101,7 +102,19 @@ await runService({
     tusSweeper.start();
     shutdown.add("tus sweeper", () => tusSweeper.stop());
 
-    const t: MediaContext = { nc, pictures, videos, events, usage, uploads, tus, log, config };
+    const outbox = new MediaOutbox({
+      db: mongo.db,
+      videos,
+      events,
+      log: log.child({ component: "outbox" }),
+      retryAfterMs: config.OUTBOX_RETRY_MS,
+      sweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
+    });
+    await outbox.outbox.ensureIndexes();
+    outbox.outbox.start();
+    shutdown.add("event outbox", () => outbox.outbox.stop());
+
+    const t: MediaContext = { nc, pictures, videos, events, outbox, usage, uploads, tus, log, config };
     return {
       handlers: { ...pictureHandlers(t), ...videoHandlers(t), ...tusHandlers(t) },
       checks: { mongo: mongo.ping },

@@ -16,6 +16,7 @@ import {
 } from "@trellis/contracts";
 import {
   type Ensured,
+  egressPolicyOf,
   ensureDurableConsumer,
   ensureStream,
   eventPublisher,
@@ -105,6 +106,15 @@ await runService({
     );
     // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
     kept(await ensureStream(jsm, webhooksStreamSpec()));
+    // Webhooks reach only public addresses unless ALLOW_PRIVATE_EGRESS / EGRESS_ALLOW_HOSTS say otherwise.
+    if (config.WEBHOOK_ALLOW_PRIVATE !== undefined) {
+      log.warn("WEBHOOK_ALLOW_PRIVATE is deprecated: use ALLOW_PRIVATE_EGRESS (the README's Egress section)");
+    }
+    const egress = egressPolicyOf({
+      ...config,
+      ALLOW_PRIVATE_EGRESS: config.ALLOW_PRIVATE_EGRESS || config.WEBHOOK_ALLOW_PRIVATE === true,
+    });
+    if (egress.allowPrivate) log.warn("ALLOW_PRIVATE_EGRESS=true: webhooks may reach private networks");
     kept(
       await ensureDurableConsumer(jsm, WEBHOOKS_STREAM, {
         durable_name: WEBHOOKS_CONSUMER,
@@ -130,7 +140,10 @@ await runService({
       alarms,
       rules: alarmRules,
       log: log.child({ component: "alarms" }),
+      retryAfterMs: config.OUTBOX_RETRY_MS,
+      sweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     });
+    await notifier.outbox.ensureIndexes();
     const evaluator = new AlarmEvaluator({
       store: alarmRules,
       notifier,
@@ -138,7 +151,6 @@ await runService({
       // Unique per process: it tells a conditional write's winner (instances may share INSTANCE_ID).
       instance: `${instance}.${randomBytes(4).toString("hex")}`,
       cacheTtlMs: config.ALARM_RULES_CACHE_MS,
-      outboxRetryMs: 10_000,
       flushMs: config.ALARM_STATE_FLUSH_MS,
     });
     // Every instance hears every rule change (no queue group) and drops that monitor's cached rules.
@@ -153,11 +165,10 @@ await runService({
     void (async () => {
       for await (const s of nc.status()) if (s.type === "reconnect") evaluator.invalidateAll();
     })();
-    evaluator.startSweep(15_000);
+    notifier.outbox.start();
     shutdown.add("alarm notifications", async () => {
       ruleChanges.unsubscribe();
-      evaluator.stop();
-      await notifier.idle();
+      await notifier.outbox.stop();
     });
     const alarmData = {
       async removeMonitor(monitorId: string) {
@@ -177,7 +188,10 @@ await runService({
       offlineAfterSeconds: config.OFFLINE_AFTER_SECONDS,
       onChange: (change) => offlineAlarms.onPresence(change),
       sweepIntervalMs: config.PRESENCE_SWEEP_INTERVAL_MS,
+      outboxRetryMs: config.OUTBOX_RETRY_MS,
+      outboxSweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     });
+    await tracker.outbox.ensureIndexes();
     const ingest = new ReadingsIngest({
       js,
       monitors,
@@ -228,6 +242,7 @@ await runService({
     const delivery = await startWebhookDelivery({
       nc,
       webhooks,
+      egress,
       log: log.child({ component: "webhooks" }),
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,
       retryDelayMs: config.WEBHOOK_RETRY_MS,
@@ -276,7 +291,7 @@ await runService({
           webhooks,
           notifier,
           evaluator,
-          allowPrivateWebhooks: config.WEBHOOK_ALLOW_PRIVATE,
+          egress,
         }),
       },
       checks: {

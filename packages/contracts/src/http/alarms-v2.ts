@@ -113,6 +113,11 @@ export const alarmsV2Routes = {
       200: { description: "The webhook and its secret.", schema: WebhookWithSecret },
       404: { description: "No such user (admins).", schema: ErrorResponse },
       ...authErrors,
+      403: {
+        schema: ErrorResponse,
+        description:
+          "Another user's webhook (not an admin); or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see the README's Egress section.",
+      },
     },
   }),
   getWebhook: route({

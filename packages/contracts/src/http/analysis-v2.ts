@@ -19,8 +19,9 @@ import { route } from "./route.ts";
 const e = (description: string) => ({ description, schema: ErrorResponse });
 const idParams = z.object({ id: AnalysisId });
 /**
- * Who sees what: the video's owner and admins, as media decides for the video itself. Anyone else
- * gets **404** (as for an id that does not exist). Monitors get 403.
+ * Who sees what: the video's owner and admins, as media decides for the video itself. Any other
+ * user gets **404** (as for an id that does not exist); a monitor token gets 403 on every route
+ * (monitors have no analyses), as the platform's rule says (README "Errors").
  */
 const access = { ...authErrors } as const;
 const missing = { 404: e("No such analysis, or not yours.") } as const;
@@ -62,6 +63,9 @@ export const analysisV2Routes = {
       202: { description: "Queued.", schema: Analysis, headers: { Location: "`/api/v2/analyses/{id}`." } },
       200: { description: "An analysis of this video is already waiting or active: that one.", schema: Analysis },
       ...access,
+      403: e(
+        "A monitor; or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see the README's Egress section.",
+      ),
       404: e(
         "No such video, not yours, or it has no transcript (`no transcript available`). A URL's captions are fetched by the job: none → the analysis fails with `no transcript available` and its questions answer 404.",
       ),
@@ -130,7 +134,7 @@ export const analysisV2Routes = {
     path: "/api/v2/analyses/:id/questions",
     operationId: "getAnalysisQuestions",
     summary:
-      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS (`csv`, `moodle`: Moodle XML, `gift`). The owner and admins get everything; another user, when the analysis is shared or linked to a tracked video, gets the questions without answers, explanations or cloze options (`answersHidden: true`) and no exports (404).",
+      "The questions of an analysis, in video order: JSON, or with `format` a file to import into an LMS or keep (`json`, `csv`, `moodle`: Moodle XML, `gift`). The owner and admins get everything; another user, when the analysis is shared or linked to a tracked video, gets the questions without answers, explanations or cloze options (`answersHidden: true`) and no exports (404).",
     tags: ["analyses"],
     auth: "bearer",
     params: idParams,
@@ -138,7 +142,7 @@ export const analysisV2Routes = {
     responses: {
       200: {
         description:
-          "The questions (JSON); with `format`: `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
+          "The questions (JSON); with `format`: `application/json` (`{title, questions}`), `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
         schema: QuestionsView,
         alsoAs: ["text/csv", "application/xml", "text/plain"],
         headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },

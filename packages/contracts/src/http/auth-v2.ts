@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Jwks, LoginLogEntry, TokenPair, User } from "../auth.ts";
 import { Email, FaceEncoding, NewPassword, PageCursor, Principal, Role, UserId, Username } from "../identity.ts";
+import { MfaGrantRequests } from "./account-security-v2.ts";
 import { authErrors, commonErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
 
@@ -12,6 +13,14 @@ const noContent = { 204: { description: "Done." } } as const;
 const noUser = { 404: { description: "No such user (admins).", schema: ErrorResponse } } as const;
 const unauthenticated = {
   401: { description: "Invalid credentials (the same answer for an unknown user).", schema: ErrorResponse },
+};
+/** A right first factor of an account with two-factor login: finish with an MFA grant at the token endpoint. */
+const mfaRequired = {
+  401: {
+    description:
+      "Invalid credentials (the same answer for an unknown user), or `error.code` `mfa_required`: the password (or face) was right and the account has two-factor login; send `error.details.challenge` with a code as an MFA grant (valid 5 minutes, once).",
+    schema: ErrorResponse,
+  },
 };
 const tooMany = { 429: { description: "Too many failed logins; retry after `Retry-After`.", schema: ErrorResponse } };
 
@@ -26,6 +35,7 @@ export const TokenRequest = z.discriminatedUnion("grant_type", [
     password: z.string().min(1).max(1024),
   }),
   z.object({ grant_type: z.literal("refresh_token"), refresh_token: z.string().min(1).max(500) }),
+  ...MfaGrantRequests,
 ]);
 
 export const RegisterRequest = z.object({
@@ -59,7 +69,13 @@ export const authV2Routes = {
     auth: "public",
     acceptsForm: true,
     body: TokenRequest,
-    responses: { 200: { description: "Tokens.", schema: TokenPair }, ...unauthenticated, ...tooMany, ...commonErrors },
+    responses: {
+      200: { description: "Tokens.", schema: TokenPair },
+      ...unauthenticated,
+      ...mfaRequired,
+      ...tooMany,
+      ...commonErrors,
+    },
   }),
   faceLogin: route({
     method: "post",
@@ -73,7 +89,13 @@ export const authV2Routes = {
       encoding: FaceEncoding,
       picture_id: z.string().max(100).optional(),
     }),
-    responses: { 200: { description: "Tokens.", schema: TokenPair }, ...unauthenticated, ...tooMany, ...commonErrors },
+    responses: {
+      200: { description: "Tokens.", schema: TokenPair },
+      ...unauthenticated,
+      ...mfaRequired,
+      ...tooMany,
+      ...commonErrors,
+    },
   }),
   logout: route({
     method: "post",

@@ -24,7 +24,7 @@ export const liveV2Routes = {
     params: z.object({ id: MonitorId }),
     responses: {
       ...eventStream,
-      404: { description: "No such monitor (admins).", schema: ErrorResponse },
+      404: { description: "No such monitor, or not yours (the same answer).", schema: ErrorResponse },
       ...authErrors,
     },
   }),

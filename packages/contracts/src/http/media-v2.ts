@@ -93,14 +93,24 @@ export const mediaV2Routes = {
     path: "/api/v2/users/:id/pictures",
     operationId: "uploadPicture",
     summary:
-      "Upload a picture for a user (self or admin) as the raw request body: JPEG, PNG, WebP, GIF or AVIF, decided from the bytes (the declared type and any name are ignored). A 256 px WebP thumbnail is made once, now.",
+      "Upload a picture for a user (self or admin): the raw request body, or a `multipart/form-data` form with one `file` part (a browser form, `curl -F file=@pic.png`), streamed. JPEG, PNG, WebP, GIF or AVIF, decided from the bytes (the declared type and any name are ignored). A 256 px WebP thumbnail is made once, now.",
     tags: ["pictures"],
     auth: "bearer",
     params: userParams,
-    rawBody: { description: "The image's bytes.", contentTypes: ["image/*", "application/octet-stream"] },
+    rawBody: {
+      description: "The image's bytes, or a `multipart/form-data` form whose only part is `file`.",
+      contentTypes: ["image/*", "application/octet-stream"],
+      multipart: z.object({
+        file: z
+          .string()
+          .meta({ format: "binary", contentMediaType: "application/octet-stream" })
+          .describe("The image."),
+      }),
+    },
     responses: {
       201: { description: "Stored.", schema: Picture, headers: { Location: "`/api/v2/pictures/{id}`." } },
       ...access,
+      400: e("A form without a `file` part, with another part, or malformed."),
       404: e("No such user (admins)."),
       413: e("Larger than the picture size limit, or past the user's storage quota."),
       415: e("Not one of the accepted image types (SVG included), whatever it was called."),
@@ -175,7 +185,7 @@ export const mediaV2Routes = {
     path: "/api/v2/videos",
     operationId: "uploadVideo",
     summary:
-      "Upload a video (any size, streamed, never whole in memory): the raw body, or a `multipart/form-data` form with `transcript`, `user_id` and `filename` fields before the `file` part. MP4/MOV, WebM, MKV and other containers, decided from the bytes. The filename comes from the form, `filename`, `X-Filename` or the file part; an admin may upload for `user_id`. A field after the file is a 400 and nothing is stored.",
+      "Upload a video (any size, streamed, never whole in memory): the raw body, or a `multipart/form-data` form with a `file` part and optional `transcript`, `user_id` and `filename` parts. MP4/MOV, WebM, MKV and other containers, decided from the bytes. The filename comes from the form, `filename`, `X-Filename` or the file part (UTF-8); an admin may upload for `user_id`. Parts may come in any order (browsers' `FormData` and `curl -F` put the file first), except `user_id` and `filename`, which decide how the file is stored and must come before it (400 otherwise, nothing stored). A `transcript` after the file is applied once the video is stored and the 201 has it (`hasTranscript`); the form is all or nothing: a refused transcript (e.g. invalid WebVTT, 400) removes the video again.",
     tags: ["videos"],
     auth: "bearer",
     query: z.object({
@@ -191,27 +201,32 @@ export const mediaV2Routes = {
     }),
     rawBody: {
       description:
-        "The video's bytes, or a `multipart/form-data` form (seed 000 `insert_video`): the fields first, then the `file` part, streamed.",
+        "The video's bytes, or a `multipart/form-data` form (seed 000 `insert_video`) whose `file` part is streamed.",
       contentTypes: ["video/*", "application/octet-stream"],
       multipart: z.object({
         transcript: z
           .string()
           .min(1)
           .optional()
-          .describe("The transcript: text, or a small file (up to 1 MB) read as text. Before `file`."),
+          .describe(
+            "The transcript: text, or a small file (up to 1 MB of UTF-8) read as text; plain, WebVTT or SRT, recognised from the text. Before or after `file`.",
+          ),
         user_id: UserId.optional().describe("The owner, for admins. Before `file`."),
         filename: Filename.optional().describe("Overrides the file part's own filename. Before `file`."),
         file: z
           .string()
           .meta({ format: "binary", contentMediaType: "application/octet-stream" })
-          .describe("The video, last."),
+          .describe("The video."),
       }),
     },
     responses: {
       201: { description: "Stored.", schema: Video, headers: { Location: "`/api/v2/videos/{id}`." } },
       ...access,
+      400: e(
+        "No filename; a form without `file`, with an unknown or repeated part, `user_id`/`filename` after `file`, or malformed; an invalid transcript. Nothing is stored.",
+      ),
       404: e("No such user (admins)."),
-      413: e("Larger than the video size limit, or past the user's storage quota."),
+      413: e("Larger than the video size limit, or past the user's storage quota; a transcript over 1 MB."),
       415: e("Not a video container media recognises, whatever it was called."),
     },
   }),
@@ -299,7 +314,7 @@ export const mediaV2Routes = {
       ...missing,
       ...access,
       413: e("Longer than 1 MB."),
-      415: e("Not text/plain, text/vtt or application/x-subrip."),
+      415: e("Not text/plain, text/vtt or application/x-subrip (a `multipart/form-data` form included)."),
     },
   }),
   getTranscript: route({
@@ -441,7 +456,9 @@ export const mediaV2Routes = {
       ...tusVersion,
       413: e("The body goes past `Upload-Length`."),
       460: e("Checksum mismatch (tus): the body does not match `Upload-Checksum`; none of it was kept."),
-      415: e("Not `application/offset+octet-stream`; or, at the last byte, not a video."),
+      415: e(
+        "Not `application/offset+octet-stream` (a `multipart/form-data` form included); or, at the last byte, not a video.",
+      ),
     },
   }),
   tusDelete: route({

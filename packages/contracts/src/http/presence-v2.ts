@@ -36,7 +36,7 @@ export const presenceV2Routes = {
       .strict(),
     responses: {
       200: { description: "The monitor with its new settings.", schema: Monitor },
-      404: { description: "No such monitor.", schema: ErrorResponse },
+      404: { description: "No such monitor, or not yours (the same answer).", schema: ErrorResponse },
       ...authErrors,
     },
   }),

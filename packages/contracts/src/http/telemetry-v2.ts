@@ -24,7 +24,10 @@ import { route } from "./route.ts";
 const tags = ["monitors"];
 const idParams = z.object({ id: MonitorId });
 const noContent = { 204: { description: "Done." } } as const;
-const noMonitor = { 404: { description: "No such monitor.", schema: ErrorResponse } } as const;
+/** Another user's monitor answers exactly as an unknown id (README "Errors": one rule for "not yours"). */
+const noMonitor = {
+  404: { description: "No such monitor, or not yours (the same answer).", schema: ErrorResponse },
+} as const;
 /** Query strings are text: numbers are coerced, and a non-integer is a 400 naming the field. */
 const ms = (description: string) => z.coerce.number().int().min(0).optional().describe(description);
 
@@ -122,7 +125,7 @@ export const telemetryV2Routes = {
     method: "get",
     path: "/api/v2/monitors/:id",
     operationId: "getMonitor",
-    summary: "A monitor (its owner, the monitor itself or an admin).",
+    summary: "A monitor (its owner or an admin; another user gets 404 as for an unknown id; a monitor token 403).",
     tags,
     auth: "bearer",
     params: idParams,

@@ -1,4 +1,14 @@
-import type { Principal } from "@trellis/contracts";
+import { type Principal, TrellisError, type UserPrincipal } from "@trellis/contracts";
+
+/**
+ * Monitors have no analyses: a monitor token is `forbidden` on every analysis route, whatever the
+ * id (the platform's rule: 403 for what the caller's kind may never do, 404 for a resource that is
+ * not theirs, as for one that does not exist).
+ */
+export function requireUser(actor: Principal): UserPrincipal {
+  if (actor.kind !== "user") throw new TrellisError("forbidden", "monitors have no analyses");
+  return actor;
+}
 
 /** Whether `actor` may see and act on an analysis of `ownerId`'s video: its owner or an admin. */
 export const mayAccess = (actor: Principal, ownerId: string): boolean =>

@@ -56,6 +56,24 @@ describe("dedupeRollingCaptions", () => {
     ]);
   });
 
+  it("reads cue text as plain text (plainCueText): references decoded, markup and word timings dropped", () => {
+    const vtt = [
+      "WEBVTT",
+      "",
+      "00:00:00.000 --> 00:00:02.000",
+      "files<00:00:00.500><c> over</c><00:00:01.000><c> 10&nbsp;kB</c>",
+      "",
+      "00:00:02.000 --> 00:00:04.000",
+      "files over 10&#xA0;kB",
+      "are <i>large</i> (&gt; 10 kB) &amp; slow",
+      "",
+    ].join("\n");
+    expect(dedupeRollingCaptions(vtt)).toEqual([
+      { start: 0, end: 2000, text: "files over 10 kB" },
+      { start: 2000, end: 4000, text: "are large (> 10 kB) & slow" },
+    ]);
+  });
+
   it("gives nothing for captions without words", () => {
     expect(dedupeRollingCaptions("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n \n")).toEqual([]);
     expect(dedupeRollingCaptions("not a caption file")).toEqual([]);

@@ -1,5 +1,5 @@
+import { plainCueText } from "@trellis/contracts";
 import webvtt from "webvtt-parser";
-import { cueText } from "../questions/transcript-input.ts";
 import type { TimedSegment } from "../questions/types.ts";
 
 const parser = new webvtt.WebVTTParser();
@@ -64,9 +64,8 @@ export function dedupeRollingCaptions(vtt: string): TimedSegment[] {
   for (const cue of cues) {
     const start = Math.round(cue.startTime * 1000);
     const end = Math.round(cue.endTime * 1000);
-    const lines = cue.text
+    const lines = plainCueText(cue.text)
       .split("\n")
-      .map(cueText)
       .filter((l) => l.length > 0);
     if (lines.length === 0) continue;
     // The longest run of this cue's first lines that repeats the previous cue's last lines.

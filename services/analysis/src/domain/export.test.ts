@@ -21,7 +21,11 @@ describe("exportQuestions", () => {
     expect(exportFilename({ ...analysis, title: "«»" }, "csv")).toBe(`${analysis.id}-questions.csv`);
   });
 
-  it("writes CSV, Moodle XML and GIFT with their media types", () => {
+  it("writes JSON, CSV, Moodle XML and GIFT with their media types", () => {
+    const json = exportQuestions(analysis, [question], "json");
+    expect(json.contentType).toMatch(/^application\/json/);
+    expect(json.filename).toBe("hydroponics-101-the-basics-questions.json");
+    expect(JSON.parse(json.text)).toEqual({ title: analysis.title, questions: [question] });
     const csv = exportQuestions(analysis, [question], "csv");
     expect(csv.contentType).toMatch(/^text\/csv/);
     expect(csv.text).toContain("William Gericke");

@@ -1,6 +1,7 @@
 import type { Analysis, Question, QuestionsExportFormat } from "@trellis/contracts";
 import { toCsv } from "../exports/csv.ts";
 import { toGift } from "../exports/gift.ts";
+import { toJson } from "../exports/json.ts";
 import { toMoodleXml } from "../exports/moodle-xml.ts";
 
 /** A filename safe in a `Content-Disposition` header: the title's letters and digits, else the id. */
@@ -21,6 +22,12 @@ export function exportQuestions(
   format: QuestionsExportFormat,
 ): { contentType: string; filename: string; text: string } {
   switch (format) {
+    case "json":
+      return {
+        contentType: "application/json; charset=utf-8",
+        filename: exportFilename(analysis, "json"),
+        text: toJson(questions, analysis.title),
+      };
     case "csv":
       return {
         contentType: "text/csv; charset=utf-8",

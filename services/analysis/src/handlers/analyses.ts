@@ -9,7 +9,7 @@ import {
 } from "@trellis/contracts";
 import { type Handlers, request } from "@trellis/runtime";
 import type { AnalysisContext } from "../context.ts";
-import { mayAccess, mayAnswer } from "../domain/access.ts";
+import { mayAccess, mayAnswer, requireUser } from "../domain/access.ts";
 import { exportQuestions } from "../domain/export.ts";
 import { learnerView } from "../domain/grading.ts";
 import { stopAnalysis } from "../jobs/stop.ts";
@@ -21,6 +21,7 @@ type AnalysisHandlers = Omit<Handlers<typeof analysisJobsCatalog>, "health">;
 const notFound = () => new TrellisError("not_found", "no such analysis");
 
 async function visible(t: AnalysisContext, actor: Principal, id: string): Promise<Analysis> {
+  requireUser(actor);
   const a = await t.store.get(id);
   if (!a || !mayAccess(actor, a.ownerId)) throw notFound();
   return a;
@@ -62,8 +63,7 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
     },
 
     async list(req) {
-      const actor = req.actor;
-      if (actor.kind !== "user") throw new TrellisError("forbidden", "monitors have no analyses");
+      const actor = requireUser(req.actor);
       const ownerId = actor.role === "admin" ? undefined : actor.userId;
       const items = await t.store.list(
         { ...(req.videoId ? { videoId: req.videoId } : {}), ...(ownerId ? { ownerId } : {}) },
@@ -81,6 +81,7 @@ export function analysisHandlers(t: AnalysisContext): AnalysisHandlers {
 
     async questions(req) {
       // Learners may read a shared (or tracked) analysis's questions, never their answers.
+      requireUser(req.actor);
       const a = await t.store.get(req.analysisId);
       if (!a || !mayAnswer(req.actor, a)) throw notFound();
       withQuestions(a);

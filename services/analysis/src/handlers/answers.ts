@@ -7,7 +7,7 @@ import {
 } from "@trellis/contracts";
 import type { ServiceParts } from "@trellis/runtime";
 import type { Logger } from "pino";
-import { mayAccess, mayAnswer } from "../domain/access.ts";
+import { mayAccess, mayAnswer, requireUser } from "../domain/access.ts";
 import { grade, scoreOf } from "../domain/grading.ts";
 import type { AnalysesStore } from "../store/analyses.ts";
 import type { AnswerDoc, AnswersStore } from "../store/answers.ts";
@@ -61,6 +61,7 @@ async function countIntoEngagement(
 export function answerHandlers(d: AnswersDeps): AnswerHandlers {
   return {
     async submitAnswer({ actor, questionId, answer }, ctx) {
+      requireUser(actor);
       const question = await d.store.getQuestion(questionId);
       if (!question) throw noQuestion();
       const analysis = await d.store.get(question.analysisId);
@@ -82,6 +83,7 @@ export function answerHandlers(d: AnswersDeps): AnswerHandlers {
     },
 
     async myAnswers({ actor, analysisId }) {
+      requireUser(actor);
       const analysis = await d.store.get(analysisId);
       if (!analysis || !mayAnswer(actor, analysis) || actor.kind !== "user") throw noAnalysis();
       const [questions, mine] = await Promise.all([
@@ -107,6 +109,7 @@ export function answerHandlers(d: AnswersDeps): AnswerHandlers {
     },
 
     async updateAnalysis({ actor, analysisId, sharing }) {
+      requireUser(actor);
       const analysis = await d.store.get(analysisId);
       if (!analysis) throw noAnalysis();
       if (!mayAccess(actor, analysis.ownerId)) {

@@ -1,8 +1,25 @@
 import { randomUUID } from "node:crypto";
 import { type analysisUrlCatalog, parseVideoUrl, TrellisError, urlVideoId } from "@trellis/contracts";
-import type { Handlers } from "@trellis/runtime";
+import { EgressRefusedError, type Handlers } from "@trellis/runtime";
 import type { AnalysisContext } from "../context.ts";
 import { createAndEnqueue } from "./start.ts";
+
+/**
+ * Refuses up front (403 `forbidden`, with the reason) a URL whose host is or resolves to an address
+ * the egress policy forbids, rather than a job that fails. A name that does not resolve now is left
+ * to the job (which retries transient failures); the job's egress proxy checks every connection
+ * again anyway, redirects included.
+ */
+async function checkEgress(t: AnalysisContext, url: string): Promise<void> {
+  try {
+    await t.egress.checkUrl(url);
+  } catch (err) {
+    if (err instanceof EgressRefusedError) {
+      throw new TrellisError("forbidden", `the URL cannot be fetched: ${err.message}`);
+    }
+    t.log.debug({ err, url }, "URL not resolvable when the analysis was started; left to the job");
+  }
+}
 
 /**
  * Analyses of video URLs. The caller owns them (and the keyframes they store in media, as
@@ -17,6 +34,7 @@ export function urlAnalysisHandlers(t: AnalysisContext): Handlers<typeof analysi
       const parsed = parseVideoUrl(req.url);
       if (!parsed.ok) throw new TrellisError("invalid_argument", parsed.reason);
       const { url, youtubeId } = parsed.value;
+      await checkEgress(t, url);
       return createAndEnqueue(
         t,
         {

@@ -9,7 +9,7 @@ import {
   mediaCatalog,
   TrellisError,
 } from "@trellis/contracts";
-import { request } from "@trellis/runtime";
+import { type EgressPolicy, request } from "@trellis/runtime";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -33,6 +33,7 @@ export interface ProcessorDeps {
   generator: QuestionGenerator;
   log: Logger;
   config: AnalysisConfig;
+  egress: EgressPolicy;
 }
 
 type AnalysisJob = Job<AnalysisJobData, unknown, AnalysisJobName>;
@@ -104,7 +105,17 @@ export function createProcessor(deps: ProcessorDeps) {
       );
     };
     const dir = await makeJobDir(config.ANALYSIS_TMP_DIR ?? tmpdir(), id);
-    const ctx: StepContext = { nc: deps.nc, store, job: data, signal: aborted, dir, log, config, report };
+    const ctx: StepContext = {
+      nc: deps.nc,
+      store,
+      job: data,
+      signal: aborted,
+      dir,
+      log,
+      config,
+      report,
+      egress: deps.egress,
+    };
     const checkCancel = async () => {
       aborted.throwIfAborted();
       if (await store.cancelRequested(id)) throw new UnrecoverableError(CANCELLED);

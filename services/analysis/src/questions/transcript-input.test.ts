@@ -1,11 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  cueText,
-  formatOf,
-  parseTimedTranscript,
-  segmentsFromFile,
-  segmentsFromPlainText,
-} from "./transcript-input.ts";
+import { formatOf, parseTimedTranscript, segmentsFromFile, segmentsFromPlainText } from "./transcript-input.ts";
 
 describe("transcript input", () => {
   it("reads WebVTT cues in ms without markup, entities decoded", () => {
@@ -47,7 +41,12 @@ describe("transcript input", () => {
     expect(segmentsFromPlainText(" \n\n ")).toEqual([]);
   });
 
-  it("cueText flattens lines and strips tags", () => {
-    expect(cueText("<c.yellow>a</c>\n<00:00:01.000>b &lt;c&gt;")).toBe("a b <c>");
+  it("reads cue text as plain text on one line (plainCueText, lines joined)", () => {
+    const vtt =
+      "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n<c.yellow>a</c>\n<00:00:01.000>b &lt;c&gt; &#x3E; &#62;&nbsp;d\n";
+    expect(parseTimedTranscript(vtt, "vtt")).toEqual([{ start: 0, end: 2000, text: "a b <c> > > d" }]);
+    const srt =
+      '1\n00:00:01,000 --> 00:00:02,000\n{\\an8}<font color="#fff">R&amp;D</font> &amp; Q&A\n<i>2</i> &lt; 3\n';
+    expect(segmentsFromFile("talk.srt", srt)).toEqual([{ start: 1000, end: 2000, text: "R&D & Q&A 2 < 3" }]);
   });
 });

@@ -1,3 +1,4 @@
+import { plainCueText } from "@trellis/contracts";
 import webvtt from "webvtt-parser";
 import type { TimedSegment } from "./types.ts";
 
@@ -7,17 +8,6 @@ const parser = new webvtt.WebVTTParser();
 
 /** Line ends as `\n`, without a byte-order mark. */
 const normalize = (text: string) => text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
-
-const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " " };
-
-/** Cue text as plain words: no markup (`<v Speaker>`, `<i>`, timestamps), entities decoded, one line. */
-export function cueText(text: string): string {
-  return text
-    .replace(/<[^>]*>/g, "")
-    .replace(/&(amp|lt|gt|quot|apos|nbsp);/g, (_, name: string) => ENTITIES[name] ?? "")
-    .replace(/\s+/g, " ")
-    .trim();
-}
 
 /** The format of a transcript file, from its name and else its first lines. */
 export function formatOf(fileName: string, content: string): TranscriptFileFormat {
@@ -46,7 +36,11 @@ export function parseTimedTranscript(content: string, format: "vtt" | "srt"): Ti
           .join("\n")}`;
   const { cues } = parser.parse(vtt, "metadata");
   return cues
-    .map((c) => ({ start: Math.round(c.startTime * 1000), end: Math.round(c.endTime * 1000), text: cueText(c.text) }))
+    .map((c) => ({
+      start: Math.round(c.startTime * 1000),
+      end: Math.round(c.endTime * 1000),
+      text: plainCueText(c.text).replaceAll("\n", " "),
+    }))
     .filter((s) => s.text.length > 0 && s.end >= s.start);
 }
 

@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AnalysisJobData, AnalysisProgress } from "@trellis/contracts";
 import { TrellisError } from "@trellis/contracts";
+import type { EgressPolicy } from "@trellis/runtime";
 import { UnrecoverableError } from "bullmq";
 import type { Logger } from "pino";
 import type { AnalysisConfig } from "../config.ts";
@@ -21,6 +22,8 @@ export interface StepContext {
     "FFMPEG_PATH" | "FFMPEG_READ_RATE" | "YTDLP_PATH" | "YTDLP_TIMEOUT_MS" | "YTDLP_MAX_BYTES"
   >;
   report(progress: AnalysisProgress): void;
+  /** What yt-dlp may reach for URL analyses (through an egress proxy applying it). */
+  egress: EgressPolicy;
 }
 
 /**

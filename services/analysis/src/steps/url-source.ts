@@ -1,10 +1,11 @@
 import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TranscriptSegment } from "@trellis/contracts";
+import { startEgressProxy } from "@trellis/runtime";
 import { type CaptionInfo, chooseCaptions, dedupeRollingCaptions } from "../domain/captions.ts";
 import { progressAt } from "../domain/progress.ts";
 import { parseTimedTranscript, segmentsFromFile } from "../questions/transcript-input.ts";
-import { runYtDlp } from "../tools/yt-dlp.ts";
+import { runYtDlp, type YtDlpRun } from "../tools/yt-dlp.ts";
 import { FinalError, type StepContext } from "./context.ts";
 import { DOWNLOAD, type FetchVideo } from "./keyframes.ts";
 import { NO_TRANSCRIPT } from "./transcript.ts";
@@ -14,10 +15,17 @@ const MAX_INFO_BYTES = 64 * 1024 * 1024;
 /** Largest caption file read. */
 const MAX_CAPTION_BYTES = 16 * 1024 * 1024;
 /**
+ * Protocols yt-dlp fetches with its own HTTP stack (so through the egress proxy): no RTMP, RTSP,
+ * MMS or other protocols handed to external programs.
+ */
+const HTTP_PROTOCOLS = "[protocol~='^(https?|m3u8(_native)?|http_dash_segments)$']";
+/**
  * One file with video (no separate audio and video to merge: keyframes need only pictures), at
  * most 720p; formats whose codecs are unknown (a generic page's `<video src>`) qualify.
  */
-const FORMAT = "best[height<=?720][vcodec!=?none]/best[vcodec!=?none]/best";
+const FORMAT = ["[height<=?720][vcodec!=?none]", "[vcodec!=?none]", ""]
+  .map((f) => `best${f}${HTTP_PROTOCOLS}`)
+  .join("/");
 
 /** What the transcript step learns of a URL video, for the steps after it. */
 export interface UrlVideo {
@@ -43,6 +51,34 @@ const ytDlp = (ctx: StepContext) => ({
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
+ * Runs yt-dlp with everything it fetches (page, captions, media, every redirect) going through an
+ * egress proxy of its own on 127.0.0.1, which applies the egress policy to each connection. Any
+ * refusal fails the job for good with `forbidden` and the reason, whatever yt-dlp made of the 403
+ * (it only warns about a caption it could not fetch, for one).
+ */
+async function runYtDlpEgress(ctx: StepContext, args: readonly string[], run: YtDlpRun): Promise<string> {
+  const proxy = await startEgressProxy(ctx.egress, {
+    onRefused: (err) => ctx.log.warn({ analysisId: ctx.job.analysisId, reason: err.message }, "egress refused"),
+  });
+  const refused = () => {
+    const first = proxy.refusals[0];
+    return first && !ctx.signal.aborted
+      ? new FinalError("forbidden", `the URL led to an address that is not allowed: ${first.message}`)
+      : null;
+  };
+  try {
+    const out = await runYtDlp(["--proxy", proxy.url, ...args], run).catch((err: unknown) => {
+      throw refused() ?? err;
+    });
+    const r = refused();
+    if (r) throw r;
+    return out;
+  } finally {
+    await proxy.close();
+  }
+}
+
+/**
  * The transcript step of a URL analysis: yt-dlp reads the page (YouTube, a page with an HTML5
  * `<video>` and `<track>`, or a direct media URL), the caption track is chosen (manual subtitles
  * first, else the automatic captions) and fetched by yt-dlp, and read into segments (YouTube's
@@ -50,7 +86,10 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  */
 export async function fetchUrlTranscript(ctx: StepContext, url: string): Promise<UrlVideo> {
   ctx.report(progressAt("transcript", 0));
-  const json = await runYtDlp(["--dump-single-json", "--", url], { ...ytDlp(ctx), captureStdout: MAX_INFO_BYTES });
+  const json = await runYtDlpEgress(ctx, ["--dump-single-json", "--", url], {
+    ...ytDlp(ctx),
+    captureStdout: MAX_INFO_BYTES,
+  });
   let info: VideoInfo;
   try {
     info = JSON.parse(json) as VideoInfo;
@@ -69,7 +108,8 @@ export async function fetchUrlTranscript(ctx: StepContext, url: string): Promise
 
   const choice = chooseCaptions(info);
   if (!choice) throw new FinalError("not_found", NO_TRANSCRIPT);
-  await runYtDlp(
+  await runYtDlpEgress(
+    ctx,
     [
       "--load-info-json",
       infoFile,
@@ -139,12 +179,16 @@ export function urlVideoFetcher(infoFile: string): FetchVideo {
     }, 250);
     const ffmpeg = ctx.config.FFMPEG_PATH.includes("/") ? ["--ffmpeg-location", ctx.config.FFMPEG_PATH] : [];
     try {
-      await runYtDlp(
+      await runYtDlpEgress(
+        ctx,
         [
           "--load-info-json",
           infoFile,
           "-f",
           FORMAT,
+          // Native downloaders (HLS and DASH included): their requests go through the proxy.
+          "--downloader",
+          "native",
           "--max-filesize",
           String(max),
           "--no-part",

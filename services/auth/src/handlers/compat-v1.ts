@@ -22,13 +22,20 @@ export function compatV1Handlers(auth: AuthContext): CompatHandlers {
   return {
     async v1LoginUser({ username, password, persist, client }) {
       const user = await auth.logins.userByPassword(username, password, client);
-      const token = await auth.sessionTokens.openV1ForUser(user, persist);
+      // Seed 002 clients know nothing of a second factor: such accounts log in with the v2 API only.
+      if (await auth.twoFactor.isEnabled(user._id)) {
+        throw new TrellisError(
+          "unauthenticated",
+          "two-factor login is on for this account: log in with POST /api/v2/auth/token",
+        );
+      }
+      const token = await auth.sessionTokens.openV1ForUser(user, persist, client);
       return { token, username: user.username, user_id: user._id };
     },
 
     async v1LoginMonitor({ monitorId, password, persist, client }) {
       const monitor = await auth.logins.monitorByPassword(monitorId, password, client);
-      return { token: await auth.sessionTokens.openV1ForMonitor(monitor, persist) };
+      return { token: await auth.sessionTokens.openV1ForMonitor(monitor, persist, client) };
     },
 
     async v1Resolve({ token }) {

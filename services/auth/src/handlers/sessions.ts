@@ -3,14 +3,15 @@ import type { AuthHandlers } from "./types.ts";
 
 type SessionHandlers = Pick<
   AuthHandlers,
-  "passwordGrant" | "refreshGrant" | "faceLogin" | "logout" | "jwks" | "revokedSince"
+  "passwordGrant" | "refreshGrant" | "faceLogin" | "mfaGrant" | "logout" | "jwks" | "revokedSince"
 >;
 
 export function sessionHandlers(auth: AuthContext): SessionHandlers {
   return {
     async passwordGrant({ username, password, client }) {
       const user = await auth.logins.userByPassword(username, password, client);
-      return auth.sessionTokens.openV2(user);
+      await auth.twoFactor.challengeIfEnrolled(user);
+      return auth.sessionTokens.openV2(user, client);
     },
 
     refreshGrant({ refreshToken, client }) {
@@ -19,7 +20,13 @@ export function sessionHandlers(auth: AuthContext): SessionHandlers {
 
     async faceLogin({ username, encoding, pictureId, client }) {
       const user = await auth.logins.userByFace(username, encoding, pictureId ?? null, client);
-      return auth.sessionTokens.openV2(user);
+      await auth.twoFactor.challengeIfEnrolled(user);
+      return auth.sessionTokens.openV2(user, client);
+    },
+
+    async mfaGrant({ challenge, method, code, client }) {
+      const user = await auth.twoFactor.complete(challenge, method, code, client);
+      return auth.sessionTokens.openV2(user, client);
     },
 
     async logout({ sessionId }) {

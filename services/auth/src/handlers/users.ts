@@ -114,6 +114,7 @@ export function userHandlers(auth: AuthContext): UserHandlers {
         `user-deleted:${userId}`,
       );
       await auth.loginLog.deleteForUser(userId);
+      await auth.twoFactor.reset(userId);
       await users.delete(userId);
       return {};
     },

@@ -1,6 +1,6 @@
 import type { Collection, Db } from "mongodb";
 
-export type LoginMethod = "password" | "face" | "refresh";
+export type LoginMethod = "password" | "face" | "refresh" | "totp" | "recovery_code";
 
 export interface LoginLogDoc {
   at: Date;

@@ -1,4 +1,4 @@
-import type { Collection, Db } from "mongodb";
+import type { Collection, Db, Filter } from "mongodb";
 
 interface SessionBase {
   _id: string;
@@ -6,6 +6,13 @@ interface SessionBase {
   /** null: lives until revoked (a persisted v1 session). */
   expiresAt: Date | null;
   revokedAt: Date | null;
+  /**
+   * The login request's `User-Agent` and client address, and when the session last proved itself
+   * to auth (login, refresh, v1 lookup). Absent on sessions stored before they were recorded.
+   */
+  userAgent?: string | null;
+  clientAddress?: string | null;
+  lastUsedAt?: Date;
 }
 
 /** Seed 002 session: the 32-hex token is known only by its sha256. */
@@ -73,7 +80,7 @@ export class SessionsStore {
   rotateRefresh(id: string, fromHash: string, toHash: string, expiresAt: Date, now: Date): Promise<V2Session | null> {
     return this.sessions.findOneAndUpdate(
       { _id: id, flavor: "v2", refreshHash: fromHash, revokedAt: null, expiresAt: { $gt: now } },
-      { $set: { refreshHash: toHash, expiresAt }, $inc: { refreshGeneration: 1 } },
+      { $set: { refreshHash: toHash, expiresAt, lastUsedAt: now }, $inc: { refreshGeneration: 1 } },
       { returnDocument: "after" },
     ) as Promise<V2Session | null>;
   }
@@ -84,8 +91,38 @@ export class SessionsStore {
     return res.modifiedCount === 1;
   }
 
-  revokeAllOfUser(userId: string, at: Date): Promise<string[]> {
-    return this.revokeWhere({ userId }, at);
+  /** Every unrevoked session of the user, but `exceptId` when given. */
+  revokeAllOfUser(userId: string, at: Date, exceptId?: string): Promise<string[]> {
+    return this.revokeWhere(exceptId === undefined ? { userId } : { userId, _id: { $ne: exceptId } }, at);
+  }
+
+  /** Revokes one live session of this user; false when it is another user's, unknown, ended or expired. */
+  async revokeOfUser(id: string, userId: string, at: Date): Promise<boolean> {
+    const res = await this.sessions.updateOne(
+      { _id: id, userId, revokedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: at } }] },
+      { $set: { revokedAt: at } },
+    );
+    return res.modifiedCount === 1;
+  }
+
+  /** The user's live sessions (v1 and v2), most recently used first. */
+  liveOfUser(userId: string, now: Date): Promise<(V1UserSession | V2Session)[]> {
+    return this.sessions
+      .find({ userId, kind: "user", revokedAt: null, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] })
+      .sort({ lastUsedAt: -1, createdAt: -1 })
+      .limit(1_000)
+      .toArray() as Promise<(V1UserSession | V2Session)[]>;
+  }
+
+  /** Records a use of the session, at most once per `minIntervalMs` (a v1 token is looked up often). */
+  async touch(id: string, at: Date, minIntervalMs: number): Promise<void> {
+    await this.sessions.updateOne(
+      {
+        _id: id,
+        $or: [{ lastUsedAt: { $exists: false } }, { lastUsedAt: { $lt: new Date(at.getTime() - minIntervalMs) } }],
+      },
+      { $set: { lastUsedAt: at } },
+    );
   }
 
   revokeAllOfMonitor(monitorId: string, at: Date): Promise<string[]> {
@@ -111,7 +148,7 @@ export class SessionsStore {
    * ones carry it: one multi-document update, so a session created meanwhile is not skipped by a
    * read-then-write gap.
    */
-  private async revokeWhere(filter: { userId: string } | { monitorId: string }, at: Date): Promise<string[]> {
+  private async revokeWhere(filter: Filter<SessionDoc>, at: Date): Promise<string[]> {
     const res = await this.sessions.updateMany({ ...filter, revokedAt: null }, { $set: { revokedAt: at } });
     if (res.modifiedCount === 0) return [];
     const docs = await this.sessions.find({ ...filter, revokedAt: at }, { projection: { _id: 1 } }).toArray();

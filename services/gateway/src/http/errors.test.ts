@@ -8,6 +8,7 @@ describe("httpStatusFor", () => {
       invalid_argument: 400,
       failed_precondition: 400,
       unauthenticated: 401,
+      mfa_required: 401,
       forbidden: 403,
       not_found: 404,
       method_not_allowed: 405,

@@ -8,6 +8,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case "failed_precondition":
       return 400;
     case "unauthenticated":
+    case "mfa_required":
       return 401;
     case "forbidden":
       return 403;

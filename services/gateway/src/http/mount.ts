@@ -21,6 +21,7 @@ import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { createRouteTable, type RouteTable, resolvedRoute } from "./methods.ts";
 import { bearerFromRequest } from "./sse.ts";
+import { refuseUnacceptedForm } from "./upload.ts";
 
 type Out<S> = NonNullable<S> extends z.ZodType ? z.output<NonNullable<S>> : undefined;
 
@@ -159,6 +160,7 @@ export function createMount(options: MountOptions): Mounter {
       if (route.body && route.acceptsForm && !req.is(["application/json", "application/x-www-form-urlencoded"])) {
         throw new TrellisError("unsupported_media_type", "send application/x-www-form-urlencoded or application/json");
       }
+      await refuseUnacceptedForm(route, req, res);
       let principal: Principal | undefined;
       if (route.auth === "bearer") {
         const credentials = route.eventStream ? bearerFromRequest(req) : req.get("authorization");

@@ -1,4 +1,4 @@
-import { TrellisError } from "@trellis/contracts";
+import { type HttpRoute, openApiPath, TrellisError } from "@trellis/contracts";
 import type { Request, Response } from "express";
 
 /**
@@ -40,6 +40,23 @@ export async function uploading<T>(req: Request, res: Response, run: () => Promi
     if (!req.complete && !res.headersSent) lingerThenClose(req, res);
     throw err;
   }
+}
+
+/**
+ * A route that takes raw bytes but no form, given `multipart/form-data`: a 415 that says so (its
+ * envelope would otherwise be taken for the bytes, e.g. sniffed as an image of an unknown type),
+ * with the lingering close of any refused upload. Every raw-body route gets it from `mount`.
+ */
+export async function refuseUnacceptedForm(route: HttpRoute, req: Request, res: Response): Promise<void> {
+  if (!route.rawBody || route.rawBody.multipart || !req.is("multipart/form-data")) return;
+  const types = route.rawBody.contentTypes.join(", ");
+  const where = `${route.method.toUpperCase()} ${openApiPath(route.path)}`;
+  await uploading(req, res, async () => {
+    throw new TrellisError(
+      "unsupported_media_type",
+      `${where} does not accept multipart/form-data; send the raw bytes as the request body (${types})`,
+    );
+  });
 }
 
 function lingerThenClose(req: Request, res: Response): void {

@@ -1,4 +1,4 @@
-import { authCatalog, authV2Routes, type TokenPair } from "@trellis/contracts";
+import { authCatalog, authV2Routes, MFA_OTP_GRANT, type TokenPair } from "@trellis/contracts";
 import type { Router } from "express";
 import { clientInfo } from "../http/client-info.ts";
 import type { Mount } from "../http/mount.ts";
@@ -15,10 +15,30 @@ export function registerAuthV2(router: Router, mount: Mount): void {
 
   mount(router, authV2Routes.token, async ({ body, req, call }) => {
     const client = clientInfo(req);
-    const tokens: TokenPair =
-      body.grant_type === "password"
-        ? await call(authCatalog.passwordGrant, { username: body.username, password: body.password, client })
-        : await call(authCatalog.refreshGrant, { refreshToken: body.refresh_token, client });
+    let tokens: TokenPair;
+    switch (body.grant_type) {
+      case "password":
+        tokens = await call(authCatalog.passwordGrant, { username: body.username, password: body.password, client });
+        break;
+      case "refresh_token":
+        tokens = await call(authCatalog.refreshGrant, { refreshToken: body.refresh_token, client });
+        break;
+      case MFA_OTP_GRANT:
+        tokens = await call(authCatalog.mfaGrant, {
+          challenge: body.challenge,
+          method: "totp",
+          code: body.otp,
+          client,
+        });
+        break;
+      default:
+        tokens = await call(authCatalog.mfaGrant, {
+          challenge: body.challenge,
+          method: "recovery_code",
+          code: body.recovery_code,
+          client,
+        });
+    }
     return { status: 200, body: tokens, headers: tokenHeaders };
   });
 

@@ -8,11 +8,13 @@ import {
   TrellisError,
   transcriptFormatOf,
   UserId,
+  type Video,
 } from "@trellis/contracts";
 import type { IncomingStream } from "@trellis/runtime";
 import type { Request, Response, Router } from "express";
 import { z } from "zod";
-import type { Mount } from "../http/mount.ts";
+import { toTrellisError } from "../http/errors.ts";
+import type { Caller, Mount } from "../http/mount.ts";
 import { readMultipart } from "../http/multipart.ts";
 import { sendStream } from "../http/stream.ts";
 import { declaredSize, readText, requestBody, uploading } from "../http/upload.ts";
@@ -94,9 +96,14 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
   const r = mediaV2Routes;
 
   mount(router, r.uploadPicture, async ({ params, req, res, call }) => {
-    const picture = await uploading(req, res, () =>
-      call.upload(mediaCatalog.uploadPicture, { userId: params.id, ...declaredSize(req) }, requestBody(req)),
-    );
+    const picture = await uploading(req, res, async () => {
+      if (!req.is("multipart/form-data")) {
+        return call.upload(mediaCatalog.uploadPicture, { userId: params.id, ...declaredSize(req) }, requestBody(req));
+      }
+      // A browser form or `curl -F file=@pic.png`: the `file` part alone (its size is not the body's).
+      const form = await readMultipart(req, { file: "file", fields: [], maxFieldBytes: 0 });
+      return call.upload(mediaCatalog.uploadPicture, { userId: params.id }, form.file.body);
+    });
     return { status: 201, body: picture, headers: { Location: `/api/v2/pictures/${picture.id}` } };
   });
 
@@ -123,10 +130,13 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
           requestBody(req),
         );
       }
-      // Seed 000's insert_video(vid, user_uuid, filename, video_transcript) as a form.
+      // Seed 000's insert_video(vid, user_uuid, filename, video_transcript) as a form, parts in any
+      // order: what comes before the file goes with the upload; a transcript after it is applied
+      // once the video is stored (user_id and filename decide where and how it is stored: before).
       const form = await readMultipart(req, {
         file: "file",
         fields: ["transcript", "user_id", "filename"],
+        afterFile: ["transcript"],
         maxFieldBytes: MAX_TRANSCRIPT_BYTES,
       });
       const fields = VideoFormFields.safeParse(form.fields);
@@ -134,18 +144,48 @@ export function registerMediaUploads(router: Router, mount: Mount): void {
       const { transcript, user_id: owner } = fields.data;
       const filename = fields.data.filename ?? query.filename ?? form.file.filename;
       const ownerId = owner ?? query.user_id;
-      return call.upload(
+      const late: { transcript?: string | undefined } = {};
+      const stored = await call.upload(
         mediaCatalog.uploadVideo,
         {
           filename: filenameOf(filename, headers["x-filename"]),
           ...(ownerId !== undefined ? { ownerId } : {}),
           ...(transcript !== undefined ? { transcript } : {}),
         },
-        form.file.body,
+        // The late parts are known when the file ends: a malformed one fails the upload (nothing stored).
+        (async function* () {
+          yield* form.file.body;
+          const after = VideoFormFields.pick({ transcript: true }).safeParse(form.after);
+          if (!after.success) throw invalidArgument(after.error, "form");
+          late.transcript = after.data.transcript;
+        })(),
       );
+      return late.transcript === undefined ? stored : applyLateTranscript(call, stored.id, late.transcript, req);
     });
     return { status: 201, body: video, headers: { Location: `/api/v2/videos/${video.id}` } };
   });
+}
+
+/**
+ * A transcript that came after the file part, applied to the video just stored (through media's
+ * transcript call, which recognises its format from the text as an upload's transcript is). The
+ * form is all or nothing: when the transcript is refused (invalid WebVTT or SRT, or media cannot
+ * take it), the video is deleted again and the answer is that refusal, so the client never holds
+ * a video it was told was not stored.
+ */
+async function applyLateTranscript(call: Caller, videoId: string, text: string, req: Request): Promise<Video> {
+  try {
+    return await call(mediaCatalog.setTranscript, { videoId, text });
+  } catch (err) {
+    await call(mediaCatalog.deleteVideo, { videoId }).catch((cause) =>
+      req.log.error({ err: cause, videoId }, "removing a video whose late transcript was refused failed"),
+    );
+    const refusal = toTrellisError(err);
+    throw new TrellisError(refusal.code, `the transcript was refused, so the video was not kept: ${refusal.message}`, {
+      ...(refusal.details ? { details: refusal.details } : {}),
+      cause: err,
+    });
+  }
 }
 
 /** Transcripts are plain text, WebVTT or SRT, named by the request's Content-Type. */

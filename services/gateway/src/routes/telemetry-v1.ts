@@ -57,12 +57,25 @@ export function registerTelemetryV1(router: Router, mount: Mount): void {
     return undefined;
   });
 
-  mount(router, r.monitorsUpdate, async ({ body, call, req }) => {
+  mount(router, r.monitorsUpdate, async ({ body, call, req, principal }) => {
     const monitorId = monitorIdOf(body.monitor_id ?? body.id);
     const { reading, skipped } = readingFromV1Update(body);
     if (skipped.length > 0) req.log.info({ monitorId, skipped }, "v1 update: fields of the wrong type skipped");
     // Answers once the reading is stored and visible (the original wrote before answering).
-    await call(telemetryCatalog.submitReading, { monitorId, reading }).catch(asBadRequest("not_found"));
+    await call(telemetryCatalog.submitReading, { monitorId, reading })
+      .catch((err: unknown) => {
+        // Telemetry answers /api/v2's `not_found` to a monitor token naming another monitor; seed 002 says 403.
+        if (
+          isTrellisError(err) &&
+          err.code === "not_found" &&
+          principal.kind === "monitor" &&
+          principal.monitorId !== monitorId
+        ) {
+          throw new TrellisError("forbidden", "the token does not match the monitor_id", { cause: err });
+        }
+        throw err;
+      })
+      .catch(asBadRequest("not_found"));
     return ok(null);
   });
 

@@ -1,4 +1,4 @@
-import { type TranscriptFormat, type TranscriptSegment, TrellisError } from "@trellis/contracts";
+import { plainCueText, type TranscriptFormat, type TranscriptSegment, TrellisError } from "@trellis/contracts";
 import webvtt from "webvtt-parser";
 
 const parser = new webvtt.WebVTTParser();
@@ -30,9 +30,11 @@ function srtAsVtt(text: string): string {
 
 /**
  * Validates a WebVTT or SRT transcript with webvtt-parser (a validator of the W3C syntax that
- * reports each error with its line) and returns its cues as segments in ms. Any error is an
+ * reports each error with its line) and returns its cues as segments in ms, their text plain
+ * ({@link plainCueText}: markup dropped, character references decoded). Any error is an
  * `invalid_argument` naming the first wrong line, counted in the text as it was sent. Plain text
- * has no timing: no segments.
+ * has no timing: no segments. The transcript is stored as it was sent and read through this on
+ * every read, so transcripts stored before cue text was made plain read plain too.
  */
 export function parseTranscript(text: string, format: TranscriptFormat): TranscriptSegment[] {
   if (format === "text") return [];
@@ -47,7 +49,11 @@ export function parseTranscript(text: string, format: TranscriptFormat): Transcr
       `invalid ${format === "vtt" ? "WebVTT" : "SRT"} transcript: line ${line}: ${first.message}`,
     );
   }
-  return cues.map((c) => ({ start: Math.round(c.startTime * 1000), end: Math.round(c.endTime * 1000), text: c.text }));
+  return cues.map((c) => ({
+    start: Math.round(c.startTime * 1000),
+    end: Math.round(c.endTime * 1000),
+    text: plainCueText(c.text),
+  }));
 }
 
 const stamp = (ms: number) => {
@@ -58,18 +64,25 @@ const stamp = (ms: number) => {
   return `${pad(h)}:${pad(m)}:${pad(s)}.${pad(ms % 1000, 3)}`;
 };
 
+/** Plain text as WebVTT cue text: `&`, `<` and `>` escaped (so no `-->` either, which a cue cannot hold). */
+const vttCueText = (plain: string) => plain.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+
 /**
- * A transcript as WebVTT: WebVTT as it was stored, SRT converted; plain text as one cue over the
- * whole video (its duration when known, else 24 hours), with blank lines and `-->` (which a cue
- * cannot hold) taken out.
+ * A transcript as WebVTT: WebVTT as it was stored; SRT as its segments' plain text (SRT's `<font>`,
+ * `{\an8}` and bare `&` or `<` are not WebVTT); plain text as one cue over the whole video (its
+ * duration when known, else 24 hours), without blank lines.
  */
 export function toWebVtt(text: string, format: TranscriptFormat, durationMs: number | null): string {
   if (format === "vtt") return normalize(text);
-  if (format === "srt") return srtAsVtt(text);
+  if (format === "srt") {
+    const cues = parseTranscript(text, "srt").map(
+      (s) => `${stamp(s.start)} --> ${stamp(s.end)}\n${vttCueText(s.text)}\n`,
+    );
+    return ["WEBVTT\n", ...cues].join("\n");
+  }
   const cue = normalize(text)
     .split("\n")
     .filter((l) => l.trim() !== "")
-    .join("\n")
-    .replaceAll("-->", "->");
-  return `WEBVTT\n\n${stamp(0)} --> ${stamp(durationMs && durationMs > 0 ? durationMs : 86_400_000)}\n${cue}\n`;
+    .join("\n");
+  return `WEBVTT\n\n${stamp(0)} --> ${stamp(durationMs && durationMs > 0 ? durationMs : 86_400_000)}\n${vttCueText(cue)}\n`;
 }

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { mediaEvents, TrellisError, type UserPrincipal } from "@trellis/contracts";
+import { TrellisError, type UserPrincipal } from "@trellis/contracts";
 import type { MediaContext } from "../context.ts";
 import { mayAccess, requireUser } from "../domain/authorization.ts";
 import { UNKNOWN_PROBE } from "../domain/probe-summary.ts";
@@ -100,6 +100,8 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       transcriptUpdatedAt: doc.transcript === null ? null : new Date(),
       hasTranscript: doc.transcript !== null,
     };
+    // Recorded before the files document (the video) exists: sent below, or by the outbox's sweeper.
+    const uploaded = await t.outbox.prepare({ kind: "video_uploaded", videoId: id, at: Date.now() });
     await t.videos.files.files.insertOne({
       _id: id,
       length: doc.length,
@@ -113,9 +115,7 @@ export function tusHandlers(t: MediaContext): TusHandlers {
     if (!stored) throw new TrellisError("internal", "the video vanished right after it was stored");
     const video = videoView(stored);
     ctx.log.info({ videoId: id, ownerId: doc.ownerId, type, size: doc.length }, "tus upload stored as a video");
-    await t.events
-      .publish(mediaEvents.videoUploaded, { video, at: new Date().toISOString() }, `video_uploaded.${id}`)
-      .catch((err) => ctx.log.error({ err, videoId: id }, "publishing video_uploaded failed"));
+    await uploaded.send();
     return video;
   };
 

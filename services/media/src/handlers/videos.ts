@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { mediaEvents, TrellisError } from "@trellis/contracts";
+import { TrellisError } from "@trellis/contracts";
 import type { MediaContext } from "../context.ts";
 import { actingFor } from "../domain/authorization.ts";
 import { decodeCursor, pageOf } from "../domain/cursor.ts";
@@ -8,6 +8,7 @@ import { checkQuota } from "../domain/quota.ts";
 import { decideRead } from "../domain/read-decision.ts";
 import { describeContent, sniffVideo } from "../domain/sniff.ts";
 import { parseTranscript, recogniseFormat, toWebVtt } from "../domain/transcript.ts";
+import type { PreparedEvent } from "../events/outbox.ts";
 import { StreamingProbe } from "../probe/ffprobe.ts";
 import { type VideoMeta, videoView } from "../store/videos.ts";
 import { accessible, readHead, remaining, requireExistingUser, tooLarge } from "./common.ts";
@@ -76,6 +77,7 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       let touched = Date.now();
       const probe = probing ? new StreamingProbe(t.config.FFPROBE_PATH, t.config.FFPROBE_TIMEOUT_MS) : undefined;
       const hash = createHash("sha256");
+      let uploaded: PreparedEvent | undefined;
       let size = 0;
       const store = async (chunk: Uint8Array) => {
         size += chunk.length;
@@ -93,6 +95,8 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
         for await (const chunk of remaining(rest)) await store(chunk);
         meta.sha256 = hash.digest("hex");
         if (probe) Object.assign(meta, await probe.finish());
+        // Recorded before the files document (the video) exists: sent below, or by the outbox's sweeper.
+        uploaded = await t.outbox.prepare({ kind: "video_uploaded", videoId: id, at: Date.now() });
         await file.finish();
       } catch (err) {
         probe?.kill();
@@ -110,10 +114,8 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       if (!doc) throw new TrellisError("internal", "the video vanished right after it was stored");
       const video = videoView(doc);
       ctx.log.info({ videoId: id, ownerId, type, size, durationMs: meta.durationMs }, "video stored");
-      // The video is stored: a failed publish is logged, not answered (a retry would store it twice).
-      await t.events
-        .publish(mediaEvents.videoUploaded, { video, at: new Date().toISOString() }, `video_uploaded.${id}`)
-        .catch((err) => ctx.log.error({ err, videoId: id }, "publishing video_uploaded failed"));
+      // The video is stored: an event not published now is the outbox's (never an error: a retry would store it twice).
+      await uploaded?.send();
       return video;
     },
 
@@ -148,19 +150,23 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       };
     },
 
-    async setTranscript({ actor, videoId, format, text }, ctx) {
+    async setTranscript({ actor, videoId, format: named, text }) {
       const { doc } = await find(videoId, actor);
+      const format = named ?? recogniseFormat(text);
       parseTranscript(text, format);
       const at = new Date();
-      if (!(await videos.setTranscript(videoId, { text, format, at })))
+      const updated = await t.outbox.prepare({
+        kind: "transcript_updated",
+        videoId,
+        ownerId: doc.metadata.ownerId,
+        format,
+        at: at.getTime(),
+      });
+      if (!(await videos.setTranscript(videoId, { text, format, at }))) {
+        await updated.cancel();
         throw new TrellisError("not_found", "video not found");
-      await t.events
-        .publish(
-          mediaEvents.transcriptUpdated,
-          { videoId, ownerId: doc.metadata.ownerId, format, at: at.toISOString() },
-          `transcript_updated.${videoId}.${at.getTime()}`,
-        )
-        .catch((err) => ctx.log.error({ err, videoId }, "publishing transcript_updated failed"));
+      }
+      await updated.send();
       return { ...videoView(doc), hasTranscript: true };
     },
 
@@ -181,15 +187,18 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
 
     async deleteVideo({ actor, videoId }, ctx) {
       const { doc } = await find(videoId, actor);
-      if (!(await videos.delete(videoId))) throw new TrellisError("not_found", "video not found");
+      const deleted = await t.outbox.prepare({
+        kind: "video_deleted",
+        videoId,
+        ownerId: doc.metadata.ownerId,
+        at: Date.now(),
+      });
+      if (!(await videos.delete(videoId))) {
+        await deleted.cancel();
+        throw new TrellisError("not_found", "video not found");
+      }
       ctx.log.info({ videoId }, "video deleted");
-      await t.events
-        .publish(
-          mediaEvents.videoDeleted,
-          { videoId, ownerId: doc.metadata.ownerId, reason: "deleted", at: new Date().toISOString() },
-          `video_deleted.${videoId}`,
-        )
-        .catch((err) => ctx.log.error({ err, videoId }, "publishing video_deleted failed"));
+      await deleted.send();
       return {};
     },
   };

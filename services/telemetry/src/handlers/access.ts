@@ -1,22 +1,23 @@
-import { type Principal, TrellisError } from "@trellis/contracts";
-import { requireReader } from "../domain/authorization.ts";
+import type { Principal, TrellisError } from "@trellis/contracts";
+import { monitorNotFound, requireReader, requireReaderV1 } from "../domain/authorization.ts";
 import type { MonitorDoc, MonitorsStore } from "../store/monitors.ts";
 
-export const monitorNotFound = () => new TrellisError("not_found", "monitor not found");
+export { monitorNotFound } from "../domain/authorization.ts";
 
 /**
- * A monitor the actor may read: its owner or an admin. A non-admin gets `forbidden` for a monitor
- * that is not theirs and for one that does not exist alike (no probing of ids); an admin gets
- * `missing()` for an unknown id.
+ * A monitor the actor may read: its owner or an admin. A non-admin gets `not_found` for a monitor
+ * that is not theirs and for one that does not exist alike (no probing of ids; `v1: true` answers
+ * seed 002's `forbidden` instead); an admin gets `missing()` for an unknown id; a monitor token is
+ * `forbidden`.
  */
 export async function readableMonitor(
   monitors: MonitorsStore,
   actor: Principal,
   monitorId: string,
-  options: { withStrings?: boolean; missing?: () => TrellisError } = {},
+  options: { withStrings?: boolean; missing?: () => TrellisError; v1?: boolean } = {},
 ): Promise<MonitorDoc> {
   const doc = options.withStrings ? await monitors.findFull(monitorId) : await monitors.findSummary(monitorId);
-  requireReader(actor, doc?.ownerId ?? null);
+  (options.v1 ? requireReaderV1 : requireReader)(actor, doc?.ownerId ?? null);
   if (!doc) throw (options.missing ?? monitorNotFound)();
   return doc;
 }

@@ -10,9 +10,8 @@ import {
   TrellisError,
   type UserPrincipal,
 } from "@trellis/contracts";
-import { encodeJson, request, type ServiceParts } from "@trellis/runtime";
+import { type EgressPolicy, EgressRefusedError, encodeJson, request, type ServiceParts } from "@trellis/runtime";
 import { forbidden, isAdmin, requireUser } from "../domain/authorization.ts";
-import { isPrivateTarget } from "../domain/webhook-target.ts";
 import type { AlarmEvaluator } from "../ingest/alarm-evaluator.ts";
 import type { AlarmNotifier } from "../ingest/alarm-notifier.ts";
 import { type AlarmRuleDoc, type AlarmRulesStore, ruleDocOf } from "../store/alarm-rules.ts";
@@ -30,8 +29,8 @@ export interface AlarmHandlersDeps {
   webhooks: WebhooksStore;
   notifier: AlarmNotifier;
   evaluator: AlarmEvaluator;
-  /** Webhooks to localhost or private networks are accepted (tests, on-premises receivers). */
-  allowPrivateWebhooks: boolean;
+  /** What webhook URLs may reach: checked when one is set, and again by each delivery. */
+  egress: EgressPolicy;
 }
 
 const notFound = (what: string) => new TrellisError("not_found", `${what} not found`);
@@ -53,6 +52,20 @@ const webhookView = (d: WebhookDoc) => ({
   created_at: d.createdAt.toISOString(),
   updated_at: d.updatedAt.toISOString(),
 });
+
+/**
+ * Refuses (403 `forbidden`, with the reason) a webhook URL whose host is or resolves to an address
+ * the egress policy forbids. A name that does not resolve now is accepted: each delivery resolves
+ * and checks it again (and retries while it does not resolve).
+ */
+async function checkWebhookUrl(egress: EgressPolicy, url: string): Promise<void> {
+  try {
+    await egress.checkUrl(url);
+  } catch (err) {
+    if (err instanceof EgressRefusedError)
+      throw new TrellisError("forbidden", `webhook url not allowed: ${err.message}`);
+  }
+}
 
 /** A user who owns `ownerId`'s things, or an admin; anyone else gets `notFound` as for a missing id. */
 function requireOwner(actor: Principal, ownerId: string | null, what: string): UserPrincipal {
@@ -145,9 +158,7 @@ export function alarmHandlers(d: AlarmHandlersDeps): AlarmHandlers {
     async putWebhook({ actor, userId, webhook }, { requestId }) {
       const user = requireSelfOrAdmin(actor, userId);
       if (user.userId !== userId) await request(d.nc, authCatalog.getUser, { actor, userId }, { requestId });
-      if (!d.allowPrivateWebhooks && isPrivateTarget(webhook.url)) {
-        throw new TrellisError("invalid_argument", "url must not point at localhost or a private network");
-      }
+      await checkWebhookUrl(d.egress, webhook.url);
       const secret = webhook.secret ?? randomBytes(32).toString("base64url");
       const doc = await d.webhooks.put(userId, webhook.url, secret, new Date());
       return { ...webhookView(doc), secret };

@@ -56,8 +56,8 @@ export function compatV1Handlers(t: TelemetryContext): CompatV1Handlers {
         requireAdmin(actor);
         return { meta: {}, body: allMonitors(window) };
       }
-      // A user gets 403 for a monitor that is not theirs or does not exist (no probing of ids).
-      const doc = await readableMonitor(monitors, actor, monitorId, { withStrings: true });
+      // Seed 002: a user gets 403 for a monitor that is not theirs or does not exist (no probing of ids).
+      const doc = await readableMonitor(monitors, actor, monitorId, { withStrings: true, v1: true });
       const json = await dataOf(doc, window);
       return { meta: {}, body: [json] };
     },

@@ -110,6 +110,7 @@ export function monitorHandlers(t: TelemetryContext): MonitorHandlers {
 
     async listMonitors({ actor, ownerId, limit, cursor }) {
       const user = requireUser(actor);
+      // Another user's list is an admin's scope, refused whatever the id (before any lookup): `forbidden`.
       if (!isAdmin(user) && ownerId !== undefined && ownerId !== user.userId) throw forbidden();
       const owner = isAdmin(user) ? ownerId : user.userId;
       const docs = await monitors.page(owner === undefined ? {} : { ownerId: owner }, limit + 1, cursor);

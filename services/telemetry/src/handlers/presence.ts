@@ -7,7 +7,7 @@ type PresenceHandlers = Pick<TelemetryHandlers, "updateMonitorSettings">;
 
 export function presenceHandlers(t: TelemetryContext): PresenceHandlers {
   return {
-    /** The owner or an admin (as for reading the monitor: another user's monitor is `forbidden`). */
+    /** The owner or an admin (as for reading the monitor: another user's monitor is `not_found`, as an unknown one). */
     async updateMonitorSettings({ actor, monitorId, change }) {
       await readableMonitor(t.monitors, actor, monitorId);
       const doc = await t.presence.updateSettings(monitorId, change, t.offlineAfterSeconds);

@@ -11,8 +11,6 @@ export interface AlarmEvaluatorOptions {
   instance: string;
   /** Cached rules are reloaded after this long even without a change notice (a missed broadcast). */
   cacheTtlMs: number;
-  /** Outbox entries older than this are applied again by the sweep (their instance died or failed). */
-  outboxRetryMs: number;
   /**
    * A state whose only change is the newest reading time is written at most this often per
    * monitor (a breach, an alarm or a rule change is written at once).
@@ -31,7 +29,8 @@ const MAX_ATTEMPTS = 8;
  * time was last written `flushMs` ago). Two instances evaluating the same monitor at once: one write wins, the other
  * re-reads and evaluates its readings again on the winner's state (readings older than the
  * state's newest are skipped), so an alarm is raised once. Transitions are committed with the
- * state (an outbox) and announced afterwards, off the ingest path.
+ * state (entries of the runtime `Outbox`) and announced afterwards by the notifier, off the ingest
+ * path; the outbox's sweeper announces those a NATS outage or a crash left behind.
  */
 export class AlarmEvaluator {
   private readonly opts: AlarmEvaluatorOptions;
@@ -46,7 +45,6 @@ export class AlarmEvaluator {
   private readonly known = new Map<string, { version: number; rules: MonitorAlarmState }>();
   /** When this instance last wrote each monitor's state. */
   private readonly flushedAt = new Map<string, number>();
-  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: AlarmEvaluatorOptions) {
     this.opts = opts;
@@ -136,7 +134,11 @@ export class AlarmEvaluator {
         writes.push({ monitorId: state._id, version: state.version, rules: result.state, outbox });
       }
       const writer = `${this.opts.instance}:${++this.writes}`;
-      const lost = new Set(await this.opts.store.commit(writes, writer));
+      const lost = new Set(
+        await this.opts.store.commit(writes, writer, (entries) =>
+          this.opts.notifier.outbox.pendingUpdate(entries, committedAt),
+        ),
+      );
       for (const w of writes) {
         if (lost.has(w.monitorId)) {
           this.known.delete(w.monitorId);
@@ -173,27 +175,5 @@ export class AlarmEvaluator {
       if (k && k.version === versions.get(id)) out.push({ _id: id, ...k });
     }
     return out;
-  }
-
-  /** Applies outbox entries left behind (an instance died between commit and announcement), every `intervalMs`. */
-  startSweep(intervalMs: number): void {
-    const sweep = async () => {
-      try {
-        const cutoff = Date.now() - this.opts.outboxRetryMs;
-        for (const doc of await this.opts.store.withOutbox()) {
-          const stale = Object.values(doc.outbox ?? {}).filter((e) => e.committedAt < cutoff);
-          if (stale.length > 0) this.opts.notifier.enqueue(doc._id, stale);
-        }
-      } catch (err) {
-        this.opts.log.warn({ err }, "alarm outbox sweep failed");
-      }
-    };
-    this.sweepTimer = setInterval(() => void sweep(), intervalMs);
-    this.sweepTimer.unref();
-    void sweep();
-  }
-
-  stop(): void {
-    clearInterval(this.sweepTimer);
   }
 }

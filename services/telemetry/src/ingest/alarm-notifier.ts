@@ -1,6 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type AlarmEvent, type AlarmEventType, alarmEvents, liveSubjects, webhookJobs } from "@trellis/contracts";
-import { type EventPublisher, encodeJson } from "@trellis/runtime";
+import { type EventPublisher, encodeJson, Outbox } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { AlarmRulesStore, OutboxEntry } from "../store/alarm-rules.ts";
 import { type AlarmDoc, type AlarmsStore, alarmView } from "../store/alarms.ts";
@@ -11,6 +11,9 @@ export interface AlarmNotifierOptions {
   alarms: AlarmsStore;
   rules: AlarmRulesStore;
   log: Logger;
+  /** An entry not announced this long after its commit is the outbox sweeper's. */
+  retryAfterMs: number;
+  sweepIntervalMs: number;
 }
 
 const EVENT_OF: Record<AlarmEventType, (typeof alarmEvents)[keyof typeof alarmEvents]> = {
@@ -20,49 +23,42 @@ const EVENT_OF: Record<AlarmEventType, (typeof alarmEvents)[keyof typeof alarmEv
 };
 
 /**
- * The side effects of an alarm transition, after its state is committed: the alarm record, the
- * event in `TELEMETRY_EVENTS`, the live event and the webhook job. Each step is idempotent (the
- * alarm id, and the event id as JetStream message id), so an outbox entry applied twice (a sweep
- * racing a slow first attempt, or after a crash) has no second effect. Runs off the ingest path:
- * one chain per monitor keeps a monitor's transitions in order.
+ * The side effects of a threshold alarm transition, after its state is committed: the alarm
+ * record, the event in `TELEMETRY_EVENTS`, the live event and the webhook job. The transitions are
+ * the runtime `Outbox`'s entries, held in the monitor's `alarm_state` document (committed with the
+ * state by the evaluator's conditional write) and delivered here; the outbox's sweeper delivers
+ * those a NATS outage or a crash left behind. Each step is idempotent (the alarm id, and the event
+ * id as JetStream message id), so an entry delivered twice has no second effect. Off the ingest
+ * path: one chain per monitor keeps a monitor's transitions in order.
  */
 export class AlarmNotifier {
   private readonly opts: AlarmNotifierOptions;
-  private readonly chains = new Map<string, Promise<void>>();
+  readonly outbox: Outbox<OutboxEntry>;
 
   constructor(opts: AlarmNotifierOptions) {
     this.opts = opts;
+    this.outbox = new Outbox<OutboxEntry>({
+      collection: opts.rules.states,
+      deliver: (monitorId, entry) => this.apply(monitorId, entry),
+      log: opts.log,
+      retryAfterMs: opts.retryAfterMs,
+      sweepIntervalMs: opts.sweepIntervalMs,
+      order: (a, b) => a.transition.at - b.transition.at || (a.id < b.id ? -1 : 1),
+    });
   }
 
-  /** Applies the entries in order, without making the caller wait. */
+  /** Applies committed entries in order, without making the caller wait. */
   enqueue(monitorId: string, entries: readonly OutboxEntry[]): void {
-    if (entries.length === 0) return;
-    const sorted = [...entries].sort((a, b) => a.transition.at - b.transition.at || (a.id < b.id ? -1 : 1));
-    const prev = this.chains.get(monitorId) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      for (const e of sorted) {
-        try {
-          await this.apply(monitorId, e);
-        } catch (err) {
-          // Left in the outbox: the sweep applies it again.
-          this.opts.log.warn({ err, monitorId, entry: e.id }, "alarm transition not announced yet; will retry");
-          return;
-        }
-      }
-    });
-    this.chains.set(monitorId, next);
-    void next.finally(() => {
-      if (this.chains.get(monitorId) === next) this.chains.delete(monitorId);
-    });
+    void this.outbox.enqueue(monitorId, entries);
   }
 
   /** Waits for every chain (shutdown). */
-  async idle(): Promise<void> {
-    while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
+  idle(): Promise<void> {
+    return this.outbox.idle();
   }
 
   private async apply(monitorId: string, entry: OutboxEntry): Promise<void> {
-    const { alarms, rules } = this.opts;
+    const { alarms } = this.opts;
     const t = entry.transition;
     let doc: AlarmDoc | null;
     if (t.kind === "raised") {
@@ -92,7 +88,6 @@ export class AlarmNotifier {
       await this.announce(t.kind === "raised" ? "alarm.raised" : "alarm.cleared", new Date(t.at), doc);
       this.opts.log.info({ monitorId, alarmId: doc._id, transition: t.kind, value: t.value }, `alarm ${t.kind}`);
     }
-    await rules.removeOutbox(monitorId, entry.id);
   }
 
   /** Publishes a transition: durable event, live event, webhook job (all keyed by the event id). */

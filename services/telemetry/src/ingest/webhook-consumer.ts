@@ -8,7 +8,17 @@ import {
   WEBHOOKS_STREAM,
   webhookJobs,
 } from "@trellis/contracts";
-import { consume, type DurableConsumer, nanos, PoisonMessageError, type StreamSpec } from "@trellis/runtime";
+import {
+  consume,
+  type DurableConsumer,
+  type EgressPolicy,
+  EgressRefusedError,
+  type EgressResponse,
+  egressRequest,
+  nanos,
+  PoisonMessageError,
+  type StreamSpec,
+} from "@trellis/runtime";
 import type { Logger } from "pino";
 import { signatureHeader } from "../domain/webhook-signature.ts";
 import type { WebhooksStore } from "../store/webhooks.ts";
@@ -17,6 +27,8 @@ export interface WebhookDeliveryOptions {
   nc: NatsConnection;
   webhooks: WebhooksStore;
   log: Logger;
+  /** What a webhook may reach: each delivery resolves the host, checks it and connects to the checked address. */
+  egress: EgressPolicy;
   /** How long one POST may take. */
   timeoutMs: number;
   /** First retry delay; doubled on each retry up to `maxDelayMs`. */
@@ -36,7 +48,9 @@ export const webhooksStreamSpec = (): StreamSpec => ({
 const RETRY_STATUSES = new Set([408, 425, 429]);
 
 /**
- * Delivers alarm notifications from the `TELEMETRY_WEBHOOKS` work queue: one durable consumer
+ * Delivers alarm notifications from the `TELEMETRY_WEBHOOKS` work queue, through the egress policy
+ * (a pinning agent: the host is resolved, checked and connected to at the checked address; a
+ * forbidden address is dead-lettered at once; redirects are not followed): one durable consumer
  * shared by every instance, so each job goes to one instance. The body is the `AlarmEvent` JSON,
  * signed (`Trellis-Signature`) with the user's secret at delivery time. 2xx → done; 5xx, 408, 425,
  * 429 or a network error → redelivered with exponential backoff (within the consumer's
@@ -55,9 +69,9 @@ export function startWebhookDelivery(opts: WebhookDeliveryOptions): Promise<Dura
       const hook = await opts.webhooks.find(userId);
       if (!hook) return;
       const body = JSON.stringify(event);
-      let res: Response;
+      let res: EgressResponse;
       try {
-        res = await fetch(hook.url, {
+        res = await egressRequest(opts.egress, hook.url, {
           method: "POST",
           headers: {
             "content-type": "application/json",
@@ -66,14 +80,17 @@ export function startWebhookDelivery(opts: WebhookDeliveryOptions): Promise<Dura
             [WEBHOOK_EVENT_ID_HEADER]: event.id,
           },
           body,
-          redirect: "manual",
           signal: AbortSignal.timeout(opts.timeoutMs),
         });
-        await res.body?.cancel();
       } catch (err) {
+        // An address the policy forbids (a name rebound since the webhook was set): never retried.
+        if (err instanceof EgressRefusedError) {
+          ctx.log.warn({ userId, eventId: event.id, reason: err.message }, "webhook refused by the egress policy");
+          throw new PoisonMessageError(`webhook refused: ${err.message}; not retried`);
+        }
         throw new TrellisError("unavailable", `webhook not reachable: ${(err as Error).message}`, { cause: err });
       }
-      if (res.ok) {
+      if (res.status >= 200 && res.status < 300) {
         ctx.log.info({ userId, eventId: event.id, status: res.status }, "webhook delivered");
         return;
       }

@@ -7,7 +7,8 @@ import type { AlarmDoc, AlarmsStore } from "../store/alarms.ts";
  * Offline alarms: a monitor declared offline raises one (`kind: "offline"`, no rule), its return
  * online clears it. Driven by the presence tracker's claimed transitions, which happen once across
  * instances, and announced like threshold alarms (events, live stream, webhooks). The alarm id is
- * `<monitorId>-<claim time ms>`, so replaying a transition cannot raise a second alarm.
+ * `<monitorId>-<claim time ms>`, so replaying a transition cannot raise a second alarm. Called from
+ * the presence outbox's delivery: it may run again for the same transition, and then does nothing new.
  */
 export class OfflineAlarms {
   private readonly alarms: AlarmsStore;
@@ -48,9 +49,12 @@ export class OfflineAlarms {
     }
     for (const open of await this.alarms.openOffline(change.monitorId)) {
       await this.alarms.clear(open._id, at, null);
-      const cleared = await this.alarms.find(open._id);
-      if (cleared) await this.notifier.announce("alarm.cleared", at, cleared);
       this.log.info({ monitorId: change.monitorId, alarmId: open._id }, "offline alarm cleared");
+    }
+    // Announced from what this transition cleared, not from what was open: a repeat (the outbox
+    // delivering it again after a failed publish) announces the same alarms again, deduplicated.
+    for (const cleared of await this.alarms.offlineClearedAt(change.monitorId, at)) {
+      await this.notifier.announce("alarm.cleared", at, cleared);
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { AlarmCondition, AlarmRuleInput, Measurement } from "@trellis/contracts";
-import { chunked } from "@trellis/runtime";
+import { chunked, type OutboxUpdate } from "@trellis/runtime";
 import { type Collection, type Db, ObjectId } from "mongodb";
 import type { MonitorAlarmState, RuleSpec, Transition } from "../domain/alarm-eval.ts";
 
@@ -50,7 +50,10 @@ export interface AlarmStateDoc {
   _id: string;
   version: number;
   rules: MonitorAlarmState;
+  /** Transitions committed with this state, not announced yet (the runtime `Outbox`'s entries). */
   outbox: Record<string, OutboxEntry>;
+  /** When the outbox sweeper may take them (set with the entries, unset once they are announced). */
+  outboxDueAt?: number;
   /** Which evaluation wrote last (tells a writer whether its conditional update won). */
   writer?: string;
 }
@@ -145,15 +148,6 @@ export class AlarmRulesStore {
     return new Map(docs.map((d) => [d._id, d.version]));
   }
 
-  /** Every state document with outbox entries (for the sweep of entries a crashed instance left). */
-  withOutbox(): Promise<AlarmStateDoc[]> {
-    return this.states.find({}, { projection: { outbox: 1 } }).toArray();
-  }
-
-  async removeOutbox(monitorId: string, entryId: string): Promise<void> {
-    await this.states.updateOne({ _id: monitorId }, { $unset: { [`outbox.${entryId}`]: "" } });
-  }
-
   /**
    * Conditional writes of new states, each only if the document still has the version it was
    * read at. Returns the monitors whose write lost (another evaluation wrote first).
@@ -161,24 +155,25 @@ export class AlarmRulesStore {
   async commit(
     writes: readonly { monitorId: string; version: number; rules: MonitorAlarmState; outbox: OutboxEntry[] }[],
     writer: string,
+    /** The outbox's parts of the update that commit a write's entries with it (`Outbox.pendingUpdate`). */
+    pending: (entries: readonly OutboxEntry[]) => OutboxUpdate<OutboxEntry>,
   ): Promise<string[]> {
     if (writes.length === 0) return [];
     let matched = 0;
     for (const chunk of chunked(writes)) {
       const res = await this.states.bulkWrite(
-        chunk.map((w) => ({
-          updateOne: {
-            filter: { _id: w.monitorId, version: w.version },
-            update: {
-              $set: {
-                version: w.version + 1,
-                rules: w.rules,
-                writer,
-                ...Object.fromEntries(w.outbox.map((e) => [`outbox.${e.id}`, e])),
+        chunk.map((w) => {
+          const outbox = pending(w.outbox);
+          return {
+            updateOne: {
+              filter: { _id: w.monitorId, version: w.version },
+              update: {
+                $set: { version: w.version + 1, rules: w.rules, writer, ...outbox.$set },
+                ...(outbox.$min ? { $min: outbox.$min } : {}),
               },
             },
-          },
-        })),
+          };
+        }),
         { ordered: false },
       );
       matched += res.matchedCount;

@@ -83,6 +83,11 @@ export class AlarmsStore {
     return this.alarms.find({ monitorId, kind: "offline", state: { $ne: "cleared" } }).toArray();
   }
 
+  /** The monitor's offline alarms cleared at exactly `at` (by one presence transition). */
+  offlineClearedAt(monitorId: string, at: Date): Promise<AlarmDoc[]> {
+    return this.alarms.find({ monitorId, kind: "offline", clearedAt: at }).toArray();
+  }
+
   async deleteForMonitor(monitorId: string): Promise<void> {
     await this.alarms.deleteMany({ monitorId });
   }

@@ -1,4 +1,4 @@
-import type { Measurement, StringField } from "@trellis/contracts";
+import type { Measurement, PresenceChange, StringField } from "@trellis/contracts";
 import { chunked, isDuplicateKey } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import { latestChanges } from "../domain/latest.ts";
@@ -31,6 +31,16 @@ export interface MonitorDoc {
   /** Overrides of telemetry's global settings. */
   offlineAfterSeconds?: number;
   readingsRetentionDays?: number;
+  /** Presence transitions claimed and not announced yet (the runtime `Outbox`'s entries, with their due time). */
+  outbox?: Record<string, PresenceEntry>;
+  outboxDueAt?: number;
+}
+
+/** A claimed presence transition waiting to be announced (its event, live event and offline alarm). */
+export interface PresenceEntry {
+  /** `<state>-<claim time ms>`. */
+  id: string;
+  change: PresenceChange;
 }
 
 /** What a batch changes on one monitor. */

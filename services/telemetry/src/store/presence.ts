@@ -1,6 +1,7 @@
 import type { MonitorSettingsChange } from "@trellis/contracts";
+import type { OutboxUpdate } from "@trellis/runtime";
 import type { Collection, Db } from "mongodb";
-import type { MonitorDoc } from "./monitors.ts";
+import type { MonitorDoc, PresenceEntry } from "./monitors.ts";
 
 /** What the sweeper needs of a monitor to claim and announce its transition. */
 export type PresenceCandidate = Pick<
@@ -17,7 +18,8 @@ const CANDIDATE = { _id: 1, ownerId: 1, lastSeenAt: 1, offlineDueAt: 1, offlineA
  * the document, and only that one announces it.
  */
 export class PresenceStore {
-  private readonly monitors: Collection<MonitorDoc>;
+  /** Also the holders of the presence outbox (presence/tracker.ts). */
+  readonly monitors: Collection<MonitorDoc>;
 
   constructor(db: Db) {
     this.monitors = db.collection<MonitorDoc>("monitors");
@@ -66,20 +68,29 @@ export class PresenceStore {
     );
   }
 
-  /** Online → offline, only while the timeout has passed (a reading since moved `offlineDueAt`). */
-  async claimOffline(id: string, now: number): Promise<boolean> {
+  /**
+   * Online → offline, only while the timeout has passed (a reading since moved `offlineDueAt`).
+   * `outbox`: the transition's announcement, committed with it.
+   */
+  async claimOffline(id: string, now: number, outbox: OutboxUpdate<PresenceEntry> = { $set: {} }): Promise<boolean> {
     const res = await this.monitors.updateOne(
       { _id: id, presence: "online", offlineDueAt: { $lte: now } },
-      { $set: { presence: "offline", presenceChangedAt: now } },
+      {
+        $set: { presence: "offline", presenceChangedAt: now, ...outbox.$set },
+        ...(outbox.$min ? { $min: outbox.$min } : {}),
+      },
     );
     return res.modifiedCount === 1;
   }
 
   /** Not online (offline, or never seen) → online, only while a reading within the timeout says so. */
-  async claimOnline(id: string, now: number): Promise<boolean> {
+  async claimOnline(id: string, now: number, outbox: OutboxUpdate<PresenceEntry> = { $set: {} }): Promise<boolean> {
     const res = await this.monitors.updateOne(
       { _id: id, presence: { $ne: "online" }, offlineDueAt: { $gt: now } },
-      { $set: { presence: "online", presenceChangedAt: now } },
+      {
+        $set: { presence: "online", presenceChangedAt: now, ...outbox.$set },
+        ...(outbox.$min ? { $min: outbox.$min } : {}),
+      },
     );
     return res.modifiedCount === 1;
   }
