@@ -15,6 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createSocket, type Socket } from "node:dgram";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,8 +42,11 @@ let stack: Stack | undefined;
 const services: ServiceProcess[] = [];
 let current: ReturnType<typeof spawn> | undefined;
 
+let dns: Socket | undefined;
+
 async function stopAll(): Promise<void> {
   current?.kill("SIGTERM");
+  dns?.close();
   await Promise.allSettled(services.map((s) => s.stop()));
   await stack?.stop();
   if (keep) say(`kept ${runDir}`);
@@ -65,9 +69,11 @@ async function main(): Promise<number> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const admin = { username: `contract-admin-${suffix}`, password: `contract-${randomBytes(12).toString("hex")}` };
-  // Nothing the fuzzer makes the platform fetch may leave this machine: yt-dlp is a stand-in that
-  // fails every download (tools/schemathesis/yt-dlp-offline), and Node's fetch (webhooks) goes to
-  // a proxy address where nothing listens.
+  // Nothing the fuzzer makes the platform fetch may leave this machine, not even a DNS query: the
+  // egress policy resolves user-given names with a local server that knows none (NXDOMAIN at
+  // once), yt-dlp is a stand-in that fails every download (tools/schemathesis/yt-dlp-offline),
+  // and Node's fetch goes to a proxy address where nothing listens.
+  dns = await nxdomainServer();
   const noEgress = "http://127.0.0.1:9";
   const env: Record<string, string> = {
     ...serviceEnv(stack),
@@ -76,9 +82,14 @@ async function main(): Promise<number> {
     LOG_LEVEL: "info", // startService waits for the "service ready" line
     TRELLIS_ADMIN_USERNAME: admin.username,
     TRELLIS_ADMIN_PASSWORD: admin.password,
-    // One token per run: the runs together take longer than the default 15 minutes.
+    // One token per run: a run can take longer than the default 15 minutes.
     ACCESS_TOKEN_TTL_SECONDS: "7200",
+    // The fuzzer fails logins by the thousand from this one address, and may learn the accounts'
+    // usernames (GET /api/v2/users): without this, every later run's own login would be a 429.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
+    LOGIN_MAX_FAILURES_PER_CLIENT: "1000000",
     YTDLP_PATH: join(root, "tools", "schemathesis", "yt-dlp-offline"),
+    EGRESS_DNS_SERVERS: `127.0.0.1:${(dns.address() as { port: number }).port}`,
     NODE_USE_ENV_PROXY: "1",
     HTTP_PROXY: noEgress,
     HTTPS_PROXY: noEgress,
@@ -117,16 +128,11 @@ async function main(): Promise<number> {
     if (res.status !== 200) throw new Error(`token for ${who.username}: ${res.status} ${await res.text()}`);
     return ((await res.json()) as { access_token: string }).access_token;
   };
-  // Every token up front: fuzzing the login routes soon rate-limits this client's logins (429).
-  const tokenOf: Record<string, string[]> = {};
-  for (const who of tokens) {
-    const account = who === "user" ? user : who === "admin" ? admin : undefined;
-    if (!account) throw new Error(`CONTRACT_TOKENS: unknown token ${JSON.stringify(who)} (user, admin)`);
-    tokenOf[who] = [await tokenFor(account), await tokenFor(account)];
-  }
-
+  const accounts: Record<string, { username: string; password: string }> = { user, admin };
   const results: { run: string; code: number; seconds: number; summary: string }[] = [];
   for (const who of tokens) {
+    const account = accounts[who];
+    if (!account) throw new Error(`CONTRACT_TOKENS: unknown token ${JSON.stringify(who)} (user, admin)`);
     // Two runs per token: everything but the operations that end the caller's own session, then
     // those alone with a fresh token, so a logout (or an admin deleting itself) cannot turn the
     // rest of the run into 401s.
@@ -135,7 +141,8 @@ async function main(): Promise<number> {
       ["-last", ENDS_OWN_SESSION.flatMap((id) => ["--include-operation-id", id])],
     ] as const) {
       const run = `${who}${part}`;
-      const token = tokenOf[who]?.shift() as string;
+      // A fresh session for each run: the one before may have ended the others (revokeSessions).
+      const token = await tokenFor(account);
       const reportDir = join(runDir, `report-${run}`);
       mkdirSync(reportDir, { recursive: true });
       const t0 = Date.now();
@@ -148,6 +155,29 @@ async function main(): Promise<number> {
   say(`summary (${Math.round((Date.now() - started) / 1000)} s in all):`);
   for (const r of results) say(`  ${r.run}: ${r.code === 0 ? "passed" : "FAILED"}, ${r.summary}, ${r.seconds} s`);
   return results.every((r) => r.code === 0) ? 0 : 1;
+}
+
+/** A DNS server on 127.0.0.1 that answers every query "no such name" (RFC 1035 RCODE 3). */
+function nxdomainServer(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket("udp4");
+    socket.on("message", (query, peer) => {
+      if (query.length < 12) return;
+      const reply = Buffer.from(query);
+      // QR=1, opcode and RD as asked, RA=1, RCODE=3; no answer, authority or additional records.
+      reply[2] = 0x80 | ((query[2] ?? 0) & 0x79);
+      reply[3] = 0x83;
+      reply.writeUInt16BE(0, 6);
+      reply.writeUInt16BE(0, 8);
+      reply.writeUInt16BE(0, 10);
+      // Only the header and the question: drop any EDNS record after the first question.
+      let end = 12;
+      while (end < reply.length && reply[end] !== 0) end += (reply[end] ?? 0) + 1;
+      socket.send(reply.subarray(0, Math.min(reply.length, end + 5)), peer.port, peer.address);
+    });
+    socket.once("error", reject);
+    socket.bind(0, "127.0.0.1", () => resolve(socket));
+  });
 }
 
 async function waitReady(base: string): Promise<void> {
@@ -165,10 +195,11 @@ async function waitReady(base: string): Promise<void> {
 
 /**
  * Operations that end the session of the token that calls them: run last, each token's second run.
- * (Logging out; an admin changing its own password or deleting itself, which stateful links can
- * reach through `GET /api/v2/me`.) Routes added later that revoke the caller's session go here.
+ * (Logging out; revoking a session by id, which stateful links find in `GET /api/v2/sessions`; an
+ * admin changing its own password or deleting itself, found through `GET /api/v2/me`.) Routes
+ * added later that can end the caller's own session go here.
  */
-const ENDS_OWN_SESSION = ["logout", "setPassword", "deleteUser"];
+const ENDS_OWN_SESSION = ["logout", "setPassword", "deleteUser", "revokeSession"];
 
 function runSchemathesis(base: string, token: string, reportDir: string, filter: readonly string[]): Promise<number> {
   const args = [
