@@ -20,9 +20,13 @@
 
 # Global: used by the final FROM. Defaults to the gateway so a plain `docker build .` works.
 ARG SERVICE=gateway
+# The Node base: the official image. Where none can be pulled (this project's CI), the compose
+# check builds an equivalent locally (scripts/build-images.sh node: Debian 12 + Node 24 + npm) and
+# passes NODE_IMAGE=localhost/trellis-node:24 (deploy/compose.podman.yml).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
-FROM node:24-bookworm-slim AS base
+FROM ${NODE_IMAGE} AS base
 WORKDIR /app
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
@@ -56,11 +60,14 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
 # ---------------------------------------------------------------------------------------------
 # Per-service runtime bases: what differs between the images apart from the code they start.
 
+# Health checks poll every 15 s; docker-compose.yml adds `start_interval: 2s` (checks every 2 s
+# while starting, Docker Engine 25+). Not here: Podman's builder (buildah 1.28) refuses the flag.
+#
 # Backend services have no HTTP port; healthy means an instance answers `<service>.v1.health`
 # over NATS (scripts/healthcheck.ts, using NATS_URL). Shell form so $SERVICE (set in the final
 # stage) expands when the check runs; `|| exit 1` maps any failure to Docker's "unhealthy" code.
 FROM base AS backend
-HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --start-interval=2s --retries=3 \
+HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --retries=3 \
     CMD node scripts/healthcheck.ts "$SERVICE" || exit 1
 
 FROM backend AS svc-auth
@@ -81,7 +88,7 @@ ENV YTDLP_PATH=/opt/yt-dlp/bin/yt-dlp
 # Gateway: liveness over HTTP. No curl/wget in the slim image, so Node's fetch does it.
 FROM base AS svc-gateway
 EXPOSE 8080
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --start-interval=2s --retries=3 \
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
 # ---------------------------------------------------------------------------------------------

@@ -256,7 +256,7 @@ try {
   await pool(ENQUEUE_JOBS + ENQUEUE_WARMUP, 8, async () => {
     videoIds.push(await uploadVideo(tiny, tinyVtt));
   });
-  const serviceQueue = new Queue("analysis", { connection: redis, prefix });
+  const serviceQueue = new Queue("{analysis}", { connection: redis, prefix });
   await serviceQueue.pause();
   const started = async (videoId: string) => {
     const r = await startAnalysis(videoId);

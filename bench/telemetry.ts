@@ -47,6 +47,10 @@
  * NATS, for at most BENCH_PIPELINE_SECONDS (default 15), with the time per store call; and CPU per
  * process during each phase from /proc/<pid>/stat (utime + stime), as a sampling profiler would.
  * Defaults keep a run within about 3 minutes.
+ * Before these, the sections of other files: commands, retention, durability (the cost of
+ * JetStream's `sync_interval: always` against nats-server's default, two servers side by side:
+ * ingest and ack p99 with each; bench/telemetry-durability.ts) and alarms; live readings after.
+ * `BENCH_ONLY=<section>` runs one of them (`ingest`: the phases above).
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { Agent, request as httpRequest } from "node:http";
@@ -84,6 +88,7 @@ import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { type CpuPhase, fakeReadingMsg, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 import { benchAlarms } from "./telemetry-alarms.ts";
 import { benchCommands } from "./telemetry-commands.ts";
+import { benchDurability } from "./telemetry-durability.ts";
 import { benchTelemetryLive } from "./telemetry-live.ts";
 import { benchRetention } from "./telemetry-retention.ts";
 
@@ -420,6 +425,8 @@ if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "commands") await benc
 // Live readings: alone here with BENCH_ONLY=live; in a full run after the ingest sections (end of file).
 if (process.env.BENCH_ONLY === "live") await benchTelemetryLive();
 if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "retention") await benchRetention();
+// What JetStream's sync_interval: always costs against nats-server's default (docs/durability.md).
+if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "durability") await benchDurability();
 if (!process.env.BENCH_ONLY || process.env.BENCH_ONLY === "alarms") {
   if ((await benchAlarms()) !== 0) process.exitCode = 1;
 }

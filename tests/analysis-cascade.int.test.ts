@@ -115,7 +115,7 @@ beforeAll(async () => {
   mongo = await MongoClient.connect(stack.mongoUrl);
   db = mongo.db(platform.dbName("analysis"));
   redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
-  queue = new Queue("analysis", { connection: redis, prefix: `t:${platform.suffix}:analysis` });
+  queue = new Queue("{analysis}", { connection: redis, prefix: `t:${platform.suffix}:analysis` });
   [alice, bob] = await Promise.all([
     registerUser(base, platform.suffix, "alice"),
     registerUser(base, platform.suffix, "bob"),

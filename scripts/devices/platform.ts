@@ -93,15 +93,31 @@ export async function createMonitors(
   return out;
 }
 
-/** Connects as the monitor itself (auth callout checks its password), with its own inbox prefix. */
+/** `nats://a:4222,nats://b:4223` → the servers of a cluster, any of which a device may use. */
+export const natsServers = (urls: string): string[] =>
+  urls
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+
+/**
+ * Connects as the monitor itself (auth callout checks its password), with its own inbox prefix.
+ * `natsUrl` may list several servers (comma-separated, a cluster): the device connects to one and
+ * moves to another when that one is lost, reconnecting for as long as the cluster takes to come back.
+ */
 export function connectDevice(natsUrl: string, device: DeviceCredentials): Promise<NatsConnection> {
   return connect({
-    servers: natsUrl,
+    servers: natsServers(natsUrl),
     user: device.id,
     pass: device.password,
     inboxPrefix: deviceSubjects.inboxPrefix(device.id),
     name: `simulated-monitor-${device.id}`,
-    maxReconnectAttempts: 10,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    // After a NATS restart every device logs in again through the auth callout at once; an answer
+    // that comes late (auth reconnecting too, argon2 under load) is an auth error, which nats.js
+    // would otherwise take, the second time, as final and close the connection.
+    ignoreAuthErrorAbort: true,
     // No stack trace captured per publish (nats.js does it by default in case of a timeout): the
     // simulator is a load generator sharing the machine with what it measures.
     noAsyncTraces: true,
@@ -112,17 +128,26 @@ export function connectDevice(natsUrl: string, device: DeviceCredentials): Promi
 export async function connectDevices(
   natsUrl: string,
   devices: readonly DeviceCredentials[],
-  options: { concurrency?: number; onProgress?: (done: number) => void } = {},
+  options: { concurrency?: number; onProgress?: (done: number) => void; attempts?: number } = {},
 ): Promise<NatsConnection[]> {
   const conns: NatsConnection[] = new Array(devices.length);
   let done = 0;
   try {
     await inBatches(devices.length, options.concurrency ?? 8, async (i) => {
       const device = devices[i] as DeviceCredentials;
-      try {
-        conns[i] = await connectDevice(natsUrl, device);
-      } catch (err) {
-        throw new Error(`monitor ${device.id} could not connect to ${natsUrl}: ${(err as Error).message}`);
+      // A refused or failed first connection is tried again for a while: NATS restarting (npm
+      // start's supervisor), or the auth service's callout answer late on a loaded machine, is
+      // answered "Authorization Violation" or a connection error, and passes.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          conns[i] = await connectDevice(natsUrl, device);
+          break;
+        } catch (err) {
+          if (attempt >= (options.attempts ?? 6)) {
+            throw new Error(`monitor ${device.id} could not connect to ${natsUrl}: ${(err as Error).message}`);
+          }
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * 2 ** (attempt - 1))));
+        }
       }
       options.onProgress?.(++done);
     });

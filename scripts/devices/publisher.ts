@@ -5,6 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { withJsRetry } from "@trellis/runtime";
 
 export interface PublishTarget {
   /** Shown in failure reasons. */
@@ -31,6 +32,12 @@ export interface PublishPlan {
   inFlight: number;
   /** How long one publish waits for its ack (ms). */
   ackTimeoutMs?: number;
+  /**
+   * How long a publish is retried after a transient failure (a timeout or no stream leader, as
+   * during a NATS node's failover), with the same `Nats-Msg-Id`, so the reading is stored exactly
+   * once; default 60 s, within the readings stream's duplicate window. 0: no retry.
+   */
+  retryForMs?: number;
   /** Stops sending (what is in flight is still awaited). */
   signal?: AbortSignal;
   /** Called when a message is acknowledged: its target index and ack latency (ms). */
@@ -167,24 +174,28 @@ export async function publishPaced(targets: readonly PublishTarget[], plan: Publ
     const sentAt = performance.now();
     inFlight++;
     stats.sent++;
-    target.js
-      .publish(target.subject, payload, { msgID, ...(plan.ackTimeoutMs ? { timeout: plan.ackTimeoutMs } : {}) })
-      .then(
-        (ack) => {
-          const latency = performance.now() - sentAt;
-          stats.acked++;
-          if (ack.duplicate) stats.duplicates++;
-          latencies.add(latency);
-          plan.onAck?.(index, latency);
-          settle();
-        },
-        (err: unknown) => {
-          stats.failed++;
-          const reason = `${target.name}: ${reasonOf(err)}`;
-          stats.failures.set(reason, (stats.failures.get(reason) ?? 0) + 1);
-          settle();
-        },
-      );
+    const publish = () =>
+      target.js.publish(target.subject, payload, {
+        msgID,
+        ...(plan.ackTimeoutMs ? { timeout: plan.ackTimeoutMs } : {}),
+      });
+    const retryForMs = plan.retryForMs ?? 60_000;
+    (retryForMs > 0 ? withJsRetry(publish, { deadlineMs: retryForMs, maxDelayMs: 1_000 }) : publish()).then(
+      (ack) => {
+        const latency = performance.now() - sentAt;
+        stats.acked++;
+        if (ack.duplicate) stats.duplicates++;
+        latencies.add(latency);
+        plan.onAck?.(index, latency);
+        settle();
+      },
+      (err: unknown) => {
+        stats.failed++;
+        const reason = `${target.name}: ${reasonOf(err)}`;
+        stats.failures.set(reason, (stats.failures.get(reason) ?? 0) + 1);
+        settle();
+      },
+    );
   };
 
   for (;;) {

@@ -8,6 +8,17 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({ NATS_URL: "nats://127.0.0.1:4222", LOG_LEVEL: "info", SHUTDOWN_TIMEOUT_MS: 2500 });
   });
 
+  it("takes a cluster's NATS URLs as a comma-separated list, and JETSTREAM_REPLICAS (1 by default)", () => {
+    const urls = "nats://127.0.0.1:4222,nats://127.0.0.1:4223, nats://127.0.0.1:4224";
+    expect(loadConfig(baseConfigSchema, { NATS_URL: urls, JETSTREAM_REPLICAS: "3" })).toMatchObject({
+      NATS_URL: urls,
+      JETSTREAM_REPLICAS: 3,
+    });
+    expect(loadConfig(baseConfigSchema, {}).JETSTREAM_REPLICAS).toBe(1);
+    expect(() => loadConfig(baseConfigSchema, { NATS_URL: "nats://a:1,http://b:2" })).toThrow(/NATS_URL/);
+    expect(() => loadConfig(baseConfigSchema, { JETSTREAM_REPLICAS: "0" })).toThrow(/JETSTREAM_REPLICAS/);
+  });
+
   it("names every bad variable and what it got", () => {
     const run = () =>
       loadConfig(baseConfigSchema, { NATS_URL: "http://x:1", LOG_LEVEL: "loud", SHUTDOWN_TIMEOUT_MS: "soon" });

@@ -58,6 +58,12 @@ export const baseConfigSchema = z.object({
   LOG_LEVEL: env.logLevel().default("info"),
   /** Upper bound for a graceful shutdown; after it the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: env.int(100, 120_000).default(10_000),
+  /**
+   * Replicas of every JetStream stream the service creates or updates: 1 on a single server
+   * (`npm start`), 3 on the three-node cluster (`npm run start:cluster`). Raising it on an
+   * existing stream scales it up (on a cluster with enough nodes).
+   */
+  JETSTREAM_REPLICAS: env.int(1, 5).default(1),
   /** Names this process in health replies and logs; defaults to host + pid. */
   INSTANCE_ID: z.string().min(1).max(200).optional(),
 });

@@ -10,6 +10,7 @@ import {
 import { type Logger, pino } from "pino";
 import type { z } from "zod";
 import { DEAD_LETTER_MAX_PAYLOAD_BYTES, deadLetterRecord, ensureDeadLetterStream } from "./dead-letter.ts";
+import { withJsRetry } from "./js-retry.ts";
 import { encodeJson } from "./serve.ts";
 
 /**
@@ -143,6 +144,8 @@ export interface ConsumeSpec<S extends z.ZodType> {
    */
   maxMessages?: number;
   log?: Logger;
+  /** Replicas of the dead-letter stream when this creates it: the service's `JETSTREAM_REPLICAS` (default 1). */
+  replicas?: number;
   /** Most payload bytes copied into a dead-letter record (default 1 MiB). */
   deadLetterMaxPayloadBytes?: number;
 }
@@ -166,11 +169,11 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
   const log = (spec.log ?? pino({ level: "silent" })).child({ stream: spec.stream, consumer: spec.consumer });
   const retry = spec.retry ?? DEFAULT_RETRY;
   const js = jetstream(nc);
-  for (const w of (await ensureDeadLetterStream(nc)).warnings) {
+  for (const w of (await ensureDeadLetterStream(nc, spec.replicas)).warnings) {
     log.warn({ field: w.field, wanted: w.wanted, actual: w.actual }, w.message);
   }
-  const consumer = await js.consumers.get(spec.stream, spec.consumer);
-  const { config } = await consumer.info(true);
+  const consumer = await withJsRetry(() => js.consumers.get(spec.stream, spec.consumer));
+  const { config } = await withJsRetry(() => consumer.info(true));
   const maxDeliver = config.max_deliver ?? -1;
   // Long handlers tell JetStream they are still working, well before the ack wait runs out.
   const workingEveryMs = Math.max(1_000, (config.ack_wait ?? 30_000_000_000) / 1_000_000 / 2);
@@ -192,6 +195,7 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
       reason,
       spec.deadLetterMaxPayloadBytes ?? DEAD_LETTER_MAX_PAYLOAD_BYTES,
     );
+    // Not retried here: a failure naks the message, and its redelivery (with backoff) is the retry.
     await js.publish(dlSubject, encodeJson(record), { msgID: `${spec.stream}.${spec.consumer}.${msg.seq}` });
   };
 
@@ -251,7 +255,9 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
   };
 
   let stopping = false;
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: spec.maxMessages ?? 10 });
+  // Pulls of 10 s (heartbeats every 5 s): a consumer leader lost with its NATS node is noticed and
+  // pulled from again on the new leader after ~10 s of silence rather than nats.js's default ~30 s.
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: spec.maxMessages ?? 10, expires: 10_000 });
   const done = (async (): Promise<Error | undefined> => {
     try {
       for await (const msg of messages) {

@@ -22,8 +22,11 @@ export const deadLetterStreamSpec: StreamSpec = {
   duplicate_window: nanos(2 * 60_000),
 };
 
-export const ensureDeadLetterStream = (target: NatsConnection | JetStreamManager): Promise<Ensured<unknown>> =>
-  ensureStream(target, deadLetterStreamSpec);
+export const ensureDeadLetterStream = (
+  target: NatsConnection | JetStreamManager,
+  replicas?: number,
+): Promise<Ensured<unknown>> =>
+  ensureStream(target, { ...deadLetterStreamSpec, ...(replicas ? { num_replicas: replicas } : {}) });
 
 /** Default cap on the payload copied into a record, well under NATS's `max_payload`. */
 export const DEAD_LETTER_MAX_PAYLOAD_BYTES = 1024 * 1024;

@@ -1,6 +1,7 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
+import { withJsRetry } from "./js-retry.ts";
 import { encodeJson } from "./serve.ts";
 
 /** A durable event: its subject and payload schema, declared in the contracts. */
@@ -12,7 +13,9 @@ export interface EventSpec<S extends z.ZodType = z.ZodType> {
 export interface EventPublisher {
   /**
    * Validates and publishes an event to JetStream and waits for the stream's ack. `id` becomes the
-   * `Nats-Msg-Id`, so a retried publish is stored once. Core subscribers receive it as well.
+   * `Nats-Msg-Id`, so a retried publish is stored once: with an id, a transient failure (a timeout,
+   * no stream leader during a failover) is retried with backoff for up to 10 s. Core subscribers
+   * receive it as well.
    */
   publish<S extends z.ZodType>(event: EventSpec<S>, payload: z.input<S>, id?: string): Promise<void>;
 }
@@ -22,7 +25,9 @@ export function eventPublisher(nc: NatsConnection): EventPublisher {
   return {
     async publish(event, payload, id) {
       const data = event.schema.parse(payload);
-      await js.publish(event.subject, encodeJson(data), id ? { msgID: id } : undefined);
+      const bytes = encodeJson(data);
+      if (id) await withJsRetry(() => js.publish(event.subject, bytes, { msgID: id }), { deadlineMs: 10_000 });
+      else await js.publish(event.subject, bytes);
     },
   };
 }

@@ -8,6 +8,7 @@ export * from "./egress-proxy.ts";
 export * from "./events.ts";
 export * from "./group-commit.ts";
 export * from "./jetstream.ts";
+export * from "./js-retry.ts";
 export * from "./logger.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";

@@ -13,6 +13,7 @@ import {
   type StreamUpdateConfig,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { withJsRetry } from "./js-retry.ts";
 
 /**
  * JetStream API error codes (`err_code`) that setup code reacts to. nats.js names only some in
@@ -84,9 +85,18 @@ function differing<T extends object>(wanted: T, actual: object, skip: readonly s
  * given keep their current value (so a service that only wants another service's stream to exist
  * does not undo that service's settings). Storage cannot change on an existing stream: it is kept
  * and reported in `warnings`. Safe when several instances start at once: an identical concurrent
- * create succeeds for both, a different one ends in an update.
+ * create succeeds for both, a different one ends in an update. Transient JetStream failures (no
+ * meta leader yet, a node of the cluster down: `isTransientJsError`) are retried with backoff for
+ * up to 30 s, as every step is idempotent. `num_replicas` is the service's `JETSTREAM_REPLICAS`.
  */
-export async function ensureStream(
+export function ensureStream(
+  target: NatsConnection | JetStreamManager,
+  spec: StreamSpec,
+): Promise<Ensured<StreamInfo>> {
+  return withJsRetry(() => ensureStreamOnce(target, spec));
+}
+
+async function ensureStreamOnce(
   target: NatsConnection | JetStreamManager,
   spec: StreamSpec,
 ): Promise<Ensured<StreamInfo>> {
@@ -122,16 +132,18 @@ export async function ensureStream(
   return { action: "updated", info: updated, warnings };
 }
 
-/** Whether a stream exists. */
+/** Whether a stream exists (transient failures retried as in `ensureStream`). */
 export async function streamExists(target: NatsConnection | JetStreamManager, name: string): Promise<boolean> {
   const jsm = await managerOf(target);
-  try {
-    await jsm.streams.info(name);
-    return true;
-  } catch (err) {
-    if (isJsApiError(err, JsApiCodes.StreamNotFound)) return false;
-    throw err;
-  }
+  return withJsRetry(async () => {
+    try {
+      await jsm.streams.info(name);
+      return true;
+    } catch (err) {
+      if (isJsApiError(err, JsApiCodes.StreamNotFound)) return false;
+      throw err;
+    }
+  });
 }
 
 /** A durable consumer's wanted configuration; explicit acks and delivery from the start unless given. */
@@ -155,9 +167,18 @@ const IMMUTABLE_CONSUMER_FIELDS = [
  * Creates a durable pull consumer shared by every instance, idempotently: an identical one is
  * accepted as is, an existing one with other settings is updated where JetStream allows it, and a
  * setting it fixes at creation (ack or deliver policy, start position...) is kept and reported in
- * `warnings`. Safe when several instances start at once.
+ * `warnings`. Safe when several instances start at once. Transient failures are retried as in
+ * `ensureStream`. Its replicas are the stream's (JetStream's default).
  */
-export async function ensureDurableConsumer(
+export function ensureDurableConsumer(
+  target: NatsConnection | JetStreamManager,
+  stream: string,
+  spec: DurableSpec,
+): Promise<Ensured<ConsumerInfo>> {
+  return withJsRetry(() => ensureDurableConsumerOnce(target, stream, spec));
+}
+
+async function ensureDurableConsumerOnce(
   target: NatsConnection | JetStreamManager,
   stream: string,
   spec: DurableSpec,

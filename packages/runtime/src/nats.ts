@@ -26,6 +26,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
     noAsyncTraces: true,
   });
   options.log.info({ server: nc.getServer() }, "nats connected");
+  trackConnection(nc);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error" || s.type === "ldm") {
@@ -34,4 +35,27 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
     }
   })();
   return nc;
+}
+
+const disconnected = new WeakMap<NatsConnection, boolean>();
+
+/** Follows a connection's disconnects and reconnects, for `natsConnected`. */
+export function trackConnection(nc: NatsConnection): void {
+  if (disconnected.has(nc)) return;
+  disconnected.set(nc, false);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") disconnected.set(nc, true);
+      else if (s.type === "reconnect") disconnected.set(nc, false);
+    }
+  })();
+}
+
+/**
+ * Whether the connection is up right now: not closed or draining and, when tracked (every
+ * connection `connectNats` made), not between a disconnect and the reconnect. A connection that is
+ * reconnecting is not closed, so `isClosed()` alone would call it up.
+ */
+export function natsConnected(nc: NatsConnection): boolean {
+  return !nc.isClosed() && !nc.isDraining() && disconnected.get(nc) !== true;
 }

@@ -2,8 +2,10 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
+import { generateNatsAuth, type NatsAuth, natsServerConfig } from "./nats-config.ts";
 import { freePort, waitForPort } from "./ports.ts";
+import { REDIS_DURABILITY_ARGS } from "./redis-config.ts";
+import { describeExit, type Running, runningOf } from "./supervisor.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
 /** Where scripts/install-deps.sh puts nats-server, ferretdb and a redis-server link. */
@@ -38,15 +40,13 @@ interface SpawnSpec {
   port: number;
   url: string;
   timeoutMs?: number;
+  natsAuth?: NatsAuth;
+  /** NATS's HTTP monitoring endpoint, when the server has one. */
+  monitorUrl?: string;
 }
 
-interface Running {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
-
-/** Starts the server process and waits until it accepts connections. */
-async function launch(spec: SpawnSpec): Promise<Running> {
+/** Starts the server and resolves once it accepts connections; rejects (and kills it) when it exits first or times out. */
+async function spawnOnce(spec: SpawnSpec): Promise<Running> {
   // Own process group: a terminal's Ctrl-C reaches the launcher, which stops servers last,
   // after the services that use them have drained.
   const child: ChildProcess = spawn(spec.command, spec.args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
@@ -54,40 +54,47 @@ async function launch(spec: SpawnSpec): Promise<Running> {
   child.stderr?.on("data", (chunk: Buffer) => {
     if (stderr.length < 10_000) stderr += chunk.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const failed = exited.then((code) => {
-    throw new Error(`${spec.name} (${spec.command}) exited with ${code} before it was ready:\n${stderr}`);
+  const running = runningOf(child, 5_000);
+  const failed = running.exited.then((exit) => {
+    throw new Error(`${spec.name} (${spec.command}) ${describeExit(exit)} before it was ready:\n${stderr}`);
   });
   failed.catch(() => {});
   try {
     await Promise.race([waitForPort(spec.port, spec.timeoutMs ?? 20_000), failed]);
   } catch (err) {
     child.kill("SIGKILL");
+    await running.exited;
     throw err;
   }
-  return { child, exited };
+  return running;
 }
 
-/** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
-async function terminate({ child, exited }: Running): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
+/**
+ * A server process on a fixed port. `respawn()` starts it again with the same arguments (same
+ * port, same data directory, same configuration file), which is how the supervisor of `npm start`
+ * restarts a server that died; `stop()` stops whichever process is current.
+ */
 async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
-  let current: Running | undefined = await launch(spec);
+  let current: Running | undefined = await spawnOnce(spec);
   let stopping: Promise<void> | undefined;
   return {
     name: spec.name,
     url: spec.url,
     via: "binary",
-    description: `${spec.command} (pid ${current.child.pid})`,
+    description: `${spec.command} (pid ${current?.pid})`,
+    ...(spec.natsAuth ? { natsAuth: spec.natsAuth } : {}),
+    ...(spec.monitorUrl ? { monitorUrl: spec.monitorUrl } : {}),
+    get process() {
+      return current;
+    },
+    async respawn() {
+      if (stopping) throw new Error(`${spec.name} is stopping`);
+      current = await spawnOnce(spec);
+      return current;
+    },
     stop() {
       stopping ??= (async () => {
-        if (current) await terminate(current);
+        await current?.stop();
         current = undefined;
       })();
       return stopping;
@@ -95,12 +102,12 @@ async function spawnServer(spec: SpawnSpec): Promise<Dependency> {
     outage: {
       async down() {
         if (stopping) throw new Error(`${spec.name} was stopped for good`);
-        if (current) await terminate(current);
+        await current?.stop();
         current = undefined;
       },
       async up() {
         if (stopping) throw new Error(`${spec.name} was stopped for good`);
-        current ??= await launch(spec);
+        current ??= await spawnOnce(spec);
       },
     },
   };
@@ -111,20 +118,38 @@ const ensureDir = (dir: string): string => {
   return dir;
 };
 
-export async function startNatsBinary(dataDir: string, port?: number): Promise<Dependency> {
+/**
+ * `syncInterval`: JetStream's fsync setting, JETSTREAM_SYNC_INTERVAL (`always`) unless given (the
+ * benchmark runs a second server with nats-server's default beside it). The monitoring endpoint
+ * (`/varz`, `/healthz`) listens on a free port of 127.0.0.1: `monitorUrl`.
+ */
+export async function startNatsBinary(
+  dataDir: string,
+  port?: number,
+  options: { syncInterval?: string } = {},
+): Promise<Dependency> {
   const p = port ?? (await freePort());
+  const monitorPort = await freePort();
   const dir = ensureDir(join(dataDir, "nats"));
   const auth = generateNatsAuth();
   const configFile = join(dir, "nats.conf");
-  writeFileSync(configFile, natsServerConfig({ listen: `127.0.0.1:${p}`, storeDir: dir, auth }), { mode: 0o600 });
-  const dep = await spawnServer({
+  const config = natsServerConfig({
+    listen: `127.0.0.1:${p}`,
+    monitorListen: `127.0.0.1:${monitorPort}`,
+    storeDir: dir,
+    auth,
+    ...(options.syncInterval ? { syncInterval: options.syncInterval } : {}),
+  });
+  writeFileSync(configFile, config, { mode: 0o600 });
+  return spawnServer({
     name: "nats",
     command: binaryPath("nats-server"),
     args: ["-c", configFile],
     port: p,
     url: `nats://127.0.0.1:${p}`,
+    natsAuth: auth,
+    monitorUrl: `http://127.0.0.1:${monitorPort}`,
   });
-  return { ...dep, natsAuth: auth };
 }
 
 export async function startMongoBinary(dataDir: string, port?: number): Promise<Dependency> {
@@ -138,14 +163,82 @@ export async function startMongoBinary(dataDir: string, port?: number): Promise<
   });
 }
 
-export async function startRedisBinary(dataDir: string, persistent: boolean, port?: number): Promise<Dependency> {
+/**
+ * Always with the append-only file (REDIS_DURABILITY_ARGS), test servers too, so tests run on the
+ * configuration BullMQ gets in production; `persistent` only decides where the data directory is
+ * kept (the caller's dataDir is temporary for tests).
+ */
+export async function startRedisBinary(dataDir: string, _persistent: boolean, port?: number): Promise<Dependency> {
   const p = port ?? (await freePort());
-  const persistence = persistent ? ["--appendonly", "yes"] : ["--save", "", "--appendonly", "no"];
   return spawnServer({
     name: "redis",
     command: binaryPath("redis-server"),
-    args: ["--bind", "127.0.0.1", "--port", String(p), "--dir", ensureDir(join(dataDir, "redis")), ...persistence],
+    args: [
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(p),
+      "--dir",
+      ensureDir(join(dataDir, "redis")),
+      ...REDIS_DURABILITY_ARGS,
+    ],
     port: p,
     url: `redis://127.0.0.1:${p}`,
   });
+}
+
+/** One node of `startNatsClusterBinaries`. */
+export interface NatsNodePorts {
+  client: number;
+  route: number;
+}
+
+/**
+ * A NATS cluster of local nats-server processes (`npm run start:cluster`): one node per entry of
+ * `nodes`, named `trellis-<i>` (JetStream needs unique server names), each with its own store
+ * directory `<dataDir>/nats-<i>`, JetStream on, explicit routes to every other node, one set of
+ * credentials for all (a service may connect to any node). Nodes start together: JetStream waits
+ * for a quorum of the cluster, so one at a time would not do. Route connections carry a password
+ * of their own.
+ */
+export async function startNatsClusterBinaries(
+  dataDir: string,
+  nodes: readonly NatsNodePorts[],
+): Promise<Dependency[]> {
+  const auth = generateNatsAuth();
+  const routeAuth = { user: "route", password: generateNatsAuth().password };
+  const specs = nodes.map((node, i) => {
+    const n = i + 1;
+    const dir = ensureDir(join(dataDir, `nats-${n}`));
+    const configFile = join(dir, "nats.conf");
+    const config = natsServerConfig({
+      listen: `127.0.0.1:${node.client}`,
+      storeDir: dir,
+      auth,
+      serverName: `trellis-${n}`,
+      cluster: {
+        name: "trellis",
+        listen: `127.0.0.1:${node.route}`,
+        routes: nodes.filter((_, j) => j !== i).map((o) => `127.0.0.1:${o.route}`),
+        ...routeAuth,
+      },
+    });
+    writeFileSync(configFile, config, { mode: 0o600 });
+    return {
+      name: "nats" as const,
+      command: binaryPath("nats-server"),
+      args: ["-c", configFile],
+      port: node.client,
+      url: `nats://127.0.0.1:${node.client}`,
+      natsAuth: auth,
+    };
+  });
+  const settled = await Promise.allSettled(specs.map((spec) => spawnServer(spec)));
+  const started = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failure = settled.find((r) => r.status === "rejected");
+  if (failure) {
+    await Promise.allSettled(started.map((d) => d.stop()));
+    throw (failure as PromiseRejectedResult).reason;
+  }
+  return started;
 }

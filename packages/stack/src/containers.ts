@@ -1,6 +1,7 @@
 import { connect as connectTcp } from "node:net";
 import { generateNatsAuth, natsServerConfig } from "./nats-config.ts";
 import { freePort, waitForPort } from "./ports.ts";
+import { REDIS_DURABILITY_ARGS } from "./redis-config.ts";
 import type { Dependency, DependencyName } from "./types.ts";
 
 /**
@@ -15,6 +16,8 @@ export const images = (): Record<DependencyName, string> => ({
 });
 
 const PORTS: Record<DependencyName, number> = { mongo: 27017, nats: 4222, redis: 6379 };
+/** NATS's HTTP monitoring port in the container (`/varz`, `/healthz`), published on a free port. */
+const NATS_MONITOR_PORT = 8222;
 
 /** The line each server logs once it accepts connections (official image | local image). */
 const READY: Record<DependencyName, RegExp> = {
@@ -43,8 +46,11 @@ export async function startContainer(name: DependencyName, requestedPort?: numbe
     }
   }
   const image = images()[name];
+  const main = hostPort ? { container: PORTS[name], host: hostPort } : PORTS[name];
+  // The monitoring port fixed too, for the same reason (monitorUrl stays valid across an outage).
+  const monitor = name === "nats" ? [{ container: NATS_MONITOR_PORT, host: await freePort() }] : [];
   let container = new LoopbackContainer(image)
-    .withExposedPorts(hostPort ? { container: PORTS[name], host: hostPort } : PORTS[name])
+    .withExposedPorts(main, ...monitor)
     .withWaitStrategy(Wait.forLogMessage(READY[name]))
     .withStartupTimeout(60_000);
   // Same configuration for the official image and ours: both have nats-server as entrypoint.
@@ -53,11 +59,21 @@ export async function startContainer(name: DependencyName, requestedPort?: numbe
     container = container
       .withCopyContentToContainer([
         {
-          content: natsServerConfig({ listen: "0.0.0.0:4222", storeDir: "/data", auth: natsAuth }),
+          content: natsServerConfig({
+            listen: "0.0.0.0:4222",
+            monitorListen: `0.0.0.0:${NATS_MONITOR_PORT}`,
+            storeDir: "/data",
+            auth: natsAuth,
+          }),
           target: "/nats.conf",
         },
       ])
       .withCommand(["-c", "/nats.conf"]);
+  }
+  // Flags only: the official image's entrypoint puts redis-server in front, ours is redis-server.
+  // --protected-mode no: the official image's default already; connections come from the host.
+  if (name === "redis") {
+    container = container.withCommand(["--protected-mode", "no", "--dir", "/data", ...REDIS_DURABILITY_ARGS]);
   }
   const started = await container.start();
   const url = `${SCHEME[name]}://${started.getHost()}:${started.getMappedPort(PORTS[name])}`;
@@ -67,7 +83,9 @@ export async function startContainer(name: DependencyName, requestedPort?: numbe
     url,
     via: "container",
     description: `${image} (container ${started.getId().slice(0, 12)})`,
-    ...(natsAuth ? { natsAuth } : {}),
+    ...(natsAuth
+      ? { natsAuth, monitorUrl: `http://${started.getHost()}:${started.getMappedPort(NATS_MONITOR_PORT)}` }
+      : {}),
     stop() {
       stopping ??= started.stop({ timeout: 5_000 }).then(() => undefined);
       return stopping;

@@ -80,6 +80,9 @@ export async function startDependency(
       description: `${ENV_URL[name]}`,
       stop: async () => {},
       ...(natsAuth ? { natsAuth } : {}),
+      ...(name === "nats" && process.env.TRELLIS_NATS_MONITOR_URL
+        ? { monitorUrl: process.env.TRELLIS_NATS_MONITOR_URL }
+        : {}),
     };
   } else if (await useContainers()) {
     dep = await startContainer(name, options.ports?.[name]);

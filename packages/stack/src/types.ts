@@ -1,4 +1,5 @@
 import type { NatsAuth } from "./nats-config.ts";
+import type { Running } from "./supervisor.ts";
 
 export type DependencyName = "mongo" | "nats" | "redis";
 
@@ -11,9 +12,15 @@ export interface Dependency {
   readonly url: string;
   /** NATS only: the service credentials and the callout issuer key (see nats-config.ts). */
   readonly natsAuth?: NatsAuth;
+  /** NATS started by the harness: its HTTP monitoring endpoint (`/varz`, `/healthz`). */
+  readonly monitorUrl?: string;
   readonly via: Provenance;
   /** What was started, e.g. the image or binary, for logs. */
   readonly description: string;
+  /** A local binary's current process (none during an `outage`; absent for a container or a server given by URL). */
+  readonly process?: Running | undefined;
+  /** Local binaries: starts the server again, same port, data and configuration (after it died). */
+  respawn?(): Promise<Running>;
   /** Stops the server (no-op for servers given by URL). Idempotent. */
   stop(): Promise<void>;
   /**

@@ -17,10 +17,18 @@ export const analysisConfigSchema = baseConfigSchema
       .max(100)
       .default("trellis:analysis:")
       .transform((v) => v.replace(/:+$/, "")),
+    /**
+     * The BullMQ queue. Hash-tagged (`{analysis}`): every key of the queue hashes to one slot, so
+     * it also works on Redis Cluster. A queue of the old untagged name is migrated at start
+     * (jobs/legacy-queue.ts).
+     */
     ANALYSIS_QUEUE: z
       .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -")
-      .default("analysis"),
+      .regex(
+        /^(\{[A-Za-z0-9_-]{1,64}\}|[A-Za-z0-9_-]{1,64})$/,
+        "must be 1-64 letters, digits, _ or -, optionally in {}",
+      )
+      .default("{analysis}"),
     /** Jobs one instance runs at once. */
     WORKER_CONCURRENCY: env.int(1, 64).default(2),
     /** Per-job deadline: past it the job fails with `deadline_exceeded`, never retried. */

@@ -11,6 +11,7 @@ import { answerHandlers } from "./handlers/answers.ts";
 import { urlAnalysisHandlers } from "./handlers/url-analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
 import { cleanStaleJobDirs } from "./jobs/job-dirs.ts";
+import { migrateLegacyQueue } from "./jobs/legacy-queue.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
 import { openAiQuestionGenerator } from "./questions/openai.ts";
@@ -33,10 +34,13 @@ await runService({
     const stale = await cleanStaleJobDirs(config.ANALYSIS_TMP_DIR ?? tmpdir());
     if (stale.removed.length > 0) log.warn(stale, "removed job directories of dead workers");
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
+    const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL);
     const store = new AnalysesStore(mongo.db);
     await store.ensureIndexes();
-    logSetupWarnings(log, await ensureStream(nc, analysisEventsStreamSpec()));
+    logSetupWarnings(
+      log,
+      await ensureStream(nc, { ...analysisEventsStreamSpec(), num_replicas: config.JETSTREAM_REPLICAS }),
+    );
     const publish = analysisEventPublisher(nc, log.child({ component: "events" }));
 
     // An OpenAI-compatible model when configured, the offline generator always last (the fallback).
@@ -60,6 +64,8 @@ await runService({
 
     const queue = openQueue(redis, config);
     shutdown.add("analysis queue", () => queue.close());
+    const moved = await migrateLegacyQueue(redis, config, queue);
+    if (moved > 0) log.warn({ moved, queue: config.ANALYSIS_QUEUE }, "unfinished jobs moved from the untagged queue");
     // Registered after Redis and MongoDB, so it closes first: in-flight jobs are handed back.
     const worker = startWorker(redis, {
       nc,
@@ -81,8 +87,9 @@ await runService({
 
     // Deleted videos and users take their analyses with them (durable consumers of media's and
     // auth's events); registered after MongoDB and the queue, so they stop before those close.
-    for (const kept of await ensureCascadeConsumers(await jetstreamManager(nc))) logSetupWarnings(log, kept);
-    const cascadeDeps = { nc, store, queue, publish, cancelWaitMs, answers };
+    for (const kept of await ensureCascadeConsumers(await jetstreamManager(nc), config.JETSTREAM_REPLICAS))
+      logSetupWarnings(log, kept);
+    const cascadeDeps = { nc, store, queue, publish, cancelWaitMs, answers, replicas: config.JETSTREAM_REPLICAS };
     const cascadeLog = log.child({ component: "cascade" });
     const videoCascade = await startVideoDeletedCascade(nc, cascadeDeps, cascadeLog);
     shutdown.add("video-deleted cascade", () => videoCascade.stop());

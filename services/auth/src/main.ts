@@ -43,8 +43,12 @@ await runService({
   config: authConfigSchema,
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
-    const redis = await openRedis({ shutdown, instance }, config.REDIS_URL);
-    const stream = await ensureStream(nc, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] });
+    const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL);
+    const stream = await ensureStream(nc, {
+      name: AUTH_EVENTS_STREAM,
+      subjects: [AUTH_EVENTS_SUBJECTS],
+      num_replicas: config.JETSTREAM_REPLICAS,
+    });
     logSetupWarnings(log, stream);
     const events = eventPublisher(nc);
 

@@ -50,10 +50,15 @@ await runService({
     const jsm = await jetstreamManager(nc);
     // JetStream keeps some settings of an existing stream or consumer (storage, ack policy...).
     const kept = (ensured: Ensured<unknown>) => logSetupWarnings(log, ensured);
-    kept(await ensureStream(jsm, { name: MEDIA_EVENTS_STREAM, subjects: [MEDIA_EVENTS_SUBJECTS] }));
+    const replicas = config.JETSTREAM_REPLICAS;
+    kept(
+      await ensureStream(jsm, { name: MEDIA_EVENTS_STREAM, subjects: [MEDIA_EVENTS_SUBJECTS], num_replicas: replicas }),
+    );
     // Auth owns this stream; create it (as auth does) if media happens to start first.
     if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
-      kept(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
+      kept(
+        await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS], num_replicas: replicas }),
+      );
     }
     kept(
       await ensureDurableConsumer(jsm, AUTH_EVENTS_STREAM, {
@@ -68,6 +73,7 @@ await runService({
     // Registered after the MongoDB client, so it stops (finishing the user in hand) before it closes.
     const cascade = await startUserDeletedCascade({
       nc,
+      replicas,
       pictures,
       videos,
       tus,

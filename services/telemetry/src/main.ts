@@ -88,12 +88,21 @@ await runService({
     const js = jetstream(nc);
     // JetStream keeps some settings of an existing stream or consumer (storage, ack policy...).
     const kept = (ensured: Ensured<unknown>) => logSetupWarnings(log, ensured);
-    kept(await ensureStream(jsm, readingsStreamSpec(config.READINGS_MAX_AGE_DAYS)));
-    kept(await ensureStream(jsm, { name: TELEMETRY_EVENTS_STREAM, subjects: [TELEMETRY_EVENTS_SUBJECTS] }));
-    kept(await ensureStream(jsm, liveStreamSpec()));
+    const replicas = config.JETSTREAM_REPLICAS;
+    kept(await ensureStream(jsm, { ...readingsStreamSpec(config.READINGS_MAX_AGE_DAYS), num_replicas: replicas }));
+    kept(
+      await ensureStream(jsm, {
+        name: TELEMETRY_EVENTS_STREAM,
+        subjects: [TELEMETRY_EVENTS_SUBJECTS],
+        num_replicas: replicas,
+      }),
+    );
+    kept(await ensureStream(jsm, { ...liveStreamSpec(), num_replicas: replicas }));
     // Auth owns this stream; create it (as auth does) if telemetry happens to start first.
     if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
-      kept(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
+      kept(
+        await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS], num_replicas: replicas }),
+      );
     }
     kept(
       await ensureDurableConsumer(jsm, READINGS_STREAM, {
@@ -105,7 +114,7 @@ await runService({
       }),
     );
     // Webhook notifications: a work queue (each job removed once acked), deduplicated on the event id.
-    kept(await ensureStream(jsm, webhooksStreamSpec()));
+    kept(await ensureStream(jsm, { ...webhooksStreamSpec(), num_replicas: replicas }));
     // Webhooks reach only public addresses unless ALLOW_PRIVATE_EGRESS / EGRESS_ALLOW_HOSTS say otherwise.
     if (config.WEBHOOK_ALLOW_PRIVATE !== undefined) {
       log.warn("WEBHOOK_ALLOW_PRIVATE is deprecated: use ALLOW_PRIVATE_EGRESS (the README's Egress section)");
@@ -233,6 +242,7 @@ await runService({
     shutdown.add("retention", () => retention.stop());
     const cascade = await startUserDeletedCascade({
       nc,
+      replicas,
       monitors,
       monitorData,
       webhooks,
@@ -241,6 +251,7 @@ await runService({
     shutdown.add("user-deleted cascade", () => cascade.stop());
     const delivery = await startWebhookDelivery({
       nc,
+      replicas,
       webhooks,
       egress,
       log: log.child({ component: "webhooks" }),

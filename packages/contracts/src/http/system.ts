@@ -16,6 +16,11 @@ export const ReadinessReport = z.object({
   nats: z.boolean(),
   services: z.record(ServiceName, ServiceReadiness),
   unavailable: z.array(ServiceName),
+  /**
+   * What is down, by name: `nats` when the gateway has lost NATS, a service that did not answer,
+   * a dependency (`mongo`, `redis`...) a service reports failing. Empty when ready.
+   */
+  down: z.array(z.string()),
 });
 export type ReadinessReport = z.infer<typeof ReadinessReport>;
 
@@ -40,7 +45,11 @@ export const systemRoutes = {
     auth: "public",
     responses: {
       200: { description: "Every service answered.", schema: ReadinessReport },
-      503: { description: "At least one service did not answer; `unavailable` names them.", schema: ReadinessReport },
+      503: {
+        description:
+          "NATS is down, or a service did not answer or reports a failing dependency; `unavailable` names the services, `down` what is down.",
+        schema: ReadinessReport,
+      },
     },
   }),
   serviceHealth: route({

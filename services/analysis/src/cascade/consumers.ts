@@ -31,13 +31,17 @@ const RETRY = { delayMs: 2_000, maxDelayMs: 60_000 };
  * starts before their owners, as they would create them) and the two durable consumers. What
  * JetStream kept of existing ones is returned for `logSetupWarnings`.
  */
-export async function ensureCascadeConsumers(jsm: JetStreamManager): Promise<Ensured<unknown>[]> {
+export async function ensureCascadeConsumers(jsm: JetStreamManager, replicas = 1): Promise<Ensured<unknown>[]> {
   const kept: Ensured<unknown>[] = [];
   if (!(await streamExists(jsm, MEDIA_EVENTS_STREAM))) {
-    kept.push(await ensureStream(jsm, { name: MEDIA_EVENTS_STREAM, subjects: [MEDIA_EVENTS_SUBJECTS] }));
+    kept.push(
+      await ensureStream(jsm, { name: MEDIA_EVENTS_STREAM, subjects: [MEDIA_EVENTS_SUBJECTS], num_replicas: replicas }),
+    );
   }
   if (!(await streamExists(jsm, AUTH_EVENTS_STREAM))) {
-    kept.push(await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS] }));
+    kept.push(
+      await ensureStream(jsm, { name: AUTH_EVENTS_STREAM, subjects: [AUTH_EVENTS_SUBJECTS], num_replicas: replicas }),
+    );
   }
   // Stopping an active job waits for its holder (seconds), and a user may have many analyses.
   const ackWait = nanos(120_000);
@@ -69,6 +73,7 @@ export function startVideoDeletedCascade(nc: NatsConnection, d: CascadeDeps, log
     consumer: VIDEO_DELETED_CONSUMER,
     schema: mediaEvents.videoDeleted.schema,
     retry: RETRY,
+    ...(d.replicas ? { replicas: d.replicas } : {}),
     log,
     handler: async ({ videoId, reason }, ctx) => {
       const removed = await removeAnalysesOf(d, { videoId });
@@ -89,6 +94,7 @@ export function startUserDeletedCascade(nc: NatsConnection, d: CascadeDeps, log:
     consumer: USER_DELETED_CONSUMER,
     schema: authEvents.userDeleted.schema,
     retry: RETRY,
+    ...(d.replicas ? { replicas: d.replicas } : {}),
     log,
     handler: async ({ userId }, ctx) => {
       const removed = await removeAnalysesOf(d, { ownerId: userId });

@@ -13,6 +13,8 @@ import type { AnswersStore } from "../store/answers.ts";
 
 export type CascadeDeps = Pick<AnalysisContext, "nc" | "store" | "queue" | "publish" | "cancelWaitMs"> & {
   answers: AnswersStore;
+  /** Of the dead-letter stream, when a cascade consumer creates it (JETSTREAM_REPLICAS). */
+  replicas?: number;
 };
 
 /**

@@ -1,4 +1,11 @@
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, jetstream } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+} from "@nats-io/jetstream";
 import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import {
   LIVE_STREAM,
@@ -13,7 +20,7 @@ import { nanos } from "@trellis/runtime";
 import type { Request, Response, Router } from "express";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { Caller, Mount } from "../http/mount.ts";
-import { lastEventIdOf, openSse } from "../http/sse.ts";
+import { lastEventIdOf, openSse, type SseStream } from "../http/sse.ts";
 import { sequenceAfter } from "./analysis-v2.ts";
 
 /** What a live stream follows: the subjects of some monitors, or (an admin's `/api/v2/live`) every monitor. */
@@ -95,8 +102,11 @@ export async function streamLive(
     name = info.name;
     // The client may have left while the consumer was being made (onClose then never fires).
     if (sse.closed) return;
-    const messages = await js.consumers.getConsumerFromInfo(info).consume({ abort_on_missing_resource: true });
+    const messages = await js.consumers
+      .getConsumerFromInfo(info)
+      .consume({ abort_on_missing_resource: true, expires: LIVE_PULL_EXPIRES_MS });
     sse.onClose(() => void messages.close());
+    void watchConsumer(messages, sse);
     let expected = 1;
     for await (const m of messages) {
       if (m.info.deliverySequence !== expected++) {
@@ -113,6 +123,35 @@ export async function streamLive(
     sse.close({ event: "error", data: { message: "live stream unavailable" } });
   } finally {
     if (manager && name !== undefined) await manager.consumers.delete(LIVE_STREAM, name).catch(() => undefined);
+  }
+}
+
+/**
+ * A live consumer's pull lasts this long, so the server's idle heartbeats come every half of it:
+ * a consumer lost with its NATS node (it is one replica, in memory, on one node of a cluster) is
+ * noticed after two missed heartbeats, ~10 s, instead of nats.js's default ~60 s of silence.
+ */
+const LIVE_PULL_EXPIRES_MS = 10_000;
+
+/**
+ * Ends the stream when the consumer is gone (its node lost, the consumer deleted) or silent (two
+ * heartbeats missed): nats.js would otherwise keep pulling from nothing and the client would wait
+ * forever. The client resumes from its Last-Event-ID with a new consumer on a node that is up.
+ */
+async function watchConsumer(messages: ConsumerMessages, sse: SseStream): Promise<void> {
+  for await (const s of messages.status()) {
+    if (sse.closed) return;
+    if (
+      (s.type === "heartbeats_missed" && s.count >= 2) ||
+      s.type === "consumer_not_found" ||
+      s.type === "consumer_deleted" ||
+      s.type === "stream_not_found" ||
+      s.type === "no_responders"
+    ) {
+      sse.close({ event: "error", data: { message: "live stream interrupted; reconnect to resume" } });
+      await messages.close();
+      return;
+    }
   }
 }
 

@@ -7,7 +7,7 @@ import {
   systemRoutes,
   type TrellisError,
 } from "@trellis/contracts";
-import { request } from "@trellis/runtime";
+import { natsConnected, request } from "@trellis/runtime";
 import type { Router } from "express";
 import type { Mount } from "../http/mount.ts";
 
@@ -19,9 +19,15 @@ export interface SystemDeps {
 
 /** Asks every service for its health in parallel; a service is ready when one instance answers "ok". */
 export async function readiness(deps: SystemDeps, requestId: string): Promise<ReadinessReport> {
-  const natsUp = !deps.nc.isClosed() && !deps.nc.isDraining();
+  const natsUp = natsConnected(deps.nc);
+  /** Services that did not answer, then dependencies the others report failing. */
+  const down = new Set<string>(natsUp ? [] : ["nats"]);
+  const failingDeps = new Set<string>();
   const entries = await Promise.all(
     SERVICE_NAMES.map(async (service: ServiceName) => {
+      // Without NATS no service can be asked: say so at once rather than after every timeout.
+      if (!natsUp)
+        return [service, { ok: false, latencyMs: 0, error: "the gateway is not connected to NATS" }] as const;
       const started = performance.now();
       const latencyMs = () => Math.round(performance.now() - started);
       try {
@@ -38,6 +44,7 @@ export async function readiness(deps: SystemDeps, requestId: string): Promise<Re
         const failing = Object.entries(health.dependencies)
           .filter(([, d]) => !d.ok)
           .map(([n]) => n);
+        for (const n of failing) failingDeps.add(n);
         return [
           service,
           {
@@ -48,13 +55,21 @@ export async function readiness(deps: SystemDeps, requestId: string): Promise<Re
           },
         ] as const;
       } catch (err) {
+        down.add(service);
         return [service, { ok: false, latencyMs: latencyMs(), error: (err as TrellisError).message }] as const;
       }
     }),
   );
   const services = Object.fromEntries(entries) as ReadinessReport["services"];
   const unavailable = SERVICE_NAMES.filter((s) => !services[s].ok);
-  return { status: natsUp && unavailable.length === 0 ? "ready" : "unready", nats: natsUp, services, unavailable };
+  for (const d of failingDeps) down.add(d);
+  return {
+    status: natsUp && unavailable.length === 0 ? "ready" : "unready",
+    nats: natsUp,
+    services,
+    unavailable,
+    down: [...down],
+  };
 }
 
 export function registerSystem(router: Router, mount: Mount, deps: SystemDeps): void {

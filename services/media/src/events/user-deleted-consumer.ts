@@ -11,6 +11,8 @@ export const USER_DELETED_CONSUMER = "media-user-deleted";
 
 export interface UserDeletedOptions {
   nc: NatsConnection;
+  /** Of the dead-letter stream, when this creates it (JETSTREAM_REPLICAS). */
+  replicas?: number;
   pictures: PicturesStore;
   videos: VideosStore;
   tus: TusStore;
@@ -26,6 +28,7 @@ export interface UserDeletedOptions {
  */
 export function startUserDeletedCascade({
   nc,
+  replicas,
   pictures,
   videos,
   tus,
@@ -38,6 +41,7 @@ export function startUserDeletedCascade({
     consumer: USER_DELETED_CONSUMER,
     schema: authEvents.userDeleted.schema,
     retry: { delayMs: 5_000, maxDelayMs: 60_000 },
+    ...(replicas ? { replicas } : {}),
     log,
     handler: async ({ userId }, ctx) => {
       const removedPictures = await pictures.deleteAllOf(userId);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { errors } from "@nats-io/transport-node";
 import { deviceSubjects, TrellisError } from "@trellis/contracts";
-import { encodeJson } from "@trellis/runtime";
+import { encodeJson, withJsRetry } from "@trellis/runtime";
 import type { TelemetryContext } from "../context.ts";
 import { requireWriter } from "../domain/authorization.ts";
 import { combineMinutes, planSeries } from "../domain/rollup.ts";
@@ -32,7 +32,11 @@ export function readingHandlers(t: TelemetryContext): ReadingHandlers {
       const msgID = idempotencyKey === undefined ? randomUUID() : `${monitorId}:${idempotencyKey}`;
       let ack: { seq: number; duplicate: boolean };
       try {
-        ack = await t.js.publish(deviceSubjects.readings(monitorId), encodeJson(reading), { msgID });
+        // Same message id on a retry: a failover (timeout, no stream leader) neither loses nor doubles it.
+        const bytes = encodeJson(reading);
+        ack = await withJsRetry(() => t.js.publish(deviceSubjects.readings(monitorId), bytes, { msgID }), {
+          deadlineMs: Math.max(0, (deadline - Date.now()) / 2),
+        });
       } catch (err) {
         if (err instanceof errors.InvalidArgumentError && err.message.includes("max_payload")) {
           throw new TrellisError("payload_too_large", "the reading is too large", { cause: err });

@@ -1,5 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type LiveReading, liveSubjects } from "@trellis/contracts";
+import { withJsRetry } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { NormalizedReading } from "../domain/reading.ts";
 
@@ -57,20 +58,15 @@ export class LivePublisher {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private async publish(r: StoredReading, attempt = 1): Promise<void> {
+  private async publish(r: StoredReading): Promise<void> {
+    const bytes = this.encoder.encode(JSON.stringify(liveReadingOf(r)));
+    const msgID = liveReadingMsgId(r);
     try {
-      await this.js.publish(
-        liveSubjects.of(r.monitorId, "reading"),
-        this.encoder.encode(JSON.stringify(liveReadingOf(r))),
-        {
-          msgID: liveReadingMsgId(r),
-        },
-      );
+      // Retried through a failover (no stream leader for a few seconds), within the duplicate window.
+      await withJsRetry(() => this.js.publish(liveSubjects.of(r.monitorId, "reading"), bytes, { msgID }), {
+        deadlineMs: 30_000,
+      });
     } catch (err) {
-      if (attempt < 3) {
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-        return this.publish(r, attempt + 1);
-      }
       this.failed += 1;
       this.log.warn({ err, monitorId: r.monitorId, seq: r.seq, failed: this.failed }, "live reading not published");
     }

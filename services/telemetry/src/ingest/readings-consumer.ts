@@ -96,7 +96,9 @@ export class ReadingsIngest {
 
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(READINGS_STREAM, READINGS_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: this.opts.roundSize });
+    // Pulls of 10 s: the server's idle heartbeats every 5 s, so a consumer leader lost with its
+    // NATS node (a cluster) is noticed and pulled from again after ~10 s, not nats.js's ~30 s default.
+    this.messages = await consumer.consume({ max_messages: this.opts.roundSize, expires: 10_000 });
     this.pumpDone = this.pump(this.messages);
     this.loopDone = this.loop();
   }

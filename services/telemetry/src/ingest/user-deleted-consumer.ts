@@ -10,6 +10,8 @@ export const USER_DELETED_CONSUMER = "telemetry-user-deleted";
 
 export interface UserDeletedOptions {
   nc: NatsConnection;
+  /** Of the dead-letter stream, when this creates it (JETSTREAM_REPLICAS). */
+  replicas?: number;
   monitors: MonitorsStore;
   monitorData: MonitorData;
   /** The deleted user's alarm webhook goes too. */
@@ -25,6 +27,7 @@ export interface UserDeletedOptions {
  */
 export function startUserDeletedCascade({
   nc,
+  replicas,
   monitors,
   monitorData,
   webhooks,
@@ -36,6 +39,7 @@ export function startUserDeletedCascade({
     consumer: USER_DELETED_CONSUMER,
     schema: authEvents.userDeleted.schema,
     retry: { delayMs: 5_000, maxDelayMs: 60_000 },
+    ...(replicas ? { replicas } : {}),
     log,
     handler: async ({ userId }, ctx) => {
       const owned = await monitors.list({ ownerId: userId });

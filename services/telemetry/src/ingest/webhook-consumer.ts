@@ -25,6 +25,8 @@ import type { WebhooksStore } from "../store/webhooks.ts";
 
 export interface WebhookDeliveryOptions {
   nc: NatsConnection;
+  /** Of the dead-letter stream, when this creates it (JETSTREAM_REPLICAS). */
+  replicas?: number;
   webhooks: WebhooksStore;
   log: Logger;
   /** What a webhook may reach: each delivery resolves the host, checks it and connects to the checked address. */
@@ -64,6 +66,7 @@ export function startWebhookDelivery(opts: WebhookDeliveryOptions): Promise<Dura
     consumer: WEBHOOKS_CONSUMER,
     schema: webhookJobs.deliver.schema,
     retry: { delayMs: opts.retryDelayMs, factor: 2, maxDelayMs: opts.maxDelayMs },
+    ...(opts.replicas ? { replicas: opts.replicas } : {}),
     log: opts.log,
     handler: async ({ userId, event }, ctx) => {
       const hook = await opts.webhooks.find(userId);
