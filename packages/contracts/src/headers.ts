@@ -29,6 +29,12 @@ export const StreamHeaders = {
   abort: "Trellis-Stream-Abort",
   /** On an upload's last message from the service: the handler's reply (JSON payload). */
   result: "Trellis-Stream-Result",
+  /**
+   * On an upload's ready message: a subject the service answers for as long as it handles the
+   * upload (until its result is sent). The caller asks it every second, and "no responders" means
+   * the service died mid-upload: the caller fails at once instead of waiting out its timeouts.
+   */
+  probe: "Trellis-Stream-Probe",
 } as const;
 
 /** HTTP header the gateway accepts and echoes with the request id. */

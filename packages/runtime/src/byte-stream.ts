@@ -21,12 +21,15 @@
  *   caller ◄── grant (`Credit: n`) ──────────────────────────────────── service   (as the handler takes chunks)
  *   caller ── abort (`Abort: reason`) to <data subject> ──────────────► service   (the source failed)
  *   caller ◄── result (`Result`, the reply JSON) or an error reply ── service   (after the handler)
+ *   caller ── probe (request, every second) to <Probe subject> ───────► service   (answered until the result)
  *
  * So neither end buffers more than the window (credit × chunk size), a slow consumer slows the
  * producer down to its pace, a consumer that leaves stops the producer, and either end gives up
- * after `idleTimeoutMs` of silence from the other.
+ * after `idleTimeoutMs` of silence from the other. An upload's caller also learns within about a
+ * second when the service's process died (its probe subject has no responders any more), rather
+ * than after `idleTimeoutMs` or the request timeout.
  */
-import { createInbox, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { createInbox, errors, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { ErrorBody, Headers, StreamHeaders, TrellisError } from "@trellis/contracts";
 
 /** Chunk payload size: well under every `max_payload` in use (1 MiB default, 8 MiB here). */
@@ -454,7 +457,12 @@ export async function receiveStream(
 
 export interface SendUploadOptions extends ReceiveStreamOptions {
   chunkBytes?: number;
+  /** How often the caller checks that the service still handles the upload (default 1 s). */
+  probeMs?: number;
 }
+
+/** How often an upload's caller checks that the service handling it is still there. */
+export const UPLOAD_PROBE_MS = 1_000;
 
 /**
  * The upload sender's end (the caller): publishes the request, waits for the service's ready
@@ -520,10 +528,49 @@ export async function sendUpload(
     });
 
   let dataSubject: string | undefined;
+  // Set when the service's process is gone mid-upload (its probe subject lost its responder
+  // before a result came): the upload fails with `unavailable` at once.
+  let gone: TrellisError | undefined;
+  let answered = false;
+  void resultMsg.then(() => {
+    answered = true;
+  });
+  let onGone: ((err: TrellisError) => void) | undefined;
+  const goneMsg = new Promise<never>((_, reject) => {
+    onGone = reject;
+  });
+  goneMsg.catch(() => {});
+  let probeTimer: NodeJS.Timeout | undefined;
+  const watch = (probeSubject: string) => {
+    const every = options.probeMs ?? UPLOAD_PROBE_MS;
+    let inFlight = false;
+    probeTimer = setInterval(() => {
+      if (inFlight || answered || gone) return;
+      inFlight = true;
+      nc.request(probeSubject, EMPTY, { timeout: Math.max(every * 2, 2_000) })
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            // A timeout is a slow service, not a dead one: the stream's own timeouts handle it.
+            if (answered || gone || !isNoResponders(err)) return;
+            gone = new TrellisError("unavailable", `${service} went away during the upload`, {
+              details: { service, retryAfterSeconds: 1 },
+            });
+            gate.abort("the service went away");
+            onGone?.(gone);
+          },
+        )
+        .finally(() => {
+          inFlight = false;
+        });
+    }, every);
+  };
   try {
     nc.publish(subject, payload, { reply: inbox, headers: requestHeaders(options) });
     const first = await within(readyMsg, options.timeoutMs, "did not take the upload");
     dataSubject = checkFirst(first, service);
+    const probeSubject = first.headers?.get(StreamHeaders.probe);
+    if (probeSubject) watch(probeSubject);
     const initial = Number(first.headers?.get(StreamHeaders.credit));
     gate.grant(Number.isInteger(initial) && initial > 0 ? Math.min(initial, 1024) : 1);
     try {
@@ -532,6 +579,7 @@ export async function sendUpload(
         bytes: 0,
       });
     } catch (err) {
+      if (gone) throw gone;
       // The service answered early (it refused the bytes): its answer is the outcome.
       if (gate.aborted) return decodeResult(await resultMsg, service);
       const reason = err instanceof Error ? err.message : String(err);
@@ -539,11 +587,20 @@ export async function sendUpload(
       throw err;
     }
     // The handler may still be storing the last bytes: as long again as a request may take.
-    return decodeResult(await within(resultMsg, options.timeoutMs, "did not finish the upload"), service);
+    return decodeResult(
+      await Promise.race([within(resultMsg, options.timeoutMs, "did not finish the upload"), goneMsg]),
+      service,
+    );
   } finally {
+    clearInterval(probeTimer);
     sub.unsubscribe();
   }
 }
+
+const isNoResponders = (err: unknown): boolean => {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof errors.NoRespondersError) return true;
+  return false;
+};
 
 function decodeResult(msg: Msg, service: string): unknown {
   if (msg.headers?.code === 503) {
@@ -577,9 +634,12 @@ export function receiveUpload(
   // A handler that stops reading early: the caller stops sending when the result comes (it does
   // not wait for credit after a result), so closing the data subject is all there is to do.
   const stop = () => inbox.close();
+  // Answered until the result is sent: the caller's way to tell this process died mid-upload.
+  const probe = nc.subscribe(createInbox(), { callback: (_err, msg) => void msg.respond(EMPTY) });
   if (replyTo) {
     const h = headersWith(StreamHeaders.control, inbox.subject);
     h.set(StreamHeaders.credit, String(window));
+    h.set(StreamHeaders.probe, probe.getSubject());
     nc.publish(replyTo, EMPTY, { headers: h });
   }
   const chunks = receiveChunks(
@@ -594,15 +654,19 @@ export function receiveUpload(
     chunks,
     finish(result) {
       inbox.close();
-      if (!replyTo) return;
-      if ("error" in result) {
-        const e = errorReply(result.error);
-        nc.publish(replyTo, e.data, { headers: e.headers });
-      } else {
-        nc.publish(replyTo, encoder.encode(JSON.stringify(result.ok ?? {})), {
-          headers: headersWith(StreamHeaders.result, "1"),
-        });
+      if (replyTo) {
+        if ("error" in result) {
+          const e = errorReply(result.error);
+          nc.publish(replyTo, e.data, { headers: e.headers });
+        } else {
+          nc.publish(replyTo, encoder.encode(JSON.stringify(result.ok ?? {})), {
+            headers: headersWith(StreamHeaders.result, "1"),
+          });
+        }
       }
+      // After the result, on the same connection: the caller has the result before the probe
+      // subject can answer "no responders".
+      probe.unsubscribe();
     },
   };
 }

@@ -229,6 +229,50 @@ describe("uploads over NATS", () => {
     expect(value?.code).toBe("deadline_exceeded");
   });
 
+  it("a service that dies mid-upload: the caller fails with unavailable within about a second, not after its timeouts", async () => {
+    const dying = await connect({
+      servers: inject("stack").natsUrl,
+      user: inject("stack").natsUser,
+      pass: inject("stack").natsPassword,
+    });
+    const endpoint = uploadEndpoint({ ...catalog.put, subject: `${prefix}.v1.dying` });
+    let firstChunk: () => void = () => {};
+    const reading = new Promise<void>((resolve) => {
+      firstChunk = resolve;
+    });
+    // A handler that takes the first chunk, then its process "dies" (the connection goes away).
+    serve(
+      dying,
+      { put: endpoint },
+      {
+        put: async (_req, { upload }) => {
+          for await (const _ of upload) {
+            firstChunk();
+            await sleep(5_000);
+          }
+          return { bytes: 0, sha256: "", chunks: 0 };
+        },
+      },
+      { queue: `${prefix}-dying`, log: pino({ level: "silent" }) },
+    );
+    await dying.flush();
+    const source = (async function* () {
+      for (let i = 0; i < 100; i++) {
+        yield new Uint8Array(STREAM_CHUNK_BYTES);
+        await sleep(100);
+      }
+    })();
+    const outcome = failure<TrellisError>(
+      requestUpload(caller, endpoint, { scenario: "x" }, source, { timeoutMs: 20_000 }),
+    );
+    await reading;
+    const diedAt = Date.now();
+    await dying.close();
+    const err = await outcome;
+    expect(err.code).toBe("unavailable");
+    expect(Date.now() - diedAt).toBeLessThan(3_000);
+  });
+
   it("refusals before any byte: an invalid request, no responder", async () => {
     const invalid = await failure<TrellisError>(
       requestUpload(caller, catalog.put, { scenario: "" }, [new Uint8Array(1)]),

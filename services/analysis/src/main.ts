@@ -10,7 +10,7 @@ import { analysisHandlers } from "./handlers/analyses.ts";
 import { answerHandlers } from "./handlers/answers.ts";
 import { urlAnalysisHandlers } from "./handlers/url-analyses.ts";
 import { listenForCancels } from "./jobs/cancel.ts";
-import { cleanStaleJobDirs } from "./jobs/job-dirs.ts";
+import { cleanStaleJobDirs, JOB_DIR_SWEEP_MS } from "./jobs/job-dirs.ts";
 import { migrateLegacyQueue } from "./jobs/legacy-queue.ts";
 import { openQueue } from "./jobs/queue.ts";
 import { closeWorker, startWorker } from "./jobs/worker.ts";
@@ -31,8 +31,21 @@ await runService({
     // URL analyses need yt-dlp: without it the service does not start (the error says what to do).
     log.info({ ytDlp: await ytDlpVersion(config.YTDLP_PATH) }, "yt-dlp found");
     // Job directories (and orphaned ffmpeg / yt-dlp) of workers of this host that died uncleanly.
-    const stale = await cleanStaleJobDirs(config.ANALYSIS_TMP_DIR ?? tmpdir());
+    const jobRoot = config.ANALYSIS_TMP_DIR ?? tmpdir();
+    const stale = await cleanStaleJobDirs(jobRoot);
     if (stale.removed.length > 0) log.warn(stale, "removed job directories of dead workers");
+    // And while running: a worker of this host killed meanwhile (or one that died between making
+    // a directory and marking it) leaves one behind until someone looks.
+    const sweep = setInterval(() => {
+      cleanStaleJobDirs(jobRoot).then(
+        (r) => {
+          if (r.removed.length > 0) log.warn(r, "removed job directories of dead workers");
+        },
+        (err: unknown) => log.warn({ err }, "sweeping job directories failed"),
+      );
+    }, JOB_DIR_SWEEP_MS);
+    sweep.unref();
+    shutdown.add("job directory sweep", () => clearInterval(sweep));
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const redis = await openRedis({ shutdown, instance, log }, config.REDIS_URL);
     const store = new AnalysesStore(mongo.db);

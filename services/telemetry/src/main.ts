@@ -200,8 +200,22 @@ await runService({
       outboxRetryMs: config.OUTBOX_RETRY_MS,
       outboxSweepIntervalMs: config.OUTBOX_SWEEP_INTERVAL_MS,
     });
+    // The ingest consumer's ack floor, refreshed every 10 s (a stale one is lower: still safe),
+    // for pruning the monitors' lists of counted sequences.
+    let ackFloor = 0;
+    const refreshFloor = () =>
+      jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER).then(
+        (info) => {
+          ackFloor = Math.max(ackFloor, info.ack_floor.stream_seq);
+        },
+        () => undefined,
+      );
+    const floorTimer = setInterval(refreshFloor, 10_000);
+    floorTimer.unref();
+    shutdown.add("ack floor", () => clearInterval(floorTimer));
     await tracker.outbox.ensureIndexes();
     const ingest = new ReadingsIngest({
+      ackFloor: () => ackFloor,
       js,
       monitors,
       readings,

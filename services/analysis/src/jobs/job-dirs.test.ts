@@ -9,7 +9,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { cleanStaleJobDirs, JOB_DIR_PREFIX, makeJobDir, OWNER_FILE, processesIn } from "./job-dirs.ts";
+import {
+  cleanStaleJobDirs,
+  JOB_DIR_PREFIX,
+  makeJobDir,
+  OWNER_FILE,
+  processesIn,
+  UNMARKED_GRACE_MS,
+} from "./job-dirs.ts";
 
 let root: string;
 const children: ChildProcess[] = [];
@@ -97,13 +104,14 @@ describe("job directories", () => {
     expect(existsSync(unrelated)).toBe(true);
   });
 
-  it("without an owner file are removed only once older than a minute", async () => {
+  it("without an owner file are removed only once older than UNMARKED_GRACE_MS (15 s)", async () => {
     const fresh = join(root, jobName());
     mkdirSync(fresh);
     const other = join(root, `${JOB_DIR_PREFIX}url-test-abcdef`);
     mkdirSync(other);
     expect((await cleanStaleJobDirs(root)).removed).toEqual([]);
-    expect((await cleanStaleJobDirs(root, Date.now() + 120_000)).removed).toEqual([fresh]);
+    expect((await cleanStaleJobDirs(root, Date.now() + UNMARKED_GRACE_MS - 1_000)).removed).toEqual([]);
+    expect((await cleanStaleJobDirs(root, Date.now() + UNMARKED_GRACE_MS + 1_000)).removed).toEqual([fresh]);
     expect(existsSync(other)).toBe(true);
   });
 

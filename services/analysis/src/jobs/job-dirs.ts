@@ -13,8 +13,14 @@ export const JOB_DIR_PREFIX = "trellis-analysis-";
 const JOB_DIR_NAME = /^trellis-analysis-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-[A-Za-z0-9]{6}$/;
 /** The file in a job directory naming the process that made it. */
 export const OWNER_FILE = ".owner.json";
-/** A directory without an owner file younger than this may be in the making: left alone. */
-const UNMARKED_GRACE_MS = 60_000;
+/**
+ * A directory without an owner file younger than this may be in the making (its maker writes the
+ * file right after creating it): left alone. Older, its maker died in between (a kill -9 right as
+ * a job started, which the fault suite does).
+ */
+export const UNMARKED_GRACE_MS = 15_000;
+/** How often a running worker looks for job directories of dead workers (beyond its start-up). */
+export const JOB_DIR_SWEEP_MS = 10_000;
 
 interface Owner {
   host: string;
@@ -46,8 +52,9 @@ async function isAlive(owner: Owner): Promise<boolean> {
 
 /** Makes a job's temporary directory under `root`, marked with this process as its owner. */
 export async function makeJobDir(root: string, analysisId: string): Promise<string> {
-  const dir = await mkdtemp(join(root, `${JOB_DIR_PREFIX}${analysisId}-`));
+  // The marker is ready before the directory exists: nothing to await between the two.
   const owner: Owner = { host: hostname(), pid: process.pid, started: await startTimeOf(process.pid) };
+  const dir = await mkdtemp(join(root, `${JOB_DIR_PREFIX}${analysisId}-`));
   await writeFile(join(dir, OWNER_FILE), JSON.stringify(owner));
   return dir;
 }
@@ -118,7 +125,7 @@ export interface CleanupReport {
  * working in it (an orphaned ffmpeg or yt-dlp and its children) killed, then is removed.
  * Directories of live processes and of other hosts (a shared volume) are left alone; an unmarked
  * one (made by a version before the marker, or a crash between making and marking it) is
- * removed once older than a minute.
+ * removed once older than UNMARKED_GRACE_MS. Run at start-up and every JOB_DIR_SWEEP_MS.
  */
 export async function cleanStaleJobDirs(root: string, now = Date.now()): Promise<CleanupReport> {
   const report: CleanupReport = { removed: [], killed: [] };

@@ -19,8 +19,13 @@ type TusHandlers = Pick<
   "tusLimits" | "createTusUpload" | "getTusUpload" | "appendTusUpload" | "deleteTusUpload"
 >;
 
-/** How long a PATCH or HEAD waits for the PATCH before it (a cut one saving what it had) to let go. */
-const WAIT_FOR_WRITER_MS = 5_000;
+/**
+ * How long a PATCH or HEAD waits for the PATCH before it to let go (a cut one saves what it had;
+ * a dead one's lease lapses): as long as the lease, but never past the caller's deadline less a
+ * second, so the answer (the settled offset, or a 409 the client retries) comes before the
+ * gateway gives up with a 504.
+ */
+const waitUntil = (deadline: number): number => Math.min(Date.now() + LOCK_MS, deadline - 1_000);
 
 const gone = () => notFound("upload");
 
@@ -44,8 +49,8 @@ export function tusHandlers(t: MediaContext): TusHandlers {
   };
 
   /** Waits (a little) for a writer holding the upload; then the upload as it settled. */
-  const settled = async (user: UserPrincipal, id: string): Promise<TusDoc> => {
-    const until = Date.now() + WAIT_FOR_WRITER_MS;
+  const settled = async (user: UserPrincipal, id: string, deadline: number): Promise<TusDoc> => {
+    const until = waitUntil(deadline);
     for (;;) {
       const doc = await visible(user, id);
       if (doc.lockedUntil.getTime() <= Date.now() || Date.now() > until) return doc;
@@ -145,14 +150,14 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       return tusView(doc);
     },
 
-    async getTusUpload({ actor, uploadId }) {
-      return tusView(await settled(requireUser(actor), uploadId));
+    async getTusUpload({ actor, uploadId }, ctx) {
+      return tusView(await settled(requireUser(actor), uploadId, ctx.deadline));
     },
 
     async appendTusUpload({ actor, uploadId, offset, declaredSize, checksum }, ctx) {
       const user = requireUser(actor);
       let claimed = await tus.claim(uploadId);
-      const until = Date.now() + WAIT_FOR_WRITER_MS;
+      const until = waitUntil(ctx.deadline);
       while (!claimed) {
         await visible(user, uploadId);
         if (Date.now() > until) throw new TrellisError("conflict", "another PATCH is writing to this upload");
@@ -188,79 +193,95 @@ export function tusHandlers(t: MediaContext): TusHandlers {
         throw gone();
       };
       let renewedAt = Date.now();
-      /** Records full chunks written so far and `keep`, the bytes after them. */
-      const save = async (keep: Buffer) => {
-        const expiresAt = expiry();
-        if (!(await tus.progress(uploadId, lock, n * CHUNK_BYTES + keep.length, keep, expiresAt))) await lost();
-        renewedAt = Date.now();
-        return expiresAt;
-      };
-      // With a checksum nothing of the body counts until it is verified: the record is not moved
-      // on (full chunks written meanwhile are rewritten by the next PATCH), only the lease renewed.
-      const digest = checksum ? createHash(checksum.algorithm) : undefined;
-      const mark = digest
-        ? async () => {
-            if (!(await tus.renew(uploadId, lock))) await lost();
-            renewedAt = Date.now();
-          }
-        : () => save(Buffer.alloc(0));
+      // The lease is renewed on a timer, whatever the client's pace and through the finalization
+      // (reading the whole upload back can take longer than the lease); a lost lease is noticed
+      // by the next save.
+      const keepLease = setInterval(() => {
+        if (Date.now() - renewedAt < LOCK_MS / 4) return;
+        tus.renew(uploadId, lock).then(
+          (held) => {
+            if (held) renewedAt = Date.now();
+          },
+          () => undefined,
+        );
+      }, LOCK_MS / 8);
       try {
-        for await (const chunk of ctx.upload) {
-          if (received + chunk.length > doc.length) {
-            throw new TrellisError(
-              "payload_too_large",
-              `the body takes the upload past its Upload-Length (${doc.length} bytes)`,
-            );
-          }
-          received += chunk.length;
-          digest?.update(chunk);
-          // A slow client: the lease is kept between chunks too.
-          if (Date.now() - renewedAt > LOCK_MS / 3) {
-            if (!(await tus.renew(uploadId, lock))) await lost();
-            renewedAt = Date.now();
-          }
-          tail = tail.length === 0 ? Buffer.from(chunk) : Buffer.concat([tail, chunk]);
-          while (tail.length >= CHUNK_BYTES) {
-            await tus.putChunk(uploadId, n, tail.subarray(0, CHUNK_BYTES));
-            n++;
-            tail = Buffer.from(tail.subarray(CHUNK_BYTES));
-            // Durable up to the last full chunk; the tail in memory is saved at the end.
-            await mark();
-          }
-        }
-      } catch (err) {
-        // Cut off (or refused) mid-body: keep what arrived, as tus resumes from there (unless it
-        // came with a checksum, which can no longer be verified).
-        await (digest ? Promise.resolve() : save(tail).then(() => undefined))
-          .then(() => tus.release(uploadId, lock))
-          .catch((cause) => ctx.log.warn({ err: cause, uploadId }, "saving a cut PATCH failed"));
-        ctx.log.info({ uploadId, offset: received, reason: (err as Error).message }, "tus PATCH ended early");
-        throw err;
-      }
-
-      if (digest && checksum && digest.digest("base64") !== checksum.digest) {
-        await tus.release(uploadId, lock);
-        ctx.log.info({ uploadId, offset: doc.offset }, "tus PATCH refused: checksum mismatch");
-        return { ...tusView(doc), video: null, checksumMismatch: true };
-      }
-      if (received < doc.length) {
-        const expiresAt = await save(tail);
-        await tus.release(uploadId, lock);
-        return {
-          ...tusView(doc),
-          offset: received,
-          expiresAt: expiresAt.toISOString(),
-          video: null,
-          checksumMismatch: false,
+        /** Records full chunks written so far and `keep`, the bytes after them. */
+        const save = async (keep: Buffer) => {
+          const expiresAt = expiry();
+          if (!(await tus.progress(uploadId, lock, n * CHUNK_BYTES + keep.length, keep, expiresAt))) await lost();
+          renewedAt = Date.now();
+          return expiresAt;
         };
+        // With a checksum nothing of the body counts until it is verified: the record is not moved
+        // on (full chunks written meanwhile are rewritten by the next PATCH), only the lease renewed.
+        const digest = checksum ? createHash(checksum.algorithm) : undefined;
+        const mark = digest
+          ? async () => {
+              if (!(await tus.renew(uploadId, lock))) await lost();
+              renewedAt = Date.now();
+            }
+          : () => save(Buffer.alloc(0));
+        try {
+          for await (const chunk of ctx.upload) {
+            if (received + chunk.length > doc.length) {
+              throw new TrellisError(
+                "payload_too_large",
+                `the body takes the upload past its Upload-Length (${doc.length} bytes)`,
+              );
+            }
+            received += chunk.length;
+            digest?.update(chunk);
+            // A slow client: the lease is kept between chunks too.
+            if (Date.now() - renewedAt > LOCK_MS / 3) {
+              if (!(await tus.renew(uploadId, lock))) await lost();
+              renewedAt = Date.now();
+            }
+            tail = tail.length === 0 ? Buffer.from(chunk) : Buffer.concat([tail, chunk]);
+            while (tail.length >= CHUNK_BYTES) {
+              await tus.putChunk(uploadId, n, tail.subarray(0, CHUNK_BYTES));
+              n++;
+              tail = Buffer.from(tail.subarray(CHUNK_BYTES));
+              // Durable up to the last full chunk; the tail in memory is saved at the end.
+              await mark();
+            }
+          }
+        } catch (err) {
+          // Cut off (or refused) mid-body: keep what arrived, as tus resumes from there (unless it
+          // came with a checksum, which can no longer be verified).
+          await (digest ? Promise.resolve() : save(tail).then(() => undefined))
+            .then(() => tus.release(uploadId, lock))
+            .catch((cause) => ctx.log.warn({ err: cause, uploadId }, "saving a cut PATCH failed"));
+          ctx.log.info({ uploadId, offset: received, reason: (err as Error).message }, "tus PATCH ended early");
+          throw err;
+        }
+
+        if (digest && checksum && digest.digest("base64") !== checksum.digest) {
+          await tus.release(uploadId, lock);
+          ctx.log.info({ uploadId, offset: doc.offset }, "tus PATCH refused: checksum mismatch");
+          return { ...tusView(doc), video: null, checksumMismatch: true };
+        }
+        if (received < doc.length) {
+          const expiresAt = await save(tail);
+          await tus.release(uploadId, lock);
+          return {
+            ...tusView(doc),
+            offset: received,
+            expiresAt: expiresAt.toISOString(),
+            video: null,
+            checksumMismatch: false,
+          };
+        }
+        // The last byte: the tail is the last (short) chunk, and the upload becomes a video.
+        if (tail.length > 0) {
+          await tus.putChunk(uploadId, n, tail);
+        }
+        if (!(await tus.progress(uploadId, lock, doc.length, Buffer.alloc(0), expiry()))) await lost();
+        const video = await finalize(doc, lock, ctx);
+        return { ...tusView(doc), offset: doc.length, video, checksumMismatch: false };
+      } finally {
+        clearInterval(keepLease);
       }
-      // The last byte: the tail is the last (short) chunk, and the upload becomes a video.
-      if (tail.length > 0) {
-        await tus.putChunk(uploadId, n, tail);
-      }
-      if (!(await tus.progress(uploadId, lock, doc.length, Buffer.alloc(0), expiry()))) await lost();
-      const video = await finalize(doc, lock, ctx);
-      return { ...tusView(doc), offset: doc.length, video, checksumMismatch: false };
     },
 
     async deleteTusUpload({ actor, uploadId }, ctx) {

@@ -36,8 +36,12 @@ export const tusView = (d: TusDoc): TusUpload => ({
   expiresAt: d.expiresAt.toISOString(),
 });
 
-/** How long a writer holds an upload without renewing (it renews at every chunk). */
-export const LOCK_MS = 30_000;
+/**
+ * A PATCH's lease on its upload, renewed every quarter of it while the PATCH runs (see the tus
+ * handler): short, so that an upload whose writer's process died (kill -9) is free again within
+ * seconds and the client's resumed PATCH is not refused as a conflict for long.
+ */
+export const LOCK_MS = 4_000;
 
 export class TusStore {
   readonly docs: Collection<TusDoc>;

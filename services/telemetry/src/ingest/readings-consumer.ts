@@ -3,7 +3,6 @@ import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } f
 import type { EventPublisher } from "@trellis/runtime";
 import type { Logger } from "pino";
 import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
-import { rollupExtras, rollupIncrements } from "../domain/rollup.ts";
 import { nanosToMs } from "../domain/timestamps.ts";
 import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
 import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
@@ -37,6 +36,11 @@ export interface ReadingsIngestOptions {
   alarms?: { evaluate(readings: readonly { monitorId: string; reading: NormalizedReading }[]): Promise<void> };
   /** Called once a round is written and acked: the stream sequences now stored, and those rejected. */
   onRoundDone?: (stored: number[], rejected: { seq: number; reason: string }[]) => void;
+  /**
+   * The readings consumer's ack floor (every stream sequence at or below it is acknowledged), as
+   * recently known; lets the per-monitor lists of counted sequences be pruned. 0 when unknown.
+   */
+  ackFloor?: () => number;
   /** Called once a round's readings are inserted (before its rollup and monitor writes and the ack) with them, for the live stream; must not block. */
   onStored?: (stored: StoredReading[]) => void;
 }
@@ -236,15 +240,17 @@ export class ReadingsIngest {
     // alarm writes (about as long again on the test server). Stored now or by an earlier attempt
     // of a redelivered round: the live event's id dedupes it.
     this.opts.onStored?.(valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, reading: a.reading })));
-    const applied = valid.filter((a) => storedIds.has(a.id));
+    // Every valid reading of the round goes to the rollups and counters, also those an earlier
+    // delivery inserted (it may have died before counting them): the stores count each stream
+    // sequence once, so a redelivered round neither misses nor doubles one.
     const byMonitor = new Map<string, MonitorBatchUpdate & { readings: NormalizedReading[] }>();
-    for (const a of applied) {
+    for (const a of valid) {
       let u = byMonitor.get(a.monitorId);
       if (!u) {
-        u = { monitorId: a.monitorId, stored: 0, readings: [] };
+        u = { monitorId: a.monitorId, seqs: [], readings: [] };
         byMonitor.set(a.monitorId, u);
       }
-      u.stored += 1;
+      u.seqs.push(a.msg.seq);
       u.readings.push(a.reading);
       // Presence: the stream's receive time, folded into the monitor's update of the round.
       const receivedAt = nanosToMs(a.msg.timestampNanos);
@@ -255,8 +261,8 @@ export class ReadingsIngest {
     }
     // Different collections and documents: the two bulk writes cannot lose each other's updates.
     const [, , alarmsFailed] = await Promise.all([
-      rollups.apply(rollupIncrements(applied), rollupExtras(applied)),
-      monitors.applyBatch([...byMonitor.values()], current),
+      rollups.apply(valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, reading: a.reading }))),
+      monitors.applyBatch([...byMonitor.values()], current, this.opts.ackFloor?.() ?? 0),
       alarmsDone,
     ]);
     if (alarmsFailed) throw alarmsFailed;
@@ -283,7 +289,7 @@ export class ReadingsIngest {
     }
     if (valid.length > 0)
       log.debug(
-        { stored: applied.length, received: valid.length, ms: Math.round(performance.now() - started) },
+        { stored: storedIds.size, received: valid.length, ms: Math.round(performance.now() - started) },
         "readings round written",
       );
   }
@@ -296,7 +302,7 @@ export class ReadingsIngest {
       { monitorId: r.monitorId, reason: r.reason, streamSequence: r.msg.seq, at: new Date().toISOString() },
       `reading-rejected:${r.msg.seq}`,
     );
-    if (monitorExists) await monitors.countRejected(r.monitorId);
+    if (monitorExists) await monitors.countRejected(r.monitorId, r.msg.seq);
     r.msg.term(r.reason.slice(0, 200));
   }
 }

@@ -20,6 +20,12 @@ export interface MonitorDoc {
   lastReadingAt?: number;
   readingsStored: number;
   readingsRejected: number;
+  /**
+   * Stream sequences of the readings counted in `readingsStored` / `readingsRejected` and not yet
+   * known to be acknowledged: each is counted once (see `applyBatch`). Pruned below the ingest
+   * consumer's ack floor, since an acknowledged reading is never delivered again.
+   */
+  ingested?: number[];
   /** When the stream last received a reading of this monitor (ms); absent until the first. */
   lastSeenAt?: number;
   /** `lastSeenAt` + the inactivity timeout in force when it was written: the sweeper's key. */
@@ -46,7 +52,8 @@ export interface PresenceEntry {
 /** What a batch changes on one monitor. */
 export interface MonitorBatchUpdate {
   monitorId: string;
-  stored: number;
+  /** Stream sequences of the batch's readings of this monitor: `readingsStored` counts each once. */
+  seqs: number[];
   /** Readings of the batch in stream order. */
   readings: readonly NormalizedReading[];
   /** Latest receive time of the batch's readings and when the monitor goes offline after it. */
@@ -60,7 +67,7 @@ export type MonitorIngestState = Pick<
 >;
 
 /** Everything but the large strings: for views that do not show them. */
-const SUMMARY = { strings: 0 } as const;
+const SUMMARY = { strings: 0, ingested: 0 } as const;
 
 /** Monitors (collection `monitors`). */
 export class MonitorsStore {
@@ -142,8 +149,12 @@ export class MonitorsStore {
     return res.matchedCount === 1;
   }
 
-  async countRejected(id: string, n = 1): Promise<void> {
-    await this.monitors.updateOne({ _id: id }, { $inc: { readingsRejected: n } });
+  /** Counts the rejected reading with stream sequence `seq`, once however often it is delivered. */
+  async countRejected(id: string, seq: number): Promise<void> {
+    await this.monitors.updateOne(
+      { _id: id, ingested: { $ne: seq } },
+      { $inc: { readingsRejected: 1 }, $push: { ingested: seq } },
+    );
   }
 
   /** What ingest needs of these monitors (those that exist): the timestamps of their latest values. */
@@ -167,13 +178,15 @@ export class MonitorsStore {
   async applyBatch(
     updates: readonly MonitorBatchUpdate[],
     current: ReadonlyMap<string, MonitorIngestState>,
+    ackFloor = 0,
   ): Promise<void> {
-    const active = updates.filter((u) => u.readings.length > 0);
+    const active = updates.filter((u) => u.readings.length > 0 && current.has(u.monitorId));
     if (active.length === 0) return;
     const ops: AnyBulkWriteOperation<MonitorDoc>[] = [];
+    const idempotent = new Map<string, Record<string, unknown>>();
+    const prune: string[] = [];
     for (const u of active) {
-      const doc = current.get(u.monitorId);
-      if (!doc) continue;
+      const doc = current.get(u.monitorId) as MonitorIngestState;
       const changes = latestChanges(doc, u.readings);
       const set: Record<string, unknown> = {};
       for (const [m, v] of Object.entries(changes.latest)) set[`latest.${m}`] = v;
@@ -181,23 +194,93 @@ export class MonitorsStore {
         set[`strings.${f}`] = v;
         set[`stringsAt.${f}`] = v.at;
       }
+      const update = {
+        $max: {
+          lastReadingAt: changes.lastAt,
+          ...(u.seen ? { lastSeenAt: u.seen.at, offlineDueAt: u.seen.offlineDueAt } : {}),
+        },
+        ...(Object.keys(set).length > 0 ? { $set: set } : {}),
+      };
+      idempotent.set(u.monitorId, update);
+      const pushed = (this.pushedSincePrune.get(u.monitorId) ?? 0) + u.seqs.length;
+      if (pushed >= PRUNE_EVERY && ackFloor > 0) {
+        prune.push(u.monitorId);
+        this.pushedSincePrune.set(u.monitorId, 0);
+      } else this.pushedSincePrune.set(u.monitorId, pushed);
       ops.push({
         updateOne: {
-          filter: { _id: u.monitorId },
-          update: {
-            $max: {
-              lastReadingAt: changes.lastAt,
-              ...(u.seen ? { lastSeenAt: u.seen.at, offlineDueAt: u.seen.offlineDueAt } : {}),
-            },
-            $inc: { readingsStored: u.stored },
-            ...(Object.keys(set).length > 0 ? { $set: set } : {}),
-          },
+          filter: { _id: u.monitorId, ingested: { $nin: u.seqs } },
+          update: { ...update, $inc: { readingsStored: u.seqs.length }, $push: { ingested: { $each: u.seqs } } },
         },
-      });
+      } as AnyBulkWriteOperation<MonitorDoc>);
     }
-    for (const chunk of chunked(ops)) await this.monitors.bulkWrite(chunk, { ordered: true });
+    // Pruning the lists from time to time: what is at or below the ack floor is never delivered
+    // again (this round's sequences are not acked yet, so above it).
+    for (const id of prune) await this.pruneIngested(id, ackFloor);
+    let matched = 0;
+    for (const chunk of chunked(ops)) matched += (await this.monitors.bulkWrite(chunk, { ordered: true })).matchedCount;
+    if (matched === ops.length) return;
+    // Some guard did not match: a redelivered round, some of whose readings are already counted
+    // (or a monitor deleted meanwhile). The bulk result does not say which, so every monitor of the
+    // round gets the idempotent part of its update again, and its readings not yet in its list are
+    // counted by one guarded update; if a list changed in between (another instance), each of its
+    // readings gets its own guarded increment, which skips those counted.
+    const docs = await this.monitors
+      .find({ _id: { $in: active.map((u) => u.monitorId) } }, { projection: { ingested: 1 } })
+      .toArray();
+    const seen = new Map(docs.map((d) => [d._id, new Set(d.ingested ?? [])]));
+    const retry: AnyBulkWriteOperation<MonitorDoc>[] = [];
+    const guarded: { u: MonitorBatchUpdate; missing: number[] }[] = [];
+    for (const u of active) {
+      const _id = u.monitorId;
+      retry.push({ updateOne: { filter: { _id }, update: idempotent.get(_id) as Record<string, unknown> } });
+      const missing = u.seqs.filter((q) => !seen.get(_id)?.has(q));
+      if (missing.length === 0 || !seen.has(_id)) continue;
+      guarded.push({ u, missing });
+      retry.push({
+        updateOne: {
+          filter: { _id, ingested: { $nin: missing } },
+          update: { $inc: { readingsStored: missing.length }, $push: { ingested: { $each: missing } } },
+        },
+      } as AnyBulkWriteOperation<MonitorDoc>);
+    }
+    let again = 0;
+    for (const chunk of chunked(retry)) again += (await this.monitors.bulkWrite(chunk, { ordered: true })).matchedCount;
+    if (again === retry.length) return;
+    const single: AnyBulkWriteOperation<MonitorDoc>[] = guarded.flatMap(({ u, missing }) =>
+      missing.map(
+        (seq) =>
+          ({
+            updateOne: {
+              filter: { _id: u.monitorId, ingested: { $ne: seq } },
+              update: { $inc: { readingsStored: 1 }, $push: { ingested: seq } },
+            },
+          }) as AnyBulkWriteOperation<MonitorDoc>,
+      ),
+    );
+    for (const chunk of chunked(single)) await this.monitors.bulkWrite(chunk, { ordered: true });
   }
+
+  /**
+   * Drops the sequences at or below `floor` from a monitor's `ingested` list: one conditional
+   * update that matches only while the list is as read (FerretDB ignores `$pull` with a condition),
+   * so a concurrent push is never lost; when it does not match, a later round prunes.
+   */
+  private async pruneIngested(id: string, floor: number): Promise<void> {
+    const doc = await this.monitors.findOne({ _id: id }, { projection: { ingested: 1 } });
+    const list = doc?.ingested;
+    if (!list) return;
+    const keep = list.filter((s) => s > floor);
+    if (keep.length === list.length) return;
+    await this.monitors.updateOne({ _id: id, ingested: list }, { $set: { ingested: keep } });
+  }
+
+  /** Per monitor, sequences pushed to its `ingested` list by this process since it last pruned it. */
+  private readonly pushedSincePrune = new Map<string, number>();
 }
+
+/** How many sequences this process adds to a monitor's `ingested` list between two prunes. */
+const PRUNE_EVERY = 1_000;
 
 /** The latest state of a monitor document, for the v1 view and `latest`. */
 export function latestOf(doc: MonitorDoc): LatestState {

@@ -1,7 +1,15 @@
 import type { Measurement } from "@trellis/contracts";
 import { chunked, duplicateIndexes } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from "mongodb";
-import type { MinuteExtras, RollupExtra, RollupIncrement, Stats } from "../domain/rollup.ts";
+import type { NormalizedReading } from "../domain/reading.ts";
+import {
+  type MinuteExtras,
+  minuteStart,
+  type RollupExtra,
+  rollupExtras,
+  rollupIncrements,
+  type Stats,
+} from "../domain/rollup.ts";
 import type { MinuteRollup } from "../domain/series.ts";
 
 export interface RollupDoc {
@@ -15,6 +23,58 @@ export interface RollupDoc {
    * stddev and last exist) `m.ph.sumSq`, `m.ph.sqCount`, `m.ph.last`, `m.ph.lastAt`.
    */
   m: Partial<Record<Measurement, Stats & Partial<MinuteExtras>>>;
+  /** Stream sequences of the readings counted in this minute (each is counted once: see `apply`). */
+  ingested?: number[];
+}
+
+/** A reading to fold into its minute: the stream sequence identifies it. */
+export interface RollupReading {
+  monitorId: string;
+  seq: number;
+  reading: NormalizedReading;
+}
+
+/**
+ * The guarded upsert of readings of one monitor and minute: `$inc`/`$min`/`$max` of their stats
+ * and their sequences recorded, matching only while none of them is recorded; an upsert (`all`),
+ * or an update of a document known to exist (`one`).
+ */
+function upsertOf(group: readonly RollupReading[], mode: "all" | "one"): AnyBulkWriteOperation<RollupDoc> {
+  const [inc] = rollupIncrements(group);
+  const [extra] = rollupExtras(group);
+  const first = group[0] as RollupReading;
+  const monitorId = first.monitorId;
+  const minute = minuteStart(first.reading.at);
+  const $inc: Record<string, number> = {};
+  const $min: Record<string, number> = {};
+  const $max: Record<string, number> = {};
+  for (const [m, s] of Object.entries(inc?.stats ?? {}) as [Measurement, Stats][]) {
+    $inc[`m.${m}.count`] = s.count;
+    $inc[`m.${m}.sum`] = s.sum;
+    $min[`m.${m}.min`] = s.min;
+    $max[`m.${m}.max`] = s.max;
+    const e = extra?.extras[m];
+    if (e) {
+      $inc[`m.${m}.sumSq`] = e.sumSq;
+      $inc[`m.${m}.sqCount`] = e.sqCount;
+    }
+  }
+  const seqs = group.map((r) => r.seq);
+  return {
+    updateOne: {
+      filter: { _id: `${monitorId}:${minute}`, ingested: { $nin: seqs } },
+      // The `one` form runs once the document exists: no upsert, so a guard that does not match
+      // is no error, just no change.
+      update: {
+        $inc,
+        $min,
+        $max,
+        $push: { ingested: { $each: seqs } },
+        ...(mode === "all" ? { $setOnInsert: { monitorId, minute } } : {}),
+      },
+      upsert: mode === "all",
+    },
+  } as AnyBulkWriteOperation<RollupDoc>;
 }
 
 /**
@@ -42,50 +102,93 @@ export class RollupsStore {
   }
 
   /**
-   * One upsert per monitor and minute (`$inc` / `$min` / `$max`, commutative, so two instances
-   * writing the same minute add up); a duplicate-key race between two instances' upserts is
-   * retried once. Then, once the documents exist, each measurement's `(lastAt, last)` is set by
-   * a conditional update that matches only while the stored pair is older (see `MinuteExtras`).
+   * Folds readings into their minute documents, each reading exactly once however often it is
+   * applied. One upsert per monitor and minute (`$inc` / `$min` / `$max`, commutative, so two
+   * instances writing the same minute add up) that also records the readings' stream sequences
+   * in the document's `ingested` list and matches only while none of them is there: the
+   * increment and its record are one single-document update, atomic, so a round redelivered after
+   * a crash (some or all of its readings already counted, in any grouping) neither misses nor
+   * doubles a reading. An upsert whose guard does not match an existing document (only on
+   * redelivery) fails as a duplicate key, as does a race of two instances creating one document:
+   * then each reading is applied on its own with the same guard (see below). Then each measurement's
+   * `(lastAt, last)` is set by a conditional update that matches only while the stored pair is
+   * older (see `MinuteExtras`): idempotent by itself. A minute's `ingested` list is bounded by the
+   * readings one monitor sends in a minute.
    */
-  async apply(increments: readonly RollupIncrement[], extras: readonly RollupExtra[] = []): Promise<void> {
-    const extraOf = new Map(extras.map((e) => [`${e.monitorId}:${e.minute}`, e.extras]));
-    const ops: AnyBulkWriteOperation<RollupDoc>[] = increments.map((inc) => {
-      const $inc: Record<string, number> = {};
-      const $min: Record<string, number> = {};
-      const $max: Record<string, number> = {};
-      const extra = extraOf.get(`${inc.monitorId}:${inc.minute}`);
-      for (const [m, s] of Object.entries(inc.stats) as [Measurement, Stats][]) {
-        $inc[`m.${m}.count`] = s.count;
-        $inc[`m.${m}.sum`] = s.sum;
-        $min[`m.${m}.min`] = s.min;
-        $max[`m.${m}.max`] = s.max;
-        const e = extra?.[m];
-        if (e) {
-          $inc[`m.${m}.sumSq`] = e.sumSq;
-          $inc[`m.${m}.sqCount`] = e.sqCount;
-        }
-      }
-      return {
-        updateOne: {
-          filter: { _id: `${inc.monitorId}:${inc.minute}` },
-          update: { $inc, $min, $max, $setOnInsert: { monitorId: inc.monitorId, minute: inc.minute } },
-          upsert: true,
-        },
-      };
-    });
-    if (ops.length === 0) return;
+  async apply(readings: readonly RollupReading[]): Promise<void> {
+    const groups = new Map<string, RollupReading[]>();
+    for (const r of readings) {
+      if (Object.keys(r.reading.values).length === 0) continue;
+      const key = `${r.monitorId}:${minuteStart(r.reading.at)}`;
+      const g = groups.get(key);
+      if (g) g.push(r);
+      else groups.set(key, [r]);
+    }
+    if (groups.size === 0) return;
     await Promise.all(
-      chunked(ops).map(async (chunk) => {
+      chunked([...groups.values()]).map(async (chunk) => {
         try {
-          await this.rollups.bulkWrite(chunk, { ordered: false });
+          await this.rollups.bulkWrite(
+            chunk.map((g) => upsertOf(g, "all")),
+            { ordered: false },
+          );
+          return;
         } catch (err) {
-          const retry = duplicateIndexes(err).map((i) => chunk[i] as AnyBulkWriteOperation<RollupDoc>);
-          if (retry.length === 0) throw err;
-          await this.rollups.bulkWrite(retry, { ordered: false });
+          if (duplicateIndexes(err).length === 0) throw err;
         }
+        // A guard that did not match (a redelivery) or two instances creating one document at
+        // once. Which operations ran is not relied on (FerretDB may stop an unordered bulk at its
+        // first error): the documents are created where missing, then every reading of the chunk
+        // is applied on its own with its guard, which cannot fail and skips the readings counted.
+        await this.ensureDocs(chunk);
+        await this.applyMissing(chunk);
       }),
     );
-    await this.applyLast(extras);
+    await this.applyLast(rollupExtras(readings));
+  }
+
+  /**
+   * The readings of these groups not yet in their (existing) documents' `ingested` lists, each
+   * group as one guarded update; if a list changed in between (another instance), every reading
+   * of the groups on its own with its guard.
+   */
+  private async applyMissing(groups: readonly RollupReading[][]): Promise<void> {
+    const idOf = (g: readonly RollupReading[]) =>
+      `${(g[0] as RollupReading).monitorId}:${minuteStart((g[0] as RollupReading).reading.at)}`;
+    const docs = await this.rollups.find({ _id: { $in: groups.map(idOf) } }, { projection: { ingested: 1 } }).toArray();
+    const seen = new Map(docs.map((d) => [d._id, new Set(d.ingested ?? [])]));
+    const missing = groups.map((g) => g.filter((r) => !seen.get(idOf(g))?.has(r.seq))).filter((g) => g.length > 0);
+    if (missing.length === 0) return;
+    const res = await this.rollups.bulkWrite(
+      missing.map((g) => upsertOf(g, "one")),
+      { ordered: true },
+    );
+    if (res.matchedCount === missing.length) return;
+    const single = missing.flatMap((g) => g.map((r) => upsertOf([r], "one")));
+    for (const part of chunked(single)) await this.rollups.bulkWrite(part, { ordered: true });
+  }
+
+  /** Creates the minute documents of these groups where missing (a creation race is retried once). */
+  private async ensureDocs(groups: readonly RollupReading[][]): Promise<void> {
+    const ops = groups.map((g) => {
+      const { monitorId, reading } = g[0] as RollupReading;
+      const minute = minuteStart(reading.at);
+      return {
+        updateOne: {
+          filter: { _id: `${monitorId}:${minute}` },
+          update: { $setOnInsert: { monitorId, minute } },
+          upsert: true,
+        },
+      } as AnyBulkWriteOperation<RollupDoc>;
+    });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.rollups.bulkWrite(ops, { ordered: true });
+        return;
+      } catch (err) {
+        if (attempt > 0 || duplicateIndexes(err).length === 0) throw err;
+      }
+    }
   }
 
   /**
