@@ -310,19 +310,19 @@ describe("POST /api/v1/monitors/add: 200 / 400 / 401 / 403", () => {
   it("400: missing arguments, an existing or invalid monitor_id, a missing or invalid user_id", async () => {
     const t = admin.v1Token;
     expectV1Failure(await add({ token: t, user_id: alice.id, monitor_id: hex() }), 400); // no password
-    expectV1Failure(await add({ token: t, user_id: alice.id, password: "Pw-1234" }), 400); // no monitor_id
-    expectV1Failure(await add({ token: t, monitor_id: hex(), password: "Pw-1234" }), 400); // no user_id
-    expectV1Failure(await add({ token: t, user_id: alice.id, monitor_id: m1.id, password: "Pw-1234" }), 400);
-    expectV1Failure(await add({ token: t, user_id: alice.id, monitor_id: "zz", password: "Pw-1234" }), 400);
-    expectV1Failure(await add({ token: t, user_id: "not-a-uuid", monitor_id: hex(), password: "Pw-1234" }), 400);
-    expectV1Failure(await add({ token: t, user_id: randomUUID(), monitor_id: hex(), password: "Pw-1234" }), 400);
+    expectV1Failure(await add({ token: t, user_id: alice.id, password: "Pw-1234-long" }), 400); // no monitor_id
+    expectV1Failure(await add({ token: t, monitor_id: hex(), password: "Pw-1234-long" }), 400); // no user_id
+    expectV1Failure(await add({ token: t, user_id: alice.id, monitor_id: m1.id, password: "Pw-1234-long" }), 400);
+    expectV1Failure(await add({ token: t, user_id: alice.id, monitor_id: "zz", password: "Pw-1234-long" }), 400);
+    expectV1Failure(await add({ token: t, user_id: "not-a-uuid", monitor_id: hex(), password: "Pw-1234-long" }), 400);
+    expectV1Failure(await add({ token: t, user_id: randomUUID(), monitor_id: hex(), password: "Pw-1234-long" }), 400);
   });
   it("401 when the token is no session", async () => {
-    expectV1Failure(await add({ token: hex(), user_id: alice.id, monitor_id: hex(), password: "Pw-1234" }), 401);
+    expectV1Failure(await add({ token: hex(), user_id: alice.id, monitor_id: hex(), password: "Pw-1234-long" }), 401);
   });
   it("403 for a non-admin", async () => {
     for (const token of [alice.v1Token, m1.token]) {
-      expectV1Failure(await add({ token, user_id: alice.id, monitor_id: hex(), password: "Pw-1234" }), 403);
+      expectV1Failure(await add({ token, user_id: alice.id, monitor_id: hex(), password: "Pw-1234-long" }), 403);
     }
   });
 });

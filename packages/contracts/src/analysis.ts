@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { endpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
-import { Principal, UserId } from "./identity.ts";
+import { NOT_BLANK, Principal, UserId } from "./identity.ts";
 import { MediaId } from "./media.ts";
 import { subject } from "./services.ts";
 
@@ -21,7 +21,12 @@ export const KeyframeIntervalSeconds = z
   .int()
   .min(KEYFRAME_INTERVAL_SECONDS.min)
   .max(KEYFRAME_INTERVAL_SECONDS.max);
-export const AnalysisTitle = z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters");
+export const AnalysisTitle = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(200, "must be at most 200 characters")
+  .meta({ pattern: NOT_BLANK });
 
 export const ANALYSIS_STATES = ["waiting", "active", "completed", "failed", "cancelled"] as const;
 export const AnalysisState = z.enum(ANALYSIS_STATES);

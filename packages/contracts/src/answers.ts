@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Analysis, AnalysisId } from "./analysis.ts";
 import { endpoint } from "./endpoint.ts";
-import { Principal } from "./identity.ts";
+import { NOT_BLANK, Principal } from "./identity.ts";
 import { subject } from "./services.ts";
 import { MAX_VIDEO_URL_LENGTH } from "./tracked-videos.ts";
 
@@ -16,7 +16,8 @@ export const AnswerText = z
   .string()
   .trim()
   .min(1, "must not be empty")
-  .max(MAX_ANSWER_LENGTH, `must be at most ${MAX_ANSWER_LENGTH} characters`);
+  .max(MAX_ANSWER_LENGTH, `must be at most ${MAX_ANSWER_LENGTH} characters`)
+  .meta({ pattern: NOT_BLANK });
 
 /**
  * The grading of a learner's answer. A learner answers a question once: the first answer is the

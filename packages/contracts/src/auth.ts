@@ -7,6 +7,7 @@ import {
   Email,
   FaceEncoding,
   MonitorId,
+  PageCursor,
   PresentedPassword,
   Principal,
   Role,
@@ -124,7 +125,7 @@ export const authCatalog = {
     request: z.object({
       ...Actor,
       limit: z.number().int().min(1).max(500).default(50),
-      cursor: z.string().max(200).optional(),
+      cursor: PageCursor.optional(),
     }),
     reply: z.object({ items: z.array(User), nextCursor: z.string().nullable() }),
     description: "Users ordered by creation, a page at a time (admin).",

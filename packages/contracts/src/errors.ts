@@ -12,6 +12,7 @@ export const ErrorCode = z.enum([
   "mfa_required",
   "forbidden",
   "not_found",
+  "method_not_allowed",
   "conflict",
   "failed_precondition",
   "payload_too_large",

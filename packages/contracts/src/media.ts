@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { endpoint, streamEndpoint, uploadEndpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
-import { Principal, UserId } from "./identity.ts";
+import { PageCursor, Principal, UserId } from "./identity.ts";
 import { subject } from "./services.ts";
 
 const s = (name: string) => subject("media", 1, name);
@@ -125,10 +125,15 @@ export const Filename = z
   .refine(
     (v) => ![...v].some((c) => c.charCodeAt(0) < 0x20 || c === "\u007f" || c === "/" || c === "\\"),
     "must not contain control characters or slashes",
-  );
+  )
+  // The same rules for the document: no control characters or slashes, not blank.
+  .meta({
+    pattern:
+      "^[^\\u0000-\\u001f\\u007f/\\\\]*[^\\u0000-\\u0020\\u007f/\\\\\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f/\\\\]*$",
+  });
 
 /** A listing's cursor, as the previous page's `next` gave it. */
-const Cursor = z.string().max(200);
+const Cursor = PageCursor;
 
 /**
  * What a conditional, possibly ranged read of stored bytes asks for: the HTTP request headers

@@ -49,7 +49,9 @@ export const Reading = z
   .strict()
   .refine((r) => [...MEASUREMENTS, ...STRING_FIELDS].some((k) => r[k] !== undefined), {
     message: "no measurements could be updated: send at least one measurement",
-  });
+  })
+  // The same rule for the OpenAPI document: at least one measurement (or string field).
+  .meta({ anyOf: [...MEASUREMENTS, ...STRING_FIELDS].map((k) => ({ required: [k] })) });
 export type Reading = z.infer<typeof Reading>;
 
 /** Device subjects are part of the public contract: a monitor publishes and listens only here. */

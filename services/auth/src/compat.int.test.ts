@@ -163,7 +163,7 @@ describe("monitor credentials", () => {
         password: pw,
       }),
     );
-    expect(ghostOwner).toMatchObject({ code: "invalid_argument", message: "user_id does not exist" });
+    expect(ghostOwner).toMatchObject({ code: "not_found", message: "user_id does not exist" });
     const weak = await failure(
       request(auth.nc, authCatalog.setMonitorCredentials, {
         actor: auth.admin,

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { authCatalog, catalogs, httpRoutes, openApiPath } from "@trellis/contracts";
@@ -62,12 +62,28 @@ afterAll(async () => {
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
 const json = (res: Response): Promise<any> => res.json();
 
+/** A request with any method (fetch refuses TRACE): status, headers and the body as text. */
+function rawRequest(method: string, url: string): Promise<{ status: number; allow: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 const post = (path: string, body: string, type = "application/json") =>
   fetch(`${base}${path}`, { method: "POST", headers: { "content-type": type }, body });
 
 describe("gateway HTTP edge", () => {
   it("a malformed JSON body is a 400 with the JSON error shape", async () => {
-    const res = await post("/api/v2/services/auth/health", '{"broken": ');
+    const res = await post("/api/v2/auth/register", '{"broken": ');
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toMatch(/application\/json/);
     expect(await json(res)).toEqual({
@@ -82,7 +98,7 @@ describe("gateway HTTP edge", () => {
   });
 
   it("a body over the limit is 413, not a crash", async () => {
-    const res = await post("/api/v2/services/auth/health", JSON.stringify({ pad: "x".repeat(4_000) }));
+    const res = await post("/api/v2/auth/register", JSON.stringify({ pad: "x".repeat(4_000) }));
     expect(res.status).toBe(413);
     expect((await json(res)).error.code).toBe("payload_too_large");
   });
@@ -146,6 +162,38 @@ describe("gateway HTTP edge", () => {
       Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
     );
     expect(documented.sort()).toEqual(mounted.map(key).sort());
+  });
+
+  it("answers an undeclared method on every documented path with 405 and the document's methods in Allow", async () => {
+    const doc = await json(await fetch(`${base}/openapi.json`));
+    const paths = Object.entries(doc.paths as Record<string, Record<string, unknown>>);
+    expect(paths.length).toBeGreaterThan(50);
+    for (const [path, ops] of paths) {
+      // A value no literal segment has, so the path resolves to this path item and no other.
+      const url = `${base}${path.replace(/\{[^}]+\}/g, "p-1")}`;
+      const declared = Object.keys(ops).map((m) => m.toUpperCase());
+      const expected = new Set([...declared, "OPTIONS", ...(declared.includes("GET") ? ["HEAD"] : [])]);
+      const trace = await rawRequest("TRACE", url);
+      expect(trace.status, `TRACE ${path}`).toBe(405);
+      expect(new Set(trace.allow?.split(", ")), `Allow of ${path}`).toEqual(expected);
+      const body = JSON.parse(trace.body);
+      if (path.startsWith("/api/v1/")) expect(body).toEqual({ success: false, cause: expect.any(String) });
+      else expect((body.error as { code: string }).code).toBe("method_not_allowed");
+      if (!declared.includes("OPTIONS")) {
+        const options = await fetch(url, { method: "OPTIONS" });
+        expect(options.status, `OPTIONS ${path}`).toBe(204);
+        expect(new Set(options.headers.get("allow")?.split(", "))).toEqual(expected);
+      }
+    }
+  });
+
+  it("sends a concrete path to its own route, never to a templated one that also matches", async () => {
+    // `/api/v2/monitors/bulk` is a path item of its own (POST): GET is not `getMonitor` with id "bulk".
+    const res = await fetch(`${base}/api/v2/monitors/bulk`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST, OPTIONS");
+    // Unknown paths stay 404.
+    expect((await rawRequest("TRACE", `${base}/api/v2/nothing-here`)).status).toBe(404);
   });
 
   it("accepts a sane X-Request-Id, replaces an unsafe one", async () => {

@@ -9,6 +9,7 @@ import type { GatewayConfig } from "./config.ts";
 import { consoleDir, consoleRouter } from "./console/console.ts";
 import { accessLog } from "./http/access-log.ts";
 import { errorHandler } from "./http/errors.ts";
+import { methodGuard } from "./http/methods.ts";
 import { httpMetrics } from "./http/metrics.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
@@ -81,13 +82,17 @@ export function createApp(deps: AppDeps): GatewayApp {
     maxAge: 600,
   });
   app.use((req, res, next) => (req.headers.origin ? corsHeaders(req, res, next) : next()));
-  const { mount, mounted } = createMount({
+  const { mount, mounted, table } = createMount({
     nc: deps.nc,
     authenticator: deps.authenticator,
     bodyLimit: deps.config.BODY_LIMIT,
     requestTimeoutMs: deps.config.REQUEST_TIMEOUT_MS,
     validateResponses: deps.config.VALIDATE_RESPONSES,
   });
+  // 405 with `Allow` for a method a path does not declare, OPTIONS answered from the route table
+  // (filled by the mounts below before the first request), and each request sent to the one route
+  // its path resolves to.
+  app.use(methodGuard(table));
   // Uploads (the body is a file's bytes, streamed to the service) come before the JSON parser,
   // which must not read their bodies, whatever Content-Type they declare.
   const uploads = Router();
@@ -117,6 +122,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerTrackedVideosV2(api, mount);
   registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
   registerDocs(api, deps.version);
+  table.add({ method: "get", path: "/openapi.json" });
   app.use(api);
   // The web console (static files and its cookie session): its own CSP and caching.
   app.use(consoleRouter({ mount, dir: consoleDir() }));

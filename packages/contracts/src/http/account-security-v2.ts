@@ -124,7 +124,12 @@ export const mfaV2Routes = {
       "Turn TOTP on with a first code from the app; answers ten one-time recovery codes, shown this once (only their hashes are kept).",
     tags: mfaTags,
     auth: "bearer",
-    body: codeBody("The current 6-digit code."),
+    body: z.object({
+      code: z
+        .string()
+        .regex(/^[0-9]{6}$/, "must be 6 digits")
+        .describe("The current 6-digit code; one that is not the app's current code is a 400."),
+    }),
     responses: {
       200: { description: "Two-factor login is on.", schema: RecoveryCodes, headers: { "Cache-Control": "no-store" } },
       409: { description: "No enrolment is pending, or TOTP is already on.", schema: ErrorResponse },
@@ -140,7 +145,7 @@ export const mfaV2Routes = {
     summary: "Turn TOTP off with a current code or an unused recovery code; the recovery codes go with it.",
     tags: mfaTags,
     auth: "bearer",
-    body: codeBody("A current 6-digit code or a recovery code."),
+    body: codeBody("A current 6-digit code or an unused recovery code; anything else (a wrong or used code) is a 400."),
     responses: {
       ...noContent,
       409: { description: "TOTP is not on.", schema: ErrorResponse },

@@ -30,7 +30,7 @@ export const alarmsV2Routes = {
     path: "/api/v2/monitors/:id/alarm-rules",
     operationId: "createAlarmRule",
     summary:
-      "Add a threshold rule to a monitor (owner or admin): `{measurement, condition: above|below|outside, threshold: number | {low, high}, for_seconds, hysteresis}`. An alarm is raised when the condition held without a break for `for_seconds` (reading timestamps) and cleared when the value is back inside by more than `hysteresis`; a rule has at most one open alarm.",
+      "Add a threshold rule to a monitor (owner or admin): `{measurement, condition: above|below|outside, threshold: number | {low, high}, for_seconds, hysteresis}`. An alarm is raised when the condition held without a break for `for_seconds` (reading timestamps) and cleared when the value is back inside by more than `hysteresis`; a rule has at most one open alarm. For `outside`, `low` must be below `high` and `hysteresis` less than half of `high - low` (else 400: the alarm could never clear).",
     tags,
     auth: "bearer",
     params: z.object({ id: MonitorId }),
@@ -40,6 +40,11 @@ export const alarmsV2Routes = {
       ...notFound("monitor"),
       409: { description: "The monitor has as many rules as allowed.", schema: ErrorResponse },
       ...authErrors,
+      400: {
+        description:
+          "The request is malformed (`details.issues` names each field), or `low` is not below `high`, or the hysteresis is not under half the band.",
+        schema: ErrorResponse,
+      },
     },
   }),
   listRules: route({
@@ -106,6 +111,7 @@ export const alarmsV2Routes = {
     body: WebhookInput,
     responses: {
       200: { description: "The webhook and its secret.", schema: WebhookWithSecret },
+      404: { description: "No such user (admins).", schema: ErrorResponse },
       ...authErrors,
       403: {
         schema: ErrorResponse,

@@ -32,7 +32,7 @@ export const StartAnalysisBody = z
       "A media video to analyse (owner or admin). Exactly one of `video_id` and `url`.",
     ),
     url: AnalysisUrl.optional().describe(
-      "A video URL to analyse instead: YouTube (watch, youtu.be, shorts, embed forms; 11-character id) or any http(s) media URL or page with an HTML5 `<video>`. Its captions and media are fetched by the job.",
+      "A video URL to analyse instead: YouTube (watch, youtu.be, shorts, embed forms; 11-character id) or any http(s) media URL or page with an HTML5 `<video>`. Its captions and media are fetched by the job. Not http(s), no host, credentials in it or a YouTube URL without an 11-character id: 400 with the reason.",
     ),
     title: AnalysisTitle,
     num_questions: NumQuestions.default(NUM_QUESTIONS.default).describe(
@@ -45,7 +45,9 @@ export const StartAnalysisBody = z
   .refine((b) => (b.video_id === undefined) !== (b.url === undefined), {
     message: "give exactly one of video_id and url",
     path: ["video_id"],
-  });
+  })
+  // The same rule for the OpenAPI document: exactly one of `video_id` and `url`.
+  .meta({ oneOf: [{ required: ["video_id"] }, { required: ["url"] }] });
 
 export const analysisV2Routes = {
   startAnalysis: route({
@@ -142,6 +144,7 @@ export const analysisV2Routes = {
         description:
           "The questions (JSON); with `format`: `application/json` (`{title, questions}`), `text/csv`, `application/xml` (Moodle XML) or `text/plain` (GIFT), as an attachment.",
         schema: QuestionsView,
+        alsoAs: ["text/csv", "application/xml", "text/plain"],
         headers: { "Content-Disposition": 'With `format`: `attachment; filename="…"`.' },
       },
       404: e(

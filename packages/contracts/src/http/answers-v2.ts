@@ -61,7 +61,8 @@ export const answersV2Routes = {
         tracked_url: z.string().min(1).max(MAX_VIDEO_URL_LENGTH).nullable().optional(),
       })
       .strict()
-      .refine((v) => v.shared !== undefined || v.tracked_url !== undefined, "give shared and/or tracked_url"),
+      .refine((v) => v.shared !== undefined || v.tracked_url !== undefined, "give shared and/or tracked_url")
+      .meta({ anyOf: [{ required: ["shared"] }, { required: ["tracked_url"] }] }),
     responses: {
       200: { description: "The analysis after the change.", schema: Analysis },
       404: e("No such analysis, or not one the caller can see."),

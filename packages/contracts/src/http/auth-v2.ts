@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Jwks, LoginLogEntry, TokenPair, User } from "../auth.ts";
-import { Email, FaceEncoding, Principal, Role, UserId } from "../identity.ts";
+import { Email, FaceEncoding, NewPassword, PageCursor, Principal, Role, UserId, Username } from "../identity.ts";
 import { MfaGrantRequests } from "./account-security-v2.ts";
 import { authErrors, commonErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
@@ -9,6 +9,8 @@ const tags = ["auth"];
 const userTags = ["users"];
 const idParams = z.object({ id: UserId });
 const noContent = { 204: { description: "Done." } } as const;
+/** An admin naming a user that does not exist (anyone else gets 403 for another user's id). */
+const noUser = { 404: { description: "No such user (admins).", schema: ErrorResponse } } as const;
 const unauthenticated = {
   401: { description: "Invalid credentials (the same answer for an unknown user).", schema: ErrorResponse },
 };
@@ -37,8 +39,8 @@ export const TokenRequest = z.discriminatedUnion("grant_type", [
 ]);
 
 export const RegisterRequest = z.object({
-  username: z.string().min(1).max(200),
-  password: z.string().min(1).max(1024),
+  username: Username,
+  password: NewPassword,
   email: Email.optional(),
 });
 
@@ -143,7 +145,7 @@ export const usersV2Routes = {
     auth: "bearer",
     query: z.object({
       limit: z.coerce.number().int().min(1).max(500).default(50),
-      cursor: z.string().max(200).optional(),
+      cursor: PageCursor.optional(),
     }),
     responses: {
       200: { description: "A page.", schema: z.object({ items: z.array(User), nextCursor: z.string().nullable() }) },
@@ -234,8 +236,8 @@ export const usersV2Routes = {
     tags: userTags,
     auth: "bearer",
     params: idParams,
-    body: z.object({ old_password: z.string().max(1024).optional(), new_password: z.string().min(1).max(1024) }),
-    responses: { ...noContent, ...authErrors },
+    body: z.object({ old_password: z.string().max(1024).optional(), new_password: NewPassword }),
+    responses: { ...noContent, ...noUser, ...authErrors },
   }),
   logins: route({
     method: "get",
@@ -248,6 +250,7 @@ export const usersV2Routes = {
     query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }),
     responses: {
       200: { description: "Attempts.", schema: z.object({ items: z.array(LoginLogEntry) }) },
+      ...noUser,
       ...authErrors,
     },
   }),
@@ -260,7 +263,7 @@ export const usersV2Routes = {
     auth: "bearer",
     params: idParams,
     body: z.object({ encoding: FaceEncoding }),
-    responses: { ...noContent, ...authErrors },
+    responses: { ...noContent, ...noUser, ...authErrors },
   }),
   getFace: route({
     method: "get",

@@ -44,6 +44,13 @@ export const SendCommandBody = z
   .refine((b) => b.persistent || b.expires_in_ms === undefined, {
     message: "expires_in_ms applies to persistent commands only",
     path: ["expires_in_ms"],
+  })
+  // The same rule for the OpenAPI document: `expires_in_ms` only with `persistent: true`.
+  .meta({
+    anyOf: [
+      { not: { required: ["expires_in_ms"] } },
+      { required: ["persistent"], properties: { persistent: { const: true } } },
+    ],
   });
 
 /**

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { UserId } from "../identity.ts";
-import { V1Failure, v1Required, v1Success } from "./errors-http.ts";
+import { newPassword, UserId } from "../identity.ts";
+import { V1Failure, v1Required, v1Success, v1Token, v1UserId } from "./errors-http.ts";
 import { route } from "./route.ts";
 
 /**
@@ -107,7 +107,7 @@ export const compatV1Routes = {
     summary: "A user's monitors, username and type; every user for an admin without `user_id`.",
     tags: ["compatibility v1"],
     auth: "v1",
-    query: z.object({ token: required("token"), user_id: z.string().optional() }),
+    query: z.object({ token: v1Token(), user_id: v1UserId().optional() }),
     responses: {
       200: {
         description: "The request was successful.",
@@ -133,10 +133,10 @@ export const compatV1Routes = {
     tags: ["compatibility v1"],
     auth: "v1",
     body: z.object({
-      token: required("token"),
-      user_id: required("user_id"),
+      token: v1Token(),
+      user_id: v1UserId(),
       old_password: z.string().optional(),
-      new_password: required("new_password"),
+      new_password: newPassword(required("new_password")),
     }),
     responses: {
       200: { description: "The request was successful.", schema: v1Success(z.null()) },

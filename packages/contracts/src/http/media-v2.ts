@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { UserId } from "../identity.ts";
+import { PageCursor, UserId } from "../identity.ts";
 import {
   Filename,
   MediaId,
@@ -20,7 +20,7 @@ const userParams = z.object({ id: UserId });
 const noContent = { 204: { description: "Deleted." } } as const;
 const page = {
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().max(200).optional().describe("The previous page's `next`."),
+  cursor: PageCursor.optional(),
 };
 
 /**
@@ -68,10 +68,14 @@ const rangeHeaders = {
 
 /** tus 1.0: every request but OPTIONS names the protocol version (412 otherwise). */
 const tusResumable = z
-  .string()
-  .max(100)
-  .optional()
+  .literal("1.0.0")
   .describe("`1.0.0`, required on every tus request but OPTIONS (another version or none: 412).");
+/** A byte count as tus sends it. */
+const byteCount = (description: string) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, "must be a byte count")
+    .describe(description);
 const tusHeaders = { "Tus-Resumable": "`1.0.0`." } as const;
 const tusVersion = {
   412: {
@@ -369,12 +373,13 @@ export const mediaV2Routes = {
     auth: "bearer",
     headers: z.object({
       "tus-resumable": tusResumable,
-      "upload-length": z.string().max(20).optional().describe("The whole upload's size in bytes (required)."),
+      "upload-length": byteCount("The whole upload's size in bytes."),
       "upload-metadata": z
         .string()
         .max(2_000_000)
-        .optional()
-        .describe("`filename <base64>` (required), `transcript <base64>` (optional), comma-separated."),
+        .describe(
+          "`filename <base64>` (required), `transcript <base64>` (optional), comma-separated; the decoded filename must be a valid file name and the values UTF-8 (else 400).",
+        ),
     }),
     responses: {
       201: {
@@ -427,9 +432,10 @@ export const mediaV2Routes = {
     params: idParams,
     headers: z.object({
       "tus-resumable": tusResumable,
-      "upload-offset": z.string().max(20).optional().describe("Where the body starts (required)."),
+      "upload-offset": byteCount("Where the body starts."),
       "upload-checksum": z
         .string()
+        .regex(/^(sha1|sha256) [A-Za-z0-9+/]{1,98}={0,2}$/, "must be `<sha1|sha256> <base64 digest>`")
         .max(200)
         .optional()
         .describe(

@@ -17,6 +17,11 @@ export interface HttpResponseSpec {
   readonly contentType?: string;
   /** Response headers that are part of the contract, by name, with what they carry (documented only). */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Other media types the same status may carry instead of JSON (a download the client asked for
+   * with `format=` or `Accept`): documented as text, not validated.
+   */
+  readonly alsoAs?: readonly string[];
 }
 
 /**

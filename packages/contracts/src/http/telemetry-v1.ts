@@ -1,6 +1,7 @@
 import { z } from "zod";
+import { newPassword } from "../identity.ts";
 import { MEASUREMENTS, V1AllMonitorsData, V1MonitorData } from "../telemetry.ts";
-import { V1Failure, v1Required, v1Success } from "./errors-http.ts";
+import { V1Failure, v1MonitorId, v1Required, v1Success, v1Token, v1UserId } from "./errors-http.ts";
 import { route } from "./route.ts";
 
 /**
@@ -54,8 +55,8 @@ export const telemetryV1Routes = {
     tags,
     auth: "v1",
     query: z.object({
-      token: required("token"),
-      monitor_id: z.string().optional(),
+      token: v1Token(),
+      monitor_id: v1MonitorId().optional(),
       startTime: timeFilter("startTime", "Only data points after this unix timestamp (milliseconds)."),
       endTime: timeFilter("endTime", "Only data points before this unix timestamp (milliseconds)."),
     }),
@@ -80,10 +81,10 @@ export const telemetryV1Routes = {
     tags,
     auth: "v1",
     body: z.object({
-      token: required("token"),
-      monitor_id: z.string().optional(),
+      token: v1Token(),
+      monitor_id: v1MonitorId().optional(),
       /** The seed's own examples send `id`; accepted when `monitor_id` is absent. */
-      id: z.string().optional(),
+      id: v1MonitorId().optional(),
       ...measurementFields,
       foliage_feed: lenient("string", 'Camera image (base64); null, "" or a value that is not a string is skipped.'),
       root_stream: lenient("string", 'Camera image (base64); null, "" or a value that is not a string is skipped.'),
@@ -108,10 +109,10 @@ export const telemetryV1Routes = {
     tags,
     auth: "v1",
     body: z.object({
-      token: required("token"),
-      user_id: required("user_id"),
-      monitor_id: required("monitor_id"),
-      password: required("password"),
+      token: v1Token(),
+      user_id: v1UserId(),
+      monitor_id: v1MonitorId(),
+      password: newPassword(required("password")),
     }),
     responses: {
       200: { description: "The request was successful and the monitor was created.", schema: v1Success(z.null()) },
@@ -129,7 +130,7 @@ export const telemetryV1Routes = {
     summary: "Delete a monitor's data points, keeping the monitor (admin).",
     tags,
     auth: "v1",
-    body: z.object({ token: required("token"), monitor_id: required("monitor_id") }),
+    body: z.object({ token: v1Token(), monitor_id: v1MonitorId() }),
     responses: adminMonitorResponses,
   }),
   monitorsDelete: route({
@@ -139,7 +140,7 @@ export const telemetryV1Routes = {
     summary: "Delete a monitor, its credentials and its data (admin).",
     tags,
     auth: "v1",
-    body: z.object({ token: required("token"), monitor_id: required("monitor_id") }),
+    body: z.object({ token: v1Token(), monitor_id: v1MonitorId() }),
     responses: adminMonitorResponses,
   }),
 } as const;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { MonitorId, PresentedPassword, UserId } from "../identity.ts";
+import { MonitorId, NewPassword, UserId } from "../identity.ts";
 import {
   Aggregate,
   BulkResult,
@@ -95,7 +95,7 @@ export const telemetryV2Routes = {
     summary: "Add a monitor (32-hex id) with its login password for a user (admin).",
     tags,
     auth: "bearer",
-    body: z.object({ id: MonitorId, owner_id: UserId, password: PresentedPassword }),
+    body: z.object({ id: MonitorId, owner_id: UserId, password: NewPassword }),
     responses: {
       201: { description: "The new monitor.", schema: Monitor },
       404: { description: "The owner does not exist.", schema: ErrorResponse },
@@ -210,7 +210,7 @@ export const telemetryV2Routes = {
     path: "/api/v2/monitors/:id/series",
     operationId: "getSeries",
     summary:
-      "Measurements aggregated per interval (from per-minute rollups; owner or admin). Either `measurement` (one measurement: `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate`) or `measurements=ph:avg,reservoir_temp:max` (several columns, each with its own aggregate: `{series: [{measurement, aggregate, points: [{start, value}]}]}`). `fill` fills buckets without readings (`none` leaves them out). As CSV with `format=csv` or `Accept: text/csv`: `start,iso_time,<measurement>_<aggregate>...`, one row per bucket, an empty cell for no value.",
+      "Measurements aggregated per interval (from per-minute rollups; owner or admin). Either `measurement` (one measurement: `{start, count, avg, min, max}` per bucket, or `{start, value}` of one `aggregate`) or `measurements=ph:avg,reservoir_temp:max` (several columns, each with its own aggregate: `{series: [{measurement, aggregate, points: [{start, value}]}]}`). `fill` fills buckets without readings (`none` leaves them out). Rules between the parameters (a 400 otherwise): exactly one of `measurement` and `measurements`; `aggregate` only with `measurement`; `fill` only with `measurements` or `aggregate`; `to` not before `from`; a window of at most 400 days and 10,000 buckets of `interval`. As CSV with `format=csv` or `Accept: text/csv`: `start,iso_time,<measurement>_<aggregate>...`, one row per bucket, an empty cell for no value.",
     tags,
     auth: "bearer",
     params: idParams,
@@ -233,6 +233,7 @@ export const telemetryV2Routes = {
         description:
           "The series: `SeriesResponse` for `measurement`, `ColumnsSeriesResponse` for `measurements`; or `text/csv; charset=utf-8` when CSV was asked for.",
         schema: z.union([SeriesResponse, ColumnsSeriesResponse]),
+        alsoAs: ["text/csv"],
       },
       ...noMonitor,
       ...authErrors,

@@ -9,7 +9,7 @@ const url = z
   .min(1)
   .max(MAX_VIDEO_URL_LENGTH)
   .describe(
-    "A YouTube URL (watch, youtu.be, shorts, embed, live: the key is `https://www.youtube.com/watch?v=<id>`) or any other http(s) video URL.",
+    "A YouTube URL (watch, youtu.be, shorts, embed, live: the key is `https://www.youtube.com/watch?v=<id>`) or any other http(s) video URL. Anything else (not http(s), no host, credentials in it, a YouTube URL without an 11-character id) is a 400 with the reason.",
   );
 const unknown = { 404: { description: "The URL is not tracked.", schema: ErrorResponse } } as const;
 

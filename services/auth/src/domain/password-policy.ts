@@ -1,8 +1,7 @@
-import { TrellisError } from "@trellis/contracts";
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, TrellisError } from "@trellis/contracts";
 import { dictionary } from "@zxcvbn-ts/language-common";
 
-export const PASSWORD_MIN_LENGTH = 8;
-export const PASSWORD_MAX_LENGTH = 128;
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH };
 
 /** The ~49k most common passwords (zxcvbn-ts), lowercased once. */
 const COMMON_PASSWORDS: ReadonlySet<string> = new Set(dictionary["passwords-common"].map((p) => p.toLowerCase()));

@@ -8,7 +8,8 @@ type MonitorHandlers = Pick<AuthHandlers, "setMonitorCredentials" | "deleteMonit
 
 /** Device credentials for the seed 002 monitor login. */
 export function monitorHandlers(auth: AuthContext): MonitorHandlers {
-  const ownerMissing = () => new TrellisError("invalid_argument", "user_id does not exist");
+  // not_found (v2: 404, as documented); the v1 layer answers it as the seed does, 400.
+  const ownerMissing = () => new TrellisError("not_found", "user_id does not exist");
 
   return {
     async setMonitorCredentials({ actor, monitorId, ownerId, password }) {

@@ -11,6 +11,7 @@ describe("httpStatusFor", () => {
       mfa_required: 401,
       forbidden: 403,
       not_found: 404,
+      method_not_allowed: 405,
       conflict: 409,
       cancelled: 409,
       payload_too_large: 413,

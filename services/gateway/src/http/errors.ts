@@ -14,6 +14,8 @@ export function httpStatusFor(code: ErrorCode): number {
       return 403;
     case "not_found":
       return 404;
+    case "method_not_allowed":
+      return 405;
     case "conflict":
     case "cancelled":
       return 409;

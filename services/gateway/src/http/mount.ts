@@ -1,6 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   type Endpoint,
+  EventStreamHeaders,
+  EventStreamQuery,
   type HttpResponses,
   type HttpRoute,
   invalidArgument,
@@ -17,6 +19,7 @@ import { type ByteSource, type IncomingStream, request, requestStream, requestUp
 import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.ts";
+import { createRouteTable, type RouteTable, resolvedRoute } from "./methods.ts";
 import { bearerFromRequest } from "./sse.ts";
 import { refuseUnacceptedForm } from "./upload.ts";
 
@@ -81,6 +84,8 @@ export interface MountOptions {
 export interface Mounter {
   mount: Mount;
   readonly mounted: readonly HttpRoute[];
+  /** The same routes as path items: `methodGuard` answers 405, OPTIONS and `Allow` from it. */
+  readonly table: RouteTable;
 }
 
 function parsePart(schema: z.ZodType | undefined, value: unknown, what: string): unknown {
@@ -118,6 +123,7 @@ export function createMount(options: MountOptions): Mounter {
   const { nc, authenticator, requestTimeoutMs } = options;
   const form = express.urlencoded({ extended: false, limit: options.bodyLimit, parameterLimit: 20 });
   const mounted: HttpRoute[] = [];
+  const table = createRouteTable();
 
   const callerFor = (requestId: string, principal: Principal | undefined): Caller => {
     const withActor = <E extends Endpoint | StreamEndpoint>(endpoint: E, payload: CallPayload<E>): RequestOf<E> =>
@@ -135,7 +141,15 @@ export function createMount(options: MountOptions): Mounter {
 
   const mount: Mount = (router, route, handler) => {
     mounted.push(route);
-    const chain: RequestHandler[] = [];
+    table.add(route);
+    const chain: RequestHandler[] = [
+      // The path was resolved to another route of the table (`methodGuard`): `/monitors/bulk` is
+      // not `/monitors/:id` with id "bulk", whatever order the routers were built in.
+      (_req, res, next) => {
+        const resolved = resolvedRoute(res);
+        next(resolved && resolved !== route ? "route" : undefined);
+      },
+    ];
     if (route.acceptsForm) chain.push(form);
     chain.push(async (req: Request, res: Response) => {
       const requestId = String(req.id);
@@ -155,6 +169,10 @@ export function createMount(options: MountOptions): Mounter {
         const token = route.method === "get" ? (req.query as Record<string, unknown>).token : req.body?.token;
         if (token === undefined || token === "") throw new TrellisError("invalid_argument", "token is required");
         principal = await authenticator.v1(token, requestId);
+      }
+      if (route.eventStream) {
+        parsePart(EventStreamQuery, req.query, "query");
+        parsePart(EventStreamHeaders, req.headers, "headers");
       }
       const input = {
         params: parsePart(route.params, req.params, "path parameters"),
@@ -182,5 +200,5 @@ export function createMount(options: MountOptions): Mounter {
     });
     router[route.method](route.path, ...chain);
   };
-  return { mount, mounted };
+  return { mount, mounted, table };
 }

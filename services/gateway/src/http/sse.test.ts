@@ -330,6 +330,6 @@ describe("event-stream routes in the OpenAPI document", () => {
       paths: Record<string, { get: { parameters: { name: string; in: string }[] } }>;
     };
     const params = doc.paths["/things/{id}/events"]?.get.parameters.map((p) => `${p.in}:${p.name}`);
-    expect(params).toEqual(["path:id", "query:access_token", "query:lastEventId", "header:Last-Event-ID"]);
+    expect(params).toEqual(["path:id", "query:access_token", "query:lastEventId", "header:last-event-id"]);
   });
 });

@@ -11,7 +11,7 @@ describe("page cursors", () => {
 
   it("refuse what this API did not give out", () => {
     expect(() => decodeCursor("not-a-cursor")).toThrow(TrellisError);
-    expect(() => decodeCursor(Buffer.from("1:../../etc").toString("base64url"))).toThrow(/cursor/);
+    expect(() => decodeCursor("1.../../etc")).toThrow(/cursor/);
   });
 
   it("continue a page only when more items exist", () => {

@@ -1,4 +1,4 @@
-import { TrellisError } from "@trellis/contracts";
+import { decodePageCursor, encodePageCursor, TrellisError } from "@trellis/contracts";
 
 /** Where a newest-first listing stopped: the last item's creation time and id (ties broken by id). */
 export interface PageCursor {
@@ -7,14 +7,13 @@ export interface PageCursor {
 }
 
 export function encodeCursor(c: PageCursor): string {
-  return Buffer.from(`${c.at}:${c.id}`, "utf8").toString("base64url");
+  return encodePageCursor(c.at, c.id);
 }
 
 export function decodeCursor(value: string): PageCursor {
-  const text = Buffer.from(value, "base64url").toString("utf8");
-  const m = /^(\d{1,16}):([0-9a-f-]{36})$/.exec(text);
-  if (!m) throw new TrellisError("invalid_argument", "cursor is not one this API gave out");
-  return { at: Number(m[1]), id: m[2] as string };
+  const position = decodePageCursor(value);
+  if (!position) throw new TrellisError("invalid_argument", "cursor is not one this API gave out");
+  return position;
 }
 
 /** A page from `limit + 1` items fetched: the first `limit`, and the cursor after them if more exist. */

@@ -84,7 +84,8 @@ export function monitorHandlers(t: TelemetryContext): MonitorHandlers {
             if (await monitors.findSummary(row.monitorId)) return { ...base, status: "exists" };
             return { ...base, status: "error", reason: "credentials for this id exist without a monitor" };
           }
-          if (err instanceof TrellisError && err.code === "invalid_argument") {
+          // The row's own fault: a weak password (invalid_argument), an unknown owner (not_found).
+          if (err instanceof TrellisError && (err.code === "invalid_argument" || err.code === "not_found")) {
             return { ...base, status: "error", reason: err.message };
           }
           log.warn({ err, monitorId: row.monitorId }, "bulk row failed");
