@@ -23,7 +23,11 @@ export function generateNatsAuth(): NatsAuth {
   const issuer = createAccount();
   return {
     user: NATS_SERVICE_USER,
-    password: randomBytes(24).toString("base64url"),
+    // A letter, then hex: deploy/nats/nats.conf takes it as `$NATS_SERVICE_PASSWORD`, and
+    // nats-server parses a variable's value as a config token, so one beginning with '-' or with
+    // digits and '-' is read as a number or a date and the server refuses to start ("-D…": "Expected
+    // a digit"; the compose check hit it with a base64url password, 1 time in ~30).
+    password: `p${randomBytes(24).toString("hex")}`,
     issuerPublicKey: issuer.getPublicKey(),
     issuerSeed: new TextDecoder().decode(issuer.getSeed()),
   };
