@@ -164,21 +164,30 @@ describe("npm run start:cluster", () => {
       }
       expect(answeredMs, "both gateways answering after the leader's loss").toBeLessThan(10_000);
 
-      // A new leader among the two others; readings keep being acked meanwhile.
+      // A leader again; readings keep being acked meanwhile. Usually one of the two others; but the
+      // supervisor restarts the killed node within a second or so, and the restarted node (a new
+      // process on the same store) may win the election itself: that is a failover too, as long as
+      // the leader is not the killed process (CI saw the restarted trellis-2 re-elected).
       const deadline = Date.now() + 20_000;
       let newLeader: string | undefined;
+      let restartedLeader = false;
       while (Date.now() < deadline) {
         newLeader = await jsm.streams
           .info(READINGS_STREAM)
           .then((i) => i.cluster?.leader)
           .catch(() => undefined);
         if (newLeader && newLeader !== leader) break;
+        const current = stack.state().processes[killed];
+        if (newLeader === leader && current?.state === "up" && current.pid !== pid) {
+          restartedLeader = true;
+          break;
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
       expect(newLeader).toMatch(/^trellis-[123]$/);
-      expect(newLeader).not.toBe(leader);
+      if (!restartedLeader) expect(newLeader).not.toBe(leader);
       process.stderr.write(
-        `cluster: killed ${killed} (leader ${leader}), new leader ${newLeader}, HTTP answered after ${answeredMs} ms\n`,
+        `cluster: killed ${killed} (leader ${leader}), new leader ${newLeader}${restartedLeader ? " (the restarted node)" : ""}, HTTP answered after ${answeredMs} ms\n`,
       );
 
       // Then the node leading telemetry's durable ingest consumer, once the first is back and
