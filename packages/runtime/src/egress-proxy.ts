@@ -26,6 +26,9 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** The error an origin's idle timeout destroys its socket with: known by its code, as the OS's own. */
+const originTimeout = () => Object.assign(new Error("the origin did not answer in time"), { code: "ETIMEDOUT" });
+
 /**
  * The reason phrase of a 502: what went wrong reaching the origin, in the words clients show
  * (yt-dlp reports "HTTP Error 502: Bad Gateway (Connection refused)").
@@ -37,7 +40,7 @@ function badGateway(err: Error): string {
       ? "Connection refused"
       : code === "ECONNRESET"
         ? "Connection reset"
-        : code === "ETIMEDOUT" || /did not answer in time/.test(err.message)
+        : code === "ETIMEDOUT"
           ? "Connection timed out"
           : code === "EHOSTUNREACH" || code === "ENETUNREACH"
             ? "No route to host"
@@ -122,7 +125,7 @@ export async function startEgressProxy(
         timeout: connectTimeoutMs,
       });
       upstream.on("socket", track);
-      upstream.on("timeout", () => upstream.destroy(new Error("the origin did not answer in time")));
+      upstream.on("timeout", () => upstream.destroy(originTimeout()));
       upstream.on("response", (up) => {
         res.writeHead(up.statusCode ?? 502, up.statusMessage, forwardHeaders(up.headers));
         up.pipe(res);
@@ -170,7 +173,7 @@ export async function startEgressProxy(
       });
       track(upstream);
       let open = false;
-      upstream.once("timeout", () => upstream.destroy(new Error("the origin did not answer in time")));
+      upstream.once("timeout", () => upstream.destroy(originTimeout()));
       upstream.once("connect", () => {
         open = true;
         upstream.setTimeout(0);
