@@ -230,6 +230,8 @@ describe("gateway HTTP edge", () => {
     expect(report.status).toBe("unready");
     expect(report.nats).toBe(true);
     expect(report.unavailable.sort()).toEqual(["analysis", "auth", "gateway", "media", "telemetry"]);
+    // Auth never answered revoked_since, so access tokens cannot be checked: not ready on that alone.
+    expect(report.down).toContain("revocations");
   });
 
   it("serves a docs page that renders the document, from this origin", async () => {

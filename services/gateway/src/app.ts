@@ -120,7 +120,11 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerAnalysisV2(api, mount, { nc: deps.nc });
   registerAnswersV2(api, mount);
   registerTrackedVideosV2(api, mount);
-  registerSystem(api, mount, { nc: deps.nc, readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS });
+  registerSystem(api, mount, {
+    nc: deps.nc,
+    readinessTimeoutMs: deps.config.READINESS_TIMEOUT_MS,
+    localUnready: () => (deps.authenticator.sessionsCheckable ? [] : ["revocations"]),
+  });
   registerDocs(api, deps.version);
   table.add({ method: "get", path: "/openapi.json" });
   app.use(api);

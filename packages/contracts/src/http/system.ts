@@ -18,7 +18,8 @@ export const ReadinessReport = z.object({
   unavailable: z.array(ServiceName),
   /**
    * What is down, by name: `nats` when the gateway has lost NATS, a service that did not answer,
-   * a dependency (`mongo`, `redis`...) a service reports failing. Empty when ready.
+   * a dependency (`mongo`, `redis`...) a service reports failing, or `revocations` while the gateway has
+   * not yet synced the revocation list from auth (access tokens get 503 until then). Empty when ready.
    */
   down: z.array(z.string()),
 });

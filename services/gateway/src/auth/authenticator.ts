@@ -65,6 +65,11 @@ export class Authenticator {
     });
   }
 
+  /** False until the revocation list is synced: until then access tokens cannot be trusted (503). */
+  get sessionsCheckable(): boolean {
+    return this.revocations.ready;
+  }
+
   /** Whether a session was revoked (logout, password change, deletion): long-lived streams re-check it. */
   isRevoked(sessionId: string): boolean {
     return this.revocations.has(sessionId);

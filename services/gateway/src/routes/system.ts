@@ -15,6 +15,11 @@ export interface SystemDeps {
   nc: NatsConnection;
   /** Shorter than requests': a readiness probe must answer before the orchestrator gives up. */
   readinessTimeoutMs: number;
+  /**
+   * What the gateway itself still lacks, by name (e.g. `revocations` until the revocation list is
+   * synced from auth: until then every access token gets 503, so the gateway is not ready).
+   */
+  localUnready?: () => string[];
 }
 
 /** Asks every service for its health in parallel; a service is ready when one instance answers "ok". */
@@ -63,8 +68,10 @@ export async function readiness(deps: SystemDeps, requestId: string): Promise<Re
   const services = Object.fromEntries(entries) as ReadinessReport["services"];
   const unavailable = SERVICE_NAMES.filter((s) => !services[s].ok);
   for (const d of failingDeps) down.add(d);
+  const local = deps.localUnready?.() ?? [];
+  for (const d of local) down.add(d);
   return {
-    status: natsUp && unavailable.length === 0 ? "ready" : "unready",
+    status: natsUp && unavailable.length === 0 && local.length === 0 ? "ready" : "unready",
     nats: natsUp,
     services,
     unavailable,
