@@ -127,4 +127,6 @@ STOPSIGNAL SIGTERM
 # `init: true` (used in docker-compose.yml; recommended, it also reaps stray ffmpeg children).
 # Node as PID 1 is fine for signals because the services install their own SIGTERM/SIGINT
 # handlers (graceful drain, then exit 128+signal).
-CMD ["sh", "-c", "exec node \"services/$SERVICE/src/main.ts\""]
+# --import: the tracing preload (packages/runtime/src/tracing-preload.ts) must run before the
+# service's modules load; with OTEL_EXPORTER_OTLP_ENDPOINT unset it loads nothing.
+CMD ["sh", "-c", "exec node --import ./packages/runtime/src/tracing-preload.ts \"services/$SERVICE/src/main.ts\""]

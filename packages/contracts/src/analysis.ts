@@ -4,6 +4,7 @@ import { healthEndpoint } from "./health.ts";
 import { NOT_BLANK, Principal, UserId } from "./identity.ts";
 import { MediaId } from "./media.ts";
 import { subject } from "./services.ts";
+import { TraceCarrier } from "./trace.ts";
 
 const s = (name: string) => subject("analysis", 1, name);
 
@@ -130,6 +131,8 @@ export const AnalysisJobData = z.object({
   actor: Principal,
   /** Set for a URL analysis (canonical form): captions and media come from it (yt-dlp), not from media. */
   url: z.string().max(2_048).optional(),
+  /** The trace of the request that queued the job (when tracing is on): the worker's spans join it. */
+  trace: TraceCarrier.optional(),
 });
 export type AnalysisJobData = z.infer<typeof AnalysisJobData>;
 /** Job names of the analysis queue. */

@@ -39,3 +39,13 @@ export const StreamHeaders = {
 
 /** HTTP header the gateway accepts and echoes with the request id. */
 export const HTTP_REQUEST_ID_HEADER = "x-request-id";
+
+/**
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/): the same two headers on HTTP requests
+ * and on NATS messages (requests, stream requests, JetStream events), lowercase as the
+ * recommendation writes them. Present only when the sender traces.
+ */
+export const TraceHeaders = {
+  traceparent: "traceparent",
+  tracestate: "tracestate",
+} as const;

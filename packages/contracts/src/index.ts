@@ -35,6 +35,7 @@ export * from "./media.ts";
 export * from "./presence.ts";
 export * from "./services.ts";
 export * from "./telemetry.ts";
+export * from "./trace.ts";
 export * from "./tracked-videos.ts";
 export * from "./transcript-text.ts";
 

@@ -31,6 +31,7 @@
  */
 import { createInbox, errors, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { ErrorBody, Headers, StreamHeaders, TrellisError } from "@trellis/contracts";
+import { injectTrace } from "./tracing.ts";
 
 /** Chunk payload size: well under every `max_payload` in use (1 MiB default, 8 MiB here). */
 export const STREAM_CHUNK_BYTES = 256 * 1024;
@@ -391,6 +392,7 @@ const requestHeaders = (options: { timeoutMs: number; requestId?: string | undef
   if (credit !== undefined) h.set(StreamHeaders.credit, String(credit));
   h.set(Headers.timeoutMs, String(options.timeoutMs));
   if (options.requestId) h.set(Headers.requestId, options.requestId);
+  injectTrace(h);
   return h;
 };
 

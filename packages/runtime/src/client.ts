@@ -15,6 +15,15 @@ import {
 import { type ByteSource, type IncomingStream, receiveStream, sendUpload } from "./byte-stream.ts";
 import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
+import {
+  injectTrace,
+  natsAttributes,
+  type OpenSpan,
+  openSpan,
+  SpanKind,
+  tracingEnabled,
+  withOpenSpan,
+} from "./tracing.ts";
 
 export interface CallOptions {
   /** Propagated as the `Trellis-Request-Id` header. */
@@ -48,10 +57,15 @@ export async function request<E extends Endpoint>(
 ): Promise<ReplyOf<E>> {
   const started = performance.now();
   let code = "ok";
+  // A client span, the parent of the service's: `call` puts its context in the headers.
+  const span = tracingEnabled() ? clientSpan(endpoint.subject, options.requestId) : undefined;
   try {
-    return await call(nc, endpoint, payload, options);
+    const reply = await withOpenSpan(span, () => call(nc, endpoint, payload, options));
+    span?.end();
+    return reply;
   } catch (err) {
     code = isTrellisError(err) ? err.code : "internal";
+    span?.end(err);
     throw err;
   } finally {
     const m = clientSeriesOf(endpoint.subject);
@@ -60,6 +74,9 @@ export async function request<E extends Endpoint>(
     m.seconds.observe(secondsSince(started));
   }
 }
+
+const clientSpan = (subject: string, requestId: string | undefined): OpenSpan | undefined =>
+  openSpan(subject, { kind: SpanKind.CLIENT, attributes: natsAttributes(subject, "send", requestId) });
 
 const clientSeries = new Map<string, { ok: CounterSeries; seconds: HistogramSeries }>();
 function clientSeriesOf(subject: string) {
@@ -83,6 +100,7 @@ async function call<E extends Endpoint>(
   const h = natsHeaders();
   if (options.requestId) h.set(Headers.requestId, options.requestId);
   h.set(Headers.timeoutMs, String(timeout));
+  injectTrace(h);
   const service = serviceOf(endpoint.subject);
 
   let msg: Msg;
@@ -132,20 +150,53 @@ export async function requestStream<E extends StreamEndpoint>(
 ): Promise<IncomingStream<MetaOf<E>>> {
   const checked = endpoint.request.safeParse(payload);
   if (!checked.success) throw invalidArgument(checked.error);
-  const { meta, stream } = await receiveStream(nc, endpoint.subject, encodeJson(payload), {
-    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    requestId: options.requestId,
-    ...(options.window ? { window: options.window } : {}),
-  });
+  // The client span lasts until the last chunk is read (or the stream fails or is cancelled).
+  const span = tracingEnabled() ? clientSpan(endpoint.subject, options.requestId) : undefined;
+  let opened: Awaited<ReturnType<typeof receiveStream>>;
+  try {
+    opened = await withOpenSpan(span, () =>
+      receiveStream(nc, endpoint.subject, encodeJson(payload), {
+        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        requestId: options.requestId,
+        ...(options.window ? { window: options.window } : {}),
+      }),
+    );
+  } catch (err) {
+    span?.end(err);
+    throw err;
+  }
+  const { meta, stream } = opened;
   const parsed = endpoint.meta.safeParse(meta);
   if (!parsed.success) {
     stream.cancel("metadata violates the contract");
-    throw new TrellisError(
+    const err = new TrellisError(
       "internal",
       `${serviceOf(endpoint.subject)} sent stream metadata that violates its contract`,
     );
+    span?.end(err);
+    throw err;
   }
-  return { meta: parsed.data as MetaOf<E>, ...stream };
+  if (!span) return { meta: parsed.data as MetaOf<E>, ...stream };
+  return {
+    meta: parsed.data as MetaOf<E>,
+    chunks: endingSpan(stream.chunks, span),
+    cancel(reason) {
+      stream.cancel(reason);
+      span.end();
+    },
+  };
+}
+
+/** The same chunks; the span ends with the iteration, failed if it fails. */
+async function* endingSpan(chunks: AsyncIterable<Uint8Array>, span: OpenSpan): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } catch (err) {
+    span.end(err);
+    throw err;
+  } finally {
+    span.end();
+  }
 }
 
 /**
@@ -163,15 +214,24 @@ export async function requestUpload<E extends UploadEndpoint>(
 ): Promise<ReplyOf<E>> {
   const checked = endpoint.request.safeParse(payload);
   if (!checked.success) throw invalidArgument(checked.error);
-  const result = await sendUpload(nc, endpoint.subject, encodeJson(payload), source, {
-    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    requestId: options.requestId,
-    ...(options.window ? { window: options.window } : {}),
-    ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
-  });
-  const reply = endpoint.reply.safeParse(result);
-  if (!reply.success) {
-    throw new TrellisError("internal", `${serviceOf(endpoint.subject)} sent a reply that violates its contract`);
+  const span = tracingEnabled() ? clientSpan(endpoint.subject, options.requestId) : undefined;
+  try {
+    const result = await withOpenSpan(span, () =>
+      sendUpload(nc, endpoint.subject, encodeJson(payload), source, {
+        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        requestId: options.requestId,
+        ...(options.window ? { window: options.window } : {}),
+        ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
+      }),
+    );
+    const reply = endpoint.reply.safeParse(result);
+    if (!reply.success) {
+      throw new TrellisError("internal", `${serviceOf(endpoint.subject)} sent a reply that violates its contract`);
+    }
+    span?.end();
+    return reply.data as ReplyOf<E>;
+  } catch (err) {
+    span?.end(err);
+    throw err;
   }
-  return reply.data as ReplyOf<E>;
 }

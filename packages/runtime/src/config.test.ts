@@ -18,6 +18,33 @@ describe("loadConfig", () => {
     }
   });
 
+  it("reads tracing: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set (empty = unset); a bad value is refused by name", () => {
+    expect(loadConfig(baseConfigSchema, {}).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
+    expect(
+      loadConfig(baseConfigSchema, { OTEL_EXPORTER_OTLP_ENDPOINT: "" }).OTEL_EXPORTER_OTLP_ENDPOINT,
+    ).toBeUndefined();
+    expect(
+      loadConfig(baseConfigSchema, {
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+        OTEL_TRACES_SAMPLER_ARG: "0.25",
+      }),
+    ).toMatchObject({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+      OTEL_TRACES_SAMPLER: "parentbased_always_on",
+      OTEL_TRACES_SAMPLER_ARG: 0.25,
+      OTEL_BSP_SCHEDULE_DELAY: 5_000,
+    });
+    expect(() => loadConfig(baseConfigSchema, { OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT: must be a http or https URL/,
+    );
+    expect(() => loadConfig(baseConfigSchema, { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL: .*grpc is not supported/,
+    );
+    expect(() => loadConfig(baseConfigSchema, { OTEL_TRACES_SAMPLER_ARG: "2" })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+    expect(() => loadConfig(baseConfigSchema, { OTEL_TRACES_SAMPLER: "sometimes" })).toThrow(/OTEL_TRACES_SAMPLER/);
+  });
+
   it("takes a cluster's NATS URLs as a comma-separated list, and JETSTREAM_REPLICAS (1 by default)", () => {
     const urls = "nats://127.0.0.1:4222,nats://127.0.0.1:4223, nats://127.0.0.1:4224";
     expect(loadConfig(baseConfigSchema, { NATS_URL: urls, JETSTREAM_REPLICAS: "3" })).toMatchObject({

@@ -50,8 +50,45 @@ export const env = {
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
 };
 
+/**
+ * OpenTelemetry tracing, by the standard OTEL_* names (a collector's documentation applies as is).
+ * Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set; unset or empty, no SDK is loaded and the
+ * runtime's propagation helpers do nothing. The exporter itself also reads
+ * OTEL_EXPORTER_OTLP_HEADERS / _TIMEOUT / _COMPRESSION; OTEL_SERVICE_NAME and
+ * OTEL_RESOURCE_ATTRIBUTES override or add resource attributes.
+ */
+export const tracingConfigSchema = z.object({
+  /** The collector's OTLP/HTTP base URL, e.g. `http://otel-collector:4318` (spans go to `<it>/v1/traces`). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess((v) => (v === "" ? undefined : v), env.url(["http", "https"]).optional()),
+  /** Full URL for traces only, when it is not `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    env.url(["http", "https"]).optional(),
+  ),
+  /** `grpc` is not offered: it would bring a second HTTP/2 stack for what OTLP/HTTP does as well. */
+  OTEL_EXPORTER_OTLP_PROTOCOL: z
+    .enum(["http/protobuf", "http/json"], { message: "must be http/protobuf or http/json (grpc is not supported)" })
+    .default("http/protobuf"),
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      "always_on",
+      "always_off",
+      "traceidratio",
+      "parentbased_always_on",
+      "parentbased_always_off",
+      "parentbased_traceidratio",
+    ])
+    .default("parentbased_always_on"),
+  /** The ratio of the `*traceidratio` samplers, 0-1. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+  /** How often finished spans are sent, in ms (they are batched in between). */
+  OTEL_BSP_SCHEDULE_DELAY: env.int(10, 60_000).default(5_000),
+});
+export type TracingConfig = z.output<typeof tracingConfigSchema>;
+
 /** Variables every service reads. */
 export const baseConfigSchema = z.object({
+  ...tracingConfigSchema.shape,
   NATS_URL: env.url(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
   NATS_USER: z.string().min(1).optional(),
   NATS_PASSWORD: z.string().min(1).optional(),

@@ -13,6 +13,7 @@ import { DEAD_LETTER_MAX_PAYLOAD_BYTES, deadLetterRecord, ensureDeadLetterStream
 import { withJsRetry } from "./js-retry.ts";
 import { consumerMetrics, sampleConsumerMetrics, secondsSince } from "./metrics.ts";
 import { encodeJson } from "./serve.ts";
+import { contextFromHeaders, inSpan, natsAttributes, SpanKind } from "./tracing.ts";
 
 /**
  * Thrown by a handler for a message that can never be handled, however often it is retried: the
@@ -231,14 +232,29 @@ export async function consume<S extends z.ZodType>(nc: NatsConnection, spec: Con
     } else {
       const timer = setInterval(() => msg.working(), workingEveryMs);
       try {
-        await spec.handler(parsed.value, {
-          seq: msg.seq,
-          subject: msg.subject,
-          headers: msg.headers,
-          deliveryCount: delivery.deliveryCount,
-          lastAttempt: isLastAttempt(delivery),
-          log: msgLog,
-        });
+        // A consumer span per delivery, a child of the publisher's (the message's `traceparent`).
+        await inSpan(
+          `process ${msg.subject}`,
+          {
+            kind: SpanKind.CONSUMER,
+            parent: contextFromHeaders(msg.headers),
+            attributes: {
+              ...natsAttributes(msg.subject, "process"),
+              "messaging.consumer.group.name": spec.consumer,
+              "messaging.nats.stream": spec.stream,
+              "messaging.nats.delivery_count": delivery.deliveryCount,
+            },
+          },
+          async () =>
+            spec.handler(parsed.value, {
+              seq: msg.seq,
+              subject: msg.subject,
+              headers: msg.headers,
+              deliveryCount: delivery.deliveryCount,
+              lastAttempt: isLastAttempt(delivery),
+              log: msgLog,
+            }),
+        );
         attempt = { ok: true };
       } catch (error) {
         attempt = { ok: false, kind: "handler", error };

@@ -1,8 +1,9 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { withJsRetry } from "./js-retry.ts";
 import { encodeJson } from "./serve.ts";
+import { inSpan, natsAttributes, SpanKind, traceHeaders, tracingEnabled } from "./tracing.ts";
 
 /** A durable event: its subject and payload schema, declared in the contracts. */
 export interface EventSpec<S extends z.ZodType = z.ZodType> {
@@ -22,12 +23,22 @@ export interface EventPublisher {
 
 export function eventPublisher(nc: NatsConnection): EventPublisher {
   const js: JetStreamClient = jetstream(nc);
+  const send = async (subject: string, bytes: Uint8Array, id: string | undefined, headers: MsgHdrs | undefined) => {
+    const options = { ...(id ? { msgID: id } : {}), ...(headers ? { headers } : {}) };
+    if (id) await withJsRetry(() => js.publish(subject, bytes, options), { deadlineMs: 10_000 });
+    else await js.publish(subject, bytes, options);
+  };
   return {
     async publish(event, payload, id) {
       const data = event.schema.parse(payload);
       const bytes = encodeJson(data);
-      if (id) await withJsRetry(() => js.publish(event.subject, bytes, { msgID: id }), { deadlineMs: 10_000 });
-      else await js.publish(event.subject, bytes);
+      if (!tracingEnabled()) return send(event.subject, bytes, id, undefined);
+      // A producer span; the message carries its context, so consumers' spans are its children.
+      return inSpan(
+        `publish ${event.subject}`,
+        { kind: SpanKind.PRODUCER, attributes: natsAttributes(event.subject, "send") },
+        () => send(event.subject, bytes, id, traceHeaders()),
+      );
     },
   };
 }

@@ -18,3 +18,4 @@ export * from "./redis.ts";
 export * from "./serve.ts";
 export * from "./service.ts";
 export * from "./shutdown.ts";
+export * from "./tracing.ts";

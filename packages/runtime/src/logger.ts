@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from "pino";
+import { activeTraceIds } from "./tracing.ts";
 
 export type { Logger } from "pino";
 
@@ -41,6 +42,11 @@ export interface LoggerOptions {
   instance: string;
   level?: string;
   destination?: DestinationStream;
+  /**
+   * Add `trace_id` and `span_id` of the active span to every line (when tracing is on): a log
+   * line leads to its trace and back. Off, no per-line work is added.
+   */
+  traceIds?: boolean;
 }
 
 /** JSON logs on stdout, one object per line, with `service` and `instance` on every line. */
@@ -52,6 +58,7 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
       formatters: { level: (label) => ({ level: label }) },
+      ...(options.traceIds ? { mixin: activeTraceIds } : {}),
     },
     options.destination ?? pino.destination({ sync: false }),
   );

@@ -26,6 +26,7 @@ import {
 import type { Logger } from "pino";
 import { receiveUpload, type SendStreamOptions, sendStream } from "./byte-stream.ts";
 import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
+import { contextFromHeaders, natsAttributes, openSpan, SpanKind, tracingEnabled, withOpenSpan } from "./tracing.ts";
 
 export interface HandlerContext {
   /** From the caller's `Trellis-Request-Id` header, or generated here. */
@@ -123,7 +124,7 @@ export function serve<C extends Catalog>(
   handlers: Handlers<C>,
   options: ServeOptions,
 ): Server {
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Set<Promise<unknown>>();
   const subs: Subscription[] = [];
 
   /** The bytes come after the request; the reply (or error) goes out once the handler is done with them. */
@@ -133,7 +134,7 @@ export function serve<C extends Catalog>(
     msg: Msg,
     request: unknown,
     ctx: HandlerContext,
-  ): Promise<string> => {
+  ): Promise<TrellisError | undefined> => {
     const upload = receiveUpload(nc, msg, options.stream ?? {});
     try {
       const uploadCtx: UploadContext = { ...ctx, upload: upload.chunks };
@@ -145,13 +146,13 @@ export function serve<C extends Catalog>(
       }
       upload.finish({ ok: reply.data });
       ctx.log.debug("upload handled");
-      return "ok";
+      return undefined;
     } catch (err) {
       const error = isTrellisError(err) ? err : new TrellisError("internal", "internal error", { cause: err });
       if (error.code === "internal") ctx.log.error({ err }, "upload failed");
       else ctx.log.info({ code: error.code }, "upload refused");
       upload.finish({ error });
-      return error.code;
+      return error;
     }
   };
 
@@ -168,11 +169,16 @@ export function serve<C extends Catalog>(
     return m;
   };
 
-  const handle = async (endpoint: AnyEndpoint, handler: AnyHandler, msg: Msg): Promise<void> => {
-    const requestId = requestIdOf(msg.headers);
+  /** Handles one request and replies; never throws. Resolves with the error it replied with, if any. */
+  const handle = async (
+    endpoint: AnyEndpoint,
+    handler: AnyHandler,
+    msg: Msg,
+    requestId = requestIdOf(msg.headers),
+  ): Promise<TrellisError | undefined> => {
     const log = options.log.child({ reqId: requestId, subject: endpoint.subject });
     const started = performance.now();
-    let code = "ok";
+    let failure: TrellisError | undefined;
     try {
       const parsed = endpoint.request.safeParse(decodeJson(msg.data));
       if (!parsed.success) throw invalidArgument(parsed.error);
@@ -186,11 +192,11 @@ export function serve<C extends Catalog>(
         }
         const sent = await sendStream(nc, msg, checked.data, body, { ...options.stream, deadline: ctx.deadline });
         log.debug({ ms: Math.round(performance.now() - started), ...sent }, "stream sent");
-        return;
+        return undefined;
       }
       if (isUploadEndpoint(endpoint)) {
-        code = await handleUpload(endpoint, handler, msg, parsed.data, ctx);
-        return;
+        failure = await handleUpload(endpoint, handler, msg, parsed.data, ctx);
+        return failure;
       }
       const result = await handler(parsed.data, ctx);
       const reply = endpoint.reply.safeParse(result);
@@ -200,18 +206,35 @@ export function serve<C extends Catalog>(
       }
       if (msg.reply) msg.respond(encodeJson(reply.data));
       log.debug({ ms: Math.round(performance.now() - started) }, "request handled");
+      return undefined;
     } catch (err) {
       const error = isTrellisError(err) ? err : new TrellisError("internal", "internal error", { cause: err });
       if (error.code === "internal") log.error({ err }, "request failed");
       else log.info({ code: error.code, ms: Math.round(performance.now() - started) }, "request refused");
       if (msg.reply) respondError(msg, error);
-      code = error.code;
+      failure = error;
+      return failure;
     } finally {
       const m = metricsOf(endpoint.subject);
-      if (code === "ok") m.ok.inc();
-      else natsMetrics.served.inc({ subject: endpoint.subject, code });
+      if (!failure) m.ok.inc();
+      else natsMetrics.served.inc({ subject: endpoint.subject, code: failure.code });
       m.seconds.observe(secondsSince(started));
     }
+  };
+
+  /**
+   * A server span around the handling, a child of the caller's span (its `traceparent` header):
+   * the handler's own calls, queries and logs happen inside it. `handle` never throws; a failure
+   * is recorded on the span by the code it replied with.
+   */
+  const traced = async (endpoint: AnyEndpoint, handler: AnyHandler, msg: Msg): Promise<void> => {
+    const requestId = requestIdOf(msg.headers);
+    const span = openSpan(endpoint.subject, {
+      kind: SpanKind.SERVER,
+      parent: contextFromHeaders(msg.headers),
+      attributes: natsAttributes(endpoint.subject, "process", requestId),
+    });
+    span?.end(await withOpenSpan(span, () => handle(endpoint, handler, msg, requestId)));
   };
 
   for (const [name, endpoint] of Object.entries(catalog)) {
@@ -224,7 +247,9 @@ export function serve<C extends Catalog>(
             options.log.error({ err, subject: endpoint.subject }, "subscription error");
             return;
           }
-          const p = handle(endpoint, handler, msg).finally(() => inFlight.delete(p));
+          const p = (tracingEnabled() ? traced(endpoint, handler, msg) : handle(endpoint, handler, msg)).finally(() =>
+            inFlight.delete(p),
+          );
           inFlight.add(p);
         },
       }),

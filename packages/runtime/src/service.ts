@@ -88,13 +88,22 @@ export async function runService<C extends Catalog & { health: unknown }, S exte
   }
 
   const instance = config.INSTANCE_ID ?? `${def.name}-${hostname()}-${process.pid}`;
-  const log = createLogger({ service: def.name, instance, level: config.LOG_LEVEL });
+  const tracing = config.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined;
+  const log = createLogger({ service: def.name, instance, level: config.LOG_LEVEL, traceIds: tracing });
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT_MS);
   shutdown.listen(() => log.flush());
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
 
   let metrics: MetricsServer | undefined;
   try {
+    if (tracing) {
+      // Imported only here: a process that does not trace never loads the SDK. Registered first,
+      // so it stops last: the spans of the final drained requests are still sent.
+      const { startTracing } = await import("./tracing-sdk.ts");
+      const running = startTracing({ service: def.name, instance, version: def.version, config, log });
+      shutdown.add("tracing", () => running.shutdown());
+      log.info({ url: running.url, sampler: config.OTEL_TRACES_SAMPLER }, "tracing on");
+    }
     if (config.METRICS_PORT !== undefined) {
       // Registered first, so it closes last: the final scrape still sees the shutdown.
       metrics = await startMetricsServer({

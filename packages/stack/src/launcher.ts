@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { portInUse } from "./ports.ts";
+import { serviceArgs } from "./service-command.ts";
 import { type Running, runningOf, Supervisor } from "./supervisor.ts";
 import type { Dependency } from "./types.ts";
 
@@ -132,7 +133,7 @@ export class Launcher {
       name,
       kind: "service",
       start: async (): Promise<Running> => {
-        const child = spawn(process.execPath, [join(root, "services", service, "src", "main.ts")], {
+        const child = spawn(process.execPath, serviceArgs(root, service), {
           cwd: root,
           stdio: ["ignore", "inherit", "inherit"],
           detached: true, // signals come from this launcher only, in order

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { serviceArgs } from "./service-command.ts";
 import type { Stack } from "./stack.ts";
 import type { Dependency, DependencyName, Provenance } from "./types.ts";
 
@@ -139,10 +140,13 @@ process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-/** Spawns `node services/<name>/src/main.ts` with the given environment (added to the current one). */
+/**
+ * Spawns `node --import <tracing preload> services/<name>/src/main.ts` with the given environment
+ * (added to the current one).
+ */
 export function spawnService(name: string, env: Record<string, string>, options: SpawnOptions = {}): ServiceProcess {
   const fd = options.logFile ? openSync(options.logFile, "a") : undefined;
-  const child: ChildProcess = spawn(process.execPath, [join(repoRoot, "services", name, "src", "main.ts")], {
+  const child: ChildProcess = spawn(process.execPath, serviceArgs(repoRoot, name), {
     cwd: repoRoot,
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", fd, fd],

@@ -6,7 +6,7 @@ import {
   ANALYSIS_EVENTS_SUBJECTS,
   analysisEvents,
 } from "@trellis/contracts";
-import { encodeJson, nanos, type StreamSpec } from "@trellis/runtime";
+import { encodeJson, nanos, type StreamSpec, traceHeaders } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { z } from "zod";
 
@@ -31,8 +31,10 @@ export function analysisEventPublisher(nc: NatsConnection, log: Pick<Logger, "wa
   return (kind, payload) => {
     const spec = analysisEvents[kind];
     const event = spec.schema.parse(payload);
-    js.publish(spec.subjectFor(event.analysisId), encodeJson(event)).catch((err: unknown) =>
-      log.warn({ err, kind, analysisId: event.analysisId }, "analysis event not stored"),
+    // With tracing on, the headers carry the job's trace (to whoever follows the analysis).
+    const headers = traceHeaders();
+    js.publish(spec.subjectFor(event.analysisId), encodeJson(event), headers ? { headers } : undefined).catch(
+      (err: unknown) => log.warn({ err, kind, analysisId: event.analysisId }, "analysis event not stored"),
     );
   };
 }

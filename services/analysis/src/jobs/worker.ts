@@ -9,7 +9,16 @@ import {
   mediaCatalog,
   TrellisError,
 } from "@trellis/contracts";
-import { type EgressPolicy, request } from "@trellis/runtime";
+import {
+  contextFromCarrier,
+  type EgressPolicy,
+  inSpan,
+  openSpan,
+  request,
+  SpanKind,
+  tracingEnabled,
+  withOpenSpan,
+} from "@trellis/runtime";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -25,6 +34,7 @@ import { fetchUrlTranscript, urlVideoFetcher } from "../steps/url-source.ts";
 import type { AnalysesStore } from "../store/analyses.ts";
 import { CANCELLED, SHUTTING_DOWN } from "./cancel.ts";
 import { makeJobDir } from "./job-dirs.ts";
+import { JOB_NAME, jobAttributes } from "./queue.ts";
 
 export interface ProcessorDeps {
   nc: NatsConnection;
@@ -74,10 +84,12 @@ function outcomeOf(
  */
 export function createProcessor(deps: ProcessorDeps) {
   const { store, publish, config } = deps;
-  return async function process(job: AnalysisJob, token: string | undefined, signal: AbortSignal | undefined) {
-    const parsed = AnalysisJobData.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid job payload: ${parsed.error.message}`);
-    const data = parsed.data;
+  const run = async (
+    job: AnalysisJob,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    data: AnalysisJobData,
+  ): Promise<{ questionCount: number }> => {
     const id = data.analysisId;
     const log = deps.log.child({ analysisId: id, attempt: job.attemptsStarted });
     const timeout = AbortSignal.timeout(config.JOB_TIMEOUT_MS);
@@ -126,30 +138,34 @@ export function createProcessor(deps: ProcessorDeps) {
       let fetchVideo: FetchVideo | undefined;
       if (data.url) {
         // A URL: captions and media from the origin (yt-dlp), not from media.
-        const source = await fetchUrlTranscript(ctx, data.url);
+        const source = await step("transcript", () => fetchUrlTranscript(ctx, data.url as string));
         ({ durationMs, segments } = source);
         fetchVideo = urlVideoFetcher(source.infoFile);
       } else {
-        let video: Awaited<ReturnType<typeof request<typeof mediaCatalog.getVideo>>>;
-        try {
-          video = await request(deps.nc, mediaCatalog.getVideo, { actor: data.actor, videoId: data.videoId });
-        } catch (err) {
-          throw fromServiceError(err, "video");
-        }
-        durationMs = video.durationMs ?? 0;
-        segments = await fetchTranscript(ctx, durationMs);
+        ({ durationMs, segments } = await step("transcript", async () => {
+          let video: Awaited<ReturnType<typeof request<typeof mediaCatalog.getVideo>>>;
+          try {
+            video = await request(deps.nc, mediaCatalog.getVideo, { actor: data.actor, videoId: data.videoId });
+          } catch (err) {
+            throw fromServiceError(err, "video");
+          }
+          const duration = video.durationMs ?? 0;
+          return { durationMs: duration, segments: await fetchTranscript(ctx, duration) };
+        }));
       }
       await checkCancel();
-      const keyframes = await extractKeyframes(ctx, durationMs, fetchVideo);
+      const keyframes = await step("keyframes", () => extractKeyframes(ctx, durationMs, fetchVideo));
       await checkCancel();
       report(progressAt("questions", 0));
-      const { generator, questions } = await deps.generator.generate(
-        { analysisId: id, videoId: data.videoId, numQuestions: data.numQuestions, segments, keyframes },
-        aborted,
-        log,
+      const { generator, questions } = await step("questions", () =>
+        deps.generator.generate(
+          { analysisId: id, videoId: data.videoId, numQuestions: data.numQuestions, segments, keyframes },
+          aborted,
+          log,
+        ),
       );
       await checkCancel();
-      await saveQuestions(ctx, questions);
+      await step("save", () => saveQuestions(ctx, questions));
       // Gone before the analysis reads as completed, so no one ever sees a finished job's files.
       await rm(dir, { recursive: true, force: true });
       const done = progressAt("done", 1);
@@ -203,7 +219,38 @@ export function createProcessor(deps: ProcessorDeps) {
       await rm(dir, { recursive: true, force: true });
     }
   };
+
+  return async function process(job: AnalysisJob, token: string | undefined, signal: AbortSignal | undefined) {
+    const parsed = AnalysisJobData.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid job payload: ${parsed.error.message}`);
+    const data = parsed.data;
+    if (!tracingEnabled()) return run(job, token, signal, data);
+    // One consumer span per attempt, in the trace of the request that queued the job.
+    const span = openSpan(`process ${JOB_NAME}`, {
+      kind: SpanKind.CONSUMER,
+      parent: contextFromCarrier(data.trace),
+      attributes: {
+        ...jobAttributes(config.ANALYSIS_QUEUE, data.analysisId, "process"),
+        "trellis.job.attempt": job.attemptsStarted,
+      },
+    });
+    try {
+      const result = await withOpenSpan(span, () => run(job, token, signal, data));
+      span?.end();
+      return result;
+    } catch (err) {
+      // Handed back at shutdown or cancelled: not a failure of the job.
+      if (err instanceof WaitingError) span?.end();
+      else if (err instanceof Error && err.message === CANCELLED) span?.end(new TrellisError("cancelled", CANCELLED));
+      else span?.end(err);
+      throw err;
+    }
+  };
 }
+
+/** A span per step of a job (transcript, keyframes, questions, save), a child of the job's. */
+const step = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
+  inSpan(`analysis step ${name}`, { kind: SpanKind.INTERNAL, attributes: { "trellis.analysis.step": name } }, fn);
 
 /** The worker of this instance. */
 export function startWorker(redis: Redis, deps: ProcessorDeps): Worker<AnalysisJobData, unknown, AnalysisJobName> {

@@ -1,0 +1,135 @@
+/**
+ * Traces across HTTP, NATS and the job queue, end to end: the gateway, auth, media and analysis
+ * run as real processes with tracing on, exporting by OTLP/HTTP (JSON) to a receiver in this test,
+ * as they would to a collector. One `POST /api/v2/analyses` must come back as one trace: the
+ * gateway's HTTP span, its NATS call, analysis's server span and the job it queued (BullMQ, the
+ * context carried in the job's data), the worker's span and each step's, media's server spans for
+ * the worker's calls (a request, a byte stream, uploads), and MongoDB and Redis commands, all
+ * joined parent to child. Log lines written inside carry the same trace id.
+ */
+import { randomUUID } from "node:crypto";
+import { poll } from "@trellis/stack/testing";
+import { useFileStack } from "@trellis/stack/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { factsVtt, uploadVideo } from "./support/analysis.ts";
+import { type OtlpReceiver, type ReceivedSpan, SPAN_KIND, startOtlpReceiver } from "./support/otlp-receiver.ts";
+import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { testVideo } from "./support/video.ts";
+
+const stack = useFileStack();
+let receiver: OtlpReceiver;
+let platform: Platform;
+
+beforeAll(async () => {
+  receiver = await startOtlpReceiver();
+  platform = await startPlatform({
+    stack,
+    services: ["auth", "media", "analysis"],
+    extraEnv: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+      WORKER_CONCURRENCY: "1",
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await platform?.stop();
+  await receiver?.close();
+});
+
+const STEPS = ["transcript", "keyframes", "questions", "save"].map((s) => `analysis step ${s}`);
+
+/** Spans whose parent is not in the trace (the root has none): empty when the trace is one tree. */
+const orphansOf = (spans: ReceivedSpan[]) => {
+  const ids = new Set(spans.map((s) => s.spanId));
+  return spans.filter((s) => s.parentSpanId !== "" && !ids.has(s.parentSpanId));
+};
+
+describe("tracing", () => {
+  it("follows POST /api/v2/analyses through the gateway, analysis, its job's steps and media as one trace", async () => {
+    const base = platform.base;
+    const alice = await registerUser(base, platform.suffix, "alice");
+    const videoId = await uploadVideo(base, alice, testVideo({ seconds: 4 }), factsVtt(1));
+    const requestId = `trace-test-${randomUUID()}`;
+    const started = await http(base, "POST", "/api/v2/analyses", {
+      bearer: alice.bearer,
+      headers: { "x-request-id": requestId },
+      json: { video_id: videoId, title: "Traced", num_questions: 3, keyframe_interval: 2 },
+    });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    const done = await poll(
+      () => http(base, "GET", `/api/v2/analyses/${started.body.id}`, { bearer: alice.bearer }),
+      (r) => r.body?.state === "completed" || r.body?.state === "failed",
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(done.value.body.state, JSON.stringify(done.value.body)).toBe("completed");
+
+    // The gateway's HTTP span names the trace: the one with our request id.
+    const root = await poll(
+      () =>
+        receiver.spans.find(
+          (s) =>
+            s.service === "gateway" && s.kind === SPAN_KIND.server && s.attributes["trellis.request_id"] === requestId,
+        ),
+      (s) => s !== undefined,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    const http_ = root.value as ReceivedSpan;
+    expect(http_, "the gateway's HTTP span").toBeDefined();
+    expect(http_.name).toBe("POST /api/v2/analyses");
+    expect(http_.parentSpanId).toBe("");
+    const traceId = http_.traceId;
+
+    // Spans keep arriving in batches until the job's last step: wait for the whole tree.
+    const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
+    const complete = (spans: ReceivedSpan[]) =>
+      STEPS.every((n) => spans.some((s) => s.name === n)) && orphansOf(spans).length === 0;
+    const { value: spans } = await poll(inTrace, complete, { timeoutMs: 15_000, intervalMs: 100 });
+    const names = (service: string) => [...new Set(spans.filter((s) => s.service === service).map((s) => s.name))];
+    const summary = JSON.stringify(
+      Object.fromEntries(["gateway", "analysis", "media", "auth"].map((s) => [s, names(s)])),
+      null,
+      1,
+    );
+
+    expect(orphansOf(spans), `every span's parent is in the trace:\n${summary}`).toEqual([]);
+    const one = (service: string, name: string, kind: number) => {
+      const found = spans.find((s) => s.service === service && s.name === name && s.kind === kind);
+      expect(found, `${service}: ${name} (kind ${kind}) in\n${summary}`).toBeDefined();
+      return found as ReceivedSpan;
+    };
+    // gateway → analysis over NATS: the client span is the server span's parent.
+    const call = one("gateway", "analysis.v1.analyses.start", SPAN_KIND.client);
+    const served = one("analysis", "analysis.v1.analyses.start", SPAN_KIND.server);
+    expect(served.parentSpanId).toBe(call.spanId);
+    expect(served.attributes["trellis.request_id"]).toBe(requestId);
+    // analysis → the queue → its worker: the job's data carried the producer span's context.
+    const queued = one("analysis", "publish analyze-video", SPAN_KIND.producer);
+    const job = one("analysis", "process analyze-video", SPAN_KIND.consumer);
+    expect(job.parentSpanId).toBe(queued.spanId);
+    for (const step of STEPS) expect(one("analysis", step, SPAN_KIND.internal).parentSpanId).toBe(job.spanId);
+    // The worker's calls to media: a request, the video's bytes as a stream, keyframes uploaded.
+    for (const subject of ["media.v1.videos.get", "media.v1.videos.read", "media.v1.pictures.upload"]) {
+      const client = one("analysis", subject, SPAN_KIND.client);
+      expect(one("media", subject, SPAN_KIND.server).parentSpanId).toBe(client.spanId);
+    }
+    // Libraries we do not own the call sites of: MongoDB in both services, Redis in analysis.
+    const scopes = (service: string) => new Set(spans.filter((s) => s.service === service).map((s) => s.scope));
+    expect([...scopes("analysis")]).toEqual(
+      expect.arrayContaining(["@opentelemetry/instrumentation-mongodb", "@opentelemetry/instrumentation-ioredis"]),
+    );
+    expect([...scopes("media")]).toContain("@opentelemetry/instrumentation-mongodb");
+    expect(spans.filter((s) => s.status === 2).map((s) => s.name)).toEqual([]);
+
+    // Logs inside the trace carry its id, next to the request id that stays.
+    const analysis = platform.procs.find((p) => p.name === "analysis");
+    const completedLine = analysis?.logs.find(
+      (l) => l.msg === "analysis completed" && l.analysisId === started.body.id,
+    );
+    expect(completedLine?.trace_id).toBe(traceId);
+    const servedLine = analysis?.logs.find((l) => l.reqId === requestId && l.trace_id !== undefined);
+    expect(servedLine?.trace_id).toBe(traceId);
+  });
+});
