@@ -4,7 +4,9 @@
  * NATS_CLUSTER_PORT..+2, default NATS_PORT+2000, i.e. 6222-6224; each with its own store under
  * `.data/cluster/nats-<n>`), JetStream on all three and every stream at 3 replicas
  * (`JETSTREAM_REPLICAS=3`), FerretDB and Redis as for `npm start` (data in `.data/cluster/`), two
- * instances of every service, the two gateways on PORT and PORT+1 (default 8080, 8081). Services
+ * instances of every service, the two gateways on PORT and PORT+1 (default 8080, 8081), each
+ * instance's Prometheus endpoint on a port of its own (METRICS_BASE_PORT, default 9460: the first
+ * instances on 9460-9464 as with `npm start`, the second ones on 9465-9469). Services
  * and devices get the three NATS URLs. Supervised like `npm start` (packages/stack/src/supervisor.ts);
  * prints `ready` with every URL once `/readyz` answers 200 on both gateways; Ctrl-C / SIGTERM stops
  * everything. Scripts read the `ready {json}` line on stdout and `.data/cluster/processes.json`.
@@ -52,6 +54,21 @@ const gatewayPorts = Array.from({ length: INSTANCES }, (_, i) => port + i);
 for (const [i, p] of gatewayPorts.entries())
   await ensureFree(i === 0 ? "PORT" : `PORT (+${i})`, p, host, `gateway ${i + 1}`, command);
 
+// Each instance is a scrape target of its own: METRICS_BASE_PORT + (instance - 1) × 5 + the
+// service's index, so the first instances use npm start's ports and the second ones the next five.
+const metricsBase = portFrom("METRICS_BASE_PORT", 9460);
+const metricsPortOf = (service: (typeof SERVICE_NAMES)[number], instance: number) =>
+  metricsBase + (instance - 1) * SERVICE_NAMES.length + SERVICE_NAMES.indexOf(service);
+if (metricsBase + INSTANCES * SERVICE_NAMES.length - 1 > 65_535) {
+  say(`METRICS_BASE_PORT must leave room for the ${INSTANCES * SERVICE_NAMES.length} metrics ports from it`);
+  process.exit(78);
+}
+const metricsPorts = Array.from({ length: INSTANCES }, (_, i) =>
+  SERVICE_NAMES.map((service) => ({ name: `${service}-${i + 1}`, port: metricsPortOf(service, i + 1) })),
+).flat();
+for (const m of metricsPorts)
+  await ensureFree("METRICS_BASE_PORT", m.port, "127.0.0.1", `${m.name}'s metrics`, command);
+
 const launcher = new Launcher({ root, dataDir, mode: "cluster" });
 
 // The web console (/console/ on both gateways): built by Vite when its sources changed.
@@ -98,7 +115,12 @@ const env = {
 for (let i = 1; i <= INSTANCES && !launcher.isStopping; i++) {
   for (const service of SERVICE_NAMES) {
     if (launcher.isStopping) break;
-    await launcher.addService(`${service}-${i}`, service, { ...env, PORT: String(port + i - 1) });
+    await launcher.addService(`${service}-${i}`, service, {
+      ...env,
+      PORT: String(port + i - 1),
+      METRICS_PORT: String(metricsPortOf(service, i)),
+      METRICS_HOST: "127.0.0.1",
+    });
   }
 }
 
@@ -107,5 +129,8 @@ await launcher.waitReady(
   gatewayPorts.map((p) => `http://${host}:${p}`),
   natsUrls,
   120_000,
-  admin ? [`admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`] : [],
+  [
+    ...(admin ? [`admin user        ${admin} (TRELLIS_ADMIN_USERNAME)`] : []),
+    ...metricsPorts.map((m) => `metrics ${m.name.padEnd(11)} http://127.0.0.1:${m.port}/metrics`),
+  ],
 );
