@@ -5,7 +5,8 @@
  * gateway's HTTP span, its NATS call, analysis's server span and the job it queued (BullMQ, the
  * context carried in the job's data), the worker's span and each step's, media's server spans for
  * the worker's calls (a request, a byte stream, uploads), and MongoDB and Redis commands, all
- * joined parent to child. Log lines written inside carry the same trace id.
+ * joined parent to child. Log lines written inside carry the same trace id. Device readings are
+ * stored in rounds, a trace each, linked to the traces of the HTTP submissions they hold.
  */
 import { randomUUID } from "node:crypto";
 import { poll } from "@trellis/stack/testing";
@@ -13,7 +14,7 @@ import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { factsVtt, uploadVideo } from "./support/analysis.ts";
 import { type OtlpReceiver, type ReceivedSpan, SPAN_KIND, startOtlpReceiver } from "./support/otlp-receiver.ts";
-import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { ADMIN, createMonitor, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
 const stack = useFileStack();
@@ -24,7 +25,7 @@ beforeAll(async () => {
   receiver = await startOtlpReceiver();
   platform = await startPlatform({
     stack,
-    services: ["auth", "media", "analysis"],
+    services: ["auth", "media", "analysis", "telemetry"],
     extraEnv: {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
@@ -131,5 +132,57 @@ describe("tracing", () => {
     expect(completedLine?.trace_id).toBe(traceId);
     const servedLine = analysis?.logs.find((l) => l.reqId === requestId && l.trace_id !== undefined);
     expect(servedLine?.trace_id).toBe(traceId);
+  });
+
+  it("stores a submitted reading in an ingest round of its own trace, linked to the submission's trace", async () => {
+    const base = platform.base;
+    const owner = await registerUser(base, platform.suffix, "grower");
+    const admin = await http(base, "POST", "/api/v2/auth/token", {
+      form: { grant_type: "password", username: ADMIN.username, password: ADMIN.password },
+    });
+    expect(admin.status).toBe(200);
+    const monitor = await createMonitor(base, admin.body.access_token, owner.id);
+    const requestId = `trace-reading-${randomUUID()}`;
+    const res = await http(base, "POST", `/api/v2/monitors/${monitor.id}/readings`, {
+      bearer: monitor.token,
+      headers: { "x-request-id": requestId },
+      json: { ph: 6.1 },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+
+    const { value: submitted } = await poll(
+      () =>
+        receiver.spans.find(
+          (s) =>
+            s.service === "gateway" && s.kind === SPAN_KIND.server && s.attributes["trellis.request_id"] === requestId,
+        ),
+      (s) => s !== undefined,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(submitted, "the submission's HTTP span").toBeDefined();
+    const traceId = (submitted as ReceivedSpan).traceId;
+    const { value: round } = await poll(
+      () =>
+        receiver.spans.find((s) => s.name === "telemetry ingest round" && s.links.some((l) => l.traceId === traceId)),
+      (s) => s !== undefined,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(round, "an ingest round linked to the submission").toBeDefined();
+    const r = round as ReceivedSpan;
+    expect(r.service).toBe("telemetry");
+    expect(r.parentSpanId).toBe("");
+    expect(r.traceId).not.toBe(traceId);
+    // The link points at the span that published the reading: telemetry's server span of the request.
+    const served = receiver.spans.find(
+      (s) => s.traceId === traceId && s.service === "telemetry" && s.kind === SPAN_KIND.server,
+    );
+    expect(r.links.map((l) => l.spanId)).toContain(served?.spanId);
+    // The round's writes are its children.
+    const { value: writes } = await poll(
+      () => receiver.spans.filter((s) => s.parentSpanId === r.spanId),
+      (w) => w.some((s) => s.scope === "@opentelemetry/instrumentation-mongodb"),
+      { timeoutMs: 5_000, intervalMs: 100 },
+    );
+    expect(writes.map((s) => s.name)).toEqual(expect.arrayContaining([expect.stringMatching(/^insert readings/)]));
   });
 });

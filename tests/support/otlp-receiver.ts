@@ -19,6 +19,7 @@ export interface ReceivedSpan {
   attributes: Record<string, unknown>;
   /** OTLP's status code: 0 unset, 1 ok, 2 error. */
   status: number;
+  links: { traceId: string; spanId: string }[];
 }
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const;
@@ -55,6 +56,7 @@ interface ExportRequest {
         kind: number;
         attributes?: KeyValue[];
         status?: { code?: number };
+        links?: { traceId: string; spanId: string }[];
       }[];
     }[];
   }[];
@@ -80,6 +82,7 @@ export function flattenSpans(body: ExportRequest): ReceivedSpan[] {
           kind: s.kind,
           attributes: attributesOf(s.attributes),
           status: s.status?.code ?? 0,
+          links: (s.links ?? []).map((l) => ({ traceId: l.traceId, spanId: l.spanId })),
         });
       }
     }

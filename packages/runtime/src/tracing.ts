@@ -14,6 +14,7 @@ import {
   type Attributes,
   type Context,
   context,
+  type Link,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -24,7 +25,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { isTrellisError, type TraceCarrier } from "@trellis/contracts";
+import { isTrellisError, type TraceCarrier, TraceHeaders } from "@trellis/contracts";
 
 export { SpanKind } from "@opentelemetry/api";
 
@@ -60,6 +61,22 @@ export function traceHeaders(): MsgHdrs | undefined {
 /** The trace context a message carries (a new trace when it carries none). */
 export function contextFromHeaders(h: MsgHdrs | undefined): Context {
   return tracer && h ? propagation.extract(ROOT_CONTEXT, h, natsGetter) : ROOT_CONTEXT;
+}
+
+/**
+ * Links to the spans that sent these messages (those that carry a trace context), at most
+ * `max`: a batch's span (an ingest round) is the child of none of them, but leads to each.
+ */
+export function linksFromHeaders(all: Iterable<MsgHdrs | undefined>, max = 128): Link[] {
+  const links: Link[] = [];
+  if (!tracer) return links;
+  for (const h of all) {
+    if (links.length >= max) break;
+    if (!h?.has(TraceHeaders.traceparent)) continue;
+    const linked = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, h, natsGetter));
+    if (linked) links.push({ context: linked });
+  }
+  return links;
 }
 
 /** The active trace context as a payload field (a job's data); undefined when off or outside a span. */
@@ -124,7 +141,19 @@ export interface SpanSpec {
   attributes?: Attributes;
   /** The parent (an extracted context); default the active one. */
   parent?: Context;
+  /** Start a new trace whatever is active (work of its own, such as a batch of messages). */
+  root?: boolean;
+  /** Spans this one relates to without being their child (the messages a batch handles). */
+  links?: Link[];
 }
+
+const parentOf = (spec: SpanSpec): Context => spec.parent ?? (spec.root ? ROOT_CONTEXT : context.active());
+
+const startOptions = (spec: SpanSpec) => ({
+  kind: spec.kind,
+  ...(spec.attributes ? { attributes: spec.attributes } : {}),
+  ...(spec.links?.length ? { links: spec.links } : {}),
+});
 
 /**
  * Runs `fn` in a new span, active while it runs (so spans started inside are its children); the
@@ -132,12 +161,8 @@ export interface SpanSpec {
  */
 export function inSpan<T>(name: string, spec: SpanSpec, fn: () => Promise<T>): Promise<T> {
   if (!tracer) return fn();
-  const parent = spec.parent ?? context.active();
-  const span = tracer.startSpan(
-    name,
-    { kind: spec.kind, ...(spec.attributes ? { attributes: spec.attributes } : {}) },
-    parent,
-  );
+  const parent = parentOf(spec);
+  const span = tracer.startSpan(name, startOptions(spec), parent);
   return context.with(trace.setSpan(parent, span), async () => {
     try {
       return await fn();
@@ -160,12 +185,8 @@ export interface OpenSpan {
 /** Starts a span that the caller ends; undefined when tracing is off. */
 export function openSpan(name: string, spec: SpanSpec): OpenSpan | undefined {
   if (!tracer) return undefined;
-  const parent = spec.parent ?? context.active();
-  const span = tracer.startSpan(
-    name,
-    { kind: spec.kind, ...(spec.attributes ? { attributes: spec.attributes } : {}) },
-    parent,
-  );
+  const parent = parentOf(spec);
+  const span = tracer.startSpan(name, startOptions(spec), parent);
   let ended = false;
   return {
     context: trace.setSpan(parent, span),

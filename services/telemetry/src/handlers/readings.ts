@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { errors } from "@nats-io/transport-node";
 import { deviceSubjects, TrellisError } from "@trellis/contracts";
-import { encodeJson, withJsRetry } from "@trellis/runtime";
+import { encodeJson, traceHeaders, withJsRetry } from "@trellis/runtime";
 import type { TelemetryContext } from "../context.ts";
 import { requireWriter } from "../domain/authorization.ts";
 import { combineMinutes, planSeries } from "../domain/rollup.ts";
@@ -34,7 +34,10 @@ export function readingHandlers(t: TelemetryContext): ReadingHandlers {
       try {
         // Same message id on a retry: a failover (timeout, no stream leader) neither loses nor doubles it.
         const bytes = encodeJson(reading);
-        ack = await withJsRetry(() => t.js.publish(deviceSubjects.readings(monitorId), bytes, { msgID }), {
+        // With tracing on, the ingest round that stores it links back to this request's trace.
+        const headers = traceHeaders();
+        const options = headers ? { msgID, headers } : { msgID };
+        ack = await withJsRetry(() => t.js.publish(deviceSubjects.readings(monitorId), bytes, options), {
           deadlineMs: Math.max(0, (deadline - Date.now()) / 2),
         });
       } catch (err) {

@@ -1,6 +1,14 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM, telemetryEvents } from "@trellis/contracts";
-import { type EventPublisher, sampleConsumerMetrics, secondsSince } from "@trellis/runtime";
+import {
+  type EventPublisher,
+  inSpan,
+  linksFromHeaders,
+  SpanKind,
+  sampleConsumerMetrics,
+  secondsSince,
+  tracingEnabled,
+} from "@trellis/runtime";
 import type { Logger } from "pino";
 import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
 import { nanosToMs } from "../domain/timestamps.ts";
@@ -174,7 +182,7 @@ export class ReadingsIngest {
       if (round.length > 0) {
         const started = performance.now();
         try {
-          await this.process(round);
+          await this.traced(round);
           this.lastError = undefined;
           ingestMetrics.roundSize.observe(round.length);
           ingestMetrics.roundSeconds.observe(secondsSince(started));
@@ -191,6 +199,29 @@ export class ReadingsIngest {
         if (this.buffer.length === 0) return;
       }
     }
+  }
+
+  /**
+   * With tracing on, a span per round (a trace of its own: a round serves many requests), its
+   * writes as children, linked to the traces of the readings that carry one (HTTP submissions).
+   */
+  private traced(round: readonly JsMsg[]): Promise<void> {
+    if (!tracingEnabled()) return this.process(round);
+    return inSpan(
+      "telemetry ingest round",
+      {
+        kind: SpanKind.CONSUMER,
+        root: true,
+        attributes: {
+          "messaging.system": "nats",
+          "messaging.destination.name": READINGS_STREAM,
+          "messaging.operation.type": "process",
+          "messaging.batch.message_count": round.length,
+        },
+        links: linksFromHeaders(round.map((m) => m.headers)),
+      },
+      () => this.process(round),
+    );
   }
 
   /** Validates, writes and acks one round. Throws (nothing acked) when a write fails. */
