@@ -6,14 +6,14 @@
  * context carried in the job's data), the worker's span and each step's, media's server spans for
  * the worker's calls (a request, a byte stream, uploads), and MongoDB and Redis commands, all
  * joined parent to child. Log lines written inside carry the same trace id. Device readings are
- * stored in rounds, a trace each, linked to the traces of the HTTP submissions they hold.
+ * stored in rounds, a trace each, linked to the traces of the HTTP submissions they hold; a
+ * client's own `traceparent` is continued by the gateway.
  */
-import { randomUUID } from "node:crypto";
-import { poll } from "@trellis/stack/testing";
+import { randomBytes, randomUUID } from "node:crypto";
+import { type OtlpReceiver, poll, type ReceivedSpan, SPAN_KIND, startOtlpReceiver } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { factsVtt, uploadVideo } from "./support/analysis.ts";
-import { type OtlpReceiver, type ReceivedSpan, SPAN_KIND, startOtlpReceiver } from "./support/otlp-receiver.ts";
 import { ADMIN, createMonitor, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
@@ -132,6 +132,9 @@ describe("tracing", () => {
     expect(completedLine?.trace_id).toBe(traceId);
     const servedLine = analysis?.logs.find((l) => l.reqId === requestId && l.trace_id !== undefined);
     expect(servedLine?.trace_id).toBe(traceId);
+    const gateway = platform.procs.find((p) => p.name === "gateway");
+    const accessLine = gateway?.logs.find((l) => l.reqId === requestId && l.msg === "request completed");
+    expect(accessLine?.trace_id).toBe(traceId);
   });
 
   it("stores a submitted reading in an ingest round of its own trace, linked to the submission's trace", async () => {
@@ -143,9 +146,12 @@ describe("tracing", () => {
     expect(admin.status).toBe(200);
     const monitor = await createMonitor(base, admin.body.access_token, owner.id);
     const requestId = `trace-reading-${randomUUID()}`;
+    // The client traces too: the gateway continues its trace (W3C traceparent on the HTTP request).
+    const clientTrace = randomBytes(16).toString("hex");
+    const clientSpan = randomBytes(8).toString("hex");
     const res = await http(base, "POST", `/api/v2/monitors/${monitor.id}/readings`, {
       bearer: monitor.token,
-      headers: { "x-request-id": requestId },
+      headers: { "x-request-id": requestId, traceparent: `00-${clientTrace}-${clientSpan}-01` },
       json: { ph: 6.1 },
     });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -161,6 +167,9 @@ describe("tracing", () => {
     );
     expect(submitted, "the submission's HTTP span").toBeDefined();
     const traceId = (submitted as ReceivedSpan).traceId;
+    expect(traceId).toBe(clientTrace);
+    expect(submitted?.parentSpanId).toBe(clientSpan);
+    expect(submitted?.name).toBe("POST /api/v2/monitors/:id/readings");
     const { value: round } = await poll(
       () =>
         receiver.spans.find((s) => s.name === "telemetry ingest round" && s.links.some((l) => l.traceId === traceId)),
@@ -173,9 +182,13 @@ describe("tracing", () => {
     expect(r.parentSpanId).toBe("");
     expect(r.traceId).not.toBe(traceId);
     // The link points at the span that published the reading: telemetry's server span of the request.
-    const served = receiver.spans.find(
-      (s) => s.traceId === traceId && s.service === "telemetry" && s.kind === SPAN_KIND.server,
+    const { value: served } = await poll(
+      () =>
+        receiver.spans.find((s) => s.traceId === traceId && s.service === "telemetry" && s.kind === SPAN_KIND.server),
+      (s) => s !== undefined,
+      { timeoutMs: 5_000, intervalMs: 100 },
     );
+    expect(served, "telemetry's server span of the submission").toBeDefined();
     expect(r.links.map((l) => l.spanId)).toContain(served?.spanId);
     // The round's writes are its children.
     const { value: writes } = await poll(

@@ -75,8 +75,16 @@ export async function request<E extends Endpoint>(
   }
 }
 
+/**
+ * Only inside a trace: calls made outside any (a readiness probe's health checks, start-up and
+ * background syncs) would each start a trace of their own and drown the ones that matter.
+ */
 const clientSpan = (subject: string, requestId: string | undefined): OpenSpan | undefined =>
-  openSpan(subject, { kind: SpanKind.CLIENT, attributes: natsAttributes(subject, "send", requestId) });
+  openSpan(subject, {
+    kind: SpanKind.CLIENT,
+    requireParent: true,
+    attributes: natsAttributes(subject, "send", requestId),
+  });
 
 const clientSeries = new Map<string, { ok: CounterSeries; seconds: HistogramSeries }>();
 function clientSeriesOf(subject: string) {

@@ -94,6 +94,9 @@ export function decodeJson(data: Uint8Array): unknown {
   }
 }
 
+/** The health endpoint (`runService` adds it): probed every few seconds, never traced. */
+const HEALTH = "health";
+
 /** Without a `Trellis-Timeout-Ms` header, the caller is assumed to wait as long as `request` does by default. */
 const DEFAULT_CALLER_TIMEOUT_MS = 5_000;
 
@@ -247,9 +250,9 @@ export function serve<C extends Catalog>(
             options.log.error({ err, subject: endpoint.subject }, "subscription error");
             return;
           }
-          const p = (tracingEnabled() ? traced(endpoint, handler, msg) : handle(endpoint, handler, msg)).finally(() =>
-            inFlight.delete(p),
-          );
+          const p = (
+            tracingEnabled() && name !== HEALTH ? traced(endpoint, handler, msg) : handle(endpoint, handler, msg)
+          ).finally(() => inFlight.delete(p));
           inFlight.add(p);
         },
       }),

@@ -5,7 +5,7 @@
  * Zipkin, Prometheus, logs, metrics) and its own instrumentation loading: here spans go by OTLP
  * over HTTP (protobuf or JSON) in batches, context follows async calls through
  * AsyncLocalStorage, and W3C Trace Context is the propagation format. The instrumentations of
- * HTTP, Express, MongoDB and ioredis are registered earlier, by the `--import` preload
+ * MongoDB, ioredis and outgoing HTTP are registered earlier, by the `--import` preload
  * (`tracing-preload.ts`): they must patch those modules before the service imports them.
  */
 import { context, DiagLogLevel, diag, propagation, trace } from "@opentelemetry/api";
@@ -114,8 +114,8 @@ export function startTracing(options: TracingOptions): Tracing {
   useTracer(provider.getTracer("@trellis/runtime", options.version));
   if (!(globalThis as Record<symbol, unknown>)[INSTRUMENTED]) {
     log.warn(
-      "tracing without the preload (node --import ./packages/runtime/src/tracing-preload.ts): HTTP, Express, " +
-        "MongoDB and Redis spans are missing; NATS and job spans are recorded",
+      "tracing without the preload (node --import ./packages/runtime/src/tracing-preload.ts): MongoDB, Redis " +
+        "and outgoing HTTP spans are missing; HTTP server, NATS and job spans are recorded",
     );
   }
 

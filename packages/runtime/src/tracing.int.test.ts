@@ -27,6 +27,12 @@ import { startTracing, type Tracing } from "./tracing-sdk.ts";
 const stack = inject("stack");
 const prefix = `trace${uniqueSuffix()}`;
 const catalog = {
+  health: endpoint({
+    subject: `${prefix}.v1.health`,
+    request: z.object({}),
+    reply: z.object({ ok: z.boolean() }),
+    description: "test",
+  }),
   greet: endpoint({
     subject: `${prefix}.v1.greet`,
     request: z.object({ name: z.string() }),
@@ -73,6 +79,7 @@ beforeAll(async () => {
     nc,
     catalog,
     {
+      health: () => ({ ok: true }),
       greet: ({ name }, ctx) => {
         received.greet = ctx.headers;
         ctx.log.info({ name }, "greeted");
@@ -174,7 +181,9 @@ describe("tracing on", () => {
 
   it("fails the client span of a refused request, not the server span (the caller's mistake)", async () => {
     exporter.reset();
-    const err = await request(nc, catalog.missing, {}).catch((e: unknown) => e);
+    const err = await inSpan("caller", { kind: SpanKind.INTERNAL }, () => request(nc, catalog.missing, {})).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TrellisError);
     const spans = await finished();
     const client = named(spans, catalog.missing.subject, SpanKind.CLIENT);
@@ -188,12 +197,14 @@ describe("tracing on", () => {
 
   it("carries the context on byte streams both ways; a download's client span ends with its last chunk", async () => {
     exporter.reset();
-    const incoming = await requestStream(nc, catalog.download, { chunks: 5 });
-    // Not read yet: the client span is still open.
-    expect((await finished()).some((s) => s.kind === SpanKind.CLIENT)).toBe(false);
-    expect((await readAll(incoming.chunks)).length).toBe(10_000);
-    const reply = await requestUpload(nc, catalog.upload, {}, [new Uint8Array(3_000)]);
-    expect(reply.bytes).toBe(3_000);
+    await inSpan("caller", { kind: SpanKind.INTERNAL }, async () => {
+      const incoming = await requestStream(nc, catalog.download, { chunks: 5 });
+      // Not read yet: the client span is still open.
+      expect((await finished()).some((s) => s.kind === SpanKind.CLIENT)).toBe(false);
+      expect((await readAll(incoming.chunks)).length).toBe(10_000);
+      const reply = await requestUpload(nc, catalog.upload, {}, [new Uint8Array(3_000)]);
+      expect(reply.bytes).toBe(3_000);
+    });
     const spans = await finished();
     for (const e of [catalog.download, catalog.upload]) {
       const client = named(spans, e.subject, SpanKind.CLIENT);
@@ -201,6 +212,19 @@ describe("tracing on", () => {
     }
     expect(received.download?.has(TraceHeaders.traceparent)).toBe(true);
     expect(received.upload?.has(TraceHeaders.traceparent)).toBe(true);
+  });
+
+  it("starts no trace for a call outside any, nor for health probes; a server span of an untraced call is a root", async () => {
+    exporter.reset();
+    await request(nc, catalog.greet, { name: "outside" });
+    await request(nc, catalog.health, {});
+    await inSpan("prober", { kind: SpanKind.INTERNAL }, () => request(nc, catalog.health, {}));
+    const spans = await finished();
+    expect(spans.filter((s) => s.kind === SpanKind.CLIENT && s.name === catalog.greet.subject)).toEqual([]);
+    expect(received.greet?.has(TraceHeaders.traceparent)).toBe(false);
+    const served = named(spans, catalog.greet.subject, SpanKind.SERVER);
+    expect(served.parentSpanContext).toBeUndefined();
+    expect(spans.filter((s) => s.kind === SpanKind.SERVER && s.name === catalog.health.subject)).toEqual([]);
   });
 
   it("makes a durable consumer's span the child of the event's producer span", async () => {

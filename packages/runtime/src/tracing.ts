@@ -27,7 +27,7 @@ import {
 } from "@opentelemetry/api";
 import { isTrellisError, type TraceCarrier, TraceHeaders } from "@trellis/contracts";
 
-export { SpanKind } from "@opentelemetry/api";
+export { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 
 let tracer: Tracer | undefined;
 
@@ -143,6 +143,8 @@ export interface SpanSpec {
   parent?: Context;
   /** Start a new trace whatever is active (work of its own, such as a batch of messages). */
   root?: boolean;
+  /** Only inside a trace: no span (and no new trace) when the parent has none. */
+  requireParent?: boolean;
   /** Spans this one relates to without being their child (the messages a batch handles). */
   links?: Link[];
 }
@@ -179,17 +181,21 @@ export function inSpan<T>(name: string, spec: SpanSpec, fn: () => Promise<T>): P
 export interface OpenSpan {
   /** The context with this span active: run the work that belongs to it in `context.with`. */
   readonly context: Context;
+  /** For what is known only at the end (an HTTP route, a status). */
+  readonly span: Span;
   end(err?: unknown): void;
 }
 
-/** Starts a span that the caller ends; undefined when tracing is off. */
+/** Starts a span that the caller ends; undefined when tracing is off (or `requireParent` and no trace). */
 export function openSpan(name: string, spec: SpanSpec): OpenSpan | undefined {
   if (!tracer) return undefined;
   const parent = parentOf(spec);
+  if (spec.requireParent && !trace.getSpan(parent)) return undefined;
   const span = tracer.startSpan(name, startOptions(spec), parent);
   let ended = false;
   return {
     context: trace.setSpan(parent, span),
+    span,
     end(err) {
       if (ended) return;
       ended = true;
@@ -197,6 +203,23 @@ export function openSpan(name: string, spec: SpanSpec): OpenSpan | undefined {
       span.end();
     },
   };
+}
+
+/**
+ * A server span for an incoming HTTP request, continuing the caller's trace when its headers
+ * carry one (`traceparent`), else a new one; undefined when tracing is off.
+ */
+export function openHttpServerSpan(
+  method: string,
+  path: string,
+  headers: Record<string, string | string[] | undefined>,
+): OpenSpan | undefined {
+  if (!tracer) return undefined;
+  return openSpan(method, {
+    kind: SpanKind.SERVER,
+    parent: propagation.extract(ROOT_CONTEXT, headers),
+    attributes: { "http.request.method": method, "url.path": path },
+  });
 }
 
 /** Runs `fn` with `open`'s span active (or just runs it when there is none). */

@@ -3,7 +3,7 @@ import { pathToFileURL } from "node:url";
 
 /**
  * Node's arguments for a service process: the tracing preload first (with tracing on it must
- * patch HTTP, Express, MongoDB and ioredis before the service imports them; off, it loads
+ * patch MongoDB, ioredis and HTTP before the service imports them; off, it loads
  * nothing), then the service's entry point. The Dockerfile's CMD does the same.
  */
 export function serviceArgs(root: string, service: string): string[] {

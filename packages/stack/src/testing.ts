@@ -267,3 +267,4 @@ export async function startService(
   return proc;
 }
 export { startDnsServer, type TestDnsServer } from "./dns-server.ts";
+export { type OtlpReceiver, type ReceivedSpan, SPAN_KIND, startOtlpReceiver } from "./otlp-receiver.ts";

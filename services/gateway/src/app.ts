@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type HttpRoute, TrellisError } from "@trellis/contracts";
+import { tracingEnabled } from "@trellis/runtime";
 import cors from "cors";
 import express, { type Express, Router } from "express";
 import helmet from "helmet";
@@ -13,6 +14,7 @@ import { methodGuard } from "./http/methods.ts";
 import { httpMetrics } from "./http/metrics.ts";
 import { createMount } from "./http/mount.ts";
 import { requestId } from "./http/request-id.ts";
+import { httpTracing } from "./http/tracing.ts";
 import { registerTus, TUS_EXPOSED_HEADERS } from "./http/tus.ts";
 import { registerAccountSecurityV2 } from "./routes/account-security-v2.ts";
 import { registerAlarmsV2 } from "./routes/alarms-v2.ts";
@@ -58,6 +60,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   app.set("trust proxy", deps.config.TRUST_PROXY);
   app.set("query parser", "simple");
 
+  // First, so that everything after runs inside the request's span (when tracing is on).
+  if (tracingEnabled()) app.use(httpTracing());
   app.use(requestId);
   app.use(httpMetrics());
   app.use(accessLog(deps.log));
