@@ -18,6 +18,7 @@ import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { IORedisInstrumentation } from "@opentelemetry/instrumentation-ioredis";
 import { MongoDBInstrumentation } from "@opentelemetry/instrumentation-mongodb";
 import { register, supportsSyncHooks } from "import-in-the-middle/register-hooks.mjs";
+import { commandShape } from "./tracing.ts";
 
 const PATCHED = ["ioredis", "mongodb"];
 if (supportsSyncHooks()) register({ include: PATCHED });
@@ -26,7 +27,10 @@ else registerAsyncHooks("import-in-the-middle/hook.mjs", import.meta.url, { data
 registerInstrumentations({
   instrumentations: [
     new HttpInstrumentation({ disableIncomingRequestInstrumentation: true, requireParentforOutgoingSpans: true }),
-    new MongoDBInstrumentation({ requireParentSpan: true }),
+    new MongoDBInstrumentation({
+      requireParentSpan: true,
+      dbStatementSerializer: (command) => JSON.stringify(commandShape(command)),
+    }),
     // The command name only: arguments hold job payloads and keys.
     new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
   ],

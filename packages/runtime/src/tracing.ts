@@ -236,3 +236,26 @@ export function natsAttributes(subject: string, operation: string, requestId?: s
     ...(requestId ? { "trellis.request_id": requestId } : {}),
   };
 }
+
+/**
+ * A MongoDB command as `db.query.text`: its shape (field names; values as "?", arrays as their
+ * length), at most three levels deep. Never a value (user data), and bounded work: the default
+ * serializer walks the whole command with a replacer (every statement of a 5,000-reading round's
+ * bulk writes, every byte of the session id's buffer).
+ */
+export function commandShape(value: unknown, depth = 0): unknown {
+  if (Array.isArray(value)) return `[${value.length}]`;
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value) || value instanceof Date) return "?";
+  if ("_bsontype" in value) return "?";
+  if (depth >= 3) return "{…}";
+  const out: Record<string, unknown> = {};
+  let fields = 0;
+  for (const key of Object.keys(value)) {
+    if (++fields > 20) {
+      out["…"] = "…";
+      break;
+    }
+    out[key] = commandShape((value as Record<string, unknown>)[key], depth + 1);
+  }
+  return out;
+}
