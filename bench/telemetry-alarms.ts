@@ -61,7 +61,7 @@ import { webhooksStreamSpec } from "../services/telemetry/src/ingest/webhook-con
 import { AlarmRulesStore, ruleDocOf, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
 import { AlarmsStore } from "../services/telemetry/src/store/alarms.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
-import { ReadingsStore } from "../services/telemetry/src/store/readings.ts";
+import { BucketReadingsStore } from "../services/telemetry/src/store/reading-buckets.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { fakeReadingMsg, fmt, startBench } from "./support.ts";
 
@@ -196,7 +196,7 @@ async function inProcessRun(
   const db = mongo.db(`bench_alarms_inproc_${process.pid}_${run}`);
   try {
     const monitors = new MonitorsStore(db);
-    const readings = new ReadingsStore(db);
+    const readings = new BucketReadingsStore(db);
     const rollups = new RollupsStore(db);
     const ruleStore = new AlarmRulesStore(db);
     const alarms = new AlarmsStore(db);

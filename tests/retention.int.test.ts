@@ -14,6 +14,7 @@ import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, loginBoth, type Platform, startPlatform, type Tokens, within } from "./support/platform.ts";
+import { storedReadings } from "./support/readings.ts";
 
 const stack = useFileStack();
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
@@ -100,10 +101,7 @@ async function createMonitor(ownerId: string): Promise<string> {
 }
 
 const db = () => mongo.db(platform.dbName("telemetry"));
-const countReadings = (id: string, filter: Record<string, unknown> = {}) =>
-  db()
-    .collection("readings")
-    .countDocuments({ monitorId: id, ...filter });
+const countReadings = async (id: string) => (await storedReadings(db(), [id])).physical;
 const retentionRuns = () =>
   telemetries.flatMap((p) => p.logs.filter((l) => l.msg === "retention run done")) as unknown as {
     deleted: Record<string, number>;

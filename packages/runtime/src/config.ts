@@ -47,6 +47,8 @@ export const env = {
   int: (min: number, max: number) => z.coerce.number().int().min(min).max(max),
   bool: () =>
     z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes"),
+  /** One of fixed choices (e.g. a storage layout). */
+  oneOf: <const T extends readonly [string, ...string[]]>(choices: T) => z.enum(choices),
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
 };
 

@@ -9,6 +9,13 @@ export const telemetryConfigSchema = baseConfigSchema
     /** Readings per `insertMany`. */
     INGEST_BATCH_SIZE: env.int(1, 10_000).default(500),
     /**
+     * How readings are stored: `auto` picks native time-series collections where the server has
+     * them (MongoDB ≥ 5) and buckets otherwise (FerretDB); the others force one.
+     */
+    READINGS_LAYOUT: env.oneOf(["auto", "buckets", "timeseries"]).default("auto"),
+    /** Readings moved per step when migrating from one document per reading (earlier versions) on start. */
+    READINGS_MIGRATION_BATCH: env.int(1, 100_000).default(5_000),
+    /**
      * Most readings one ingest round takes: inserted a batch at a time, then one rollup and one
      * monitor bulk write for all of them. Rounds take what is waiting, so they only grow under load.
      */

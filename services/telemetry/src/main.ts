@@ -45,6 +45,7 @@ import { readingsStreamSpec } from "./ingest/readings-stream.ts";
 import { StoredWatch } from "./ingest/stored-watch.ts";
 import { startUserDeletedCascade, USER_DELETED_CONSUMER } from "./ingest/user-deleted-consumer.ts";
 import { startWebhookDelivery, webhooksStreamSpec } from "./ingest/webhook-consumer.ts";
+import { migrateReadings } from "./migrations/readings-to-buckets.ts";
 import { MonitorData } from "./monitor-data.ts";
 import { OfflineAlarms } from "./presence/offline-alarms.ts";
 import { PresenceTracker } from "./presence/tracker.ts";
@@ -53,8 +54,9 @@ import { AlarmRulesStore } from "./store/alarm-rules.ts";
 import { AlarmsStore } from "./store/alarms.ts";
 import { CommandsStore } from "./store/commands.ts";
 import { MonitorsStore } from "./store/monitors.ts";
+import { openReadingsStore } from "./store/open-readings.ts";
 import { PresenceStore } from "./store/presence.ts";
-import { ReadingsStore } from "./store/readings.ts";
+import { ReadingDocsStore } from "./store/reading-docs.ts";
 import { RollupTiersStore } from "./store/rollup-tiers.ts";
 import { RollupsStore } from "./store/rollups.ts";
 import { WebhooksStore } from "./store/webhooks.ts";
@@ -67,7 +69,8 @@ await runService({
   async start({ config, log, nc, shutdown, instance }) {
     const mongo = await openMongo({ shutdown, instance }, config.MONGO_URL, config.MONGO_DB);
     const monitors = new MonitorsStore(mongo.db);
-    const readings = new ReadingsStore(mongo.db);
+    const readings = await openReadingsStore(mongo.db, config.READINGS_LAYOUT);
+    log.info({ layout: readings.layout }, "readings layout");
     const rollups = new RollupsStore(mongo.db);
     const presence = new PresenceStore(mongo.db);
     const tiers = new RollupTiersStore(mongo.db);
@@ -78,6 +81,16 @@ await runService({
     await Promise.all(
       [monitors, readings, rollups, presence, tiers, commands, alarmRules, alarms].map((s) => s.ensureIndexes()),
     );
+    // Readings an earlier version stored one document each move to the current layout before
+    // anything reads or writes them (a no-op query once done).
+    await migrateReadings({
+      source: new ReadingDocsStore(mongo.db),
+      target: readings,
+      lease: { take: (n, h, ms) => tiers.takeLease(n, h, ms), release: (n, h) => tiers.releaseLease(n, h) },
+      instance: `${instance}.${randomBytes(4).toString("hex")}`,
+      log,
+      batchSize: config.READINGS_MIGRATION_BATCH,
+    });
     const rollupDays = {
       minute: config.ROLLUP_MINUTE_RETENTION_DAYS,
       hour: config.ROLLUP_HOUR_RETENTION_DAYS,

@@ -84,7 +84,12 @@ const until = async <T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutM
 /** Seed 002 monitors/get is a stream (it grows with the data): read it whole. */
 const v1Get = async (payload: RequestOf<typeof telemetryCatalog.v1Get>): Promise<unknown> =>
   JSON.parse((await readAll((await requestStream(nc, telemetryCatalog.v1Get, payload)).chunks)).toString());
-const storedCount = (id: string) => db.collection("readings").countDocuments({ monitorId: id });
+/** Readings stored for a monitor, a reading stored twice counted twice. */
+const storedCount = async (id: string) =>
+  (await db.collection<{ count: number }>("reading_buckets").find({ monitorId: id }).toArray()).reduce(
+    (n, d) => n + d.count,
+    0,
+  );
 const waitForCount = async (id: string, n: number, timeoutMs?: number) =>
   until(
     () => storedCount(id),

@@ -1,7 +1,10 @@
 import type { Measurement } from "@trellis/contracts";
-import { duplicateIndexes } from "@trellis/runtime";
+import { chunked, duplicateIndexes } from "@trellis/runtime";
 import type { Collection, Db, Filter } from "mongodb";
+import type { PointOf, StoredPoint } from "../domain/buckets.ts";
+import { deleteByIds, type ReadingsStore, type TimeWindow } from "./readings.ts";
 
+/** One reading per document: the layout of Trellis before buckets (collection `readings`). */
 export interface ReadingDoc {
   /** `<monitorId>:<streamSequence>`: a redelivered message maps to the same document. */
   _id: string;
@@ -11,10 +14,7 @@ export interface ReadingDoc {
   values: Partial<Record<Measurement, number>>;
 }
 
-export interface TimeWindow {
-  from?: number | undefined;
-  to?: number | undefined;
-}
+export const LEGACY_READINGS = "readings";
 
 const windowFilter = (monitorId: string, window: TimeWindow, after?: number): Filter<ReadingDoc> => {
   const at: { $gte?: number; $lte?: number; $gt?: number } = {};
@@ -24,91 +24,102 @@ const windowFilter = (monitorId: string, window: TimeWindow, after?: number): Fi
   return Object.keys(at).length ? { monitorId, at } : { monitorId };
 };
 
-/** Raw readings (collection `readings`). */
-export class ReadingsStore {
-  private readonly readings: Collection<ReadingDoc>;
+/** The stream sequence in a per-reading document's id. */
+export const seqOfDocId = (id: string): number => Number(id.slice(id.lastIndexOf(":") + 1));
 
-  constructor(db: Db) {
-    this.readings = db.collection<ReadingDoc>("readings");
+const pointOf = (d: Pick<ReadingDoc, "_id" | "at" | "values">): StoredPoint => ({
+  seq: seqOfDocId(d._id),
+  at: d.at,
+  values: d.values,
+});
+
+/**
+ * Readings one document each, deduplicated by `_id`. No longer what ingest writes: kept as the
+ * source of the migration to buckets (migrations/readings-to-buckets.ts) and as the "before" of
+ * the benchmarks' A/B.
+ */
+export class ReadingDocsStore implements ReadingsStore {
+  readonly layout = "documents" as const;
+  readonly collection: Collection<ReadingDoc>;
+
+  constructor(db: Db, name = LEGACY_READINGS) {
+    this.collection = db.collection<ReadingDoc>(name);
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.readings.createIndex({ monitorId: 1, at: 1 }, { name: "monitorId_at" });
+    await this.collection.createIndex({ monitorId: 1, at: 1 }, { name: "monitorId_at" });
   }
 
-  /**
-   * Inserts a batch (unordered) and returns the ids it stored now: a redelivered reading already
-   * stored is a duplicate `_id` and is left out, so its rollups and counters are not applied twice.
-   * (The price: after a crash between this write and the rollups, that batch's aggregates are
-   * missing. The alternative, a "pending" flag cleared by a second write, made FerretDB scan the
-   * whole collection for every batch: ingest fell to ~90 readings/s.)
-   */
-  async insertBatch(docs: readonly ReadingDoc[]): Promise<Set<string>> {
-    if (docs.length === 0) return new Set();
-    const inserted = new Set(docs.map((d) => d._id));
-    try {
-      await this.readings.insertMany([...docs], { ordered: false });
-    } catch (err) {
-      const duplicates = duplicateIndexes(err);
-      if (duplicates.length === 0) throw err;
-      for (const i of duplicates) inserted.delete((docs[i] as ReadingDoc)._id);
-    }
-    return inserted;
+  /** Inserts (unordered, two batches in flight); a reading already stored is a duplicate `_id`, left out. */
+  async insertRound(points: readonly PointOf[]): Promise<number> {
+    const docs: ReadingDoc[] = points.map((p) => ({
+      _id: `${p.monitorId}:${p.seq}`,
+      monitorId: p.monitorId,
+      at: p.at,
+      values: p.values,
+    }));
+    const chunks = chunked(docs, Math.ceil(docs.length / Math.max(1, Math.ceil(docs.length / 500))));
+    let next = 0;
+    let stored = 0;
+    const worker = async () => {
+      for (let chunk = chunks[next++]; chunk; chunk = chunks[next++]) {
+        try {
+          await this.collection.insertMany(chunk, { ordered: false });
+          stored += chunk.length;
+        } catch (err) {
+          const duplicates = duplicateIndexes(err);
+          if (duplicates.length === 0) throw err;
+          stored += chunk.length - duplicates.length;
+        }
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    return stored;
   }
 
-  /** Readings in a window, oldest first, at most `limit`, strictly after `after` when given. */
-  page(monitorId: string, window: TimeWindow, limit: number, after?: number): Promise<ReadingDoc[]> {
-    return this.readings
+  async page(monitorId: string, window: TimeWindow, limit: number, after?: number): Promise<StoredPoint[]> {
+    const docs = await this.collection
       .find(windowFilter(monitorId, window, after))
       .sort({ at: 1, _id: 1 })
       .limit(limit)
       .toArray();
+    return docs.map(pointOf);
   }
 
-  /** The newest `limit` readings in a window (newest first): their times and values only. */
-  newest(monitorId: string, window: TimeWindow, limit: number): Promise<Pick<ReadingDoc, "at" | "values">[]> {
-    return this.readings
-      .find(windowFilter(monitorId, window), { projection: { _id: 0, at: 1, values: 1 }, batchSize: limit })
+  async newest(monitorId: string, window: TimeWindow, limit: number): Promise<StoredPoint[]> {
+    const docs = await this.collection
+      .find(windowFilter(monitorId, window), { projection: { _id: 1, at: 1, values: 1 }, batchSize: limit })
       .sort({ at: -1, _id: -1 })
       .limit(limit)
       .toArray();
+    return docs.map(pointOf);
   }
 
-  count(monitorId: string): Promise<number> {
-    return this.readings.countDocuments({ monitorId });
+  countStored(monitorId: string): Promise<number> {
+    return this.collection.countDocuments({ monitorId });
   }
 
-  /**
-   * Deletes up to `limit` of a monitor's readings measured before `before`: their ids first (an
-   * indexed, limited find on `monitorId_at`), then those ids one `deleteOne` each in one bulk
-   * write (`_id` lookups, which FerretDB also takes through its index; a `deleteMany` with
-   * `$in` made it scan the whole collection in one write transaction, stalling ingest's inserts).
-   * Returns how many went. Retention
-   * calls it in a loop with pauses, so a large backlog is never one huge delete.
-   */
   async deleteOlderBatch(monitorId: string, before: number, limit: number): Promise<number> {
-    const ids = await this.readings
+    const ids = await this.collection
       .find({ monitorId, at: { $lt: before } }, { projection: { _id: 1 } })
       .limit(limit)
       .toArray();
-    if (ids.length === 0) return 0;
-    return deleteByIds(this.readings, ids);
+    return deleteByIds(this.collection, ids);
   }
 
   async deleteForMonitor(monitorId: string): Promise<void> {
-    await this.readings.deleteMany({ monitorId });
+    await this.collection.deleteMany({ monitorId });
   }
-}
 
-/** Deletes documents by id: one `deleteOne` by `_id` each, in one unordered bulk write. */
-export async function deleteByIds<T extends { _id: string }>(
-  collection: Collection<T>,
-  docs: readonly { _id: string }[],
-): Promise<number> {
-  if (docs.length === 0) return 0;
-  const res = await collection.bulkWrite(
-    docs.map((d) => ({ deleteOne: { filter: { _id: d._id } as Filter<T> } })),
-    { ordered: false },
-  );
-  return res.deletedCount;
+  /** Up to `limit` documents in migration order (monitor, then time). */
+  nextForMigration(limit: number): Promise<ReadingDoc[]> {
+    return this.collection.find({}).sort({ monitorId: 1, at: 1 }).limit(limit).toArray();
+  }
+
+  async deleteMigrated(ids: readonly string[]): Promise<void> {
+    await deleteByIds(
+      this.collection,
+      ids.map((_id) => ({ _id })),
+    );
+  }
 }
