@@ -49,7 +49,8 @@ describe("Shutdown", () => {
     const phases = s.phases(["intake", "drain", "close"]);
     s.add("handlers", () => order.push("handlers"));
     // Added out of order, as features start: the phase decides when a step runs.
-    phases.add("close", "cache", () => order.push("cache"));
+    const cache = phases.started("close", "cache", { stop: () => order.push("cache") });
+    expect(typeof cache.stop).toBe("function");
     phases.add("intake", "consumer", () => order.push("consumer"));
     phases.add("drain", "ingest", async () => {
       await new Promise((r) => setTimeout(r, 10));

@@ -11,6 +11,8 @@ const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 export interface ShutdownPhases<P extends string> {
   /** Runs `run` in `phase`, alongside the phase's other steps. */
   add(phase: P, name: string, run: () => unknown): void;
+  /** Adds `part.stop()` to `phase` and returns `part`: `const ingest = stop.started("drain", "ingest", await startIngest())`. */
+  started<T extends { stop(): unknown }>(phase: P, name: string, part: T): T;
 }
 
 /**
@@ -48,9 +50,14 @@ export class Shutdown {
   phases<const P extends string>(order: readonly P[]): ShutdownPhases<P> {
     const block: Phased = { order, phases: new Map(order.map((p) => [p, []])) };
     this.steps.push(block);
+    const add = (phase: P, name: string, run: () => unknown) => {
+      block.phases.get(phase)?.push({ name, run });
+    };
     return {
-      add: (phase, name, run) => {
-        block.phases.get(phase)?.push({ name, run });
+      add,
+      started: (phase, name, part) => {
+        add(phase, name, () => part.stop());
+        return part;
       },
     };
   }
