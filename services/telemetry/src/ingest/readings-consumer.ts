@@ -69,6 +69,12 @@ interface Rejected {
 
 /** After a failed batch, JetStream redelivers it after this delay. */
 const RETRY_DELAY_MS = 2_000;
+/**
+ * How long one pull waits: the server's idle heartbeats come every half of it, so a consumer leader
+ * lost with its NATS node (a cluster) is noticed and pulled from again after ~10 s, not nats.js's
+ * ~30 s default.
+ */
+const PULL_EXPIRES_MS = 10_000;
 
 /**
  * The durable pull consumer of device readings, shared by every telemetry instance. Works in
@@ -101,9 +107,7 @@ export class ReadingsIngest {
 
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(READINGS_STREAM, READINGS_CONSUMER);
-    // Pulls of 10 s: the server's idle heartbeats every 5 s, so a consumer leader lost with its
-    // NATS node (a cluster) is noticed and pulled from again after ~10 s, not nats.js's ~30 s default.
-    this.messages = await consumer.consume({ max_messages: this.opts.roundSize, expires: 10_000 });
+    this.messages = await consumer.consume({ max_messages: this.opts.roundSize, expires: PULL_EXPIRES_MS });
     this.stopSampling = sampleConsumerMetrics(
       consumer,
       { stream: READINGS_STREAM, consumer: READINGS_CONSUMER },

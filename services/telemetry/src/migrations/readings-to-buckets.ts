@@ -28,6 +28,8 @@ const LEASE = "readings-migration";
  * keeps the others waiting until its lease runs out.
  */
 const LEASE_MS = 15_000;
+/** While another instance migrates, whether it is done is checked this often. */
+const LEASE_POLL_MS = 1_000;
 
 /**
  * Moves readings from the per-reading layout into the current one, on start, before ingest and the
@@ -51,7 +53,7 @@ export async function migrateReadings(opts: ReadingsMigrationOptions): Promise<n
       // Another instance is migrating: ready when it is done.
       if (!waiting) log.info("readings migration: another instance is migrating; waiting for it");
       waiting = true;
-      await new Promise((r) => setTimeout(r, 1_000));
+      await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
       continue;
     }
     total ??= await source.collection.estimatedDocumentCount();
