@@ -53,11 +53,11 @@ import {
 import { firstFailures, publishPaced } from "../scripts/devices/publisher.ts";
 import { readingGenerator } from "../scripts/devices/readings.ts";
 import { evaluateMonitor, type MonitorAlarmState } from "../services/telemetry/src/domain/alarm-eval.ts";
+import { webhooksStreamSpec } from "../services/telemetry/src/features/webhooks.ts";
 import { AlarmEvaluator } from "../services/telemetry/src/ingest/alarm-evaluator.ts";
 import { AlarmNotifier } from "../services/telemetry/src/ingest/alarm-notifier.ts";
 import { liveStreamSpec } from "../services/telemetry/src/ingest/live-stream.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
-import { webhooksStreamSpec } from "../services/telemetry/src/ingest/webhook-consumer.ts";
 import { AlarmRulesStore, ruleDocOf, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
 import { AlarmsStore } from "../services/telemetry/src/store/alarms.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
