@@ -179,7 +179,7 @@ describe("teachers in the console", () => {
     const player = page.getByTestId("player");
     await player.waitFor();
     await expect
-      .poll(() => player.evaluate((v: VideoLike) => v.readyState), { timeout: 20_000 })
+      .poll(() => player.evaluate((v: VideoLike) => v.readyState), { timeout: 45_000 })
       .toBeGreaterThanOrEqual(1);
     expect(await player.evaluate((v: VideoLike) => Math.round(v.duration))).toBe(40);
     // Every progress value each analysis's bar shows, as the page shows them.
@@ -288,7 +288,7 @@ describe("learners in the console", () => {
     await lp.getByRole("heading", { name: "lesson.mp4", level: 1 }).waitFor();
     const player = lp.getByTestId("player");
     await expect
-      .poll(() => player.evaluate((v: VideoLike) => v.readyState), { timeout: 20_000 })
+      .poll(() => player.evaluate((v: VideoLike) => v.readyState), { timeout: 45_000 })
       .toBeGreaterThanOrEqual(1);
     await visit(lp, "16-quiz");
     const total = (await lp

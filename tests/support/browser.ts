@@ -108,6 +108,10 @@ export async function startSlowly(
     ];
     procs.push(...all);
     await Promise.all(all.map(ready));
+    // Until the gateway has the revocation list every access token gets a 503 (its /readyz says
+    // "revocations"): a first request with a bearer could meet it on a busy machine.
+    const gateway = all[all.length - 1] as ServiceProcess;
+    await gateway.waitForLog((l) => l.msg === "revocation list synced", 90_000);
     const base = `http://127.0.0.1:${port}`;
     return { suffix, env, gateways: [base], base, procs, dbName: (s) => `t_${s}_${suffix}`, stop };
   } catch (err) {

@@ -20,8 +20,20 @@ export function testVideo(options: {
   try {
     const file = join(dir, "clip.mp4");
     const input = ["-f", "lavfi", "-i", `${pattern}=size=${size}:rate=25:duration=${seconds}`];
+    // Big ones put their index first (as videos for the web do): a player needs no second request for it.
     const noise = noisy
-      ? ["-vf", "noise=alls=30:allf=t", "-b:v", "1200k", "-maxrate", "1200k", "-bufsize", "2400k"]
+      ? [
+          "-vf",
+          "noise=alls=30:allf=t",
+          "-b:v",
+          "1200k",
+          "-maxrate",
+          "1200k",
+          "-bufsize",
+          "2400k",
+          "-movflags",
+          "+faststart",
+        ]
       : [];
     const sound = audio ? ["-f", "lavfi", "-i", `sine=frequency=440:duration=${seconds}`] : [];
     const encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"];
