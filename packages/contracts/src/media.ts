@@ -271,11 +271,21 @@ export const mediaCatalog = {
   }),
   readVideo: streamEndpoint({
     subject: s("videos.read"),
-    request: z.object({ ...Actor, videoId: MediaId, ...ReadConditions.shape }),
+    request: z.object({
+      ...Actor,
+      videoId: MediaId,
+      /**
+       * Read as a learner of this analysis (an analysis id; not imported from analysis.ts, which
+       * imports this module): allowed when the analysis service says the actor may answer it and
+       * it is of this video.
+       */
+      analysisId: z.uuid().optional(),
+      ...ReadConditions.shape,
+    }),
     meta: VideoContentMeta,
     contentType: "application/octet-stream",
     description:
-      "A video's bytes, all or one range (RFC 9110 Range, If-Range, If-None-Match), read from the range's first chunk on (owner or admin).",
+      "A video's bytes, all or one range (RFC 9110 Range, If-Range, If-None-Match), read from the range's first chunk on (owner or admin; with `analysisId`, also a learner of that analysis of this video).",
   }),
   setTranscript: endpoint({
     subject: s("videos.transcript.set"),

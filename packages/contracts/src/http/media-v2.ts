@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AnalysisId } from "../analysis.ts";
 import { PageCursor, UserId } from "../identity.ts";
 import {
   Filename,
@@ -34,6 +35,9 @@ const access = {
   403: e("A monitor, or another user's collection."),
 } as const;
 const missing = { 404: e("No such picture or video, or not yours.") } as const;
+const quizMissing = {
+  404: e("No such analysis, not one the caller may answer, a URL analysis, or its video is gone."),
+} as const;
 
 const conditional = z.object({
   "if-none-match": z
@@ -296,6 +300,54 @@ export const mediaV2Routes = {
         headers: { "Content-Range": "`bytes */<size>`." },
       },
       ...missing,
+      ...access,
+    },
+  }),
+  headQuizVideo: route({
+    method: "head",
+    path: "/api/v2/analyses/:id/video",
+    operationId: "headQuizVideo",
+    summary: "What `GET /api/v2/analyses/{id}/video` would answer, without the bytes.",
+    tags: ["videos", "answers"],
+    auth: "bearer",
+    params: z.object({ id: AnalysisId }),
+    headers: ranged,
+    responses: {
+      200: { description: "The whole video would follow.", headers: rangeHeaders },
+      206: {
+        description: "The range would follow.",
+        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+      },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      416: { description: "The range is outside the video.", headers: { "Content-Range": "`bytes */<size>`." } },
+      ...quizMissing,
+      ...access,
+    },
+  }),
+  quizVideo: route({
+    method: "get",
+    path: "/api/v2/analyses/:id/video",
+    operationId: "getQuizVideo",
+    summary:
+      "The video of an analysis, for whoever may answer its questions (its owner, admins, and any signed-in user once it is shared or linked to a tracked video): the learner's quiz player plays it. Bytes and Range as `GET /api/v2/videos/{id}/content` (206 for one range, 304, 416), without the owner and filename headers. A URL analysis has no stored video (404).",
+    tags: ["videos", "answers"],
+    auth: "bearer",
+    params: z.object({ id: AnalysisId }),
+    headers: ranged,
+    responses: {
+      200: { description: "The whole video.", contentType: "video/*", headers: rangeHeaders },
+      206: {
+        description: "One range of it.",
+        contentType: "video/*",
+        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+      },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      416: {
+        description: "The range is outside the video.",
+        schema: ErrorResponse,
+        headers: { "Content-Range": "`bytes */<size>`." },
+      },
+      ...quizMissing,
       ...access,
     },
   }),

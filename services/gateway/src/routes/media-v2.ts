@@ -1,4 +1,5 @@
 import {
+  analysisCatalog,
   type ContentMeta,
   Filename,
   invalidArgument,
@@ -278,6 +279,35 @@ export function registerMediaV2(router: Router, mount: Mount): void {
 
   mount(router, r.videoContent, async (input) => {
     const { answer, size } = await readVideo(input);
+    if (answer?.status !== 416) return answer;
+    const error = new TrellisError("invalid_argument", `range not satisfiable: the video has ${size} bytes`);
+    return { status: 416, headers: answer.headers, body: { error: error.toBody() } };
+  });
+
+  /**
+   * A learner's read of an analysis's video: the analysis service names the video (and refuses who
+   * may not answer it), media checks the same with it before sending a byte. No owner or filename
+   * headers: they are the owner's business.
+   */
+  type QuizReadInput = Omit<ReadInput, "params"> & { params: { id: string } };
+  const readQuizVideo = async ({ params, headers, req, res, call }: QuizReadInput) => {
+    const quiz = await call(analysisCatalog.quiz, { analysisId: params.id });
+    if (quiz.url !== undefined) throw new TrellisError("not_found", "a URL analysis has no stored video");
+    const stream = await call.stream(mediaCatalog.readVideo, {
+      videoId: quiz.videoId,
+      analysisId: quiz.analysisId,
+      headOnly: req.method === "HEAD",
+      ...(headers.range !== undefined ? { range: headers.range } : {}),
+      ...(headers["if-range"] !== undefined ? { ifRange: headers["if-range"] } : {}),
+      ...(headers["if-none-match"] !== undefined ? { ifNoneMatch: headers["if-none-match"] } : {}),
+    });
+    return { answer: await answerRead(req, res, stream, {}, true), size: stream.meta.size };
+  };
+
+  mount(router, r.headQuizVideo, async (input) => (await readQuizVideo(input)).answer);
+
+  mount(router, r.quizVideo, async (input) => {
+    const { answer, size } = await readQuizVideo(input);
     if (answer?.status !== 416) return answer;
     const error = new TrellisError("invalid_argument", `range not satisfiable: the video has ${size} bytes`);
     return { status: 416, headers: answer.headers, body: { error: error.toBody() } };
