@@ -255,7 +255,7 @@ describe("the console in chromium", () => {
   });
 });
 
-// The README's two-factor flow in the browser: enrol through the API, then the console asks for the code.
+// The two-factor flow of docs/auth.md in the browser: enrol through the API, then the console asks for the code.
 describe("two-factor login in the console", () => {
   it("asks for the TOTP code after a right password and logs in with it", async () => {
     const user = await registerUser(platform.base, platform.suffix, "mfa");

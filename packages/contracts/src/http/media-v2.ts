@@ -399,7 +399,7 @@ export const mediaV2Routes = {
     path: "/api/v2/uploads",
     operationId: "tusOptions",
     summary:
-      "tus 1.0 discovery: the version, extensions (creation, termination, expiration, checksum) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see the README's tus section.",
+      "tus 1.0 discovery: the version, extensions (creation, termination, expiration, checksum) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see docs/media.md.",
     tags: ["uploads"],
     auth: "public",
     responses: {
