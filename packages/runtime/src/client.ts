@@ -13,6 +13,7 @@ import {
   type UploadEndpoint,
 } from "@trellis/contracts";
 import { type ByteSource, type IncomingStream, receiveStream, sendUpload } from "./byte-stream.ts";
+import { assertFitsMaxPayload } from "./max-payload.ts";
 import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
 
@@ -84,10 +85,13 @@ async function call<E extends Endpoint>(
   if (options.requestId) h.set(Headers.requestId, options.requestId);
   h.set(Headers.timeoutMs, String(timeout));
   const service = serviceOf(endpoint.subject);
+  const data = encodeJson(payload);
+  // Too large for one message: a MaxPayloadExceededError the caller can tell apart (a 413, not a 500).
+  assertFitsMaxPayload(nc.info?.max_payload, data, h);
 
   let msg: Msg;
   try {
-    msg = await nc.request(endpoint.subject, encodeJson(payload), { timeout, headers: h });
+    msg = await nc.request(endpoint.subject, data, { timeout, headers: h });
   } catch (err) {
     if (isCausedBy(err, errors.NoRespondersError)) {
       throw new TrellisError("unavailable", `${service} is unavailable`, {
