@@ -15,15 +15,17 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { AnalysisConfig } from "../config.ts";
 import { ProgressThrottle, progressAt } from "../domain/progress.ts";
+import { CancelledError } from "../errors/cancelled-error.ts";
+import { FinalError } from "../errors/final-error.ts";
 import type { PublishEvent } from "../events.ts";
-import { FinalError, fromServiceError, type StepContext } from "../steps/context.ts";
+import { fromServiceError, type StepContext } from "../steps/context.ts";
 import { deleteKeyframes, extractKeyframes, type FetchVideo } from "../steps/keyframes.ts";
 import type { QuestionGenerator } from "../steps/questions.ts";
 import { saveQuestions } from "../steps/save.ts";
 import { fetchTranscript } from "../steps/transcript.ts";
 import { fetchUrlTranscript, urlVideoFetcher } from "../steps/url-source.ts";
 import type { AnalysesStore } from "../store/analyses.ts";
-import { CANCELLED, SHUTTING_DOWN } from "./cancel.ts";
+import { SHUTTING_DOWN } from "./cancel.ts";
 import { makeJobDir } from "./job-dirs.ts";
 
 export interface ProcessorDeps {
@@ -57,11 +59,10 @@ function outcomeOf(
   if (signal.aborted) return signal.reason === SHUTTING_DOWN ? { kind: "handed-back" } : { kind: "cancelled" };
   if (timeout.aborted)
     return { kind: "failed", error: { code: "deadline_exceeded", message: "the analysis took too long" } };
+  if (err instanceof CancelledError) return { kind: "cancelled" };
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof UnrecoverableError) {
-    const code = err instanceof FinalError ? err.code : message === CANCELLED ? "cancelled" : "failed";
-    return { kind: "failed", error: { code, message } };
-  }
+  if (err instanceof FinalError) return { kind: "failed", error: { code: err.code, message } };
+  if (err instanceof UnrecoverableError) return { kind: "failed", error: { code: "failed", message } };
   const code = err instanceof TrellisError ? err.code : "internal";
   if (job.attemptsStarted >= attempts) return { kind: "failed", error: { code, message } };
   return { kind: "retry", error: { code, message } };
@@ -91,7 +92,7 @@ export function createProcessor(deps: ProcessorDeps) {
     };
     if (await store.cancelRequested(id)) {
       await finishCancelled();
-      throw new UnrecoverableError(CANCELLED);
+      throw new CancelledError();
     }
     const started = await store.markActive(id, job.attemptsStarted, new Date());
     if (!started) throw new UnrecoverableError("the analysis is already finished");
@@ -118,7 +119,7 @@ export function createProcessor(deps: ProcessorDeps) {
     };
     const checkCancel = async () => {
       aborted.throwIfAborted();
-      if (await store.cancelRequested(id)) throw new UnrecoverableError(CANCELLED);
+      if (await store.cancelRequested(id)) throw new CancelledError();
     };
     try {
       let durationMs: number;
@@ -173,10 +174,10 @@ export function createProcessor(deps: ProcessorDeps) {
       const partial = (await store.get(id))?.keyframeIds ?? [];
       await deleteKeyframes(ctx, partial);
       await store.clearKeyframes(id);
-      if (outcome.kind === "cancelled" || (outcome.kind === "failed" && outcome.error.code === "cancelled")) {
+      if (outcome.kind === "cancelled") {
         await finishCancelled();
         log.info("analysis cancelled");
-        throw new UnrecoverableError(CANCELLED);
+        throw new CancelledError();
       }
       if (outcome.kind === "handed-back") {
         await store.markRetrying(id, { code: "unavailable", message: "handed back at shutdown" });
