@@ -3,6 +3,7 @@ import { endpoint, streamEndpoint, uploadEndpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
 import { PageCursor, Principal, UserId } from "./identity.ts";
 import { subject } from "./services.ts";
+import { TusChecksumAlgorithm } from "./tus.ts";
 
 const s = (name: string) => subject("media", 1, name);
 
@@ -352,7 +353,7 @@ export const mediaCatalog = {
       /** tus checksum: the body's digest; on a mismatch (or a cut body) none of the body is kept. */
       checksum: z
         .object({
-          algorithm: z.enum(["sha1", "sha256"]),
+          algorithm: TusChecksumAlgorithm,
           digest: z
             .string()
             .regex(/^[A-Za-z0-9+/]+={0,2}$/)
