@@ -12,6 +12,7 @@ import {
   Video,
   VideosPage,
 } from "../media.ts";
+import { TUS } from "../tus.ts";
 import { authErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
 
@@ -72,22 +73,23 @@ const rangeHeaders = {
 
 /** tus 1.0: every request but OPTIONS names the protocol version (412 otherwise). */
 const tusResumable = z
-  .literal("1.0.0")
-  .describe("`1.0.0`, required on every tus request but OPTIONS (another version or none: 412).");
+  .literal(TUS.version)
+  .describe(`\`${TUS.version}\`, required on every tus request but OPTIONS (another version or none: 412).`);
 /** A byte count as tus sends it. */
 const byteCount = (description: string) =>
   z
     .string()
     .regex(/^\d{1,16}$/, "must be a byte count")
     .describe(description);
-const tusHeaders = { "Tus-Resumable": "`1.0.0`." } as const;
+const tusHeaders = { "Tus-Resumable": `\`${TUS.version}\`.` } as const;
 const tusVersion = {
   412: {
-    description: "`Tus-Resumable` is missing or not `1.0.0`.",
+    description: `\`Tus-Resumable\` is missing or not \`${TUS.version}\`.`,
     schema: ErrorResponse,
-    headers: { "Tus-Version": "`1.0.0`, the only version served." },
+    headers: { "Tus-Version": `\`${TUS.version}\`, the only version served.` },
   },
 } as const;
+const checksumAlgorithms = TUS.checksumAlgorithms.join("|");
 const expires = { "Upload-Expires": "When the upload is removed unless a PATCH comes first (HTTP date)." } as const;
 const tusMissing = { 404: e("No such upload, expired, finished, or not yours.") } as const;
 
@@ -396,7 +398,7 @@ export const mediaV2Routes = {
   }),
   tusOptions: route({
     method: "options",
-    path: "/api/v2/uploads",
+    path: TUS.path,
     operationId: "tusOptions",
     summary:
       "tus 1.0 discovery: the version, extensions (creation, termination, expiration, checksum) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see docs/media.md.",
@@ -407,17 +409,17 @@ export const mediaV2Routes = {
         description: "What the server speaks.",
         headers: {
           ...tusHeaders,
-          "Tus-Version": "`1.0.0`.",
-          "Tus-Extension": "`creation,termination,expiration,checksum`.",
+          "Tus-Version": `\`${TUS.version}\`.`,
+          "Tus-Extension": `\`${TUS.extensions.join(",")}\`.`,
           "Tus-Max-Size": "The largest video, in bytes.",
-          "Tus-Checksum-Algorithm": "`sha1,sha256`.",
+          "Tus-Checksum-Algorithm": `\`${TUS.checksumAlgorithms.join(",")}\`.`,
         },
       },
     },
   }),
   tusCreate: route({
     method: "post",
-    path: "/api/v2/uploads",
+    path: TUS.path,
     operationId: "tusCreate",
     summary:
       "tus creation: starts a resumable video upload of `Upload-Length` bytes. `Upload-Metadata` (tus: `key base64value` pairs, comma-separated) must have `filename` and may have `transcript`. Send the bytes with PATCH; the finished upload is the video with the same id.",
@@ -448,7 +450,7 @@ export const mediaV2Routes = {
   }),
   tusHead: route({
     method: "head",
-    path: "/api/v2/uploads/:id",
+    path: `${TUS.path}/:id` as const,
     operationId: "tusHead",
     summary: "tus: how many bytes of the upload media holds (`Upload-Offset`): resume from there.",
     tags: ["uploads"],
@@ -475,7 +477,7 @@ export const mediaV2Routes = {
   }),
   tusPatch: route({
     method: "patch",
-    path: "/api/v2/uploads/:id",
+    path: `${TUS.path}/:id` as const,
     operationId: "tusPatch",
     summary:
       "tus: appends the body at `Upload-Offset` (which must be the upload's offset: 409 otherwise), streamed to media and kept as it comes; what arrived before a cut is kept (HEAD tells). The last byte makes it a video (`GET /api/v2/videos/{id}`): type sniffed (415 if not a video, and the upload is gone), sha256, `video_uploaded`.",
@@ -487,14 +489,17 @@ export const mediaV2Routes = {
       "upload-offset": byteCount("Where the body starts."),
       "upload-checksum": z
         .string()
-        .regex(/^(sha1|sha256) [A-Za-z0-9+/]{1,98}={0,2}$/, "must be `<sha1|sha256> <base64 digest>`")
+        .regex(
+          new RegExp(`^(${checksumAlgorithms}) [A-Za-z0-9+/]{1,98}={0,2}$`),
+          `must be \`<${checksumAlgorithms}> <base64 digest>\``,
+        )
         .max(200)
         .optional()
         .describe(
           "tus checksum: `sha1 <base64>` or `sha256 <base64>` of this body; a mismatch keeps none of it (460).",
         ),
     }),
-    rawBody: { description: "The next bytes of the upload.", contentTypes: ["application/offset+octet-stream"] },
+    rawBody: { description: "The next bytes of the upload.", contentTypes: [TUS.patchContentType] },
     responses: {
       204: {
         description: "Appended.",
@@ -507,7 +512,9 @@ export const mediaV2Routes = {
       409: e("`Upload-Offset` is not the upload's offset (HEAD tells it), or another PATCH is writing."),
       ...tusVersion,
       413: e("The body goes past `Upload-Length`."),
-      460: e("Checksum mismatch (tus): the body does not match `Upload-Checksum`; none of it was kept."),
+      [TUS.checksumMismatchStatus]: e(
+        "Checksum mismatch (tus): the body does not match `Upload-Checksum`; none of it was kept.",
+      ),
       415: e(
         "Not `application/offset+octet-stream` (a `multipart/form-data` form included); or, at the last byte, not a video.",
       ),
@@ -515,7 +522,7 @@ export const mediaV2Routes = {
   }),
   tusDelete: route({
     method: "delete",
-    path: "/api/v2/uploads/:id",
+    path: `${TUS.path}/:id` as const,
     operationId: "tusDelete",
     summary: "tus termination: abandons the upload and removes its bytes.",
     tags: ["uploads"],

@@ -14,7 +14,7 @@ import {
 import type { IncomingStream } from "@trellis/runtime";
 import type { Request, Response, Router } from "express";
 import { z } from "zod";
-import { toTrellisError } from "../http/errors.ts";
+import { httpStatusForRead, toTrellisError } from "../http/errors.ts";
 import type { Caller, Mount } from "../http/mount.ts";
 import { readMultipart } from "../http/multipart.ts";
 import { sendStream } from "../http/stream.ts";
@@ -55,8 +55,9 @@ function contentHeaders(meta: ContentMeta): Record<string, string> {
 }
 
 /**
- * Answers a read as media decided it: 304 and 416 without a body (the stream is empty), 200/206
- * with exactly `Content-Length` bytes streamed at the client's pace.
+ * Answers a read as media decided it (its `outcome`, as `httpStatusForRead` maps it): 304 and 416
+ * without a body (the stream is empty), 200/206 with exactly `Content-Length` bytes streamed at
+ * the client's pace.
  */
 async function answerRead(
   req: Request,
@@ -68,20 +69,21 @@ async function answerRead(
   { status: 304; headers: Record<string, string> } | { status: 416; headers: Record<string, string> } | undefined
 > {
   const { meta } = stream;
+  const status = httpStatusForRead(meta.outcome);
   const headers = { ...contentHeaders(meta), ...(ranges ? { "Accept-Ranges": "bytes" } : {}), ...extra };
-  if (meta.status === 304 || meta.status === 416) {
+  if (status === 304 || status === 416) {
     for await (const _ of stream.chunks); // up to the end marker: there are no bytes
-    if (meta.status === 304) return { status: 304, headers };
+    if (status === 304) return { status: 304, headers };
     return { status: 416, headers: { ...headers, "Content-Range": `bytes */${meta.size}` } };
   }
   const length = meta.range ? meta.range.end - meta.range.start + 1 : 0;
   await sendStream(req, res, stream, {
-    status: meta.status,
+    status,
     contentType: meta.contentType,
     headers: {
       ...headers,
       "Content-Length": String(length),
-      ...(meta.status === 206 && meta.range
+      ...(status === 206 && meta.range
         ? { "Content-Range": `bytes ${meta.range.start}-${meta.range.end}/${meta.size}` }
         : {}),
     },

@@ -165,7 +165,7 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       const decision = decideRead({ size: doc.length, etag }, { range, ifRange, ifNoneMatch });
       return {
         meta: {
-          status: decision.status,
+          outcome: decision.outcome,
           contentType: doc.metadata.type,
           size: doc.length,
           range: decision.range,

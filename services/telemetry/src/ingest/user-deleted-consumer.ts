@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AUTH_EVENTS_STREAM, authEvents } from "@trellis/contracts";
-import { consume, type DurableConsumer } from "@trellis/runtime";
+import { consume, type DurableConsumer, RETRY_POLICIES } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { MonitorData } from "../monitor-data.ts";
 import type { MonitorsStore } from "../store/monitors.ts";
@@ -38,7 +38,7 @@ export function startUserDeletedCascade({
     stream: AUTH_EVENTS_STREAM,
     consumer: USER_DELETED_CONSUMER,
     schema: authEvents.userDeleted.schema,
-    retry: { delayMs: 5_000, maxDelayMs: 60_000 },
+    retry: RETRY_POLICIES.userDeleted,
     ...(replicas ? { replicas } : {}),
     log,
     handler: async ({ userId }, ctx) => {
