@@ -100,7 +100,8 @@ async function waitStored(
 }
 
 /** The i-th rule: mostly never firing, every 20th breaching at once. */
-function ruleOf(i: number): Record<string, unknown> {
+/** Rule `i` of a bench: mostly never firing, one in 20 always (so alarms are raised and stored). */
+export function ruleOf(i: number): Record<string, unknown> {
   const measurement = MEASUREMENTS[i % MEASUREMENTS.length];
   const base = { measurement, for_seconds: (i * 37) % 301, hysteresis: (i % 5) / 10 };
   if (i % 20 === 0) return { ...base, condition: "above", threshold: -1e9, for_seconds: 0 };

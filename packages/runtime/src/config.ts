@@ -54,9 +54,13 @@ export const env = {
 
 /** Variables every service reads. */
 export const baseConfigSchema = z.object({
+  /** The NATS server (`nats`, `tls`, `ws` or `wss` URL), or a cluster's URLs comma-separated. */
   NATS_URL: env.url(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
+  /** The services' NATS login (`npm start` and the compose file set it; devices log in as themselves). */
   NATS_USER: z.string().min(1).optional(),
+  /** Password of NATS_USER. */
   NATS_PASSWORD: z.string().min(1).optional(),
+  /** pino's level for the JSON logs on stdout. */
   LOG_LEVEL: env.logLevel().default("info"),
   /** Upper bound for a graceful shutdown; after it the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: env.int(100, 120_000).default(10_000),
@@ -80,7 +84,9 @@ export type BaseConfig = z.output<typeof baseConfigSchema>;
 
 /** Variables of a service that owns a MongoDB database. */
 export const mongoConfigSchema = z.object({
+  /** The MongoDB-protocol server (MongoDB 7, or FerretDB in `npm start` and the tests). */
   MONGO_URL: env.url(["mongodb", "mongodb+srv"]).default("mongodb://127.0.0.1:27017"),
+  /** The service's own database: each service owns one (`trellis_<service>`), never shared. */
   MONGO_DB: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,63}$/, "must be 1-63 letters, digits, '_' or '-'")

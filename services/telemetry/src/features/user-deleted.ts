@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AUTH_EVENTS_STREAM, authEvents } from "@trellis/contracts";
-import { consume, type DurableConsumer, type DurableSpec, nanos, type RetryPolicy } from "@trellis/runtime";
+import { consume, type DurableConsumer, type DurableSpec, nanos, RETRY_POLICIES } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "../config.ts";
 import type { Stores } from "../connections.ts";
@@ -10,8 +10,6 @@ import type { MonitorData } from "../monitor-data.ts";
 export const USER_DELETED_CONSUMER = "telemetry-user-deleted";
 /** A deletion not acked within this long is delivered again (a user's monitors are removed one by one). */
 const ACK_WAIT_MS = 60_000;
-/** A failed deletion is retried after this long, doubling up to the most. */
-const RETRY: RetryPolicy = { delayMs: 5_000, maxDelayMs: 60_000 };
 
 export const userDeletedConsumerSpec = (): DurableSpec => ({
   durable_name: USER_DELETED_CONSUMER,
@@ -47,7 +45,7 @@ export function startUserDeletedCascade({
     stream: AUTH_EVENTS_STREAM,
     consumer: USER_DELETED_CONSUMER,
     schema: authEvents.userDeleted.schema,
-    retry: RETRY,
+    retry: RETRY_POLICIES.userDeleted,
     replicas: config.JETSTREAM_REPLICAS,
     log: log.child({ component: "cascade" }),
     handler: async ({ userId }, ctx) => {

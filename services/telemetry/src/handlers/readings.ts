@@ -1,7 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { errors } from "@nats-io/transport-node";
 import { deviceSubjects, TrellisError } from "@trellis/contracts";
-import { encodeJson, withJsRetry } from "@trellis/runtime";
+import {
+  assertFitsMaxPayload,
+  encodeJson,
+  isMaxPayloadExceeded,
+  jsPublishHeaders,
+  withJsRetry,
+} from "@trellis/runtime";
 import type { TelemetryContext } from "../context.ts";
 import { requireWriter } from "../domain/authorization.ts";
 import { combineMinutes, planSeries } from "../domain/rollup.ts";
@@ -34,11 +39,12 @@ export function readingHandlers(t: TelemetryContext): ReadingHandlers {
       try {
         // Same message id on a retry: a failover (timeout, no stream leader) neither loses nor doubles it.
         const bytes = encodeJson(reading);
+        assertFitsMaxPayload(t.nc.info?.max_payload, bytes, jsPublishHeaders(msgID));
         ack = await withJsRetry(() => t.js.publish(deviceSubjects.readings(monitorId), bytes, { msgID }), {
           deadlineMs: Math.max(0, (deadline - Date.now()) / 2),
         });
       } catch (err) {
-        if (err instanceof errors.InvalidArgumentError && err.message.includes("max_payload")) {
+        if (isMaxPayloadExceeded(err)) {
           throw new TrellisError("payload_too_large", "the reading is too large", { cause: err });
         }
         throw new TrellisError("unavailable", "the readings stream is unavailable", { cause: err });

@@ -205,7 +205,7 @@ export class ReadingsIngest {
     for (const msg of round) {
       const monitorId = deviceSubjects.monitorOfReadings(msg.subject);
       if (monitorId === null) {
-        rejected.push({ msg, monitorId: msg.subject.split(".")[3] ?? "", reason: "monitor_id is invalid" });
+        rejected.push({ msg, monitorId: deviceSubjects.monitorTokenOf(msg.subject), reason: "monitor_id is invalid" });
         continue;
       }
       const check = parseReadingBytes(msg.data);
