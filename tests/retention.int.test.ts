@@ -170,7 +170,7 @@ beforeAll(async () => {
     ),
   );
   platform.procs.push(...telemetries);
-}, 90_000);
+}, 180_000);
 
 afterAll(async () => {
   await nc?.drain();
