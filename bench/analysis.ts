@@ -25,7 +25,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AnalysisJobData } from "@trellis/contracts";
+import type { AnalysisJobData, TranscriptSegment } from "@trellis/contracts";
 import { freePort } from "@trellis/stack";
 import type { ServiceProcess } from "@trellis/stack/testing";
 import { Queue } from "bullmq";
@@ -35,7 +35,6 @@ import type { AnalysisConfig } from "../services/analysis/src/config.ts";
 import { enqueue, openQueue } from "../services/analysis/src/jobs/queue.ts";
 import { generateOffline } from "../services/analysis/src/questions/offline.ts";
 import { parseTimedTranscript } from "../services/analysis/src/questions/transcript-input.ts";
-import type { TimedSegment } from "../services/analysis/src/questions/types.ts";
 import { keyframeArgs } from "../services/analysis/src/steps/keyframes.ts";
 import { type CpuPhase, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
 
@@ -116,10 +115,10 @@ function ffmpegAlone(input: string, outDir: string): number {
 }
 
 /** The lecture repeated (times shifted) until it has at least `words` words. */
-function longTranscript(words: number): TimedSegment[] {
+function longTranscript(words: number): TranscriptSegment[] {
   const once = parseTimedTranscript(LECTURE, "vtt");
   const span = (once.at(-1)?.end ?? 0) + 1_000;
-  const out: TimedSegment[] = [];
+  const out: TranscriptSegment[] = [];
   let count = 0;
   for (let round = 0; count < words; round++) {
     for (const s of once) {

@@ -4,7 +4,7 @@
  * listener, a NATS request's client-side counter and histogram in the gateway, the serving side's
  * in the service) against the same loop without it, in ns per request. Set against the CPU one
  * authenticated `GET /api/v2/me` costs the whole stack (2 vCPUs / the req/s `bench:auth`
- * measured; BENCH_ME_RPS, default 30,600 from the README) this gives the overhead's share (goal
+ * measured; BENCH_ME_RPS, default 30,600 from docs/benchmarks.md) this gives the overhead's share (goal
  * ≤ 3 %). Ingest records once per round (two histogram observations, two counters) and not per
  * reading, so its per-reading cost is that divided by the round size.
  *

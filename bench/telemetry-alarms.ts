@@ -53,15 +53,15 @@ import {
 import { firstFailures, publishPaced } from "../scripts/devices/publisher.ts";
 import { readingGenerator } from "../scripts/devices/readings.ts";
 import { evaluateMonitor, type MonitorAlarmState } from "../services/telemetry/src/domain/alarm-eval.ts";
+import { webhooksStreamSpec } from "../services/telemetry/src/features/webhooks.ts";
 import { AlarmEvaluator } from "../services/telemetry/src/ingest/alarm-evaluator.ts";
 import { AlarmNotifier } from "../services/telemetry/src/ingest/alarm-notifier.ts";
 import { liveStreamSpec } from "../services/telemetry/src/ingest/live-stream.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetry/src/ingest/readings-consumer.ts";
-import { webhooksStreamSpec } from "../services/telemetry/src/ingest/webhook-consumer.ts";
 import { AlarmRulesStore, ruleDocOf, ruleSpec } from "../services/telemetry/src/store/alarm-rules.ts";
 import { AlarmsStore } from "../services/telemetry/src/store/alarms.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
-import { ReadingsStore } from "../services/telemetry/src/store/readings.ts";
+import { BucketReadingsStore } from "../services/telemetry/src/store/reading-buckets.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
 import { fakeReadingMsg, fmt, startBench } from "./support.ts";
 
@@ -100,7 +100,8 @@ async function waitStored(
 }
 
 /** The i-th rule: mostly never firing, every 20th breaching at once. */
-function ruleOf(i: number): Record<string, unknown> {
+/** Rule `i` of a bench: mostly never firing, one in 20 always (so alarms are raised and stored). */
+export function ruleOf(i: number): Record<string, unknown> {
   const measurement = MEASUREMENTS[i % MEASUREMENTS.length];
   const base = { measurement, for_seconds: (i * 37) % 301, hysteresis: (i % 5) / 10 };
   if (i % 20 === 0) return { ...base, condition: "above", threshold: -1e9, for_seconds: 0 };
@@ -196,7 +197,7 @@ async function inProcessRun(
   const db = mongo.db(`bench_alarms_inproc_${process.pid}_${run}`);
   try {
     const monitors = new MonitorsStore(db);
-    const readings = new ReadingsStore(db);
+    const readings = new BucketReadingsStore(db);
     const rollups = new RollupsStore(db);
     const ruleStore = new AlarmRulesStore(db);
     const alarms = new AlarmsStore(db);

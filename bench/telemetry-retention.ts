@@ -17,6 +17,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { deviceSubjects } from "@trellis/contracts";
 import { MongoClient } from "mongodb";
+import { BucketReadingsStore } from "../services/telemetry/src/store/reading-buckets.ts";
 import { fmt, startBench } from "./support.ts";
 
 const READINGS = Number(process.env.BENCH_RETENTION_READINGS ?? 30_000);
@@ -82,17 +83,28 @@ export async function benchRetention(): Promise<void> {
     const alone = mean(aloneRuns);
     log(`ingest alone: ${aloneRuns.map(fmt).join(", ")} readings/s`);
 
-    const readings = db.collection("readings");
+    // The backlog as telemetry stores it (buckets), 60 days old; sequences far above the stream's.
+    const buckets = new BucketReadingsStore(db);
     const old = Date.now() - 60 * DAY;
     for (let i = 0; i < BACKLOG; i += 5_000) {
-      const docs = Array.from({ length: Math.min(5_000, BACKLOG - i) }, (_, k) => {
+      const points = Array.from({ length: Math.min(5_000, BACKLOG - i) }, (_, k) => {
         const n = i + k;
-        return { _id: `old:${n}`, monitorId: ids[n % MONITORS], at: old + n, values: { ph: 6.5 } };
+        return { seq: 1e12 + n, monitorId: ids[n % MONITORS] as string, at: old + n, values: { ph: 6.5 } };
       });
-      await readings.insertMany(docs as never[], { ordered: false });
+      await buckets.insertRound(points, false);
     }
-    // Every document not ingested here is an old one (a count by `at` would scan the collection).
-    const oldLeft = async () => (await readings.estimatedDocumentCount()) - sent;
+    // Old readings left: those with the backlog's sequences (buckets hold one minute, so no
+    // bucket mixes old and new readings).
+    const oldLeft = async () =>
+      (
+        await db
+          .collection("reading_buckets")
+          .aggregate<{ n: number }>([
+            { $match: { minAt: { $lt: old + DAY } } },
+            { $group: { _id: null, n: { $sum: "$count" } } },
+          ])
+          .toArray()
+      )[0]?.n ?? 0;
     // Wait until the job is deleting.
     const full = await oldLeft();
     const waitStart = performance.now();

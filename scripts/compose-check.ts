@@ -6,7 +6,7 @@
  * against a running stack whose admin is TRELLIS_ADMIN_USERNAME / TRELLIS_ADMIN_PASSWORD:
  * 1. HTTP round trip: register a user, log in as them, `GET /api/v2/me` names them;
  * 2. the admin gives that user a monitor (`POST /api/v2/monitors`, its device password);
- * 3. the device flow of the README: the monitor connects to NATS as itself (auth callout, answered
+ * 3. the device flow of docs/telemetry.md: the monitor connects to NATS as itself (auth callout, answered
  *    by the auth container) and publishes a reading with JetStream, which acks it;
  * 4. the owner sees that reading's values in `GET /api/v2/monitors/:id/readings/latest` (telemetry
  *    consumed it from the stream and stored it in the database container).

@@ -4,11 +4,14 @@
  * with a WebVTT transcript is analysed, then its questions are answered. Grading (right, wrong,
  * first answer counts), the correct answer hidden from learners before they answer and shown to
  * the owner, a learner's own results and score, the per-question correct rate in the linked
- * tracked video's engagement, the permission table (owner / admin / learner on a private, shared
- * and tracked analysis), and bad input (400, nothing stored) / unknown question (404).
+ * tracked video's engagement, the quiz and its video for learners (Range, and media's own check of
+ * the learner), the permission table (owner / admin / learner on a private, shared and tracked
+ * analysis), and bad input (400, nothing stored) / unknown question (404).
  */
 
 import { connect } from "@nats-io/transport-node";
+import { mediaCatalog, TrellisError } from "@trellis/contracts";
+import { requestStream } from "@trellis/runtime";
 import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
@@ -52,6 +55,8 @@ let admin: Account;
 let monitor: Account;
 let analysisId: string;
 let questions: FullQuestion[];
+let video: Buffer;
+let videoId: string;
 
 const answer = (who: Account | null, questionId: string, json: unknown) =>
   http(base, "POST", `/api/v2/questions/${questionId}/answers`, { json, ...(who ? { bearer: who.bearer } : {}) });
@@ -63,6 +68,13 @@ const patch = (who: Account, json: unknown, id = analysisId) =>
   http(base, "PATCH", `/api/v2/analyses/${id}`, { json, bearer: who.bearer });
 const engagement = (url: string) =>
   http(base, "GET", `/api/v2/tracked-videos?url=${encodeURIComponent(url)}`, { bearer: learner.bearer });
+const quizAs = (who: Account, id = analysisId) =>
+  http(base, "GET", `/api/v2/analyses/${id}/quiz`, { bearer: who.bearer });
+const quizVideo = (who: Account, headers: Record<string, string> = {}, method = "GET", id = analysisId) =>
+  fetch(`${base}/api/v2/analyses/${id}/video`, {
+    method,
+    headers: { authorization: `Bearer ${who.bearer}`, ...headers },
+  });
 const answersStored = () => mongo.db(platform.dbName("analysis")).collection("answers").countDocuments({ analysisId });
 
 /** A wrong answer the grader accepts as an answer: another option, or any other text for a cloze question. */
@@ -72,7 +84,7 @@ const wrongAnswerTo = (q: FullQuestion) =>
 const rightAnswerTo = (q: FullQuestion) => `  ${q.answer.toUpperCase()}. `;
 
 beforeAll(async () => {
-  const video = testVideo({ seconds: VIDEO_SECONDS, pattern: "testsrc2", audio: true });
+  video = testVideo({ seconds: VIDEO_SECONDS, pattern: "testsrc2", audio: true });
   platform = await startPlatform({ stack, services: ["auth", "media", "analysis"] });
   base = platform.base;
   mongo = await MongoClient.connect(stack.mongoUrl);
@@ -91,7 +103,7 @@ beforeAll(async () => {
   monitor = { id: m.id, bearer: m.token };
   await nc.close();
 
-  const videoId = await uploadVideo(base, owner, video, factsVtt(2));
+  videoId = await uploadVideo(base, owner, video, factsVtt(2));
   const started = await http(base, "POST", "/api/v2/analyses", {
     bearer: owner.bearer,
     json: { video_id: videoId, title: "Hydroponics", num_questions: 6, keyframe_interval: 10 },
@@ -154,6 +166,82 @@ describe("questions before answering", () => {
         .status,
     ).toBe(404);
     expect((await http(base, "GET", `/api/v2/analyses/${analysisId}`, { bearer: learner.bearer })).status).toBe(404);
+  });
+});
+
+describe("the quiz and its video for learners", () => {
+  it("a learner of the shared analysis reads the quiz and plays its video with Range, and only through it", async () => {
+    const quiz = await quizAs(learner);
+    expect(quiz.status, JSON.stringify(quiz.body)).toBe(200);
+    expect(quiz.body).toEqual({
+      analysisId,
+      title: "Hydroponics",
+      videoId,
+      state: "completed",
+      questionCount: questions.length,
+      shared: true,
+      trackedUrl: null,
+      owner: false,
+    });
+    expect((await quizAs(owner)).body.owner).toBe(true);
+    expect((await quizAs(admin)).body.owner).toBe(true);
+
+    // A seek: one range, exactly those bytes; no owner or filename headers for a learner.
+    const part = await quizVideo(learner, { range: "bytes=1000-1999" });
+    expect(part.status).toBe(206);
+    expect(part.headers.get("content-range")).toBe(`bytes 1000-1999/${video.length}`);
+    expect(part.headers.get("accept-ranges")).toBe("bytes");
+    expect(part.headers.get("x-owner-id")).toBeNull();
+    expect(Buffer.from(await part.arrayBuffer()).equals(video.subarray(1000, 2000))).toBe(true);
+    const whole = await quizVideo(learner);
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(video)).toBe(true);
+    const head = await quizVideo(learner, {}, "HEAD");
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe(String(video.length));
+    const etag = whole.headers.get("etag") as string;
+    expect((await quizVideo(learner, { "if-none-match": etag })).status).toBe(304);
+    const outside = await quizVideo(learner, { range: `bytes=${video.length + 10}-` });
+    expect(outside.status).toBe(416);
+    expect(outside.headers.get("content-range")).toBe(`bytes */${video.length}`);
+
+    // The video itself stays the owner's.
+    const direct = await fetch(`${base}/api/v2/videos/${videoId}/content`, {
+      headers: { authorization: `Bearer ${learner.bearer}` },
+    });
+    expect(direct.status).toBe(404);
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    expect((await quizAs(learner, unknown)).status).toBe(404);
+    expect((await quizVideo(learner, {}, "GET", unknown)).status).toBe(404);
+    expect((await quizVideo(learner, {}, "GET", "not-a-uuid")).status).toBe(400);
+  });
+
+  it("media checks the learner itself: an analysis the learner may answer opens no other video", async () => {
+    const othersVideo = await uploadVideo(base, other, testVideo({ seconds: 1 }));
+    const nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
+    try {
+      const me = await http(base, "GET", "/api/v2/me", { bearer: learner.bearer });
+      const actor = {
+        kind: "user" as const,
+        userId: learner.id,
+        username: me.body.username,
+        role: "user" as const,
+        sessionId: "s".repeat(16),
+      };
+      const read = (id: string) =>
+        requestStream(nc, mediaCatalog.readVideo, { actor, videoId: id, analysisId, range: "bytes=0-9" });
+      const own = await read(videoId);
+      expect(own.meta.outcome).toBe("partial");
+      for await (const _ of own.chunks);
+      const refused = await read(othersVideo).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(TrellisError);
+      expect((refused as TrellisError).code).toBe("not_found");
+    } finally {
+      await nc.close();
+    }
   });
 });
 
@@ -323,16 +411,17 @@ describe("permissions", () => {
       trackedUrl: null,
     });
     const q = questions[5] ?? (questions[4] as FullQuestion);
-    type Row = [string, Account, number, number, number, number];
+    type Row = [string, Account, number, number, number, number, number];
     const table = (phase: string): Row[] => {
       const readable = phase !== "private";
+      const r = readable ? 200 : 404;
       return [
-        // who, questions, answer, my-answers, PATCH
-        ["owner", owner, 200, 200, 200, 200],
-        ["admin", admin, 200, 200, 200, 200],
-        ["learner", learner, readable ? 200 : 404, readable ? 200 : 404, readable ? 200 : 404, readable ? 403 : 404],
+        // who, questions, answer, my-answers, PATCH, quiz and its video
+        ["owner", owner, 200, 200, 200, 200, 200],
+        ["admin", admin, 200, 200, 200, 200, 200],
+        ["learner", learner, r, r, r, readable ? 403 : 404, r],
         // The owner's own monitor is not a user: a monitor token may never use these routes (403).
-        ["monitor", monitor, 403, 403, 403, 403],
+        ["monitor", monitor, 403, 403, 403, 403, 403],
       ];
     };
     for (const [phase, change] of [
@@ -341,7 +430,7 @@ describe("permissions", () => {
       ["tracked", { shared: false, tracked_url: `https://cdn.example.com/${platform.suffix}/hydroponics.mp4` }],
     ] as const) {
       if (change) expect((await patch(owner, change)).status).toBe(200);
-      for (const [who, account, questionsStatus, answerStatus, mineStatus, patchStatus] of table(phase)) {
+      for (const [who, account, questionsStatus, answerStatus, mineStatus, patchStatus, quizStatus] of table(phase)) {
         const label = `${who} on a ${phase} analysis`;
         expect((await questionsAs(account)).status, label).toBe(questionsStatus);
         expect((await answer(account, q.id, { answer: wrongAnswerTo(q) })).status, label).toBe(answerStatus);
@@ -349,6 +438,10 @@ describe("permissions", () => {
         // A no-op change, so the phase stays.
         const current = (await http(base, "GET", `/api/v2/analyses/${analysisId}`, { bearer: owner.bearer })).body;
         expect((await patch(account, { shared: current.shared })).status, label).toBe(patchStatus);
+        expect((await quizAs(account)).status, label).toBe(quizStatus);
+        const bytes = await quizVideo(account, { range: "bytes=0-99" });
+        expect(bytes.status, label).toBe(quizStatus === 200 ? 206 : quizStatus);
+        await bytes.arrayBuffer();
       }
     }
     // Someone else's analysis id that does not exist: 404 for everyone, PATCH included.

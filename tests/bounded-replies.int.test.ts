@@ -9,6 +9,8 @@ import { MEASUREMENTS, STRING_FIELDS } from "@trellis/contracts";
 import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PointOf } from "../services/telemetry/src/domain/buckets.ts";
+import { BucketReadingsStore } from "../services/telemetry/src/store/reading-buckets.ts";
 import { ADMIN, http, type Platform, startPlatform } from "./support/platform.ts";
 
 // A NATS server of its own: the file runs services (their subjects and streams are fixed names).
@@ -69,20 +71,22 @@ beforeAll(async () => {
     });
   }
   await db.collection("monitors").insertMany(monitors as never[]);
-  const batch: object[] = [];
+  // As telemetry stores them: buckets of one monitor and minute (domain/buckets.ts).
+  const buckets = new BucketReadingsStore(db);
+  await buckets.ensureIndexes();
+  const batch: PointOf[] = [];
   for (let i = 0; i < MONITORS; i++) {
     for (let r = 0; r < READINGS; r++) {
       batch.push({
-        _id: `${monitorId(i)}:${r}`,
+        seq: r + 1,
         monitorId: monitorId(i),
         at: T0 + r * 1000,
         values: Object.fromEntries(MEASUREMENTS.map((m, k) => [m, seededValue(i, r, k)])),
       });
     }
-    if (batch.length >= 10_000)
-      await db.collection("readings").insertMany(batch.splice(0) as never[], { ordered: false });
+    if (batch.length >= 10_000) await buckets.insertRound(batch.splice(0), false);
   }
-  if (batch.length > 0) await db.collection("readings").insertMany(batch as never[], { ordered: false });
+  if (batch.length > 0) await buckets.insertRound(batch, false);
 }, 180_000);
 
 afterAll(async () => {

@@ -10,6 +10,7 @@ import { useFileStack } from "@trellis/stack/vitest";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, http, loginBoth, type Platform, startPlatform, type Tokens, within } from "./support/platform.ts";
+import { storedReadings } from "./support/readings.ts";
 
 // A NATS server of its own: the file runs services (their subjects and streams are fixed names).
 const stack = useFileStack();
@@ -186,8 +187,8 @@ describe("a submission that outlives the request deadline", () => {
     await platform?.stop();
   });
 
-  const storedCount = (monitorId: string) =>
-    mongo.db(platform.dbName("telemetry")).collection("readings").countDocuments({ monitorId });
+  const storedCount = async (monitorId: string) =>
+    (await storedReadings(mongo.db(platform.dbName("telemetry")), [monitorId])).physical;
 
   it("v1: 504 in the compatibility envelope, and the reading is still stored exactly once", async () => {
     const monitor = await addMonitor(base, admin, ownerId);

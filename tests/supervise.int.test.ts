@@ -18,6 +18,7 @@ import {
   type Launched,
   launch,
 } from "./support/launch.ts";
+import { storedReadings } from "./support/readings.ts";
 
 const RECOVERY_MS = 30_000;
 let stack: Launched;
@@ -91,19 +92,19 @@ describe("npm start under kill -9", () => {
     expect(s.acked).toBe(s.sent);
     expect(s.sent).toBeGreaterThan(100);
 
-    // Every acked reading stored once: the documents are keyed by stream sequence, so a reading
-    // stored twice in the stream would be two documents.
+    // Every acked reading stored once: each stream sequence in one bucket (a reading stored twice
+    // in the stream would be two sequences, one stored twice would count twice in `physical`).
     const mongo = new MongoClient(stack.state().mongo as string);
     try {
-      const readings = mongo.db("trellis_telemetry").collection("readings");
-      const filter = { monitorId: { $in: devices.map((d) => d.id) } };
+      const db = mongo.db("trellis_telemetry");
+      const ids = devices.map((d) => d.id);
       const deadline = Date.now() + 30_000;
-      let stored = await readings.countDocuments(filter);
-      while (stored < s.acked && Date.now() < deadline) {
+      let stored = await storedReadings(db, ids);
+      while (stored.distinct < s.acked && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
-        stored = await readings.countDocuments(filter);
+        stored = await storedReadings(db, ids);
       }
-      expect(stored).toBe(s.acked);
+      expect(stored).toEqual({ physical: s.acked, distinct: s.acked });
     } finally {
       await mongo.close();
     }

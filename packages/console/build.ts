@@ -25,7 +25,7 @@ function inputs(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-/** A digest of everything the build reads (sources, page, config, locked dependency versions). */
+/** A digest of everything the build reads (sources, page, config, this script, locked dependency versions). */
 export function consoleSourceHash(): string {
   const hash = createHash("sha256");
   const files = [
@@ -33,6 +33,8 @@ export function consoleSourceHash(): string {
     ...inputs(join(root, "public")),
     join(root, "index.html"),
     join(root, "vite.config.ts"),
+    // How it is built too: a fixed build script rebuilds what it built before.
+    join(root, "build.ts"),
     join(root, "package.json"),
     join(root, "..", "..", "package-lock.json"),
   ];
@@ -47,7 +49,17 @@ export async function ensureConsoleBuilt(options: { force?: boolean; log?: (line
   if (!options.force && built === digest && existsSync(join(consoleDist, "index.html"))) return false;
   const started = Date.now();
   const { build } = await import("vite");
-  await build({ configFile: join(root, "vite.config.ts"), root, logLevel: "warn" });
+  // Vite builds for whatever NODE_ENV says: under vitest ("test") it compiled JSX in development
+  // (source paths and line numbers in the bundle, ~10 KB more), and the stamp then had npm start
+  // serve that build. The console is always built for production.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = "production";
+  try {
+    await build({ configFile: join(root, "vite.config.ts"), root, logLevel: "warn", mode: "production" });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   writeFileSync(stamp, `${digest}\n`);
   options.log?.(`console built into ${relative(process.cwd(), consoleDist) || "."} in ${Date.now() - started} ms`);
   return true;

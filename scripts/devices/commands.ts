@@ -1,5 +1,5 @@
 /**
- * The device side of commands, as a simulated monitor does it (and as the README shows): listen on
+ * The device side of commands, as a simulated monitor does it (and as docs/commands.md shows): listen on
  * the monitor's commands subject, answer each request on its reply subject with
  * `{ok: true, result}` or `{ok: false, error}`. The device's NATS user may publish to a reply
  * subject only for a command it received (`allow_responses`).

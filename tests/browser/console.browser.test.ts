@@ -1,8 +1,8 @@
 /**
- * The web console (issue 20) in Debian's chromium against the real platform: login (and TOTP),
- * the refresh cookie, monitors fed by the real device simulator, the live chart, history and CSV,
- * an alarm raised by a reading and acknowledged, a tus upload, the player's Range seeking, an
- * analysis followed to completion, a learner answering, logout. axe-core on every page; a
+ * The web console (issue 20) in Debian's chromium against the real platform, operators' side:
+ * login (and TOTP), the refresh cookie, monitors fed by the real device simulator, the live chart,
+ * history and CSV, an alarm raised by a reading and acknowledged, commands, provisioning, admin,
+ * phone width, logout. Teachers and learners: learning.browser.test.ts. axe-core on every page; a
  * screenshot of each in artifacts/console-screenshots/.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -11,15 +11,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { freePort } from "@trellis/stack";
-import { type ServiceProcess, serviceEnvFrom, spawnService, uniqueSuffix } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { factsVtt } from "../support/analysis.ts";
-import { launch, newPage, visit } from "../support/browser.ts";
+import { launch, login as loginAt, newPage, startSlowly, visit } from "../support/browser.ts";
 import { ADMIN, http, type Platform, registerUser } from "../support/platform.ts";
-import { testVideo } from "../support/video.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const stack = useFileStack();
@@ -33,60 +29,13 @@ let simulator: ChildProcess | undefined;
 let monitorId: string;
 const tmp = mkdtempSync(join(tmpdir(), "trellis-console-"));
 
-/** The parts of a <video> read here (the test's TypeScript has no DOM library). */
-interface VideoLike {
-  readyState: number;
-  duration: number;
-  currentTime: number;
-}
-
 const url = (path: string) => `${platform.base}/console${path}`;
-
-async function login(p: Page, username: string, password: string) {
-  await p.goto(url("/"));
-  await p.getByLabel("Username").fill(username);
-  await p.getByLabel("Password").fill(password);
-  await p.getByRole("button", { name: "Log in" }).click();
-}
-
-/**
- * startPlatform's services and gateway, given up to 90 s each to be ready instead of the harness's
- * 20 s: this file starts five processes (and chromium) at once, which a busy 2-core machine can
- * take longer than that to bring up.
- */
-async function startSlowly(services: string[], extra: Record<string, string>): Promise<Platform> {
-  const suffix = uniqueSuffix();
-  const env = (service: string, more: Record<string, string> = {}) => ({
-    ...serviceEnvFrom(stack),
-    MONGO_DB: `t_${service}_${suffix}`,
-    REDIS_KEY_PREFIX: `t:${suffix}:${service}:`,
-    TRELLIS_ADMIN_USERNAME: ADMIN.username,
-    TRELLIS_ADMIN_PASSWORD: ADMIN.password,
-    INSTANCE_ID: `${service}-${suffix}`,
-    ...extra,
-    ...more,
-  });
-  const procs: ServiceProcess[] = [];
-  const ready = (p: ServiceProcess) => p.waitForLog((l) => l.msg === "service ready", 90_000).then(() => p);
-  const stop = () => Promise.all(procs.map((p) => p.stop())).then(() => undefined);
-  try {
-    const port = await freePort();
-    const all = [
-      ...services.map((s) => spawnService(s, env(s))),
-      spawnService("gateway", env("gateway", { PORT: String(port) })),
-    ];
-    procs.push(...all);
-    await Promise.all(all.map(ready));
-    const base = `http://127.0.0.1:${port}`;
-    return { suffix, env, gateways: [base], base, procs, dbName: (s) => `t_${s}_${suffix}`, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
+const login = (p: Page, username: string, password: string) => loginAt(p, platform.base, username, password);
 
 beforeAll(async () => {
-  platform = await startSlowly(["auth", "telemetry", "media", "analysis"], { PRESENCE_SWEEP_INTERVAL_MS: "1000" });
+  platform = await startSlowly(stack, ["auth", "telemetry"], {
+    PRESENCE_SWEEP_INTERVAL_MS: "1000",
+  });
   const token = await http(platform.base, "POST", "/api/v2/auth/token", {
     form: { grant_type: "password", ...ADMIN },
   });
@@ -306,100 +255,7 @@ describe("the console in chromium", () => {
   });
 });
 
-describe("teachers and learners in the console", () => {
-  let teacher: { id: string; username: string; password: string; bearer: string };
-  let learner: { id: string; username: string; password: string; bearer: string };
-  let analysisId: string;
-
-  beforeAll(async () => {
-    teacher = await registerUser(platform.base, platform.suffix, "teacher");
-    learner = await registerUser(platform.base, platform.suffix, "learner");
-  });
-
-  it("uploads a video with tus (progress to 100%) and its transcript", async () => {
-    const video = join(tmp, "lesson.mp4");
-    writeFileSync(video, testVideo({ seconds: 40 }));
-    writeFileSync(join(tmp, "lesson.vtt"), factsVtt(4));
-    await login(page, teacher.username, teacher.password);
-    await page.getByRole("heading", { name: "Monitors" }).waitFor();
-    await page.getByRole("link", { name: "Videos" }).click();
-    await page.getByRole("heading", { name: "Videos" }).waitFor();
-    await visit(page, "09-videos");
-    await page.getByLabel("Video file").setInputFiles(video);
-    await page.getByLabel(/Transcript/).setInputFiles(join(tmp, "lesson.vtt"));
-    await page.getByRole("button", { name: "Upload" }).click();
-    await page.getByRole("link", { name: "lesson.mp4" }).waitFor({ timeout: 30_000 });
-    expect(await page.getByTestId("upload-percent").textContent()).toBe("100%");
-    const listed = await http(platform.base, "GET", `/api/v2/videos?user_id=${teacher.id}`, { bearer: teacher.bearer });
-    expect(listed.body.items).toHaveLength(1);
-    expect(listed.body.items[0]).toMatchObject({ filename: "lesson.mp4", hasTranscript: true });
-  });
-
-  it("plays the video with Range seeking, runs an analysis to completion, shows questions by keyframes", async () => {
-    await page.getByRole("link", { name: "lesson.mp4" }).click();
-    const player = page.getByTestId("player");
-    await player.waitFor();
-    await page.getByText("Replace the transcript").waitFor(); // the transcript sent with the upload
-    await page.getByText("Transcript", { exact: true }).click();
-    await page
-      .getByText(/Hydroponics means growing plants/)
-      .first()
-      .waitFor();
-    await expect
-      .poll(() => player.evaluate((v: VideoLike) => v.readyState), { timeout: 20_000 })
-      .toBeGreaterThanOrEqual(1);
-    expect(await player.evaluate((v: VideoLike) => Math.round(v.duration))).toBe(40);
-    await page.getByRole("button", { name: "Start analysis" }).click();
-    const card = page.locator("[data-analysis]").first();
-    await card.waitFor();
-    analysisId = (await card.getAttribute("data-analysis")) as string;
-    await page.locator(`[data-analysis="${analysisId}"][data-state="completed"]`).waitFor({ timeout: 90_000 });
-    await card.getByRole("button", { name: "Show questions" }).click();
-    const first = page.locator(".question").first();
-    await first.waitFor();
-    await expect
-      .poll(() => first.locator("img").evaluate((i: { naturalWidth: number }) => i.naturalWidth))
-      .toBeGreaterThan(0);
-    await visit(page, "10-video-questions");
-    // Clicking a question's time seeks the player (a Range request past the start).
-    const stamp = first.getByRole("button", { name: /^\d+:\d\d$/ });
-    const [m, s] = ((await stamp.textContent()) as string).split(":").map(Number) as [number, number];
-    await stamp.click();
-    await expect.poll(() => player.evaluate((v: VideoLike) => Math.round(v.currentTime))).toBe(m * 60 + s);
-    await page.getByRole("button", { name: "Share with learners" }).click();
-    await page.getByRole("link", { name: new RegExp(`/console/quiz/${analysisId}`) }).waitFor();
-  });
-
-  it("lets a learner answer the shared quiz and see whether it was right", async () => {
-    const learnerContext = await browser.newContext({ viewport: { width: 390, height: 844 } });
-    try {
-      const { page: lp, problems: lpProblems } = await newPage(learnerContext);
-      await lp.goto(url(`/quiz/${analysisId}`));
-      await lp.getByLabel("Username").fill(learner.username);
-      await lp.getByLabel("Password").fill(learner.password);
-      await lp.getByRole("button", { name: "Log in" }).click();
-      await lp.getByRole("heading", { name: "Quiz" }).waitFor();
-      await visit(lp, "11-quiz");
-      const q = lp.locator(".question").first();
-      const radio = q.getByRole("radio").first();
-      if ((await radio.count()) > 0) await radio.check();
-      else await q.getByLabel("Your answer").fill("hydroponics");
-      await q.getByRole("button", { name: "Answer" }).click();
-      await expect.poll(() => q.getByRole("status").textContent()).toMatch(/^(Correct|Incorrect: the answer is .+)/);
-      await visit(lp, "12-quiz-answered");
-      const mine = await http(platform.base, "GET", `/api/v2/analyses/${analysisId}/my-answers`, {
-        bearer: learner.bearer,
-      });
-      expect(mine.body.items).toHaveLength(1);
-      expect(lpProblems).toEqual([]);
-    } finally {
-      await learnerContext.close();
-    }
-    expect(problems).toEqual([]);
-  });
-});
-
-// The README's two-factor flow in the browser: enrol through the API, then the console asks for the code.
+// The two-factor flow of docs/auth.md in the browser: enrol through the API, then the console asks for the code.
 describe("two-factor login in the console", () => {
   it("asks for the TOTP code after a right password and logs in with it", async () => {
     const user = await registerUser(platform.base, platform.suffix, "mfa");

@@ -23,6 +23,7 @@ import {
   launch,
   readyz,
 } from "../support/launch.ts";
+import { storedReadings } from "../support/readings.ts";
 import { parseSseBlock, type ReceivedEvent } from "../support/sse.ts";
 
 let stack: Launched;
@@ -221,18 +222,18 @@ describe("npm run start:cluster", () => {
       const inStream = devices.reduce((n, d) => n + (subjects[deviceSubjects.readings(d.id)] ?? 0), 0);
       expect(inStream).toBe(s.acked);
 
-      // In MongoDB exactly once (documents are keyed by stream sequence).
+      // In MongoDB exactly once (each reading's stream sequence in one bucket).
       const mongo = new MongoClient(stack.state().mongo as string);
       try {
-        const readings = mongo.db("trellis_telemetry").collection("readings");
-        const filter = { monitorId: { $in: devices.map((d) => d.id) } };
+        const db = mongo.db("trellis_telemetry");
+        const ids = devices.map((d) => d.id);
         const until = Date.now() + 30_000;
-        let stored = await readings.countDocuments(filter);
-        while (stored < s.acked && Date.now() < until) {
+        let stored = await storedReadings(db, ids);
+        while (stored.distinct < s.acked && Date.now() < until) {
           await new Promise((r) => setTimeout(r, 250));
-          stored = await readings.countDocuments(filter);
+          stored = await storedReadings(db, ids);
         }
-        expect(stored).toBe(s.acked);
+        expect(stored).toEqual({ physical: s.acked, distinct: s.acked });
       } finally {
         await mongo.close();
       }

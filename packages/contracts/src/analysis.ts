@@ -3,7 +3,7 @@ import { endpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
 import { NOT_BLANK, Principal, UserId } from "./identity.ts";
 import { MediaId } from "./media.ts";
-import { subject } from "./services.ts";
+import { lastTokenOf, subject } from "./services.ts";
 import { TraceCarrier } from "./trace.ts";
 
 const s = (name: string) => subject("analysis", 1, name);
@@ -244,6 +244,8 @@ export const analysisEvents = {
   },
 } as const;
 export type AnalysisEventKind = keyof typeof analysisEvents;
+/** The kind of an analysis event subject (`analysis.v1.events.<analysisId>.<kind>`): its SSE `event:`. */
+export const analysisEventKindOf = (subj: string): string => lastTokenOf(subj);
 /** Events after which an analysis has no more. */
 export const isTerminalAnalysisEvent = (kind: string): boolean =>
   kind === "completed" || kind === "failed" || kind === "cancelled";

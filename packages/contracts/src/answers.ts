@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { Analysis, AnalysisId } from "./analysis.ts";
+import { Analysis, AnalysisId, AnalysisState } from "./analysis.ts";
 import { endpoint } from "./endpoint.ts";
 import { NOT_BLANK, Principal } from "./identity.ts";
+import { MediaId } from "./media.ts";
 import { subject } from "./services.ts";
 import { MAX_VIDEO_URL_LENGTH } from "./tracked-videos.ts";
 
@@ -69,6 +70,28 @@ export const AnalysisSharing = z
   .refine((v) => v.shared !== undefined || v.trackedUrl !== undefined, "nothing to change");
 export type AnalysisSharing = z.infer<typeof AnalysisSharing>;
 
+/**
+ * What a learner needs to take an analysis as a quiz: its title, the video it plays, its state and
+ * the tracked video its views count into. Anyone who may answer it may read it (owner, admin, any
+ * signed-in user when it is shared or tracked); the analysis itself stays its owner's.
+ */
+export const Quiz = z.object({
+  analysisId: AnalysisId,
+  title: z.string(),
+  /** The media video it plays (`/api/v2/analyses/{id}/video`); for a URL analysis, `url` instead. */
+  videoId: MediaId,
+  /** A URL analysis's video (canonical form): played from there, not from media. */
+  url: z.string().optional(),
+  youtubeId: z.string().optional(),
+  state: AnalysisState,
+  questionCount: z.number().int().nonnegative(),
+  shared: z.boolean(),
+  trackedUrl: z.string().nullable(),
+  /** True for its owner and admins (they see answers and may change it). */
+  owner: z.boolean(),
+});
+export type Quiz = z.infer<typeof Quiz>;
+
 const Actor = { actor: Principal };
 
 /** Learners' answers and analysis sharing, served by the analysis service. */
@@ -85,6 +108,13 @@ export const answersCatalog = {
     request: z.object({ ...Actor, analysisId: AnalysisId }),
     reply: MyAnswers,
     description: "The caller's own answers to an analysis's questions, with the score.",
+  }),
+  quiz: endpoint({
+    subject: s("analyses.quiz"),
+    request: z.object({ ...Actor, analysisId: AnalysisId }),
+    reply: Quiz,
+    description:
+      "An analysis as a quiz, for anyone who may answer it (owner, admin, or any user when it is shared or linked to a tracked video; not_found otherwise). Media asks it before serving a learner the video.",
   }),
   updateAnalysis: endpoint({
     subject: s("analyses.update"),

@@ -1,16 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import {
+  analysisEventKindOf,
+  analysisEvents,
   buildOpenApiDocument,
   catalogs,
   DEAD_LETTER_SUBJECTS,
   deadLetterSubject,
+  deviceSubjects,
   ErrorBody,
   ErrorCode,
   httpRoutes,
   invalidArgument,
+  liveSubjects,
   openApiPath,
   SERVICE_NAMES,
+  serviceOfSubject,
   TrellisError,
   transcriptFormatOf,
 } from "./index.ts";
@@ -21,6 +26,19 @@ describe("subjects", () => {
     for (const s of SERVICE_NAMES) expect(catalogs[s].health.subject).toBe(`${s}.v1.health`);
     expect(new Set(subjects).size).toBe(subjects.length);
     for (const subject of subjects) expect(subject).toMatch(/^[a-z]+\.v\d+\.[a-z0-9_.]+$/);
+  });
+});
+
+describe("subject parsers", () => {
+  const id = "6f1c0e1e-7a57-4f0e-9b7e-3d2a1c0b9a88";
+  it("read back what the subject builders wrote", () => {
+    for (const s of SERVICE_NAMES) expect(serviceOfSubject(catalogs[s].health.subject)).toBe(s);
+    expect(serviceOfSubject("nodots")).toBe("nodots");
+    expect(analysisEventKindOf(analysisEvents.failed.subjectFor(id))).toBe("failed");
+    expect(liveSubjects.kindOf(liveSubjects.of("m1", "alarm"))).toBe("alarm");
+    expect(deviceSubjects.monitorTokenOf(deviceSubjects.readings("Not-An-Id"))).toBe("Not-An-Id");
+    expect(deviceSubjects.monitorOfReadings(deviceSubjects.readings("Not-An-Id"))).toBeNull();
+    expect(deviceSubjects.monitorTokenOf("telemetry.v1")).toBe("");
   });
 });
 

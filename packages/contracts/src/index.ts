@@ -38,6 +38,7 @@ export * from "./telemetry.ts";
 export * from "./trace.ts";
 export * from "./tracked-videos.ts";
 export * from "./transcript-text.ts";
+export * from "./tus.ts";
 
 import { mfaV2Routes, sessionsV2Routes } from "./http/account-security-v2.ts";
 import { alarmsV2Routes } from "./http/alarms-v2.ts";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MonitorId } from "./identity.ts";
-import { subject } from "./services.ts";
+import { lastTokenOf, subject } from "./services.ts";
 import { Measurement } from "./telemetry.ts";
 
 /**
@@ -27,7 +27,7 @@ export const liveSubjects = {
   /** Every monitor's live events: what `TELEMETRY_LIVE` captures. */
   all: `${prefix}.>`,
   /** The kind of a live subject (its last token). */
-  kindOf: (subj: string): string => subj.slice(subj.lastIndexOf(".") + 1),
+  kindOf: (subj: string): string => lastTokenOf(subj),
 } as const;
 
 /** `TELEMETRY_LIVE` keeps events this long (resuming after a longer absence starts at the oldest kept). */

@@ -3,6 +3,7 @@ import { endpoint, streamEndpoint, uploadEndpoint } from "./endpoint.ts";
 import { healthEndpoint } from "./health.ts";
 import { PageCursor, Principal, UserId } from "./identity.ts";
 import { subject } from "./services.ts";
+import { TusChecksumAlgorithm } from "./tus.ts";
 
 const s = (name: string) => subject("media", 1, name);
 
@@ -149,11 +150,17 @@ export const ReadConditions = z.object({
 export type ReadConditions = z.input<typeof ReadConditions>;
 
 /**
- * What a read sends, decided before the first byte: 200 (all of it), 206 (`range`), 304 (the
- * client's copy is current: no bytes) or 416 (the range cannot be satisfied: no bytes).
+ * How a conditional, possibly ranged read is answered, decided by media before the first byte (RFC
+ * 9110's rules, no HTTP status: the gateway maps each to one): `full` (all of it), `partial` (the
+ * `range`), `not_modified` (the client's copy is current: no bytes) or `unsatisfiable` (the range
+ * cannot be satisfied: no bytes).
  */
+export const ReadOutcome = z.enum(["full", "partial", "not_modified", "unsatisfiable"]);
+export type ReadOutcome = z.infer<typeof ReadOutcome>;
+
+/** What a read sends, decided before the first byte. */
 export const ContentMeta = z.object({
-  status: z.union([z.literal(200), z.literal(206), z.literal(304), z.literal(416)]),
+  outcome: ReadOutcome,
   contentType: z.string(),
   /** Size of the whole stored content. */
   size: z.number().int().nonnegative(),
@@ -271,11 +278,21 @@ export const mediaCatalog = {
   }),
   readVideo: streamEndpoint({
     subject: s("videos.read"),
-    request: z.object({ ...Actor, videoId: MediaId, ...ReadConditions.shape }),
+    request: z.object({
+      ...Actor,
+      videoId: MediaId,
+      /**
+       * Read as a learner of this analysis (an analysis id; not imported from analysis.ts, which
+       * imports this module): allowed when the analysis service says the actor may answer it and
+       * it is of this video.
+       */
+      analysisId: z.uuid().optional(),
+      ...ReadConditions.shape,
+    }),
     meta: VideoContentMeta,
     contentType: "application/octet-stream",
     description:
-      "A video's bytes, all or one range (RFC 9110 Range, If-Range, If-None-Match), read from the range's first chunk on (owner or admin).",
+      "A video's bytes, all or one range (RFC 9110 Range, If-Range, If-None-Match), read from the range's first chunk on (owner or admin; with `analysisId`, also a learner of that analysis of this video).",
   }),
   setTranscript: endpoint({
     subject: s("videos.transcript.set"),
@@ -346,7 +363,7 @@ export const mediaCatalog = {
       /** tus checksum: the body's digest; on a mismatch (or a cut body) none of the body is kept. */
       checksum: z
         .object({
-          algorithm: z.enum(["sha1", "sha256"]),
+          algorithm: TusChecksumAlgorithm,
           digest: z
             .string()
             .regex(/^[A-Za-z0-9+/]+={0,2}$/)

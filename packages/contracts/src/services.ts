@@ -12,5 +12,19 @@ export const SERVICE_NAMES = ServiceName.options;
 export const subject = (service: ServiceName, version: number, name: string): string =>
   `${service}.v${version}.${name}`;
 
+// Subjects are read back only here and by the helpers next to each subject family (`liveSubjects`,
+// `deviceSubjects`, `analysisEventKindOf`), never by splitting them where they are used.
+
+/** The service a subject belongs to: its first token (`analysis` of `analysis.v1.analyses.get`). */
+export function serviceOfSubject(subj: string): string {
+  const dot = subj.indexOf(".");
+  return dot < 0 ? subj : subj.slice(0, dot);
+}
+
+/** The last token of a subject: the kind of an event subject (`…<id>.<kind>`). */
+export function lastTokenOf(subj: string): string {
+  return subj.slice(subj.lastIndexOf(".") + 1);
+}
+
 /** Queue group a service's instances share, so each request goes to exactly one of them. */
 export const queueGroup = (service: ServiceName): string => `trellis-${service}`;

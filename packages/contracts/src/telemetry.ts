@@ -66,6 +66,13 @@ export const deviceSubjects = {
     const id = MonitorId.safeParse(parts[3]);
     return id.success ? id.data : null;
   },
+  /**
+   * The monitor token of a device subject (`telemetry.v1.devices.<token>.…`) as it came, even when it
+   * is no valid monitor id (to report it), or "" when there is none.
+   */
+  monitorTokenOf(subject: string): string {
+    return subject.split(".")[3] ?? "";
+  },
   /** Commands to a device: NATS requests `{id, name, params}`, answered on the reply subject (see commands.ts). */
   commands: (monitorId: string) => `telemetry.v1.devices.${monitorId}.commands`,
   /** A device's private reply inbox prefix (its NATS user may subscribe only below it). */

@@ -30,7 +30,7 @@
  * than after `idleTimeoutMs` or the request timeout.
  */
 import { createInbox, errors, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { ErrorBody, Headers, StreamHeaders, TrellisError } from "@trellis/contracts";
+import { ErrorBody, Headers, StreamHeaders, serviceOfSubject, TrellisError } from "@trellis/contracts";
 import { injectTrace } from "./tracing.ts";
 
 /** Chunk payload size: well under every `max_payload` in use (1 MiB default, 8 MiB here). */
@@ -420,7 +420,7 @@ export async function receiveStream(
   options: ReceiveStreamOptions,
 ): Promise<{ meta: unknown; stream: Omit<IncomingStream<unknown>, "meta"> }> {
   const window = options.window ?? STREAM_WINDOW;
-  const service = subject.split(".")[0] ?? subject;
+  const service = serviceOfSubject(subject);
   const inbox = new Inbox(nc, service);
 
   let control: string | undefined;
@@ -480,7 +480,7 @@ export async function sendUpload(
   source: ByteSource,
   options: SendUploadOptions,
 ): Promise<unknown> {
-  const service = subject.split(".")[0] ?? subject;
+  const service = serviceOfSubject(subject);
   const idleTimeoutMs = options.idleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
   const inbox = createInbox();
   const gate = new CreditGate(0);

@@ -9,10 +9,12 @@ import {
   type ReplyOf,
   type RequestOf,
   type StreamEndpoint,
+  serviceOfSubject,
   TrellisError,
   type UploadEndpoint,
 } from "@trellis/contracts";
 import { type ByteSource, type IncomingStream, receiveStream, sendUpload } from "./byte-stream.ts";
+import { assertFitsMaxPayload } from "./max-payload.ts";
 import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
 import {
@@ -32,8 +34,6 @@ export interface CallOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
-
-const serviceOf = (subject: string) => subject.split(".")[0] ?? subject;
 
 function isCausedBy(err: unknown, type: new (...args: never[]) => Error): boolean {
   let e: unknown = err;
@@ -109,11 +109,14 @@ async function call<E extends Endpoint>(
   if (options.requestId) h.set(Headers.requestId, options.requestId);
   h.set(Headers.timeoutMs, String(timeout));
   injectTrace(h);
-  const service = serviceOf(endpoint.subject);
+  const service = serviceOfSubject(endpoint.subject);
+  const data = encodeJson(payload);
+  // Too large for one message: a MaxPayloadExceededError the caller can tell apart (a 413, not a 500).
+  assertFitsMaxPayload(nc.info?.max_payload, data, h);
 
   let msg: Msg;
   try {
-    msg = await nc.request(endpoint.subject, encodeJson(payload), { timeout, headers: h });
+    msg = await nc.request(endpoint.subject, data, { timeout, headers: h });
   } catch (err) {
     if (isCausedBy(err, errors.NoRespondersError)) {
       throw new TrellisError("unavailable", `${service} is unavailable`, {
@@ -179,7 +182,7 @@ export async function requestStream<E extends StreamEndpoint>(
     stream.cancel("metadata violates the contract");
     const err = new TrellisError(
       "internal",
-      `${serviceOf(endpoint.subject)} sent stream metadata that violates its contract`,
+      `${serviceOfSubject(endpoint.subject)} sent stream metadata that violates its contract`,
     );
     span?.end(err);
     throw err;
@@ -234,7 +237,10 @@ export async function requestUpload<E extends UploadEndpoint>(
     );
     const reply = endpoint.reply.safeParse(result);
     if (!reply.success) {
-      throw new TrellisError("internal", `${serviceOf(endpoint.subject)} sent a reply that violates its contract`);
+      throw new TrellisError(
+        "internal",
+        `${serviceOfSubject(endpoint.subject)} sent a reply that violates its contract`,
+      );
     }
     span?.end();
     return reply.data as ReplyOf<E>;

@@ -47,6 +47,8 @@ export const env = {
   int: (min: number, max: number) => z.coerce.number().int().min(min).max(max),
   bool: () =>
     z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes"),
+  /** One of fixed choices (e.g. a storage layout). */
+  oneOf: <const T extends readonly [string, ...string[]]>(choices: T) => z.enum(choices),
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
 };
 
@@ -58,17 +60,18 @@ export const env = {
  * OTEL_RESOURCE_ATTRIBUTES override or add resource attributes.
  */
 export const tracingConfigSchema = z.object({
-  /** The collector's OTLP/HTTP base URL, e.g. `http://otel-collector:4318` (spans go to `<it>/v1/traces`). */
+  /** The collector's OTLP/HTTP base URL, e.g. `http://otel-collector:4318` (spans go to `<it>/v1/traces`); unset or empty: tracing off (docs/tracing.md). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess((v) => (v === "" ? undefined : v), env.url(["http", "https"]).optional()),
   /** Full URL for traces only, when it is not `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`. */
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.preprocess(
     (v) => (v === "" ? undefined : v),
     env.url(["http", "https"]).optional(),
   ),
-  /** `grpc` is not offered: it would bring a second HTTP/2 stack for what OTLP/HTTP does as well. */
+  /** How spans are encoded over HTTP; `grpc` is not offered (a second HTTP/2 stack for what OTLP/HTTP does as well). */
   OTEL_EXPORTER_OTLP_PROTOCOL: z
     .enum(["http/protobuf", "http/json"], { message: "must be http/protobuf or http/json (grpc is not supported)" })
     .default("http/protobuf"),
+  /** Which traces are kept: parent-based samplers follow the caller's decision (`traceparent` flags), so a kept trace is whole. */
   OTEL_TRACES_SAMPLER: z
     .enum([
       "always_on",
@@ -89,9 +92,13 @@ export type TracingConfig = z.output<typeof tracingConfigSchema>;
 /** Variables every service reads. */
 export const baseConfigSchema = z.object({
   ...tracingConfigSchema.shape,
+  /** The NATS server (`nats`, `tls`, `ws` or `wss` URL), or a cluster's URLs comma-separated. */
   NATS_URL: env.url(["nats", "tls", "ws", "wss"]).default("nats://127.0.0.1:4222"),
+  /** The services' NATS login (`npm start` and the compose file set it; devices log in as themselves). */
   NATS_USER: z.string().min(1).optional(),
+  /** Password of NATS_USER. */
   NATS_PASSWORD: z.string().min(1).optional(),
+  /** pino's level for the JSON logs on stdout. */
   LOG_LEVEL: env.logLevel().default("info"),
   /** Upper bound for a graceful shutdown; after it the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: env.int(100, 120_000).default(10_000),
@@ -115,7 +122,9 @@ export type BaseConfig = z.output<typeof baseConfigSchema>;
 
 /** Variables of a service that owns a MongoDB database. */
 export const mongoConfigSchema = z.object({
+  /** The MongoDB-protocol server (MongoDB 7, or FerretDB in `npm start` and the tests). */
   MONGO_URL: env.url(["mongodb", "mongodb+srv"]).default("mongodb://127.0.0.1:27017"),
+  /** The service's own database: each service owns one (`trellis_<service>`), never shared. */
   MONGO_DB: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,63}$/, "must be 1-63 letters, digits, '_' or '-'")

@@ -35,6 +35,16 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { delayMs: 1_000, factor: 2, maxDelayMs: 60_000 };
 
+/**
+ * Retry policies shared by consumers in several services, by name (one table, so the services
+ * that follow the same event cannot drift apart).
+ */
+export const RETRY_POLICIES = {
+  default: DEFAULT_RETRY,
+  /** Removing a deleted user's data (`user_deleted` in media and telemetry): a store outage is waited out calmly. */
+  userDeleted: { delayMs: 5_000, maxDelayMs: 60_000 },
+} as const satisfies Record<string, RetryPolicy>;
+
 /** What the loop knows about a delivery when it decides. */
 export interface Delivery {
   /** 1 on the first delivery. */

@@ -1,8 +1,9 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
 import type { z } from "zod";
 import { withJsRetry } from "./js-retry.ts";
-import { encodeJson } from "./serve.ts";
+import { decodeJson, encodeJson } from "./serve.ts";
 import { inSpan, natsAttributes, SpanKind, traceHeaders, tracingEnabled } from "./tracing.ts";
 
 /** A durable event: its subject and payload schema, declared in the contracts. */
@@ -41,4 +42,48 @@ export function eventPublisher(nc: NatsConnection): EventPublisher {
       );
     },
   };
+}
+
+/**
+ * Core NATS notices: hints every instance hears at once (no stream, no ack), for state that also
+ * has a slower sure path (a cache's expiry, a poll). Declared like events (`{subject, schema}`),
+ * validated on both sides.
+ */
+export interface NoticePublisher {
+  /** Validates and publishes a notice; returns at once (a notice is fire-and-forget). */
+  publish<S extends z.ZodType>(notice: EventSpec<S>, payload: z.input<S>): void;
+}
+
+export function noticePublisher(nc: NatsConnection): NoticePublisher {
+  return {
+    publish(notice, payload) {
+      nc.publish(notice.subject, encodeJson(notice.schema.parse(payload)));
+    },
+  };
+}
+
+/**
+ * Hears every notice of one kind (no queue group: each instance gets each notice); one that does
+ * not decode or fit its schema is skipped, with a warning when `log` is given.
+ */
+export function onNotice<S extends z.ZodType>(
+  nc: NatsConnection,
+  notice: EventSpec<S>,
+  handle: (payload: z.output<S>) => void,
+  log?: Logger,
+): Subscription {
+  return nc.subscribe(notice.subject, {
+    callback: (err, msg) => {
+      if (err) return;
+      let data: unknown;
+      try {
+        data = decodeJson(msg.data);
+      } catch {
+        data = undefined;
+      }
+      const parsed = notice.schema.safeParse(data);
+      if (parsed.success) handle(parsed.data);
+      else log?.warn({ subject: notice.subject }, "malformed notice ignored");
+    },
+  });
 }

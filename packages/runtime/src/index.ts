@@ -10,6 +10,7 @@ export * from "./group-commit.ts";
 export * from "./jetstream.ts";
 export * from "./js-retry.ts";
 export * from "./logger.ts";
+export * from "./max-payload.ts";
 export * from "./metrics.ts";
 export * from "./mongo.ts";
 export * from "./nats.ts";

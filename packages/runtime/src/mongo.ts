@@ -33,8 +33,11 @@ export async function openMongo(
   return mongo;
 }
 
-/** E11000: a unique index refused the write. */
-export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;
+/** MongoDB's code when a unique index refused the write (E11000): services test it only through the predicates below. */
+const DUPLICATE_KEY = 11000;
+
+/** A unique index refused the write. */
+export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 
 /**
  * The indexes of the operations a bulk write refused with a duplicate key; rethrows any other
@@ -44,7 +47,7 @@ export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoSer
 export function duplicateIndexes(err: unknown): number[] {
   if (!(err instanceof MongoBulkWriteError)) throw err;
   const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-  if (errors.length === 0 || errors.some((e) => e.code !== 11000)) throw err;
+  if (errors.length === 0 || errors.some((e) => e.code !== DUPLICATE_KEY)) throw err;
   return errors.map((e) => e.index);
 }
 

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 export interface NatsOptions {
@@ -27,14 +27,33 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   });
   options.log.info({ server: nc.getServer() }, "nats connected");
   trackConnection(nc);
+  onNatsStatus(nc, (s) => {
+    if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error" || s.type === "ldm") {
+      options.log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, "nats status");
+    }
+  });
+  return nc;
+}
+
+/**
+ * Calls `listener` with each status change of the connection (disconnect, reconnect, …) until the
+ * connection closes or the returned function is called. The loop over nats.js's status iterator
+ * lives here, so callers own a stop function instead of a floating promise.
+ */
+export function onNatsStatus(nc: NatsConnection, listener: (status: Status) => void): () => void {
+  // nats.js returns a QueuedIterator (with stop()) typed as a plain AsyncIterable.
+  const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  let stopped = false;
   void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error" || s.type === "ldm") {
-        options.log.warn({ nats: s.type, server: "server" in s ? s.server : undefined }, "nats status");
-      }
+    for await (const s of statuses) {
+      if (stopped) break;
+      listener(s);
     }
   })();
-  return nc;
+  return () => {
+    stopped = true;
+    statuses.stop?.();
+  };
 }
 
 const disconnected = new WeakMap<NatsConnection, boolean>();
@@ -43,12 +62,10 @@ const disconnected = new WeakMap<NatsConnection, boolean>();
 export function trackConnection(nc: NatsConnection): void {
   if (disconnected.has(nc)) return;
   disconnected.set(nc, false);
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === "disconnect") disconnected.set(nc, true);
-      else if (s.type === "reconnect") disconnected.set(nc, false);
-    }
-  })();
+  onNatsStatus(nc, (s) => {
+    if (s.type === "disconnect") disconnected.set(nc, true);
+    else if (s.type === "reconnect") disconnected.set(nc, false);
+  });
 }
 
 /**

@@ -58,6 +58,7 @@ export interface OutboxOptions<E extends OutboxEntry> {
 export const outboxConfigSchema = z.object({
   /** An event not published this long after its commit is republished by the sweeper. */
   OUTBOX_RETRY_MS: env.int(100, 600_000).default(10_000),
+  /** How often each instance's sweeper looks for such events. */
   OUTBOX_SWEEP_INTERVAL_MS: env.int(50, 600_000).default(5_000),
 });
 

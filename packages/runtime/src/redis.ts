@@ -7,11 +7,14 @@ import { z } from "zod";
  * then gives only the master's credentials, database and TLS (its host is not used).
  */
 export const redisSentinelConfigSchema = z.object({
+  /** Sentinels as `host:port`, comma-separated; set, Redis is reached through them (REDIS_URL then gives credentials, database and TLS only). */
   REDIS_SENTINELS: z
     .string()
     .regex(/^\s*[^,:\s]+:\d{1,5}\s*(,\s*[^,:\s]+:\d{1,5}\s*)*$/, "must be host:port[,host:port...]")
     .optional(),
+  /** The master's name the sentinels know. */
   REDIS_SENTINEL_MASTER: z.string().min(1).max(200).default("mymaster"),
+  /** Password of the sentinels themselves (the master's comes from REDIS_URL). */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
 });
 export type RedisSentinelConfig = z.output<typeof redisSentinelConfigSchema>;

@@ -16,6 +16,7 @@ export const analysisConfigSchema = baseConfigSchema
   .extend(egressConfigSchema.shape)
   .extend({
     MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_analysis"),
+    /** Redis for the BullMQ queue (`redis` or `rediss` URL). */
     REDIS_URL: env.url(["redis", "rediss"]).default("redis://127.0.0.1:6379"),
     /** BullMQ key prefix (tests give each file its own, so no two files share a queue). */
     REDIS_KEY_PREFIX: z
@@ -42,15 +43,18 @@ export const analysisConfigSchema = baseConfigSchema
     JOB_TIMEOUT_MS: env.int(1_000, 24 * 3_600_000).default(30 * 60_000),
     /** Attempts for transient failures (media unavailable), with exponential backoff from JOB_BACKOFF_MS. */
     JOB_ATTEMPTS: env.int(1, 20).default(3),
+    /** First retry delay of a transient failure, doubled on each attempt. */
     JOB_BACKOFF_MS: env.int(10, 600_000).default(2_000),
     /**
      * A job's lock (renewed at half this while it runs): when a worker dies (SIGKILL) its job is
      * picked up by another worker once the lock has expired and a stalled-job check has run.
      */
     JOB_LOCK_MS: env.int(1_000, 600_000).default(30_000),
+    /** How often each worker checks for jobs whose lock expired (BullMQ's stalled-job check). */
     JOB_STALLED_INTERVAL_MS: env.int(500, 600_000).default(30_000),
     /** At most one progress event per job per this many ms (a stage change always goes out). */
     PROGRESS_INTERVAL_MS: env.int(0, 60_000).default(250),
+    /** The ffmpeg that extracts keyframes. */
     FFMPEG_PATH: z.string().min(1).default("ffmpeg"),
     /**
      * ffmpeg `-readrate`: read the input at this multiple of its real-time speed (unset: as fast as
@@ -61,6 +65,7 @@ export const analysisConfigSchema = baseConfigSchema
      * yt-dlp, which fetches the captions and media of URL analyses: the one `scripts/install-deps.sh`
      * installs (`$TRELLIS_CACHE/bin/yt-dlp`) unless set. Checked at start-up (the service does not
      * start without it).
+     * @default `$TRELLIS_CACHE/bin/yt-dlp` (`~/.cache/trellis/bin/yt-dlp`)
      */
     YTDLP_PATH: z
       .string()

@@ -13,26 +13,39 @@ export const authConfigSchema = baseConfigSchema
   .extend(redisSentinelConfigSchema.shape)
   .extend({
     MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_auth"),
+    /** Redis for login rate limits and MFA challenges (`redis` or `rediss` URL). */
     REDIS_URL: env.url(["redis", "rediss"]).default("redis://127.0.0.1:6379"),
+    /** Prefix of auth's Redis keys (tests give each file its own). */
     REDIS_KEY_PREFIX: z.string().min(1).max(100).default("trellis:auth:"),
 
     /** `open`: anyone may register as a user; `admin`: only admins create accounts. */
     REGISTRATION: z.enum(["open", "admin"]).default("open"),
     /** The first admin, created at start when no user has this username (both or neither). */
     TRELLIS_ADMIN_USERNAME: Username.optional(),
+    /** The first admin's password (with TRELLIS_ADMIN_USERNAME); must pass the password policy. */
     TRELLIS_ADMIN_PASSWORD: z.string().min(1).optional(),
 
+    /** argon2id memory per hash; OWASP's value is the floor. */
     ARGON2_MEMORY_KIB: env.int(ARGON2_MINIMUMS.memoryKib, 4_194_304).default(ARGON2_MINIMUMS.memoryKib),
+    /** argon2id iterations; OWASP's value is the floor. */
     ARGON2_TIME_COST: env.int(ARGON2_MINIMUMS.timeCost, 100).default(ARGON2_MINIMUMS.timeCost),
+    /** argon2id lanes; OWASP's value is the floor. */
     ARGON2_PARALLELISM: env.int(ARGON2_MINIMUMS.parallelism, 64).default(ARGON2_MINIMUMS.parallelism),
 
+    /** The window failed logins are counted in (per account and per client address, in Redis). */
     LOGIN_FAILURE_WINDOW_SECONDS: env.int(1, DAY).default(900),
+    /** Failed logins (or wrong second-factor codes) of one account in the window before 429. */
     LOGIN_MAX_FAILURES_PER_ACCOUNT: env.int(1, 1_000_000).default(10),
+    /** Failed logins from one client address in the window before 429. */
     LOGIN_MAX_FAILURES_PER_CLIENT: env.int(1, 1_000_000).default(100),
 
+    /** `iss` of the access tokens auth signs; the gateway's JWT_ISSUER must match. */
     JWT_ISSUER: z.string().min(1).max(200).default("trellis"),
+    /** `aud` of the access tokens auth signs; the gateway's JWT_AUDIENCE must match. */
     JWT_AUDIENCE: z.string().min(1).max(200).default("trellis"),
+    /** Lifetime of an access token (an ES256 JWT the gateways check themselves). */
     ACCESS_TOKEN_TTL_SECONDS: env.int(10, DAY).default(900),
+    /** Lifetime of a refresh token; each use rotates it. */
     REFRESH_TOKEN_TTL_SECONDS: env.int(60, 365 * DAY).default(30 * DAY),
     /** Seed 002: v1 tokens expire after 4 hours unless `persist`. */
     V1_TOKEN_TTL_SECONDS: env.int(10, 365 * DAY).default(4 * 3_600),

@@ -121,7 +121,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerPresenceV2(api, mount);
   registerAlarmsV2(api, mount);
   registerMediaV2(api, mount);
-  registerAnalysisV2(api, mount, { nc: deps.nc });
+  registerAnalysisV2(api, mount, { nc: deps.nc, authenticator: deps.authenticator });
   registerAnswersV2(api, mount);
   registerTrackedVideosV2(api, mount);
   registerSystem(api, mount, {

@@ -3,7 +3,9 @@ import { z } from "zod";
 
 export const gatewayConfigSchema = baseConfigSchema
   .extend({
+    /** The HTTP port (the only public one; 0: any free port). */
     PORT: env.int(0, 65_535).default(8080),
+    /** The address HTTP listens on (`0.0.0.0` in a container). */
     HOST: z.string().min(1).default("127.0.0.1"),
     /** Comma-separated origins allowed by CORS, or `*` for any (the Altoponix web client is served elsewhere). */
     CORS_ORIGINS: z
@@ -31,8 +33,9 @@ export const gatewayConfigSchema = baseConfigSchema
     HTTP_REQUEST_TIMEOUT_MS: env.int(1_000, 24 * 3_600_000).default(3_600_000),
     /** How long /readyz waits for each service's health answer. */
     READINESS_TIMEOUT_MS: env.int(50, 30_000).default(1_000),
-    /** Must match the auth service's JWT_ISSUER / JWT_AUDIENCE. */
+    /** The `iss` access tokens must carry: auth's JWT_ISSUER. */
     JWT_ISSUER: z.string().min(1).default("trellis"),
+    /** The `aud` access tokens must carry: auth's JWT_AUDIENCE. */
     JWT_AUDIENCE: z.string().min(1).default("trellis"),
     /** How long a resolved v1 (32-hex) token is trusted before auth is asked again; revocations evict at once. */
     V1_TOKEN_CACHE_MS: env.int(0, 60_000).default(5_000),

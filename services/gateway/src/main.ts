@@ -8,17 +8,22 @@ import { SigningKeys } from "./auth/signing-keys.ts";
 import { gatewayConfigSchema } from "./config.ts";
 import { listen } from "./http/listen.ts";
 
+/** How long the gateway waits at start for auth's revocation list before it listens anyway. */
+const REVOCATIONS_START_WAIT_MS = 5_000;
+
 await runService({
   name: "gateway",
   version: pkg.version,
   catalog: gatewayCatalog,
   config: gatewayConfigSchema,
   async start({ config, log, nc, shutdown }) {
-    // Keys are fetched on first use; revocations sync in the background (JWTs get 503 until then).
+    // Keys are fetched on first use; revocations sync before listening when auth answers (JWTs get 503 until then).
     const keys = new SigningKeys(nc);
     const revocations = new Revocations(nc, log, config.REVOCATION_RETENTION_SECONDS * 1000);
     revocations.start();
     shutdown.add("revocation listener", () => revocations.stop());
+    if (!(await revocations.whenSynced(REVOCATIONS_START_WAIT_MS)))
+      log.warn("auth has not answered with the revocation list yet; access tokens get 503 until it does");
     const authenticator = new Authenticator(nc, keys, revocations, {
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,

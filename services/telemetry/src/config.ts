@@ -6,11 +6,19 @@ export const telemetryConfigSchema = baseConfigSchema
   .extend(outboxConfigSchema.shape)
   .extend({
     MONGO_DB: mongoConfigSchema.shape.MONGO_DB.default("trellis_telemetry"),
-    /** Readings per `insertMany`. */
+    /** Readings an ingest round waits for (at most INGEST_MAX_WAIT_MS) before it starts with fewer. */
     INGEST_BATCH_SIZE: env.int(1, 10_000).default(500),
     /**
-     * Most readings one ingest round takes: inserted a batch at a time, then one rollup and one
-     * monitor bulk write for all of them. Rounds take what is waiting, so they only grow under load.
+     * How readings are stored: `auto` picks native time-series collections where the server has
+     * them (MongoDB ≥ 5) and buckets otherwise (FerretDB); the others force one.
+     */
+    READINGS_LAYOUT: env.oneOf(["auto", "buckets", "timeseries"]).default("auto"),
+    /** Readings moved per step when migrating from one document per reading (earlier versions) on start. */
+    READINGS_MIGRATION_BATCH: env.int(1, 100_000).default(5_000),
+    /**
+     * Most readings one ingest round takes: stored as one bucket per monitor and minute in one
+     * insert, then one rollup and one monitor bulk write for all of them. Rounds take what is
+     * waiting, so they only grow under load.
      */
     INGEST_ROUND_SIZE: env.int(1, 100_000).default(5_000),
     /** How long an ingest round waits for a full batch when fewer readings are waiting. */
@@ -53,6 +61,7 @@ export const telemetryConfigSchema = baseConfigSchema
     WEBHOOK_TIMEOUT_MS: env.int(100, 60_000).default(10_000),
     /** First webhook retry delay, doubled on each retry up to `WEBHOOK_MAX_RETRY_MS`. */
     WEBHOOK_RETRY_MS: env.int(10, 3_600_000).default(1_000),
+    /** Longest delay between two webhook retries. */
     WEBHOOK_MAX_RETRY_MS: env.int(10, 86_400_000).default(300_000),
     /** Deliveries of one notification before it is dead-lettered. */
     WEBHOOK_MAX_DELIVER: env.int(1, 1_000).default(15),

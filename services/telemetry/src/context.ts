@@ -9,7 +9,7 @@ import type { ReadingsStore } from "./store/readings.ts";
 import type { RollupTiersStore } from "./store/rollup-tiers.ts";
 import type { RollupsStore } from "./store/rollups.ts";
 
-/** Everything the handlers work with, assembled once in main.ts. */
+/** What the monitor and reading handlers work with, assembled once (features/monitors.ts). */
 export interface TelemetryContext {
   nc: NatsConnection;
   js: JetStreamClient;

@@ -1,6 +1,7 @@
+import "./video.css";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, download, live, request } from "../api.ts";
-import { mediaAuth } from "../media.ts";
+import { ApiError, api, download, live, request } from "../api.ts";
+import { clock, Player } from "../player.tsx";
 import { ErrorNote, fmtTime, Page, useLoad } from "../ui.tsx";
 
 interface Analysis {
@@ -9,6 +10,7 @@ interface Analysis {
   state: string;
   progress?: { stage: string; percent: number } | null;
   shared?: boolean;
+  trackedUrl?: string | null;
   createdAt: string;
 }
 interface Question {
@@ -21,36 +23,9 @@ interface Question {
   keyframeId: string | null;
 }
 
-export const clock = (ms: number) => {
-  const s = Math.floor(ms / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-};
-
-/** A <video> of the API's content route: Range requests through the media service worker. */
-export function Player({ videoId, video }: { videoId: string; video: { current: HTMLVideoElement | null } }) {
-  const [ok, setOk] = useState<boolean | null>(null);
-  useEffect(() => {
-    mediaAuth().then(setOk);
-  }, []);
-  if (ok === null) return <div class="player placeholder" aria-busy="true" />;
-  if (!ok) return <p class="error">This browser cannot play protected videos here (no service worker).</p>;
-  return (
-    // biome-ignore lint/a11y/useMediaCaption: the transcript is shown beside the player
-    <video
-      ref={(el) => {
-        video.current = el;
-      }}
-      class="player"
-      controls
-      preload="metadata"
-      src={`/api/v2/videos/${encodeURIComponent(videoId)}/content`}
-      data-testid="player"
-    />
-  );
-}
-
 function Progress({ analysis, onEnd }: { analysis: Analysis; onEnd: () => void }) {
   const [p, setP] = useState(analysis.progress ?? { stage: "waiting", percent: 0 });
+  const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     const s = live(`/api/v2/analyses/${analysis.id}/events`, {
       progress: (d) => setP((d as { progress: { stage: string; percent: number } }).progress),
@@ -72,18 +47,138 @@ function Progress({ analysis, onEnd }: { analysis: Analysis; onEnd: () => void }
   return (
     <div>
       <progress max={100} value={p.percent} aria-label={`Analysis ${analysis.title} progress`} />{" "}
-      <span data-testid="analysis-progress">
+      <span data-testid="analysis-progress" data-percent={p.percent}>
         {p.stage} {Math.round(p.percent)}%
       </span>{" "}
       <button
         type="button"
         class="secondary"
-        onClick={() => api(`/api/v2/analyses/${analysis.id}/cancel`, { method: "POST" }).then(onEnd)}
+        aria-label={`Cancel the analysis ${analysis.title}`}
+        onClick={() => api(`/api/v2/analyses/${analysis.id}/cancel`, { method: "POST" }).then(onEnd, setError)}
       >
         Cancel
       </button>
+      <ErrorNote error={error} />
     </div>
   );
+}
+
+interface Engagement {
+  url: string;
+  views: number;
+  answersSubmitted: number;
+  correctRate: number | null;
+  perQuestion: { questionId: string; answers: number; correctRate: number | null }[];
+}
+
+const rate = (r: number | null) => (r === null ? "—" : `${Math.round(r * 100)}%`);
+
+/**
+ * Learners' engagement with a shared analysis, from its tracked video: views, answers, correct
+ * rates, and per question how many learners answered it (each learner's first answer is the one
+ * counted, so a question's answers are its learners). Reloaded every 15 s while shown.
+ */
+function EngagementFigures({ id, url, questions }: { id: string; url: string; questions: Question[] }) {
+  const { data, error, reload, loading } = useLoad(
+    () => api<Engagement>(`/api/v2/tracked-videos?url=${encodeURIComponent(url)}`),
+    [url],
+  );
+  useEffect(() => {
+    const t = setInterval(reload, 15_000);
+    return () => clearInterval(t);
+  }, [url]);
+  const per = new Map(data?.perQuestion.map((p) => [p.questionId, p]));
+  const learners = Math.max(0, ...(data?.perQuestion.map((p) => p.answers) ?? []));
+  return (
+    <section class="card engagement" aria-labelledby={`engagement-${id}`} data-testid="engagement">
+      <div class="row">
+        <h3 id={`engagement-${id}`}>Engagement</h3>
+        <button type="button" class="secondary" onClick={reload} disabled={loading}>
+          Refresh figures
+        </button>
+      </div>
+      <ErrorNote error={error} />
+      {data && (
+        <>
+          <dl class="figures">
+            <div>
+              <dt>Views</dt>
+              <dd data-figure="views">{data.views}</dd>
+            </div>
+            <div>
+              <dt>Answers submitted</dt>
+              <dd data-figure="answers">{data.answersSubmitted}</dd>
+            </div>
+            <div>
+              <dt>Correct rate</dt>
+              <dd data-figure="correct-rate">{rate(data.correctRate)}</dd>
+            </div>
+            <div>
+              <dt>Learners (most answered question)</dt>
+              <dd data-figure="learners">{learners}</dd>
+            </div>
+          </dl>
+          <div class="table-wrap">
+            <table aria-label="Engagement per question">
+              <thead>
+                <tr>
+                  <th scope="col">Question</th>
+                  <th scope="col">Learners who answered</th>
+                  <th scope="col">Correct rate</th>
+                </tr>
+              </thead>
+              <tbody>
+                {questions.map((q, i) => {
+                  const p = per.get(q.id);
+                  return (
+                    <tr key={q.id} data-engagement={q.id}>
+                      <td>
+                        <span class="muted">
+                          {i + 1}. {clock(q.timestampMs)}
+                        </span>{" "}
+                        {q.text}
+                      </td>
+                      <td data-figure="learners">{p?.answers ?? 0}</td>
+                      <td>
+                        <span data-figure="correct-rate">{rate(p?.correctRate ?? null)}</span>
+                        {p?.correctRate != null && (
+                          <span class="rate-bar" aria-hidden="true">
+                            <span style={{ width: rate(p.correctRate) }} />
+                          </span>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
+/**
+ * Shares an analysis with learners: its quiz page's URL becomes a tracked video (seed 001's
+ * engagement: views and answers are counted there) and the analysis is linked to it. Stopping
+ * unlinks it too, since a tracked analysis is answerable by any signed-in user.
+ */
+async function setSharing(analysis: Analysis, share: boolean): Promise<Analysis> {
+  const path = `/api/v2/analyses/${analysis.id}`;
+  if (!share) return api<Analysis>(path, { method: "PATCH", json: { shared: false, tracked_url: null } });
+  const url = `${location.origin}/console/quiz/${analysis.id}`;
+  try {
+    await api("/api/v2/tracked-videos", { method: "POST", json: { url, title: analysis.title } });
+  } catch (err) {
+    // Tracked already (shared before): its counts go on; anything else is the error to show.
+    const tracked = await api(`/api/v2/tracked-videos?url=${encodeURIComponent(url)}`).then(
+      () => true,
+      () => false,
+    );
+    if (!(err instanceof ApiError && err.status === 400 && tracked)) throw err;
+  }
+  return api<Analysis>(path, { method: "PATCH", json: { shared: true, tracked_url: url } });
 }
 
 function Questions({ analysis, seek }: { analysis: Analysis; seek: (ms: number) => void }) {
@@ -91,9 +186,23 @@ function Questions({ analysis, seek }: { analysis: Analysis; seek: (ms: number) 
     () => api<{ items: Question[] }>(`/api/v2/analyses/${analysis.id}/questions`),
     [analysis.id],
   );
-  const [shared, setShared] = useState(Boolean(analysis.shared));
+  const [state, setState] = useState({ shared: Boolean(analysis.shared), trackedUrl: analysis.trackedUrl ?? null });
   const [err, setErr] = useState<unknown>(null);
-  const quizUrl = `${location.origin}/console/quiz/${analysis.id}`;
+  const [busy, setBusy] = useState(false);
+  const quizPath = `/console/quiz/${analysis.id}`;
+  const open = state.shared || state.trackedUrl !== null;
+  const toggle = async () => {
+    setBusy(true);
+    try {
+      setErr(null);
+      const after = await setSharing(analysis, !open);
+      setState({ shared: after.shared ?? false, trackedUrl: after.trackedUrl ?? null });
+    } catch (e) {
+      setErr(e);
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
     <section aria-label={`Questions of ${analysis.title}`}>
       <div class="row">
@@ -108,24 +217,17 @@ function Questions({ analysis, seek }: { analysis: Analysis; seek: (ms: number) 
             Export {f === "moodle" ? "Moodle XML" : f.toUpperCase()}
           </button>
         ))}
-        <button
-          type="button"
-          onClick={() =>
-            api(`/api/v2/analyses/${analysis.id}`, { method: "PATCH", json: { shared: !shared } }).then(
-              () => setShared(!shared),
-              setErr,
-            )
-          }
-        >
-          {shared ? "Stop sharing" : "Share with learners"}
+        <button type="button" onClick={toggle} disabled={busy}>
+          {open ? "Stop sharing" : "Share with learners"}
         </button>
       </div>
-      {shared && (
+      {open && (
         <p>
-          Learners open: <a href={`/console/quiz/${analysis.id}`}>{quizUrl}</a>
+          Learners open: <a href={quizPath}>{`${location.origin}${quizPath}`}</a>
         </p>
       )}
       <ErrorNote error={error ?? err} />
+      {state.trackedUrl && data && <EngagementFigures id={analysis.id} url={state.trackedUrl} questions={data.items} />}
       <ol class="questions">
         {data?.items.map((q) => (
           <li key={q.id} class="card question">
@@ -195,7 +297,7 @@ export default function VideoPage({ id }: { id: string }) {
       <ErrorNote error={meta.error} />
       <div class="split">
         <div>
-          <Player videoId={id} video={video} />
+          <Player src={`/api/v2/videos/${encodeURIComponent(id)}/content`} video={video} />
           <form
             class="row"
             onSubmit={async (e) => {

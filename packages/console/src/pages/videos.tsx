@@ -1,4 +1,4 @@
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import * as tus from "tus-js-client";
 import { api, type Principal, request, token } from "../api.ts";
 import { ErrorNote, fmtTime, Page, useLoad } from "../ui.tsx";
@@ -15,11 +15,48 @@ interface Video {
 const transcriptType = (name: string) =>
   name.endsWith(".vtt") ? "text/vtt" : name.endsWith(".srt") ? "application/x-subrip" : "text/plain";
 
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * Uploads tus-js-client remembers as unfinished (their URLs only, in localStorage), so a reload
+ * tells the teacher which file to choose again to go on from where it stopped.
+ */
+function Interrupted({ version }: { version: number }) {
+  const [items, setItems] = useState<tus.PreviousUpload[]>([]);
+  const storage = tus.defaultOptions.urlStorage;
+  const load = () => storage.findAllUploads().then(setItems, () => setItems([]));
+  useEffect(() => void load(), [version]);
+  if (items.length === 0) return null;
+  return (
+    <div class="interrupted" role="note">
+      <p>Unfinished uploads: choose the same file again to resume where it stopped.</p>
+      <ul>
+        {items.map((u) => (
+          <li key={u.urlStorageKey}>
+            {u.metadata.filename ?? "a file"} ({u.size === null ? "?" : mb(u.size)}, started{" "}
+            {new Date(u.creationTime).toLocaleString()}){" "}
+            <button
+              type="button"
+              class="link"
+              onClick={() => storage.removeUpload(u.urlStorageKey).then(load)}
+              aria-label={`Forget the unfinished upload of ${u.metadata.filename ?? "a file"}`}
+            >
+              Forget
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 function Upload({ onDone }: { onDone: () => void }) {
   const [progress, setProgress] = useState<number | null>(null);
   const [status, setStatus] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [paused, setPaused] = useState(false);
+  const [running, setRunning] = useState(false);
+  const [remembered, setRemembered] = useState(0);
   const upload = useRef<tus.Upload | null>(null);
 
   const start = async (e: Event) => {
@@ -42,7 +79,17 @@ function Upload({ onDone }: { onDone: () => void }) {
         req.setHeader("Authorization", `Bearer ${token()}`);
       },
       onProgress: (sent, total) => setProgress(total ? sent / total : 0),
+      onAfterResponse: (req, res) => {
+        // A resumed upload asks the server how much it holds (HEAD) and goes on from there.
+        const offset = Number(res.getHeader("Upload-Offset"));
+        if (req.getMethod() === "HEAD" && res.getStatus() === 200 && offset >= 0) {
+          setStatus(`resumed at ${mb(offset)} of ${mb(file.size)} (the server had the rest before)`);
+          setProgress(offset / file.size);
+        }
+      },
+      onUploadUrlAvailable: () => setRemembered((n) => n + 1),
       onError: (err) => {
+        setRunning(false);
         const body = (err as tus.DetailedError).originalResponse?.getBody();
         let message = err.message;
         try {
@@ -52,6 +99,8 @@ function Upload({ onDone }: { onDone: () => void }) {
         setStatus("failed");
       },
       onSuccess: async () => {
+        setRunning(false);
+        setRemembered((n) => n + 1);
         const id = up.url?.split("/").pop() ?? "";
         try {
           if (transcript && transcript.size > 0) {
@@ -76,6 +125,7 @@ function Upload({ onDone }: { onDone: () => void }) {
       setStatus("resuming an earlier upload of this file");
     } else setStatus("uploading");
     setPaused(false);
+    setRunning(true);
     up.start();
   };
 
@@ -92,7 +142,7 @@ function Upload({ onDone }: { onDone: () => void }) {
       </label>
       <div class="row">
         <button type="submit">Upload</button>
-        {upload.current && status === "uploading" && (
+        {upload.current && running && (
           <button
             type="button"
             class="secondary"
@@ -109,10 +159,14 @@ function Upload({ onDone }: { onDone: () => void }) {
       {progress !== null && (
         <div>
           <progress max={1} value={progress} aria-label="Upload progress" />{" "}
-          <span data-testid="upload-percent">{Math.round(progress * 100)}%</span> <span class="muted">{status}</span>
+          <span data-testid="upload-percent">{Math.round(progress * 100)}%</span>{" "}
+          <span class="muted" data-testid="upload-status">
+            {status}
+          </span>
         </div>
       )}
       <ErrorNote error={error} />
+      <Interrupted version={remembered} />
     </form>
   );
 }

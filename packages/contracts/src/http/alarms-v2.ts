@@ -116,7 +116,7 @@ export const alarmsV2Routes = {
       403: {
         schema: ErrorResponse,
         description:
-          "Another user's webhook (not an admin); or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see the README's Egress section.",
+          "Another user's webhook (not an admin); or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see docs/egress.md.",
       },
     },
   }),

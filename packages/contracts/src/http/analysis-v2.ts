@@ -21,7 +21,7 @@ const idParams = z.object({ id: AnalysisId });
 /**
  * Who sees what: the video's owner and admins, as media decides for the video itself. Any other
  * user gets **404** (as for an id that does not exist); a monitor token gets 403 on every route
- * (monitors have no analyses), as the platform's rule says (README "Errors").
+ * (monitors have no analyses), as the platform's rule says (docs/api.md, "Errors").
  */
 const access = { ...authErrors } as const;
 const missing = { 404: e("No such analysis, or not yours.") } as const;
@@ -64,7 +64,7 @@ export const analysisV2Routes = {
       200: { description: "An analysis of this video is already waiting or active: that one.", schema: Analysis },
       ...access,
       403: e(
-        "A monitor; or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see the README's Egress section.",
+        "A monitor; or a `url` whose host is or resolves to an address that is not public (loopback, private, link-local, …): see docs/egress.md.",
       ),
       404: e(
         "No such video, not yours, or it has no transcript (`no transcript available`). A URL's captions are fetched by the job: none → the analysis fails with `no transcript available` and its questions answer 404.",

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Analysis, AnalysisId } from "../analysis.ts";
-import { AnswerResult, AnswerText, MyAnswers, QuestionRef } from "../answers.ts";
+import { AnswerResult, AnswerText, MyAnswers, QuestionRef, Quiz } from "../answers.ts";
 import { MAX_VIDEO_URL_LENGTH } from "../tracked-videos.ts";
 import { authErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
@@ -29,6 +29,21 @@ export const answersV2Routes = {
       404: e("No such question, or not one the caller may answer."),
       ...authErrors,
       400: e("The body is malformed, or a multiple-choice answer is not one of the options."),
+    },
+  }),
+  quiz: route({
+    method: "get",
+    path: "/api/v2/analyses/:id/quiz",
+    operationId: "getQuiz",
+    summary:
+      "An analysis as a learner takes it: title, state, question count, the video it plays (`GET /api/v2/analyses/{id}/video`, or `url` for a URL analysis), whether it is shared and the tracked video its views and answers count into. `owner` is true for its owner and admins.",
+    tags,
+    auth: "bearer",
+    params: z.object({ id: AnalysisId }),
+    responses: {
+      200: { description: "The quiz.", schema: Quiz },
+      404: e("No such analysis, or not one the caller may answer."),
+      ...authErrors,
     },
   }),
   myAnswers: route({

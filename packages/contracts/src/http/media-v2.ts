@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AnalysisId } from "../analysis.ts";
 import { PageCursor, UserId } from "../identity.ts";
 import {
   Filename,
@@ -11,6 +12,7 @@ import {
   Video,
   VideosPage,
 } from "../media.ts";
+import { TUS } from "../tus.ts";
 import { authErrors, ErrorResponse } from "./errors-http.ts";
 import { route } from "./route.ts";
 
@@ -34,6 +36,9 @@ const access = {
   403: e("A monitor, or another user's collection."),
 } as const;
 const missing = { 404: e("No such picture or video, or not yours.") } as const;
+const quizMissing = {
+  404: e("No such analysis, not one the caller may answer, a URL analysis, or its video is gone."),
+} as const;
 
 const conditional = z.object({
   "if-none-match": z
@@ -68,22 +73,23 @@ const rangeHeaders = {
 
 /** tus 1.0: every request but OPTIONS names the protocol version (412 otherwise). */
 const tusResumable = z
-  .literal("1.0.0")
-  .describe("`1.0.0`, required on every tus request but OPTIONS (another version or none: 412).");
+  .literal(TUS.version)
+  .describe(`\`${TUS.version}\`, required on every tus request but OPTIONS (another version or none: 412).`);
 /** A byte count as tus sends it. */
 const byteCount = (description: string) =>
   z
     .string()
     .regex(/^\d{1,16}$/, "must be a byte count")
     .describe(description);
-const tusHeaders = { "Tus-Resumable": "`1.0.0`." } as const;
+const tusHeaders = { "Tus-Resumable": `\`${TUS.version}\`.` } as const;
 const tusVersion = {
   412: {
-    description: "`Tus-Resumable` is missing or not `1.0.0`.",
+    description: `\`Tus-Resumable\` is missing or not \`${TUS.version}\`.`,
     schema: ErrorResponse,
-    headers: { "Tus-Version": "`1.0.0`, the only version served." },
+    headers: { "Tus-Version": `\`${TUS.version}\`, the only version served.` },
   },
 } as const;
+const checksumAlgorithms = TUS.checksumAlgorithms.join("|");
 const expires = { "Upload-Expires": "When the upload is removed unless a PATCH comes first (HTTP date)." } as const;
 const tusMissing = { 404: e("No such upload, expired, finished, or not yours.") } as const;
 
@@ -299,6 +305,54 @@ export const mediaV2Routes = {
       ...access,
     },
   }),
+  headQuizVideo: route({
+    method: "head",
+    path: "/api/v2/analyses/:id/video",
+    operationId: "headQuizVideo",
+    summary: "What `GET /api/v2/analyses/{id}/video` would answer, without the bytes.",
+    tags: ["videos", "answers"],
+    auth: "bearer",
+    params: z.object({ id: AnalysisId }),
+    headers: ranged,
+    responses: {
+      200: { description: "The whole video would follow.", headers: rangeHeaders },
+      206: {
+        description: "The range would follow.",
+        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+      },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      416: { description: "The range is outside the video.", headers: { "Content-Range": "`bytes */<size>`." } },
+      ...quizMissing,
+      ...access,
+    },
+  }),
+  quizVideo: route({
+    method: "get",
+    path: "/api/v2/analyses/:id/video",
+    operationId: "getQuizVideo",
+    summary:
+      "The video of an analysis, for whoever may answer its questions (its owner, admins, and any signed-in user once it is shared or linked to a tracked video): the learner's quiz player plays it. Bytes and Range as `GET /api/v2/videos/{id}/content` (206 for one range, 304, 416), without the owner and filename headers. A URL analysis has no stored video (404).",
+    tags: ["videos", "answers"],
+    auth: "bearer",
+    params: z.object({ id: AnalysisId }),
+    headers: ranged,
+    responses: {
+      200: { description: "The whole video.", contentType: "video/*", headers: rangeHeaders },
+      206: {
+        description: "One range of it.",
+        contentType: "video/*",
+        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+      },
+      304: { description: "The client's copy is current.", headers: bodyHeaders },
+      416: {
+        description: "The range is outside the video.",
+        schema: ErrorResponse,
+        headers: { "Content-Range": "`bytes */<size>`." },
+      },
+      ...quizMissing,
+      ...access,
+    },
+  }),
   putTranscript: route({
     method: "put",
     path: "/api/v2/videos/:id/transcript",
@@ -344,10 +398,10 @@ export const mediaV2Routes = {
   }),
   tusOptions: route({
     method: "options",
-    path: "/api/v2/uploads",
+    path: TUS.path,
     operationId: "tusOptions",
     summary:
-      "tus 1.0 discovery: the version, extensions (creation, termination, expiration, checksum) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see the README's tus section.",
+      "tus 1.0 discovery: the version, extensions (creation, termination, expiration, checksum) and the largest upload. Resumable uploads of videos, for tus-js-client / Uppy; see docs/media.md.",
     tags: ["uploads"],
     auth: "public",
     responses: {
@@ -355,17 +409,17 @@ export const mediaV2Routes = {
         description: "What the server speaks.",
         headers: {
           ...tusHeaders,
-          "Tus-Version": "`1.0.0`.",
-          "Tus-Extension": "`creation,termination,expiration,checksum`.",
+          "Tus-Version": `\`${TUS.version}\`.`,
+          "Tus-Extension": `\`${TUS.extensions.join(",")}\`.`,
           "Tus-Max-Size": "The largest video, in bytes.",
-          "Tus-Checksum-Algorithm": "`sha1,sha256`.",
+          "Tus-Checksum-Algorithm": `\`${TUS.checksumAlgorithms.join(",")}\`.`,
         },
       },
     },
   }),
   tusCreate: route({
     method: "post",
-    path: "/api/v2/uploads",
+    path: TUS.path,
     operationId: "tusCreate",
     summary:
       "tus creation: starts a resumable video upload of `Upload-Length` bytes. `Upload-Metadata` (tus: `key base64value` pairs, comma-separated) must have `filename` and may have `transcript`. Send the bytes with PATCH; the finished upload is the video with the same id.",
@@ -396,7 +450,7 @@ export const mediaV2Routes = {
   }),
   tusHead: route({
     method: "head",
-    path: "/api/v2/uploads/:id",
+    path: `${TUS.path}/:id` as const,
     operationId: "tusHead",
     summary: "tus: how many bytes of the upload media holds (`Upload-Offset`): resume from there.",
     tags: ["uploads"],
@@ -423,7 +477,7 @@ export const mediaV2Routes = {
   }),
   tusPatch: route({
     method: "patch",
-    path: "/api/v2/uploads/:id",
+    path: `${TUS.path}/:id` as const,
     operationId: "tusPatch",
     summary:
       "tus: appends the body at `Upload-Offset` (which must be the upload's offset: 409 otherwise), streamed to media and kept as it comes; what arrived before a cut is kept (HEAD tells). The last byte makes it a video (`GET /api/v2/videos/{id}`): type sniffed (415 if not a video, and the upload is gone), sha256, `video_uploaded`.",
@@ -435,14 +489,17 @@ export const mediaV2Routes = {
       "upload-offset": byteCount("Where the body starts."),
       "upload-checksum": z
         .string()
-        .regex(/^(sha1|sha256) [A-Za-z0-9+/]{1,98}={0,2}$/, "must be `<sha1|sha256> <base64 digest>`")
+        .regex(
+          new RegExp(`^(${checksumAlgorithms}) [A-Za-z0-9+/]{1,98}={0,2}$`),
+          `must be \`<${checksumAlgorithms}> <base64 digest>\``,
+        )
         .max(200)
         .optional()
         .describe(
           "tus checksum: `sha1 <base64>` or `sha256 <base64>` of this body; a mismatch keeps none of it (460).",
         ),
     }),
-    rawBody: { description: "The next bytes of the upload.", contentTypes: ["application/offset+octet-stream"] },
+    rawBody: { description: "The next bytes of the upload.", contentTypes: [TUS.patchContentType] },
     responses: {
       204: {
         description: "Appended.",
@@ -455,7 +512,9 @@ export const mediaV2Routes = {
       409: e("`Upload-Offset` is not the upload's offset (HEAD tells it), or another PATCH is writing."),
       ...tusVersion,
       413: e("The body goes past `Upload-Length`."),
-      460: e("Checksum mismatch (tus): the body does not match `Upload-Checksum`; none of it was kept."),
+      [TUS.checksumMismatchStatus]: e(
+        "Checksum mismatch (tus): the body does not match `Upload-Checksum`; none of it was kept.",
+      ),
       415: e(
         "Not `application/offset+octet-stream` (a `multipart/form-data` form included); or, at the last byte, not a video.",
       ),
@@ -463,7 +522,7 @@ export const mediaV2Routes = {
   }),
   tusDelete: route({
     method: "delete",
-    path: "/api/v2/uploads/:id",
+    path: `${TUS.path}/:id` as const,
     operationId: "tusDelete",
     summary: "tus termination: abandons the upload and removes its bytes.",
     tags: ["uploads"],

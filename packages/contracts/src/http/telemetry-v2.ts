@@ -24,7 +24,7 @@ import { route } from "./route.ts";
 const tags = ["monitors"];
 const idParams = z.object({ id: MonitorId });
 const noContent = { 204: { description: "Done." } } as const;
-/** Another user's monitor answers exactly as an unknown id (README "Errors": one rule for "not yours"). */
+/** Another user's monitor answers exactly as an unknown id (docs/api.md, "Errors": one rule for "not yours"). */
 const noMonitor = {
   404: { description: "No such monitor, or not yours (the same answer).", schema: ErrorResponse },
 } as const;

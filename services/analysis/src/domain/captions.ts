@@ -1,6 +1,6 @@
+import type { TranscriptSegment } from "@trellis/contracts";
 import { plainCueText } from "@trellis/contracts";
 import webvtt from "webvtt-parser";
-import type { TimedSegment } from "../questions/types.ts";
 
 const parser = new webvtt.WebVTTParser();
 
@@ -56,10 +56,10 @@ export function chooseCaptions(info: CaptionInfo): CaptionChoice | null {
  * timed from the cue where it first appeared; a line that grows word by word in later cues is
  * kept at its longest. Ordinary captions (no repeated lines) come out cue by cue, unchanged.
  */
-export function dedupeRollingCaptions(vtt: string): TimedSegment[] {
+export function dedupeRollingCaptions(vtt: string): TranscriptSegment[] {
   const text = vtt.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const { cues } = parser.parse(text, "metadata");
-  const segments: TimedSegment[] = [];
+  const segments: TranscriptSegment[] = [];
   let previous: string[] = [];
   for (const cue of cues) {
     const start = Math.round(cue.startTime * 1000);

@@ -12,8 +12,8 @@ import type { AnalysisContext } from "../context.ts";
 import { mayAccess, mayAnswer, requireUser } from "../domain/access.ts";
 import { exportQuestions } from "../domain/export.ts";
 import { learnerView } from "../domain/grading.ts";
+import { NO_TRANSCRIPT } from "../errors/no-transcript-error.ts";
 import { stopAnalysis } from "../jobs/stop.ts";
-import { NO_TRANSCRIPT } from "../steps/transcript.ts";
 import { createAndEnqueue } from "./start.ts";
 
 type AnalysisHandlers = Omit<Handlers<typeof analysisJobsCatalog>, "health">;
@@ -27,9 +27,12 @@ async function visible(t: AnalysisContext, actor: Principal, id: string): Promis
   return a;
 }
 
-/** The questions of an analysis that failed for want of a transcript (a URL without captions): 404, as seed 001. */
+/**
+ * The questions of an analysis that failed with `not_found` (no transcript: `NoTranscriptError`,
+ * e.g. a URL without captions): 404 with its message, as seed 001.
+ */
 function withQuestions(a: Analysis): Analysis {
-  if (a.state === "failed" && a.error?.message === NO_TRANSCRIPT) throw new TrellisError("not_found", NO_TRANSCRIPT);
+  if (a.state === "failed" && a.error?.code === "not_found") throw new TrellisError("not_found", a.error.message);
   return a;
 }
 

@@ -15,7 +15,7 @@ import { canonicalUrl, recordAnswer } from "../tracked/handlers.ts";
 import type { TrackedVideosStore } from "../tracked/store.ts";
 
 type Handlers = ServiceParts<typeof analysisCatalog>["handlers"];
-export type AnswerHandlers = Pick<Handlers, "submitAnswer" | "myAnswers" | "updateAnalysis">;
+export type AnswerHandlers = Pick<Handlers, "submitAnswer" | "myAnswers" | "quiz" | "updateAnalysis">;
 
 export interface AnswersDeps {
   store: AnalysesStore;
@@ -105,6 +105,24 @@ export function answerHandlers(d: AnswersDeps): AnswerHandlers {
         answered: items.length,
         correct,
         score: scoreOf(correct, questions.length),
+      };
+    },
+
+    async quiz({ actor, analysisId }) {
+      requireUser(actor);
+      const a = await d.store.get(analysisId);
+      if (!a || !mayAnswer(actor, a)) throw noAnalysis();
+      return {
+        analysisId: a.id,
+        title: a.title,
+        videoId: a.videoId,
+        ...(a.url !== undefined ? { url: a.url } : {}),
+        ...(a.youtubeId !== undefined ? { youtubeId: a.youtubeId } : {}),
+        state: a.state,
+        questionCount: a.questionCount,
+        shared: a.shared,
+        trackedUrl: a.trackedUrl,
+        owner: mayAccess(actor, a.ownerId),
       };
     },
 

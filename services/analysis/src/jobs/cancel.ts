@@ -3,9 +3,9 @@ import { ANALYSIS_CANCEL_BROADCAST, AnalysisCancelBroadcast } from "@trellis/con
 import { decodeJson, encodeJson } from "@trellis/runtime";
 import type { Worker } from "bullmq";
 import type { Logger } from "pino";
+import { CANCELLED } from "../errors/cancelled-error.ts";
 
-/** Abort reasons the processor tells apart. */
-export const CANCELLED = "cancelled";
+/** The abort reason of jobs handed back at shutdown (a cancel's is `CANCELLED`). */
 export const SHUTTING_DOWN = "shutdown";
 
 /** Asks every analysis instance to cancel a job; the one whose worker holds it does. */

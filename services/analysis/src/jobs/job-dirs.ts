@@ -59,6 +59,15 @@ export async function makeJobDir(root: string, analysisId: string): Promise<stri
   return dir;
 }
 
+/** Runs `fn`, then removes the job directory `dir` whatever happened (the one place it is removed). */
+export async function removingJobDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Processes working for a job directory: their working directory is in it (ffmpeg and yt-dlp are
  * started there, and their children inherit it) or their command line names it.

@@ -1,6 +1,7 @@
 import { type Analysis, type AnalysisState, isFinishedState } from "@trellis/contracts";
 import type { AnalysisContext } from "../context.ts";
 import { broadcastCancel } from "./cancel.ts";
+import { finishCancelled } from "./finish.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,19 +18,16 @@ export async function stopAnalysis(
 ): Promise<AnalysisState> {
   await t.store.requestCancel(a.id);
   const job = await t.queue.getJob(a.id);
-  const jobState = job ? await job.getState() : "unknown";
-  if (job && jobState !== "active") {
-    // Waiting or delayed (between retries): removed from the queue; it fails when a worker has it.
-    const removed = await job.remove().then(
-      () => true,
-      () => false,
-    );
-    if (removed && (await t.store.finish(a.id, "cancelled", new Date()))) {
-      t.publish("cancelled", { analysisId: a.id, videoId: a.videoId, at: new Date().toISOString() });
-    }
-  } else if (!job && (await t.store.finish(a.id, "cancelled", new Date()))) {
-    t.publish("cancelled", { analysisId: a.id, videoId: a.videoId, at: new Date().toISOString() });
-  }
+  // No job: nothing will run it. Waiting or delayed (between retries): removed from the queue (it
+  // fails when a worker has it). Active: its holder finishes it (below).
+  const unheld =
+    !job ||
+    ((await job.getState()) !== "active" &&
+      (await job.remove().then(
+        () => true,
+        () => false,
+      )));
+  if (unheld) await finishCancelled(t, { analysisId: a.id, videoId: a.videoId });
   broadcastCancel(t.nc, a.id);
   // The holder kills its children and deletes partial keyframes, then records `cancelled`.
   const until = Date.now() + t.cancelWaitMs;

@@ -1,20 +1,10 @@
-import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  type AnalysisError,
-  AnalysisJobData,
-  type AnalysisJobName,
-  type AnalysisProgress,
-  mediaCatalog,
-  TrellisError,
-} from "@trellis/contracts";
+import { AnalysisJobData, type AnalysisJobName, TrellisError } from "@trellis/contracts";
 import {
   contextFromCarrier,
   type EgressPolicy,
-  inSpan,
   openSpan,
-  request,
   SpanKind,
   tracingEnabled,
   withOpenSpan,
@@ -23,18 +13,19 @@ import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { AnalysisConfig } from "../config.ts";
-import { ProgressThrottle, progressAt } from "../domain/progress.ts";
+import { CancelledError } from "../errors/cancelled-error.ts";
 import type { PublishEvent } from "../events.ts";
-import { FinalError, fromServiceError, type StepContext } from "../steps/context.ts";
-import { deleteKeyframes, extractKeyframes, type FetchVideo } from "../steps/keyframes.ts";
+import type { StepContext } from "../steps/context.ts";
+import { deleteKeyframes } from "../steps/keyframes.ts";
 import type { QuestionGenerator } from "../steps/questions.ts";
-import { saveQuestions } from "../steps/save.ts";
-import { fetchTranscript } from "../steps/transcript.ts";
-import { fetchUrlTranscript, urlVideoFetcher } from "../steps/url-source.ts";
 import type { AnalysesStore } from "../store/analyses.ts";
-import { CANCELLED, SHUTTING_DOWN } from "./cancel.ts";
-import { makeJobDir } from "./job-dirs.ts";
+import { SHUTTING_DOWN } from "./cancel.ts";
+import { type Finished, finishCancelled, finishCompleted, finishFailed } from "./finish.ts";
+import { makeJobDir, removingJobDir } from "./job-dirs.ts";
+import { outcomeOf, type RunState } from "./outcome.ts";
+import { progressReporter } from "./progress-reporter.ts";
 import { JOB_NAME, jobAttributes } from "./queue.ts";
+import { runSteps } from "./run-steps.ts";
 
 export interface ProcessorDeps {
   nc: NatsConnection;
@@ -50,173 +41,107 @@ type AnalysisJob = Job<AnalysisJobData, unknown, AnalysisJobName>;
 
 const never = new AbortController().signal;
 
-/** How a run ended when it did not complete. */
-type Outcome =
-  | { kind: "cancelled" }
-  | { kind: "handed-back" }
-  | { kind: "failed"; error: AnalysisError }
-  | { kind: "retry"; error: AnalysisError };
-
-function outcomeOf(
+/**
+ * A run that threw: partial output goes (keyframes through media; the job directory is gone
+ * already), the outcome is recorded, and BullMQ is told what to do with the job by what is thrown
+ * (`UnrecoverableError`: never again; `WaitingError`: it was moved back to waiting; the original
+ * error: retry with backoff).
+ */
+async function settleFailure(
+  deps: ProcessorDeps,
+  ctx: StepContext,
+  run: RunState,
+  hand: { job: AnalysisJob; token: string | undefined },
   err: unknown,
-  signal: AbortSignal,
-  timeout: AbortSignal,
-  job: AnalysisJob,
-  attempts: number,
-): Outcome {
-  if (signal.aborted) return signal.reason === SHUTTING_DOWN ? { kind: "handed-back" } : { kind: "cancelled" };
-  if (timeout.aborted)
-    return { kind: "failed", error: { code: "deadline_exceeded", message: "the analysis took too long" } };
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof UnrecoverableError) {
-    const code = err instanceof FinalError ? err.code : message === CANCELLED ? "cancelled" : "failed";
-    return { kind: "failed", error: { code, message } };
+): Promise<never> {
+  const { store } = deps;
+  const { log } = ctx;
+  const a: Finished = { analysisId: ctx.job.analysisId, videoId: ctx.job.videoId };
+  const outcome = outcomeOf(err, run);
+  await deleteKeyframes(ctx, (await store.get(a.analysisId))?.keyframeIds ?? []);
+  await store.clearKeyframes(a.analysisId);
+  switch (outcome.kind) {
+    case "cancelled":
+      await finishCancelled(deps, a);
+      log.info("analysis cancelled");
+      throw new CancelledError();
+    case "handed-back":
+      await store.markRetrying(a.analysisId, { code: "unavailable", message: "handed back at shutdown" });
+      if (hand.token) await hand.job.moveToWait(hand.token);
+      log.info("analysis handed back at shutdown");
+      throw new WaitingError();
+    case "retry":
+      await store.markRetrying(a.analysisId, outcome.error);
+      log.warn({ err }, "analysis failed, will retry");
+      throw err;
+    case "failed":
+      await finishFailed(deps, a, outcome.error);
+      log.warn({ error: outcome.error }, "analysis failed");
+      throw new UnrecoverableError(outcome.error.message);
+    default:
+      throw new Error(`unhandled outcome: ${JSON.stringify(outcome satisfies never)}`);
   }
-  const code = err instanceof TrellisError ? err.code : "internal";
-  if (job.attemptsStarted >= attempts) return { kind: "failed", error: { code, message } };
-  return { kind: "retry", error: { code, message } };
 }
 
 /**
  * The BullMQ processor: `(job, token, signal)` (three parameters, so BullMQ passes its signal),
- * combined with the per-job timeout. Every outcome is written to the analysis record; anything
- * but a transient failure throws `UnrecoverableError` so it is never retried.
+ * combined with the per-job timeout. It checks the job may start, runs the steps (`runSteps`) in a
+ * job directory removed before any outcome is recorded (`removingJobDir`), and records the outcome
+ * (`finish*`, `settleFailure`); anything but a transient failure throws `UnrecoverableError` so it
+ * is never retried.
  */
 export function createProcessor(deps: ProcessorDeps) {
-  const { store, publish, config } = deps;
-  const run = async (
+  const { store, config } = deps;
+  const attempt = async (
     job: AnalysisJob,
     token: string | undefined,
     signal: AbortSignal | undefined,
     data: AnalysisJobData,
   ): Promise<{ questionCount: number }> => {
-    const id = data.analysisId;
-    const log = deps.log.child({ analysisId: id, attempt: job.attemptsStarted });
-    const timeout = AbortSignal.timeout(config.JOB_TIMEOUT_MS);
-    const bullSignal = signal ?? never;
-    const aborted = AbortSignal.any([bullSignal, timeout]);
+    const a: Finished = { analysisId: data.analysisId, videoId: data.videoId };
+    const log = deps.log.child({ analysisId: a.analysisId, attempt: job.attemptsStarted });
 
-    const finishCancelled = async () => {
-      if (await store.finish(id, "cancelled", new Date())) {
-        publish("cancelled", { analysisId: id, videoId: data.videoId, at: new Date().toISOString() });
-      }
-    };
-    if (await store.cancelRequested(id)) {
-      await finishCancelled();
-      throw new UnrecoverableError(CANCELLED);
+    if (await store.cancelRequested(a.analysisId)) {
+      await finishCancelled(deps, a);
+      throw new CancelledError();
     }
-    const started = await store.markActive(id, job.attemptsStarted, new Date());
-    if (!started) throw new UnrecoverableError("the analysis is already finished");
+    if (!(await store.markActive(a.analysisId, job.attemptsStarted, new Date()))) {
+      throw new UnrecoverableError("the analysis is already finished");
+    }
 
-    const throttle = new ProgressThrottle(config.PROGRESS_INTERVAL_MS);
-    const report = (progress: AnalysisProgress) => {
-      if (!throttle.shouldEmit(progress, performance.now())) return;
-      publish("progress", { analysisId: id, videoId: data.videoId, progress, at: new Date().toISOString() });
-      Promise.all([job.updateProgress(progress), store.setProgress(id, progress)]).catch((err: unknown) =>
-        log.warn({ err }, "could not record progress"),
-      );
+    const run: RunState = {
+      signal: signal ?? never,
+      timeout: AbortSignal.timeout(config.JOB_TIMEOUT_MS),
+      attemptsStarted: job.attemptsStarted,
+      attempts: config.JOB_ATTEMPTS,
     };
-    const dir = await makeJobDir(config.ANALYSIS_TMP_DIR ?? tmpdir(), id);
+    const report = progressReporter(
+      { job, store, publish: deps.publish, log, intervalMs: config.PROGRESS_INTERVAL_MS },
+      a,
+    );
+    const dir = await makeJobDir(config.ANALYSIS_TMP_DIR ?? tmpdir(), a.analysisId);
     const ctx: StepContext = {
       nc: deps.nc,
       store,
       job: data,
-      signal: aborted,
+      signal: AbortSignal.any([run.signal, run.timeout]),
       dir,
       log,
       config,
       report,
       egress: deps.egress,
     };
-    const checkCancel = async () => {
-      aborted.throwIfAborted();
-      if (await store.cancelRequested(id)) throw new UnrecoverableError(CANCELLED);
-    };
     try {
-      let durationMs: number;
-      let segments: Awaited<ReturnType<typeof fetchTranscript>>;
-      let fetchVideo: FetchVideo | undefined;
-      if (data.url) {
-        // A URL: captions and media from the origin (yt-dlp), not from media.
-        const source = await step("transcript", () => fetchUrlTranscript(ctx, data.url as string));
-        ({ durationMs, segments } = source);
-        fetchVideo = urlVideoFetcher(source.infoFile);
-      } else {
-        ({ durationMs, segments } = await step("transcript", async () => {
-          let video: Awaited<ReturnType<typeof request<typeof mediaCatalog.getVideo>>>;
-          try {
-            video = await request(deps.nc, mediaCatalog.getVideo, { actor: data.actor, videoId: data.videoId });
-          } catch (err) {
-            throw fromServiceError(err, "video");
-          }
-          const duration = video.durationMs ?? 0;
-          return { durationMs: duration, segments: await fetchTranscript(ctx, duration) };
-        }));
-      }
-      await checkCancel();
-      const keyframes = await step("keyframes", () => extractKeyframes(ctx, durationMs, fetchVideo));
-      await checkCancel();
-      report(progressAt("questions", 0));
-      const { generator, questions } = await step("questions", () =>
-        deps.generator.generate(
-          { analysisId: id, videoId: data.videoId, numQuestions: data.numQuestions, segments, keyframes },
-          aborted,
-          log,
-        ),
+      // The directory goes before any outcome is recorded: no one ever sees a finished job's files.
+      const done = await removingJobDir(dir, () => runSteps(ctx, deps.generator));
+      await finishCompleted(deps, a, { questionCount: done.questionCount, generator: done.generator });
+      log.info(
+        { questions: done.questionCount, keyframes: done.keyframes.length, generator: done.generator },
+        "analysis completed",
       );
-      await checkCancel();
-      await step("save", () => saveQuestions(ctx, questions));
-      // Gone before the analysis reads as completed, so no one ever sees a finished job's files.
-      await rm(dir, { recursive: true, force: true });
-      const done = progressAt("done", 1);
-      if (
-        await store.finish(id, "completed", new Date(), { questionCount: questions.length, progress: done, generator })
-      ) {
-        publish("progress", { analysisId: id, videoId: data.videoId, progress: done, at: new Date().toISOString() });
-        publish("completed", {
-          analysisId: id,
-          videoId: data.videoId,
-          questionCount: questions.length,
-          at: new Date().toISOString(),
-        });
-      }
-      log.info({ questions: questions.length, keyframes: keyframes.length, generator }, "analysis completed");
-      return { questionCount: questions.length };
+      return { questionCount: done.questionCount };
     } catch (err) {
-      const outcome = outcomeOf(err, bullSignal, timeout, job, config.JOB_ATTEMPTS);
-      // Partial output goes on every outcome: the temp dir now, keyframes through media.
-      await rm(dir, { recursive: true, force: true });
-      const partial = (await store.get(id))?.keyframeIds ?? [];
-      await deleteKeyframes(ctx, partial);
-      await store.clearKeyframes(id);
-      if (outcome.kind === "cancelled" || (outcome.kind === "failed" && outcome.error.code === "cancelled")) {
-        await finishCancelled();
-        log.info("analysis cancelled");
-        throw new UnrecoverableError(CANCELLED);
-      }
-      if (outcome.kind === "handed-back") {
-        await store.markRetrying(id, { code: "unavailable", message: "handed back at shutdown" });
-        if (token) await job.moveToWait(token);
-        log.info("analysis handed back at shutdown");
-        throw new WaitingError();
-      }
-      if (outcome.kind === "retry") {
-        await store.markRetrying(id, outcome.error);
-        log.warn({ err }, "analysis failed, will retry");
-        throw err;
-      }
-      if (await store.finish(id, "failed", new Date(), { error: outcome.error })) {
-        publish("failed", {
-          analysisId: id,
-          videoId: data.videoId,
-          error: outcome.error,
-          at: new Date().toISOString(),
-        });
-      }
-      log.warn({ error: outcome.error }, "analysis failed");
-      throw new UnrecoverableError(outcome.error.message);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+      return settleFailure(deps, ctx, run, { job, token }, err);
     }
   };
 
@@ -224,8 +149,9 @@ export function createProcessor(deps: ProcessorDeps) {
     const parsed = AnalysisJobData.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid job payload: ${parsed.error.message}`);
     const data = parsed.data;
-    if (!tracingEnabled()) return run(job, token, signal, data);
-    // One consumer span per attempt, in the trace of the request that queued the job.
+    if (!tracingEnabled()) return attempt(job, token, signal, data);
+    // One consumer span per attempt, in the trace of the request that queued the job (its data
+    // carries that context); the steps' spans and calls are its children.
     const span = openSpan(`process ${JOB_NAME}`, {
       kind: SpanKind.CONSUMER,
       parent: contextFromCarrier(data.trace),
@@ -235,22 +161,18 @@ export function createProcessor(deps: ProcessorDeps) {
       },
     });
     try {
-      const result = await withOpenSpan(span, () => run(job, token, signal, data));
+      const result = await withOpenSpan(span, () => attempt(job, token, signal, data));
       span?.end();
       return result;
     } catch (err) {
       // Handed back at shutdown or cancelled: not a failure of the job.
       if (err instanceof WaitingError) span?.end();
-      else if (err instanceof Error && err.message === CANCELLED) span?.end(new TrellisError("cancelled", CANCELLED));
+      else if (err instanceof CancelledError) span?.end(new TrellisError("cancelled", err.message));
       else span?.end(err);
       throw err;
     }
   };
 }
-
-/** A span per step of a job (transcript, keyframes, questions, save), a child of the job's. */
-const step = <T>(name: string, fn: () => Promise<T>): Promise<T> =>
-  inSpan(`analysis step ${name}`, { kind: SpanKind.INTERNAL, attributes: { "trellis.analysis.step": name } }, fn);
 
 /** The worker of this instance. */
 export function startWorker(redis: Redis, deps: ProcessorDeps): Worker<AnalysisJobData, unknown, AnalysisJobName> {

@@ -1,5 +1,6 @@
+import type { TranscriptSegment } from "@trellis/contracts";
 import { nearestKeyframe } from "./offline.ts";
-import { type GenerateInput, ModelQuestions, type Question, type TimedSegment } from "./types.ts";
+import { type GenerateInput, ModelQuestions, type Question } from "./types.ts";
 
 /**
  * The language-model side of question generation, as plain functions: the prompt written from a
@@ -68,7 +69,7 @@ const keyOf = (text: string) => text.toLowerCase().replace(/\s+/g, " ").trim();
 /** Why one question of a model does not fit the transcript, or null when it does. */
 export function transcriptProblem(
   q: Omit<Question, "keyframeId">,
-  segments: readonly TimedSegment[],
+  segments: readonly TranscriptSegment[],
   seenAnswers: ReadonlySet<string>,
 ): string | null {
   if (!segments.some((s) => q.timestampMs >= s.start && q.timestampMs <= s.end)) {

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
+import type { TranscriptSegment } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
 import { findWhole, generateOffline, nearestKeyframe, offlineQuestionGenerator } from "./offline.ts";
 import { parseTimedTranscript, segmentsFromPlainText } from "./transcript-input.ts";
-import { Question, type TimedSegment } from "./types.ts";
+import { Question } from "./types.ts";
 
 const fixture = readFileSync(new URL("./fixtures/hydroponics-lecture.vtt", import.meta.url), "utf8");
 const lecture = parseTimedTranscript(fixture, "vtt");
@@ -10,11 +11,11 @@ const lectureText = lecture.map((s) => s.text).join(" ");
 const normalizeSpaces = (t: string) => t.replace(/\s+/g, " ").trim();
 
 /** The segment whose time range holds the question's timestamp. */
-function segmentOf(segments: readonly TimedSegment[], q: Question): TimedSegment | undefined {
+function segmentOf(segments: readonly TranscriptSegment[], q: Question): TranscriptSegment | undefined {
   return segments.find((s) => s.start <= q.timestampMs && q.timestampMs <= s.end);
 }
 
-function checkQuestions(questions: Question[], segments: readonly TimedSegment[]) {
+function checkQuestions(questions: Question[], segments: readonly TranscriptSegment[]) {
   for (const q of questions) {
     expect(Question.safeParse(q).success, JSON.stringify(q)).toBe(true);
     expect(new Set(q.options).size).toBe(q.options.length);
@@ -147,7 +148,7 @@ describe("offline question generator on other input", () => {
     expect(await generateOffline({ segments: [{ start: 0, end: 1000, text: "   " }], count: 5 })).toEqual([]);
     expect(await generateOffline({ segments: [{ start: 0, end: 900, text: "Hi." }], count: 5 })).toEqual([]);
     expect(await generateOffline({ segments: lecture, count: 0 })).toEqual([]);
-    const short: TimedSegment[] = [
+    const short: TranscriptSegment[] = [
       { start: 0, end: 4000, text: "The nutrient film technique was developed by Allen Cooper in England." },
       {
         start: 4000,

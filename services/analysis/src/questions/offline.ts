@@ -1,6 +1,7 @@
+import type { TranscriptSegment } from "@trellis/contracts";
 import model from "wink-eng-lite-web-model";
 import winkNLP, { type Detail, type ItemEntity, type ItemSentence, type ItsFunction, type WinkMethods } from "wink-nlp";
-import type { GenerateInput, KeyframeRef, Question, QuestionGenerator, TimedSegment } from "./types.ts";
+import type { GenerateInput, Keyframe, Question, QuestionGenerator } from "./types.ts";
 
 /**
  * Offline question generation with wink-nlp and its English model (shipped in an npm package, so
@@ -127,8 +128,8 @@ const numericValue = (text: string): number | undefined => {
 };
 
 /** The keyframe nearest in time (the earlier on a tie), or null without keyframes. */
-export function nearestKeyframe(keyframes: readonly KeyframeRef[] | undefined, atMs: number): string | null {
-  let best: KeyframeRef | undefined;
+export function nearestKeyframe(keyframes: readonly Keyframe[] | undefined, atMs: number): string | null {
+  let best: Keyframe | undefined;
   for (const k of keyframes ?? []) {
     if (
       !best ||
@@ -146,9 +147,9 @@ interface Analysis {
   answers: Answer[];
 }
 
-function analyse(segments: readonly TimedSegment[]): Analysis {
+function analyse(segments: readonly TranscriptSegment[]): Analysis {
   // The segments as one text, remembering where each starts: sentences run across caption cues.
-  const parts: { from: number; to: number; segment: TimedSegment }[] = [];
+  const parts: { from: number; to: number; segment: TranscriptSegment }[] = [];
   let text = "";
   for (const segment of segments) {
     const t = segment.text.replace(/\s+/g, " ").trim();
@@ -385,7 +386,7 @@ function distractorsFor(answer: Answer, sentence: Sentence, pools: ReadonlyMap<A
   return out;
 }
 
-function toQuestion(c: Candidate, distractors: string[], keyframes: readonly KeyframeRef[] | undefined): Question {
+function toQuestion(c: Candidate, distractors: string[], keyframes: readonly Keyframe[] | undefined): Question {
   const { answer, sentence } = c;
   const blanked = `${sentence.text.slice(0, answer.at)}___${sentence.text.slice(answer.at + answer.text.length)}`;
   const multiple = distractors.length >= DISTRACTORS;

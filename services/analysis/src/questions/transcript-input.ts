@@ -1,6 +1,6 @@
+import type { TranscriptSegment } from "@trellis/contracts";
 import { plainCueText } from "@trellis/contracts";
 import webvtt from "webvtt-parser";
-import type { TimedSegment } from "./types.ts";
 
 export type TranscriptFileFormat = "vtt" | "srt" | "text";
 
@@ -25,7 +25,7 @@ export function formatOf(fileName: string, content: string): TranscriptFileForma
  * webvtt-parser could read are kept even when it reports errors elsewhere (media validates
  * transcripts on upload; this side only reads them). Cues without words are dropped.
  */
-export function parseTimedTranscript(content: string, format: "vtt" | "srt"): TimedSegment[] {
+export function parseTimedTranscript(content: string, format: "vtt" | "srt"): TranscriptSegment[] {
   const text = normalize(content);
   const vtt =
     format === "vtt"
@@ -52,7 +52,7 @@ export const DEFAULT_WORDS_PER_MINUTE = 150;
  * word takes the same time, from `durationMs` when the video's length is known, else at
  * {@link DEFAULT_WORDS_PER_MINUTE}.
  */
-export function segmentsFromPlainText(content: string, durationMs?: number): TimedSegment[] {
+export function segmentsFromPlainText(content: string, durationMs?: number): TranscriptSegment[] {
   const paragraphs = normalize(content)
     .split(/\n\s*\n/)
     .map((p) => p.replace(/\s+/g, " ").trim())
@@ -61,7 +61,7 @@ export function segmentsFromPlainText(content: string, durationMs?: number): Tim
   const total = words.reduce((a, b) => a + b, 0);
   if (total === 0) return [];
   const msPerWord = durationMs !== undefined && durationMs > 0 ? durationMs / total : 60_000 / DEFAULT_WORDS_PER_MINUTE;
-  const segments: TimedSegment[] = [];
+  const segments: TranscriptSegment[] = [];
   let done = 0;
   paragraphs.forEach((text, i) => {
     const n = words[i] ?? 0;
@@ -72,7 +72,7 @@ export function segmentsFromPlainText(content: string, durationMs?: number): Tim
 }
 
 /** Any transcript file (WebVTT, SRT or plain text) as timed segments. */
-export function segmentsFromFile(fileName: string, content: string): TimedSegment[] {
+export function segmentsFromFile(fileName: string, content: string): TranscriptSegment[] {
   const format = formatOf(fileName, content);
   return format === "text" ? segmentsFromPlainText(content) : parseTimedTranscript(content, format);
 }

@@ -1,38 +1,36 @@
+import { Question as StoredQuestion, type TranscriptSegment } from "@trellis/contracts";
 import { z } from "zod";
 
-/** A timed piece of transcript, times in ms (the shape of media's `TranscriptSegment`). */
-export interface TimedSegment {
-  start: number;
-  end: number;
-  text: string;
-}
-
-/** A keyframe of the analysed video: its id (in media) and when it was taken. */
-export interface KeyframeRef {
+/** A keyframe of the analysed video: its picture's id (in media) and when it was taken (ms). */
+export interface Keyframe {
   id: string;
   atMs: number;
 }
 
-/** What a question generator is given. */
+/** What a question generator is given: the transcript's timed segments (media's shape) and the keyframes. */
 export interface GenerateInput {
-  segments: readonly TimedSegment[];
-  keyframes?: readonly KeyframeRef[];
+  segments: readonly TranscriptSegment[];
+  keyframes?: readonly Keyframe[];
   /** How many questions are wanted; a generator may return fewer, never more. */
   count: number;
 }
 
-export const QuestionKind = z.enum(["cloze", "multiple_choice"]);
+export const QuestionKind = StoredQuestion.shape.kind;
 export type QuestionKind = z.infer<typeof QuestionKind>;
 
-/** The fields every generator writes; `keyframeId` is added by the generator from the video's keyframes. */
+/**
+ * The fields every generator writes: the contracts' `Question` fields (its ids aside), with no
+ * empty text where a learner reads it. `keyframeId` is added by the generator from the keyframes.
+ */
+const { text, answer, explanation, timestampMs, kind } = StoredQuestion.shape;
 const questionFields = {
-  text: z.string().min(1),
-  options: z.array(z.string().min(1)).min(1),
-  answer: z.string().min(1),
+  text: text.min(1),
+  options: z.array(answer.min(1)).min(1),
+  answer: answer.min(1),
   /** The transcript sentence the question was made from. */
-  explanation: z.string(),
-  timestampMs: z.number().int().nonnegative(),
-  kind: QuestionKind,
+  explanation,
+  timestampMs,
+  kind,
 };
 
 /** Rules a question obeys whoever wrote it (zod cannot express them in the JSON schema). */

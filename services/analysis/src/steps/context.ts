@@ -36,15 +36,3 @@ export function fromServiceError(err: unknown, what: string): Error {
   }
   return err instanceof Error ? err : new Error(String(err));
 }
-
-/**
- * A final failure with a stable code (e.g. `invalid_argument` for a URL the origin refuses,
- * `not_found` for "no transcript available"): never retried, and the code is the analysis's error code.
- */
-export class FinalError extends UnrecoverableError {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}

@@ -8,13 +8,9 @@ import { request, requestStream, requestUpload } from "@trellis/runtime";
 import { UnrecoverableError } from "bullmq";
 import { keyframeTimeMs, progressTimeMs } from "../domain/ffmpeg-progress.ts";
 import { progressAt } from "../domain/progress.ts";
+import type { Keyframe } from "../questions/types.ts";
 import { runInGroup } from "../tools/process-group.ts";
 import { fromServiceError, type StepContext } from "./context.ts";
-
-export interface Keyframe {
-  id: string;
-  timeMs: number;
-}
 
 /** Share of the keyframes stage spent downloading, running ffmpeg, uploading. */
 export const DOWNLOAD = 0.1;
@@ -229,7 +225,7 @@ export async function extractKeyframes(
     const ids = await uploads.finish();
     await ctx.store.setKeyframes(ctx.job.analysisId, ids);
     ctx.report(progressAt("keyframes", 1));
-    return ids.map((id, i) => ({ id, timeMs: keyframeTimeMs(i, ctx.job.keyframeInterval) }));
+    return ids.map((id, i) => ({ id, atMs: keyframeTimeMs(i, ctx.job.keyframeInterval) }));
   } finally {
     watcher.close();
     // On any failure or cancel: no upload may finish after the caller has cleaned up.

@@ -22,7 +22,7 @@ describe("questions step (offline generator)", () => {
   }));
   const keyframes = Array.from({ length: 6 }, (_, i) => ({
     id: `00000000-0000-4000-8000-00000000000${i}`,
-    timeMs: i * 10_000,
+    atMs: i * 10_000,
   }));
 
   it("gives each question an id, the analysis and the video, at most N, answers among the options", async () => {

@@ -3,15 +3,15 @@ import type { Question, TranscriptSegment } from "@trellis/contracts";
 import type { Logger } from "pino";
 import { generateWithFallback } from "../questions/fallback.ts";
 import { offlineQuestionGenerator } from "../questions/offline.ts";
-import type { QuestionGenerator as TranscriptQuestionGenerator } from "../questions/types.ts";
+import type { Keyframe, QuestionGenerator as TranscriptQuestionGenerator } from "../questions/types.ts";
 
-/** What the questions step gets: the transcript's timed segments and the keyframes' times. */
+/** What the questions step gets: the transcript's timed segments and the keyframes. */
 export interface QuestionInput {
   analysisId: string;
   videoId: string;
   numQuestions: number;
   segments: readonly TranscriptSegment[];
-  keyframes: readonly { id: string; timeMs: number }[];
+  keyframes: readonly Keyframe[];
 }
 
 /** The questions step of a job: questions of an analysis, ready to store, and who wrote them. */
@@ -40,7 +40,7 @@ export function questionStep(
         generators,
         {
           segments: input.segments,
-          keyframes: input.keyframes.map((k) => ({ id: k.id, atMs: k.timeMs })),
+          keyframes: input.keyframes,
           count: input.numQuestions,
         },
         signal,

@@ -1,14 +1,12 @@
 import { mediaCatalog, type TranscriptSegment, TrellisError } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
-import { UnrecoverableError } from "bullmq";
 import { progressAt } from "../domain/progress.ts";
+import { NoTranscriptError } from "../errors/no-transcript-error.ts";
 import { fromServiceError, type StepContext } from "./context.ts";
-
-export const NO_TRANSCRIPT = "no transcript available";
 
 /**
  * The video's transcript from media, as timed segments (plain text becomes one segment over the
- * video). None → the job fails for good with "no transcript available".
+ * video). None → the job fails for good (`NoTranscriptError`).
  */
 export async function fetchTranscript(ctx: StepContext, durationMs: number): Promise<TranscriptSegment[]> {
   ctx.report(progressAt("transcript", 0));
@@ -16,13 +14,13 @@ export async function fetchTranscript(ctx: StepContext, durationMs: number): Pro
   try {
     transcript = await request(ctx.nc, mediaCatalog.getTranscript, { actor: ctx.job.actor, videoId: ctx.job.videoId });
   } catch (err) {
-    if (err instanceof TrellisError && err.code === "not_found") throw new UnrecoverableError(NO_TRANSCRIPT);
+    if (err instanceof TrellisError && err.code === "not_found") throw new NoTranscriptError();
     throw fromServiceError(err, "transcript");
   }
   ctx.signal.throwIfAborted();
   const segments =
     transcript.segments.length > 0 ? transcript.segments : [{ start: 0, end: durationMs, text: transcript.text }];
-  if (!segments.some((s) => s.text.trim().length > 0)) throw new UnrecoverableError(NO_TRANSCRIPT);
+  if (!segments.some((s) => s.text.trim().length > 0)) throw new NoTranscriptError();
   ctx.report(progressAt("transcript", 1));
   return segments;
 }

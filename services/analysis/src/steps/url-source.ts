@@ -4,11 +4,12 @@ import type { TranscriptSegment } from "@trellis/contracts";
 import { startEgressProxy } from "@trellis/runtime";
 import { type CaptionInfo, chooseCaptions, dedupeRollingCaptions } from "../domain/captions.ts";
 import { progressAt } from "../domain/progress.ts";
+import { FinalError } from "../errors/final-error.ts";
+import { NoTranscriptError } from "../errors/no-transcript-error.ts";
 import { parseTimedTranscript, segmentsFromFile } from "../questions/transcript-input.ts";
 import { runYtDlp, type YtDlpRun } from "../tools/yt-dlp.ts";
-import { FinalError, type StepContext } from "./context.ts";
+import type { StepContext } from "./context.ts";
 import { DOWNLOAD, type FetchVideo } from "./keyframes.ts";
-import { NO_TRANSCRIPT } from "./transcript.ts";
 
 /** Most bytes of yt-dlp's JSON about one video (YouTube's is a few MiB with every format listed). */
 const MAX_INFO_BYTES = 64 * 1024 * 1024;
@@ -107,7 +108,7 @@ export async function fetchUrlTranscript(ctx: StepContext, url: string): Promise
   ctx.report(progressAt("transcript", 0.4));
 
   const choice = chooseCaptions(info);
-  if (!choice) throw new FinalError("not_found", NO_TRANSCRIPT);
+  if (!choice) throw new NoTranscriptError();
   await runYtDlpEgress(
     ctx,
     [
@@ -127,7 +128,7 @@ export async function fetchUrlTranscript(ctx: StepContext, url: string): Promise
     ytDlp(ctx),
   );
   const name = (await readdir(ctx.dir)).find((n) => n.startsWith("captions."));
-  if (!name) throw new FinalError("not_found", NO_TRANSCRIPT);
+  if (!name) throw new NoTranscriptError();
   const file = join(ctx.dir, name);
   if ((await stat(file)).size > MAX_CAPTION_BYTES)
     throw new FinalError("invalid_argument", "the captions are too large");
@@ -139,7 +140,7 @@ export async function fetchUrlTranscript(ctx: StepContext, url: string): Promise
     : name.endsWith(".srt")
       ? parseTimedTranscript(text, "srt")
       : segmentsFromFile(name, text);
-  if (segments.length === 0) throw new FinalError("not_found", NO_TRANSCRIPT);
+  if (segments.length === 0) throw new NoTranscriptError();
   ctx.signal.throwIfAborted();
   ctx.report(progressAt("transcript", 1));
   const durationMs =

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { TrellisError } from "@trellis/contracts";
 import { classifyYtDlpError } from "../domain/yt-dlp-errors.ts";
-import { FinalError } from "../steps/context.ts";
+import { FinalError } from "../errors/final-error.ts";
 import { OutputTooLargeError, type RunOptions, runInGroup } from "./process-group.ts";
 
 /**

@@ -14,6 +14,10 @@ export class Revocations {
   private readonly listeners = new Set<(sessionIds: string[]) => void>();
   private sub: Subscription | undefined;
   private synced = false;
+  private onSynced: (() => void) | undefined;
+  private readonly syncedOnce = new Promise<void>((resolve) => {
+    this.onSynced = resolve;
+  });
   private stopped = false;
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly nc: NatsConnection;
@@ -29,6 +33,23 @@ export class Revocations {
   /** False until the first rebuild from auth succeeded; until then no access token can be trusted. */
   get ready(): boolean {
     return this.synced;
+  }
+
+  /**
+   * Resolves true once the list is synced, or false after `timeoutMs`: the gateway waits for it
+   * at start so that it does not answer 503 to every access token in its first moments (while
+   * auth is down it starts anyway, and access tokens get 503 until auth answers).
+   */
+  async whenSynced(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.syncedOnce.then(() => true), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   has(sessionId: string): boolean {
@@ -74,6 +95,7 @@ export class Revocations {
         this.add(sessionIds);
         if (!this.synced) this.log.info({ revoked: this.revoked.size }, "revocation list synced");
         this.synced = true;
+        this.onSynced?.();
         return;
       } catch (err) {
         if (attempt % 10 === 0)

@@ -1,6 +1,13 @@
-import { ErrorCode, TrellisError } from "@trellis/contracts";
+import { ErrorCode, ReadOutcome, TrellisError } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
-import { httpStatusFor, toTrellisError } from "./errors.ts";
+import { httpStatusFor, httpStatusForRead, toTrellisError } from "./errors.ts";
+
+describe("httpStatusForRead", () => {
+  it("maps each read outcome media decides to its RFC 9110 status", () => {
+    const expected: Record<ReadOutcome, number> = { full: 200, partial: 206, not_modified: 304, unsatisfiable: 416 };
+    for (const outcome of ReadOutcome.options) expect(httpStatusForRead(outcome), outcome).toBe(expected[outcome]);
+  });
+});
 
 describe("httpStatusFor", () => {
   it("maps every error code to a distinct, sensible status", () => {

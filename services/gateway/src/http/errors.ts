@@ -1,4 +1,4 @@
-import { type ErrorBody, type ErrorCode, isTrellisError, TrellisError } from "@trellis/contracts";
+import { type ErrorBody, type ErrorCode, isTrellisError, type ReadOutcome, TrellisError } from "@trellis/contracts";
 import type { ErrorRequestHandler, Request, Response } from "express";
 
 /** The one place error codes become HTTP statuses. */
@@ -31,6 +31,20 @@ export function httpStatusFor(code: ErrorCode): number {
       return 504;
     case "internal":
       return 500;
+  }
+}
+
+/** The one place a read outcome (media decides it, RFC 9110's rules) becomes an HTTP status. */
+export function httpStatusForRead(outcome: ReadOutcome): 200 | 206 | 304 | 416 {
+  switch (outcome) {
+    case "full":
+      return 200;
+    case "partial":
+      return 206;
+    case "not_modified":
+      return 304;
+    case "unsatisfiable":
+      return 416;
   }
 }
 

@@ -4,6 +4,8 @@ import {
   mediaV2Routes,
   TranscriptText,
   TrellisError,
+  TUS,
+  TusChecksumAlgorithm,
   type TusUpload,
 } from "@trellis/contracts";
 import type { NextFunction, Request, Response, Router } from "express";
@@ -19,23 +21,20 @@ import { declaredSize, requestBody, uploading } from "./upload.ts";
  * contract routes here), keeps upload state in its own config store beside its DataStore, and
  * assumes the DataStore sees the whole upload; media already holds both state and bytes.
  */
-export const TUS_VERSION = "1.0.0";
-export const TUS_EXTENSIONS = "creation,termination,expiration,checksum";
-export const TUS_CHECKSUM_ALGORITHMS = ["sha1", "sha256"] as const;
-export const TUS_PATH = "/api/v2/uploads";
+const H = TUS.headers;
 
 /** Headers a browser's script must be able to read from tus answers (CORS `Access-Control-Expose-Headers`). */
 export const TUS_EXPOSED_HEADERS = [
   "Location",
-  "Upload-Offset",
-  "Upload-Length",
-  "Upload-Metadata",
-  "Upload-Expires",
-  "Tus-Resumable",
-  "Tus-Version",
-  "Tus-Extension",
-  "Tus-Max-Size",
-  "Tus-Checksum-Algorithm",
+  H.uploadOffset,
+  H.uploadLength,
+  H.uploadMetadata,
+  H.uploadExpires,
+  H.resumable,
+  H.version,
+  H.extension,
+  H.maxSize,
+  H.checksumAlgorithm,
 ];
 
 const httpDate = (iso: string) => new Date(iso).toUTCString();
@@ -51,20 +50,23 @@ export function parseUploadMetadata(header: string | undefined): Record<string, 
     const parts = pair.trim().split(" ");
     const [key, value] = parts;
     if (!key || parts.length > 2 || !/^[\x21-\x7e]+$/.test(key)) {
-      throw new TrellisError("invalid_argument", "Upload-Metadata must be comma-separated `key base64value` pairs");
+      throw new TrellisError(
+        "invalid_argument",
+        `${H.uploadMetadata} must be comma-separated \`key base64value\` pairs`,
+      );
     }
-    if (Object.hasOwn(out, key)) throw new TrellisError("invalid_argument", `Upload-Metadata names ${key} twice`);
+    if (Object.hasOwn(out, key)) throw new TrellisError("invalid_argument", `${H.uploadMetadata} names ${key} twice`);
     if (value === undefined || value === "") {
       out[key] = "";
       continue;
     }
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value) || value.length % 4 !== 0) {
-      throw new TrellisError("invalid_argument", `Upload-Metadata ${key} is not base64`);
+      throw new TrellisError("invalid_argument", `${H.uploadMetadata} ${key} is not base64`);
     }
     try {
       out[key] = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(value, "base64"));
     } catch {
-      throw new TrellisError("invalid_argument", `Upload-Metadata ${key} is not UTF-8 text`);
+      throw new TrellisError("invalid_argument", `${H.uploadMetadata} ${key} is not UTF-8 text`);
     }
   }
   return out;
@@ -78,22 +80,20 @@ function byteCount(value: string | undefined, name: string): number {
 }
 
 /** tus checksum: `Upload-Checksum: <algorithm> <base64 digest>`; an algorithm not served → 400. */
-function uploadChecksum(
-  value: string | undefined,
-): { algorithm: (typeof TUS_CHECKSUM_ALGORITHMS)[number]; digest: string } | undefined {
+function uploadChecksum(value: string | undefined): { algorithm: TusChecksumAlgorithm; digest: string } | undefined {
   if (value === undefined) return undefined;
   const [algorithm, digest, ...extra] = value.trim().split(" ");
-  const known = TUS_CHECKSUM_ALGORITHMS.find((a) => a === algorithm);
-  if (!known) {
+  const known = TusChecksumAlgorithm.safeParse(algorithm);
+  if (!known.success) {
     throw new TrellisError(
       "invalid_argument",
-      `Upload-Checksum: the algorithms are ${TUS_CHECKSUM_ALGORITHMS.join(", ")}`,
+      `${H.uploadChecksum}: the algorithms are ${TUS.checksumAlgorithms.join(", ")}`,
     );
   }
   if (!digest || extra.length > 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(digest) || digest.length > 100) {
-    throw new TrellisError("invalid_argument", "Upload-Checksum must be `<algorithm> <base64 digest>`");
+    throw new TrellisError("invalid_argument", `${H.uploadChecksum} must be \`<algorithm> <base64 digest>\``);
   }
-  return { algorithm: known, digest };
+  return { algorithm: known.data, digest };
 }
 
 /**
@@ -101,12 +101,12 @@ function uploadChecksum(
  * OPTIONS must speak 1.0.0 (412 with `Tus-Version` otherwise), before authentication.
  */
 function tusPreamble(req: Request, res: Response, next: NextFunction): void {
-  res.setHeader("Tus-Resumable", TUS_VERSION);
-  if (req.method !== "OPTIONS" && req.get("tus-resumable") !== TUS_VERSION) {
-    res.setHeader("Tus-Version", TUS_VERSION);
+  res.setHeader(H.resumable, TUS.version);
+  if (req.method !== "OPTIONS" && req.get(H.resumable) !== TUS.version) {
+    res.setHeader(H.version, TUS.version);
     if (!req.complete) res.setHeader("Connection", "close");
     res.status(412);
-    const error = new TrellisError("failed_precondition", `Tus-Resumable must be ${TUS_VERSION}`);
+    const error = new TrellisError("failed_precondition", `${H.resumable} must be ${TUS.version}`);
     res.json({ error: error.toBody() });
     return;
   }
@@ -114,45 +114,45 @@ function tusPreamble(req: Request, res: Response, next: NextFunction): void {
 }
 
 function uploadHeaders(u: TusUpload): Record<string, string> {
-  return { "Upload-Offset": String(u.offset), "Upload-Expires": httpDate(u.expiresAt) };
+  return { [H.uploadOffset]: String(u.offset), [H.uploadExpires]: httpDate(u.expiresAt) };
 }
 
 /** The tus routes. Registered before the JSON parser (PATCH bodies are the upload's bytes). */
 export function registerTus(router: Router, mount: Mount): void {
   const r = mediaV2Routes;
-  router.use(TUS_PATH, tusPreamble);
+  router.use(TUS.path, tusPreamble);
 
   mount(router, r.tusOptions, async ({ call }) => {
     const { maxBytes } = await call(mediaCatalog.tusLimits, {});
     return {
       status: 204,
       headers: {
-        "Tus-Version": TUS_VERSION,
-        "Tus-Extension": TUS_EXTENSIONS,
-        "Tus-Max-Size": String(maxBytes),
-        "Tus-Checksum-Algorithm": TUS_CHECKSUM_ALGORITHMS.join(","),
+        [H.version]: TUS.version,
+        [H.extension]: TUS.extensions.join(","),
+        [H.maxSize]: String(maxBytes),
+        [H.checksumAlgorithm]: TUS.checksumAlgorithms.join(","),
       },
     };
   });
 
   mount(router, r.tusCreate, async ({ headers, req, call }) => {
-    if (req.get("upload-defer-length") !== undefined) {
-      throw new TrellisError("invalid_argument", "Upload-Defer-Length is not supported: send Upload-Length");
+    if (req.get(H.uploadDeferLength) !== undefined) {
+      throw new TrellisError("invalid_argument", `${H.uploadDeferLength} is not supported: send ${H.uploadLength}`);
     }
-    const length = byteCount(headers["upload-length"], "Upload-Length");
+    const length = byteCount(headers["upload-length"], H.uploadLength);
     const metadata = parseUploadMetadata(headers["upload-metadata"]);
     const filename = Filename.safeParse(metadata.filename ?? "");
     if (!filename.success) {
       throw new TrellisError(
         "invalid_argument",
-        `Upload-Metadata filename is required: ${filename.error.issues[0]?.message ?? "invalid"}`,
+        `${H.uploadMetadata} filename is required: ${filename.error.issues[0]?.message ?? "invalid"}`,
       );
     }
     let transcript: string | undefined;
     if (metadata.transcript !== undefined) {
       const parsed = TranscriptText.safeParse(metadata.transcript);
       if (!parsed.success)
-        throw new TrellisError("invalid_argument", "Upload-Metadata transcript is empty or too long");
+        throw new TrellisError("invalid_argument", `${H.uploadMetadata} transcript is empty or too long`);
       transcript = parsed.data;
     }
     const upload = await call(mediaCatalog.createTusUpload, {
@@ -164,8 +164,8 @@ export function registerTus(router: Router, mount: Mount): void {
       status: 201,
       body: upload,
       headers: {
-        Location: `${TUS_PATH}/${upload.id}`,
-        "Upload-Expires": httpDate(upload.expiresAt),
+        Location: `${TUS.path}/${upload.id}`,
+        [H.uploadExpires]: httpDate(upload.expiresAt),
       },
     };
   });
@@ -176,8 +176,8 @@ export function registerTus(router: Router, mount: Mount): void {
       status: 200,
       headers: {
         ...uploadHeaders(upload),
-        "Upload-Length": String(upload.length),
-        "Upload-Metadata": `filename ${Buffer.from(upload.filename, "utf8").toString("base64")}`,
+        [H.uploadLength]: String(upload.length),
+        [H.uploadMetadata]: `filename ${Buffer.from(upload.filename, "utf8").toString("base64")}`,
         "Cache-Control": "no-store",
       },
     };
@@ -185,10 +185,10 @@ export function registerTus(router: Router, mount: Mount): void {
 
   mount(router, r.tusPatch, async ({ params, headers, req, res, call }) => {
     const upload = await uploading(req, res, async () => {
-      if (!req.is("application/offset+octet-stream")) {
-        throw new TrellisError("unsupported_media_type", "a tus PATCH body must be application/offset+octet-stream");
+      if (!req.is(TUS.patchContentType)) {
+        throw new TrellisError("unsupported_media_type", `a tus PATCH body must be ${TUS.patchContentType}`);
       }
-      const offset = byteCount(headers["upload-offset"], "Upload-Offset");
+      const offset = byteCount(headers["upload-offset"], H.uploadOffset);
       const checksum = uploadChecksum(headers["upload-checksum"]);
       return call.upload(
         mediaCatalog.appendTusUpload,
@@ -199,14 +199,14 @@ export function registerTus(router: Router, mount: Mount): void {
     if (upload.checksumMismatch) {
       const error = new TrellisError(
         "invalid_argument",
-        "the body does not match Upload-Checksum: none of it was kept",
+        `the body does not match ${H.uploadChecksum}: none of it was kept`,
       );
-      return { status: 460, body: { error: error.toBody() } };
+      return { status: TUS.checksumMismatchStatus, body: { error: error.toBody() } };
     }
     // Finished: it is the video now, and expires no more.
     return {
       status: 204,
-      headers: upload.video ? { "Upload-Offset": String(upload.offset) } : uploadHeaders(upload),
+      headers: upload.video ? { [H.uploadOffset]: String(upload.offset) } : uploadHeaders(upload),
     };
   });
 

@@ -1,91 +1,75 @@
-import { DeliverPolicy, type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   ANALYSIS_EVENTS_STREAM,
   type AnalysisId,
   analysisCatalog,
+  analysisEventKindOf,
   analysisEventsOf,
   analysisV2Routes,
   isFinishedState,
   isTerminalAnalysisEvent,
+  TrellisError,
 } from "@trellis/contracts";
 import type { Request, Response, Router } from "express";
+import type { Authenticator } from "../auth/authenticator.ts";
+import { type JetStreamSse, jetStreamSse, sequenceAfter } from "../http/jetstream-sse.ts";
 import type { Mount } from "../http/mount.ts";
-import { openSse } from "../http/sse.ts";
-
-/** The stream sequence a `Last-Event-ID` names, or 0 (from the start) when it is not one. */
-export function sequenceAfter(lastEventId: string | undefined): number {
-  if (lastEventId === undefined || !/^\d{1,15}$/.test(lastEventId)) return 0;
-  return Number(lastEventId);
-}
+import { lastEventIdOf } from "../http/sse.ts";
 
 /** The last stored event's sequence of an analysis, or 0 when it has none (never published, or expired). */
-async function lastSequenceOf(js: JetStreamClient, analysisId: AnalysisId): Promise<number> {
-  const stream = await js.streams.get(ANALYSIS_EVENTS_STREAM);
-  const last = await stream.getMessage({ last_by_subj: analysisEventsOf(analysisId) });
-  return last?.seq ?? 0;
+async function lastEventSeqOf(sse: JetStreamSse, analysisId: AnalysisId): Promise<number> {
+  try {
+    const stream = await sse.js.streams.get(ANALYSIS_EVENTS_STREAM);
+    const last = await stream.getMessage({ last_by_subj: analysisEventsOf(analysisId) });
+    return last?.seq ?? 0;
+  } catch (err) {
+    throw new TrellisError("unavailable", "the event stream is not available yet", { cause: err });
+  }
 }
 
 /**
- * Streams one analysis's events from JetStream as SSE: an ordered consumer filtered to the
- * analysis's subjects, from the start or after the `Last-Event-ID` sequence. Ends after a terminal
- * event; for an analysis already finished, after its last stored event. A client leaving stops the consumer.
+ * Streams one analysis's events as SSE (the gateway's JetStream bridge), filtered to the analysis's
+ * subjects, from the start or after the `Last-Event-ID` sequence. Ends after a terminal event; for
+ * an analysis already finished, after its last stored event.
  */
 async function streamEvents(
-  js: JetStreamClient,
+  sse: JetStreamSse,
   req: Request,
   res: Response,
   analysisId: AnalysisId,
   finished: boolean,
+  revoked: () => boolean,
 ): Promise<void> {
-  const sse = openSse(req, res);
-  const after = sequenceAfter(sse.lastEventId);
-  try {
-    // A finished analysis has no more events to wait for: stop at its last stored one.
-    const lastSeq = finished ? await lastSequenceOf(js, analysisId) : Number.POSITIVE_INFINITY;
-    if (lastSeq <= after) {
-      sse.close();
-      return;
-    }
-    const consumer = await js.consumers.get(ANALYSIS_EVENTS_STREAM, {
-      filter_subjects: [analysisEventsOf(analysisId)],
-      ...(after > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 } : {}),
-    });
-    const messages = await consumer.consume();
-    sse.onClose(() => void messages.close());
-    try {
-      // The client may have left while the consumer was being made (onClose then never fires).
-      if (sse.closed) return;
-      for await (const m of messages) {
-        const kind = m.subject.slice(m.subject.lastIndexOf(".") + 1);
-        await sse.send({ id: m.seq, event: kind, data: m.string() });
-        if (isTerminalAnalysisEvent(kind) || m.seq >= lastSeq) {
-          sse.close();
-          break;
-        }
-      }
-    } finally {
-      await messages.close();
-      // The server would keep the ephemeral consumer until its inactivity threshold: delete it now.
-      await Promise.resolve()
-        .then(() => consumer.delete())
-        .catch(() => undefined);
-    }
-  } catch (err) {
-    req.log.warn({ err, analysisId }, "analysis event stream failed");
-    sse.close({ event: "error", data: { message: "event stream unavailable" } });
-  }
+  const after = sequenceAfter(lastEventIdOf(req));
+  // A finished analysis has no more events to wait for: stop at its last stored one.
+  const endSeq = finished ? await lastEventSeqOf(sse, analysisId) : undefined;
+  await sse.stream(req, res, {
+    stream: ANALYSIS_EVENTS_STREAM,
+    filter: [analysisEventsOf(analysisId)],
+    startSeq: after + 1,
+    ...(endSeq !== undefined ? { endSeq } : {}),
+    eventOf: analysisEventKindOf,
+    stopWhen: ({ event }) => isTerminalAnalysisEvent(event),
+    revoked,
+    label: "event stream",
+    consumerPrefix: "analysis",
+  });
 }
 
 /** Analyses of videos. Authorization is decided by the analysis service (and media), from `actor`. */
-export function registerAnalysisV2(router: Router, mount: Mount, deps: { nc: NatsConnection }): void {
+export function registerAnalysisV2(
+  router: Router,
+  mount: Mount,
+  deps: { nc: NatsConnection; authenticator: Pick<Authenticator, "isRevoked"> },
+): void {
   const r = analysisV2Routes;
-  const js = jetstream(deps.nc);
+  const sse = jetStreamSse(deps.nc);
 
-  mount(router, r.analysisEvents, async ({ params, req, res, call }) => {
+  mount(router, r.analysisEvents, async ({ params, principal, req, res, call }) => {
     // The get endpoint decides who may see it (404 for anyone else), before the stream opens.
     const analysis = await call(analysisCatalog.get, { analysisId: params.id });
-    await streamEvents(js, req, res, analysis.id, isFinishedState(analysis.state));
+    const revoked = () => deps.authenticator.isRevoked(principal.sessionId);
+    await streamEvents(sse, req, res, analysis.id, isFinishedState(analysis.state), revoked);
     return undefined;
   });
 

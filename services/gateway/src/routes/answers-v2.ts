@@ -11,6 +11,11 @@ export function registerAnswersV2(router: Router, mount: Mount): void {
     body: await call(analysisCatalog.submitAnswer, { questionId: params.id, answer: body.answer }),
   }));
 
+  mount(router, r.quiz, async ({ params, call }) => ({
+    status: 200,
+    body: await call(analysisCatalog.quiz, { analysisId: params.id }),
+  }));
+
   mount(router, r.myAnswers, async ({ params, call }) => ({
     status: 200,
     body: await call(analysisCatalog.myAnswers, { analysisId: params.id }),

@@ -1,4 +1,5 @@
 import {
+  analysisCatalog,
   type ContentMeta,
   Filename,
   invalidArgument,
@@ -13,7 +14,7 @@ import {
 import type { IncomingStream } from "@trellis/runtime";
 import type { Request, Response, Router } from "express";
 import { z } from "zod";
-import { toTrellisError } from "../http/errors.ts";
+import { httpStatusForRead, toTrellisError } from "../http/errors.ts";
 import type { Caller, Mount } from "../http/mount.ts";
 import { readMultipart } from "../http/multipart.ts";
 import { sendStream } from "../http/stream.ts";
@@ -54,8 +55,9 @@ function contentHeaders(meta: ContentMeta): Record<string, string> {
 }
 
 /**
- * Answers a read as media decided it: 304 and 416 without a body (the stream is empty), 200/206
- * with exactly `Content-Length` bytes streamed at the client's pace.
+ * Answers a read as media decided it (its `outcome`, as `httpStatusForRead` maps it): 304 and 416
+ * without a body (the stream is empty), 200/206 with exactly `Content-Length` bytes streamed at
+ * the client's pace.
  */
 async function answerRead(
   req: Request,
@@ -67,20 +69,21 @@ async function answerRead(
   { status: 304; headers: Record<string, string> } | { status: 416; headers: Record<string, string> } | undefined
 > {
   const { meta } = stream;
+  const status = httpStatusForRead(meta.outcome);
   const headers = { ...contentHeaders(meta), ...(ranges ? { "Accept-Ranges": "bytes" } : {}), ...extra };
-  if (meta.status === 304 || meta.status === 416) {
+  if (status === 304 || status === 416) {
     for await (const _ of stream.chunks); // up to the end marker: there are no bytes
-    if (meta.status === 304) return { status: 304, headers };
+    if (status === 304) return { status: 304, headers };
     return { status: 416, headers: { ...headers, "Content-Range": `bytes */${meta.size}` } };
   }
   const length = meta.range ? meta.range.end - meta.range.start + 1 : 0;
   await sendStream(req, res, stream, {
-    status: meta.status,
+    status,
     contentType: meta.contentType,
     headers: {
       ...headers,
       "Content-Length": String(length),
-      ...(meta.status === 206 && meta.range
+      ...(status === 206 && meta.range
         ? { "Content-Range": `bytes ${meta.range.start}-${meta.range.end}/${meta.size}` }
         : {}),
     },
@@ -278,6 +281,35 @@ export function registerMediaV2(router: Router, mount: Mount): void {
 
   mount(router, r.videoContent, async (input) => {
     const { answer, size } = await readVideo(input);
+    if (answer?.status !== 416) return answer;
+    const error = new TrellisError("invalid_argument", `range not satisfiable: the video has ${size} bytes`);
+    return { status: 416, headers: answer.headers, body: { error: error.toBody() } };
+  });
+
+  /**
+   * A learner's read of an analysis's video: the analysis service names the video (and refuses who
+   * may not answer it), media checks the same with it before sending a byte. No owner or filename
+   * headers: they are the owner's business.
+   */
+  type QuizReadInput = Omit<ReadInput, "params"> & { params: { id: string } };
+  const readQuizVideo = async ({ params, headers, req, res, call }: QuizReadInput) => {
+    const quiz = await call(analysisCatalog.quiz, { analysisId: params.id });
+    if (quiz.url !== undefined) throw new TrellisError("not_found", "a URL analysis has no stored video");
+    const stream = await call.stream(mediaCatalog.readVideo, {
+      videoId: quiz.videoId,
+      analysisId: quiz.analysisId,
+      headOnly: req.method === "HEAD",
+      ...(headers.range !== undefined ? { range: headers.range } : {}),
+      ...(headers["if-range"] !== undefined ? { ifRange: headers["if-range"] } : {}),
+      ...(headers["if-none-match"] !== undefined ? { ifNoneMatch: headers["if-none-match"] } : {}),
+    });
+    return { answer: await answerRead(req, res, stream, {}, true), size: stream.meta.size };
+  };
+
+  mount(router, r.headQuizVideo, async (input) => (await readQuizVideo(input)).answer);
+
+  mount(router, r.quizVideo, async (input) => {
+    const { answer, size } = await readQuizVideo(input);
     if (answer?.status !== 416) return answer;
     const error = new TrellisError("invalid_argument", `range not satisfiable: the video has ${size} bytes`);
     return { status: 416, headers: answer.headers, body: { error: error.toBody() } };

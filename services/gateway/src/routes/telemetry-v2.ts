@@ -1,4 +1,3 @@
-import { errors } from "@nats-io/transport-node";
 import {
   type ColumnSeries,
   CSV_COLUMNS,
@@ -12,6 +11,7 @@ import {
   telemetryCatalog,
   telemetryV2Routes,
 } from "@trellis/contracts";
+import { isMaxPayloadExceeded } from "@trellis/runtime";
 import type { Router } from "express";
 import type { Mount } from "../http/mount.ts";
 import { write } from "../http/stream.ts";
@@ -20,11 +20,11 @@ import { readText, uploading } from "../http/upload.ts";
 const DAY_MS = 86_400_000;
 
 /**
- * A request larger than the NATS server's `max_payload` fails inside the client before it is
- * sent; it is the caller's payload that is too large, not a server bug.
+ * A request larger than the NATS server's `max_payload` is refused by the client before it is
+ * sent (`MaxPayloadExceededError`); it is the caller's payload that is too large, not a server bug.
  */
 export function natsPayloadTooLarge(err: unknown): unknown {
-  if (err instanceof errors.InvalidArgumentError && err.message.includes("max_payload")) {
+  if (isMaxPayloadExceeded(err)) {
     return new TrellisError("payload_too_large", "the reading is too large to forward", { cause: err });
   }
   return err;

@@ -1,3 +1,4 @@
+import type { ReadOutcome } from "@trellis/contracts";
 import parseRange from "range-parser";
 
 /** What is known of stored content when a read is decided. */
@@ -14,11 +15,11 @@ export interface ReadRequest {
   ifNoneMatch?: string | undefined;
 }
 
+/** A read outcome (the contracts' `ReadOutcome`) and the bytes that follow, inclusive. */
 export type ReadDecision =
-  | { status: 200; range: { start: number; end: number } | null }
-  | { status: 206; range: { start: number; end: number } }
-  | { status: 304; range: null }
-  | { status: 416; range: null };
+  | { outcome: Extract<ReadOutcome, "full">; range: { start: number; end: number } | null }
+  | { outcome: Extract<ReadOutcome, "partial">; range: { start: number; end: number } }
+  | { outcome: Extract<ReadOutcome, "not_modified" | "unsatisfiable">; range: null };
 
 /** The entity tags of an If-None-Match / If-Range value (`*` stays `*`). */
 export function entityTags(header: string): string[] {
@@ -34,26 +35,27 @@ function noneMatchHits(header: string, etag: string): boolean {
 }
 
 /**
- * Decides a read (RFC 9110): If-None-Match first (a current copy → 304, no bytes); then Range,
- * honoured only for one satisfiable byte range, and only when If-Range (if any) is this exact
- * strong ETag (a date or another tag → the whole content, 200). Several ranges are answered with
- * the whole content (200), which RFC 9110 allows and every player handles; an unsatisfiable range
- * is 416. Empty content has no satisfiable range. A malformed Range header is ignored, as the RFC
- * says.
+ * Decides a read (RFC 9110): If-None-Match first (a current copy → `not_modified`, no bytes); then
+ * Range, honoured (`partial`) only for one satisfiable byte range, and only when If-Range (if any)
+ * is this exact strong ETag (a date or another tag → the whole content, `full`). Several ranges
+ * are answered with the whole content, which RFC 9110 allows and every player handles; an
+ * unsatisfiable range is `unsatisfiable`. Empty content has no satisfiable range. A malformed
+ * Range header is ignored, as the RFC says.
  */
 export function decideRead(content: StoredContent, request: ReadRequest): ReadDecision {
   const whole = content.size === 0 ? null : { start: 0, end: content.size - 1 };
   if (request.ifNoneMatch !== undefined && noneMatchHits(request.ifNoneMatch, content.etag)) {
-    return { status: 304, range: null };
+    return { outcome: "not_modified", range: null };
   }
-  if (request.range === undefined) return { status: 200, range: whole };
-  if (request.ifRange !== undefined && request.ifRange.trim() !== content.etag) return { status: 200, range: whole };
+  if (request.range === undefined) return { outcome: "full", range: whole };
+  if (request.ifRange !== undefined && request.ifRange.trim() !== content.etag)
+    return { outcome: "full", range: whole };
 
   const parsed = parseRange(content.size, request.range, { combine: true });
-  if (parsed === -2) return { status: 200, range: whole }; // malformed: ignored
-  if (parsed === -1) return { status: 416, range: null };
-  if (parsed.type !== "bytes" || parsed.length !== 1) return { status: 200, range: whole };
+  if (parsed === -2) return { outcome: "full", range: whole }; // malformed: ignored
+  if (parsed === -1) return { outcome: "unsatisfiable", range: null };
+  if (parsed.type !== "bytes" || parsed.length !== 1) return { outcome: "full", range: whole };
   const [only] = parsed;
-  if (!only) return { status: 200, range: whole };
-  return { status: 206, range: { start: only.start, end: only.end } };
+  if (!only) return { outcome: "full", range: whole };
+  return { outcome: "partial", range: { start: only.start, end: only.end } };
 }

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AUTH_EVENTS_STREAM, authEvents, mediaEvents } from "@trellis/contracts";
-import { consume, type DurableConsumer, type EventPublisher } from "@trellis/runtime";
+import { consume, type DurableConsumer, type EventPublisher, RETRY_POLICIES } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { PicturesStore } from "../store/pictures.ts";
 import type { TusStore } from "../store/tus.ts";
@@ -40,7 +40,7 @@ export function startUserDeletedCascade({
     stream: AUTH_EVENTS_STREAM,
     consumer: USER_DELETED_CONSUMER,
     schema: authEvents.userDeleted.schema,
-    retry: { delayMs: 5_000, maxDelayMs: 60_000 },
+    retry: RETRY_POLICIES.userDeleted,
     ...(replicas ? { replicas } : {}),
     log,
     handler: async ({ userId }, ctx) => {

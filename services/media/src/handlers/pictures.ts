@@ -126,10 +126,10 @@ export function pictureHandlers(t: MediaContext): PictureHandlers {
       const etag = etagOf(doc.metadata.sha256);
       // Pictures are small: no Range (a Range header is ignored, as RFC 9110 allows).
       const decision = decideRead({ size: doc.length, etag }, { ifNoneMatch });
-      const range = decision.status === 200 ? decision.range : null;
+      const range = decision.outcome === "full" ? decision.range : null;
       return {
         meta: {
-          status: decision.status,
+          outcome: decision.outcome,
           contentType: doc.metadata.type,
           size: doc.length,
           range,

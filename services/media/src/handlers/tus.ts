@@ -12,6 +12,7 @@ import { CHUNK_BYTES } from "../store/gridfs.ts";
 import { LOCK_MS, type TusDoc, tusView } from "../store/tus.ts";
 import { type VideoMeta, videoView } from "../store/videos.ts";
 import { notFound, tooLarge } from "./common.ts";
+import { withLease } from "./tus-lease.ts";
 import type { MediaHandlers } from "./types.ts";
 
 type TusHandlers = Pick<
@@ -58,7 +59,7 @@ export function tusHandlers(t: MediaContext): TusHandlers {
     }
   };
 
-  const finalize = async (doc: TusDoc, lock: string, ctx: { log: MediaContext["log"] }) => {
+  const finalize = async (doc: TusDoc, ctx: { log: MediaContext["log"] }) => {
     const id = doc._id;
     const probe =
       t.config.FFPROBE_PATH !== "off"
@@ -88,10 +89,8 @@ export function tusHandlers(t: MediaContext): TusHandlers {
       if (err instanceof TrellisError && err.code === "unsupported_media_type") {
         await tus.remove(id);
         ctx.log.info({ uploadId: id, reason: err.message }, "tus upload refused at its end");
-      } else {
-        // Kept (at its full offset): a PATCH of no bytes at that offset finishes it again.
-        await tus.release(id, lock).catch(() => {});
       }
+      // Otherwise kept (at its full offset, its lease released): a PATCH of no bytes at that offset finishes it again.
       throw err;
     }
     const meta: VideoMeta = {
@@ -156,72 +155,44 @@ export function tusHandlers(t: MediaContext): TusHandlers {
 
     async appendTusUpload({ actor, uploadId, offset, declaredSize, checksum }, ctx) {
       const user = requireUser(actor);
-      let claimed = await tus.claim(uploadId);
-      const until = waitUntil(ctx.deadline);
-      while (!claimed) {
-        await visible(user, uploadId);
-        if (Date.now() > until) throw new TrellisError("conflict", "another PATCH is writing to this upload");
-        await sleep(50);
-        claimed = await tus.claim(uploadId);
-      }
-      const { doc, lock } = claimed;
-      if (!mayAccess(user, doc.ownerId)) {
-        await tus.release(uploadId, lock);
-        throw gone();
-      }
-      if (offset !== doc.offset) {
-        await tus.release(uploadId, lock);
-        throw new TrellisError("conflict", `the upload is at offset ${doc.offset}, not ${offset}`);
-      }
-      if (declaredSize !== undefined && offset + declaredSize > doc.length) {
-        await tus.release(uploadId, lock);
-        throw new TrellisError(
-          "payload_too_large",
-          `the body would take the upload past its Upload-Length (${doc.length} bytes)`,
-        );
-      }
-
-      let n = Math.floor(doc.offset / CHUNK_BYTES);
-      let tail = Buffer.from(doc.tail.buffer);
-      let received = doc.offset;
-      /** The writer no longer holds the upload: terminated or swept (its chunks go), or its lease lapsed. */
-      const lost = async (): Promise<never> => {
-        if (await tus.docs.countDocuments({ _id: uploadId }, { limit: 1 })) {
-          throw new TrellisError("conflict", "this PATCH was too slow and lost the upload to another");
+      const waiting = { until: waitUntil(ctx.deadline), check: () => visible(user, uploadId), log: ctx.log };
+      return withLease(tus, uploadId, waiting, async (lease) => {
+        const { doc } = lease;
+        if (!mayAccess(user, doc.ownerId)) throw gone();
+        if (offset !== doc.offset) {
+          throw new TrellisError("conflict", `the upload is at offset ${doc.offset}, not ${offset}`);
         }
-        await tus.remove(uploadId);
-        throw gone();
-      };
-      let renewedAt = Date.now();
-      // The lease is renewed on a timer, whatever the client's pace and through the finalization
-      // (reading the whole upload back can take longer than the lease); a lost lease is noticed
-      // by the next save.
-      const keepLease = setInterval(() => {
-        if (Date.now() - renewedAt < LOCK_MS / 4) return;
-        tus.renew(uploadId, lock).then(
-          (held) => {
-            if (held) renewedAt = Date.now();
-          },
-          () => undefined,
-        );
-      }, LOCK_MS / 8);
-      try {
+        if (declaredSize !== undefined && offset + declaredSize > doc.length) {
+          throw new TrellisError(
+            "payload_too_large",
+            `the body would take the upload past its Upload-Length (${doc.length} bytes)`,
+          );
+        }
+
+        let n = Math.floor(doc.offset / CHUNK_BYTES);
+        let tail = Buffer.from(doc.tail.buffer);
+        let received = doc.offset;
+        /** The writer no longer holds the upload: terminated or swept (its chunks go), or its lease lapsed. */
+        const lost = async (): Promise<never> => {
+          if (await tus.docs.countDocuments({ _id: uploadId }, { limit: 1 })) {
+            throw new TrellisError("conflict", "this PATCH was too slow and lost the upload to another");
+          }
+          await tus.remove(uploadId);
+          throw gone();
+        };
+        const renew = async () => {
+          if (!(await lease.renew())) await lost();
+        };
         /** Records full chunks written so far and `keep`, the bytes after them. */
         const save = async (keep: Buffer) => {
           const expiresAt = expiry();
-          if (!(await tus.progress(uploadId, lock, n * CHUNK_BYTES + keep.length, keep, expiresAt))) await lost();
-          renewedAt = Date.now();
+          if (!(await lease.record(n * CHUNK_BYTES + keep.length, keep, expiresAt))) await lost();
           return expiresAt;
         };
         // With a checksum nothing of the body counts until it is verified: the record is not moved
         // on (full chunks written meanwhile are rewritten by the next PATCH), only the lease renewed.
         const digest = checksum ? createHash(checksum.algorithm) : undefined;
-        const mark = digest
-          ? async () => {
-              if (!(await tus.renew(uploadId, lock))) await lost();
-              renewedAt = Date.now();
-            }
-          : () => save(Buffer.alloc(0));
+        const mark = digest ? renew : () => save(Buffer.alloc(0));
         try {
           for await (const chunk of ctx.upload) {
             if (received + chunk.length > doc.length) {
@@ -233,10 +204,7 @@ export function tusHandlers(t: MediaContext): TusHandlers {
             received += chunk.length;
             digest?.update(chunk);
             // A slow client: the lease is kept between chunks too.
-            if (Date.now() - renewedAt > LOCK_MS / 3) {
-              if (!(await tus.renew(uploadId, lock))) await lost();
-              renewedAt = Date.now();
-            }
+            if (lease.sinceRenewedMs() > LOCK_MS / 3) await renew();
             tail = tail.length === 0 ? Buffer.from(chunk) : Buffer.concat([tail, chunk]);
             while (tail.length >= CHUNK_BYTES) {
               await tus.putChunk(uploadId, n, tail.subarray(0, CHUNK_BYTES));
@@ -249,21 +217,19 @@ export function tusHandlers(t: MediaContext): TusHandlers {
         } catch (err) {
           // Cut off (or refused) mid-body: keep what arrived, as tus resumes from there (unless it
           // came with a checksum, which can no longer be verified).
-          await (digest ? Promise.resolve() : save(tail).then(() => undefined))
-            .then(() => tus.release(uploadId, lock))
-            .catch((cause) => ctx.log.warn({ err: cause, uploadId }, "saving a cut PATCH failed"));
+          if (!digest) {
+            await save(tail).catch((cause) => ctx.log.warn({ err: cause, uploadId }, "saving a cut PATCH failed"));
+          }
           ctx.log.info({ uploadId, offset: received, reason: (err as Error).message }, "tus PATCH ended early");
           throw err;
         }
 
         if (digest && checksum && digest.digest("base64") !== checksum.digest) {
-          await tus.release(uploadId, lock);
           ctx.log.info({ uploadId, offset: doc.offset }, "tus PATCH refused: checksum mismatch");
           return { ...tusView(doc), video: null, checksumMismatch: true };
         }
         if (received < doc.length) {
           const expiresAt = await save(tail);
-          await tus.release(uploadId, lock);
           return {
             ...tusView(doc),
             offset: received,
@@ -276,12 +242,10 @@ export function tusHandlers(t: MediaContext): TusHandlers {
         if (tail.length > 0) {
           await tus.putChunk(uploadId, n, tail);
         }
-        if (!(await tus.progress(uploadId, lock, doc.length, Buffer.alloc(0), expiry()))) await lost();
-        const video = await finalize(doc, lock, ctx);
+        if (!(await lease.record(doc.length, Buffer.alloc(0), expiry()))) await lost();
+        const video = await finalize(doc, ctx);
         return { ...tusView(doc), offset: doc.length, video, checksumMismatch: false };
-      } finally {
-        clearInterval(keepLease);
-      }
+      });
     },
 
     async deleteTusUpload({ actor, uploadId }, ctx) {

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
-import { TrellisError } from "@trellis/contracts";
+import { analysisCatalog, TrellisError } from "@trellis/contracts";
+import { request } from "@trellis/runtime";
 import type { MediaContext } from "../context.ts";
-import { actingFor } from "../domain/authorization.ts";
+import { actingFor, mayAccess, requireUser } from "../domain/authorization.ts";
 import { decodeCursor, pageOf } from "../domain/cursor.ts";
 import { UNKNOWN_PROBE } from "../domain/probe-summary.ts";
 import { checkQuota } from "../domain/quota.ts";
@@ -11,7 +12,7 @@ import { parseTranscript, recogniseFormat, toWebVtt } from "../domain/transcript
 import type { PreparedEvent } from "../events/outbox.ts";
 import { StreamingProbe } from "../probe/ffprobe.ts";
 import { type VideoMeta, videoView } from "../store/videos.ts";
-import { accessible, readHead, remaining, requireExistingUser, tooLarge } from "./common.ts";
+import { accessible, notFound, readHead, remaining, requireExistingUser, tooLarge } from "./common.ts";
 import type { MediaHandlers } from "./types.ts";
 
 type VideoHandlers = Pick<
@@ -32,6 +33,31 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       (d) => d.metadata.ownerId,
       "video",
     );
+
+  /**
+   * A video read by a learner of an analysis: the analysis service decides who may answer it (it
+   * owns sharing), and it must be of this very video; otherwise `not_found`, as for anyone else.
+   */
+  const findForLearner = async (
+    videoId: string,
+    analysisId: string,
+    actor: Parameters<typeof accessible>[0],
+    ctx: { requestId: string },
+  ) => {
+    const user = requireUser(actor);
+    const doc = await videos.find(videoId);
+    if (doc === null) throw notFound("video");
+    if (mayAccess(user, doc.metadata.ownerId)) return { doc, user };
+    let quiz: { videoId: string; url?: string | undefined };
+    try {
+      quiz = await request(t.nc, analysisCatalog.quiz, { actor, analysisId }, { requestId: ctx.requestId });
+    } catch (err) {
+      if (err instanceof TrellisError && err.code === "not_found") throw notFound("video");
+      throw err;
+    }
+    if (quiz.videoId !== videoId || quiz.url !== undefined) throw notFound("video");
+    return { doc, user };
+  };
 
   return {
     /**
@@ -132,13 +158,14 @@ export function videoHandlers(t: MediaContext): VideoHandlers {
       return { ...videoView(doc), transcript: doc.metadata.transcript };
     },
 
-    async readVideo({ actor, videoId, range, ifRange, ifNoneMatch, headOnly }) {
-      const { doc } = await find(videoId, actor);
+    async readVideo({ actor, videoId, analysisId, range, ifRange, ifNoneMatch, headOnly }, ctx) {
+      const { doc } =
+        analysisId === undefined ? await find(videoId, actor) : await findForLearner(videoId, analysisId, actor, ctx);
       const etag = `"${doc.metadata.sha256}"`;
       const decision = decideRead({ size: doc.length, etag }, { range, ifRange, ifNoneMatch });
       return {
         meta: {
-          status: decision.status,
+          outcome: decision.outcome,
           contentType: doc.metadata.type,
           size: doc.length,
           range: decision.range,

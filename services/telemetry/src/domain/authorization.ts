@@ -1,7 +1,7 @@
 import { type Principal, TrellisError, type UserPrincipal } from "@trellis/contracts";
 
 /**
- * "Not yours" on `/api/v2` (the platform's one rule, README "Errors"): a resource the caller may
+ * "Not yours" on `/api/v2` (the platform's one rule, docs/api.md "Errors"): a resource the caller may
  * not see answers `not_found`, exactly as one that does not exist, so ids cannot be probed;
  * `forbidden` only where the caller's kind or role lacks the permission whatever the id (a monitor
  * token on a user route, a non-admin on an admin route). `/api/v1` keeps seed 002's table, where

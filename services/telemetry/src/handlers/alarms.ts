@@ -10,7 +10,13 @@ import {
   TrellisError,
   type UserPrincipal,
 } from "@trellis/contracts";
-import { type EgressPolicy, EgressRefusedError, encodeJson, request, type ServiceParts } from "@trellis/runtime";
+import {
+  type EgressPolicy,
+  EgressRefusedError,
+  type NoticePublisher,
+  request,
+  type ServiceParts,
+} from "@trellis/runtime";
 import { forbidden, isAdmin, requireUser } from "../domain/authorization.ts";
 import type { AlarmEvaluator } from "../ingest/alarm-evaluator.ts";
 import type { AlarmNotifier } from "../ingest/alarm-notifier.ts";
@@ -23,6 +29,7 @@ export type AlarmHandlers = ServiceParts<typeof alarmsCatalog>["handlers"];
 
 export interface AlarmHandlersDeps {
   nc: NatsConnection;
+  notices: NoticePublisher;
   monitors: MonitorsStore;
   rules: AlarmRulesStore;
   alarms: AlarmsStore;
@@ -85,7 +92,7 @@ export function alarmHandlers(d: AlarmHandlersDeps): AlarmHandlers {
   /** Tells every instance (this one included) that a monitor's rules changed. */
   const rulesChanged = (monitorId: string) => {
     d.evaluator.invalidate(monitorId);
-    d.nc.publish(alarmRulesChanged.subject, encodeJson(alarmRulesChanged.schema.parse({ monitorId })));
+    d.notices.publish(alarmRulesChanged, { monitorId });
   };
 
   return {

@@ -15,7 +15,7 @@ import type { MonitorsStore } from "../store/monitors.ts";
 import { monitorNotFound } from "./access.ts";
 import { commandView } from "./command-view.ts";
 
-type CommandHandlers = ServiceParts<typeof commandsCatalog>["handlers"];
+export type CommandHandlers = ServiceParts<typeof commandsCatalog>["handlers"];
 
 export interface CommandsDeps {
   monitors: MonitorsStore;

@@ -3,9 +3,11 @@ import { monitorNotFound, readableMonitor } from "./access.ts";
 import { monitorView } from "./monitor-view.ts";
 import type { TelemetryHandlers } from "./types.ts";
 
-type PresenceHandlers = Pick<TelemetryHandlers, "updateMonitorSettings">;
+export type PresenceHandlers = Pick<TelemetryHandlers, "updateMonitorSettings">;
 
-export function presenceHandlers(t: TelemetryContext): PresenceHandlers {
+export function presenceHandlers(
+  t: Pick<TelemetryContext, "monitors" | "presence" | "offlineAfterSeconds">,
+): PresenceHandlers {
   return {
     /** The owner or an admin (as for reading the monitor: another user's monitor is `not_found`, as an unknown one). */
     async updateMonitorSettings({ actor, monitorId, change }) {

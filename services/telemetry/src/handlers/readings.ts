@@ -1,7 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { errors } from "@nats-io/transport-node";
 import { deviceSubjects, TrellisError } from "@trellis/contracts";
-import { encodeJson, traceHeaders, withJsRetry } from "@trellis/runtime";
+import {
+  assertFitsMaxPayload,
+  encodeJson,
+  isMaxPayloadExceeded,
+  jsPublishHeaders,
+  traceHeaders,
+  withJsRetry,
+} from "@trellis/runtime";
 import type { TelemetryContext } from "../context.ts";
 import { requireWriter } from "../domain/authorization.ts";
 import { combineMinutes, planSeries } from "../domain/rollup.ts";
@@ -36,12 +42,13 @@ export function readingHandlers(t: TelemetryContext): ReadingHandlers {
         const bytes = encodeJson(reading);
         // With tracing on, the ingest round that stores it links back to this request's trace.
         const headers = traceHeaders();
+        assertFitsMaxPayload(t.nc.info?.max_payload, bytes, jsPublishHeaders(msgID, headers));
         const options = headers ? { msgID, headers } : { msgID };
         ack = await withJsRetry(() => t.js.publish(deviceSubjects.readings(monitorId), bytes, options), {
           deadlineMs: Math.max(0, (deadline - Date.now()) / 2),
         });
       } catch (err) {
-        if (err instanceof errors.InvalidArgumentError && err.message.includes("max_payload")) {
+        if (isMaxPayloadExceeded(err)) {
           throw new TrellisError("payload_too_large", "the reading is too large", { cause: err });
         }
         throw new TrellisError("unavailable", "the readings stream is unavailable", { cause: err });

@@ -12,7 +12,7 @@ import { uniqueSuffix } from "@trellis/stack/testing";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { MonitorsStore } from "../store/monitors.ts";
-import { ReadingsStore } from "../store/readings.ts";
+import { BucketReadingsStore } from "../store/reading-buckets.ts";
 import { RollupsStore } from "../store/rollups.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "./readings-consumer.ts";
 
@@ -20,7 +20,7 @@ const stack = inject("stack");
 let client: MongoClient;
 let db: Db;
 let monitors: MonitorsStore;
-let readings: ReadingsStore;
+let readings: BucketReadingsStore;
 let rollups: RollupsStore;
 const MINUTE = 1_764_540_000_000; // a minute boundary
 const ids = ["a".repeat(32), "b".repeat(32)];
@@ -33,6 +33,7 @@ function msg(monitorId: string, seq: number, ph: number) {
     subject: deviceSubjects.readings(monitorId),
     data: new TextEncoder().encode(JSON.stringify({ timestamp: at, ph })),
     seq,
+    redelivered: false,
     timestampNanos: BigInt(at) * 1_000_000n,
     ack() {
       state.acked = true;
@@ -42,6 +43,14 @@ function msg(monitorId: string, seq: number, ph: number) {
   } as unknown as JsMsg;
   return { m, state };
 }
+
+/** The messages again, as JetStream redelivers them (flagged `redelivered`). */
+const again = (round: readonly { m: JsMsg }[]): JsMsg[] =>
+  round.map(({ m }) => Object.assign(Object.create(Object.getPrototypeOf(m)), m, { redelivered: true }) as JsMsg);
+
+/** Readings in the buckets, counting a reading stored twice twice. */
+const bucketReadings = async () =>
+  (await db.collection("reading_buckets").find({}).toArray()).reduce((n, d) => n + (d.count as number), 0);
 
 function ingest(extra: Partial<ReadingsIngestOptions> = {}): ReadingsIngest {
   return new ReadingsIngest({
@@ -77,7 +86,7 @@ beforeEach(async () => {
   await db?.dropDatabase().catch(() => {});
   db = client.db(`t_ingest_once_${uniqueSuffix()}`);
   monitors = new MonitorsStore(db);
-  readings = new ReadingsStore(db);
+  readings = new BucketReadingsStore(db);
   rollups = new RollupsStore(db);
   await Promise.all([monitors, readings, rollups].map((s) => s.ensureIndexes()));
   for (const id of ids)
@@ -88,19 +97,21 @@ describe("readings ingest counts each reading once", () => {
   it("counts readings an earlier delivery inserted but died before counting", async () => {
     const round = Array.from({ length: 20 }, (_, i) => msg(ids[i % 2] as string, i + 1, 6 + i / 100));
     // The first delivery died between its inserts and its counter writes: stored, not counted.
-    await readings.insertBatch(
+    await readings.insertRound(
       round.map(({ m }, i) => ({
-        _id: `${ids[i % 2]}:${m.seq}`,
+        seq: m.seq,
         monitorId: ids[i % 2] as string,
         at: MINUTE + m.seq * 100,
         values: { ph: 6 + i / 100 },
       })),
+      false,
     );
-    await ingest().process(round.map((r) => r.m));
+    await ingest().process(again(round));
     expect(round.every((r) => r.state.acked)).toBe(true);
     expect(await counted()).toEqual([10, 10]);
     expect(await rollupOf(ids[0] as string)).toMatchObject({ count: 10, sqCount: 10 });
     expect(await rollupOf(ids[1] as string)).toMatchObject({ count: 10, sqCount: 10 });
+    expect(await bucketReadings()).toBe(20);
   });
 
   it("does not count again a round redelivered after it was counted, whole or regrouped", async () => {
@@ -110,12 +121,14 @@ describe("readings ingest counts each reading once", () => {
     const once = { counts: await counted(), a: await rollupOf(ids[0] as string), b: await rollupOf(ids[1] as string) };
     expect(once.counts).toEqual([15, 15]);
     // The ack was lost: redelivered whole, then in other groupings, also by two instances at once.
-    await worker.process(round.map((r) => r.m));
-    await Promise.all([
-      ingest().process(round.slice(0, 17).map((r) => r.m)),
-      ingest().process(round.slice(9).map((r) => r.m)),
-    ]);
+    await worker.process(again(round));
+    await ingest().process(again(round.slice(0, 17)));
+    await ingest().process(again(round.slice(9)));
+    // Two instances at once: stored at least once, and every read counts each reading once.
+    await Promise.all([ingest().process(again(round.slice(3, 20))), ingest().process(again(round.slice(11)))]);
     expect(await counted()).toEqual(once.counts);
+    expect(await readings.countStored(ids[0] as string)).toBe(15);
+    expect(await readings.countStored(ids[1] as string)).toBe(15);
     expect(await rollupOf(ids[0] as string)).toEqual(once.a);
     expect(await rollupOf(ids[1] as string)).toEqual(once.b);
   });
@@ -125,16 +138,17 @@ describe("readings ingest counts each reading once", () => {
     // One delivery counted the first 12 (a smaller round that completed), another died after
     // inserting readings 13-24; then 1-30 are delivered together, then 25-40 with 31-40 new.
     await ingest().process(all.slice(0, 12).map((r) => r.m));
-    await readings.insertBatch(
+    await readings.insertRound(
       all.slice(12, 24).map(({ m }, j) => ({
-        _id: `${ids[(12 + j) % 2]}:${m.seq}`,
+        seq: m.seq,
         monitorId: ids[(12 + j) % 2] as string,
         at: MINUTE + m.seq * 100,
         values: { ph: 6 + ((12 + j) % 5) / 10 },
       })),
+      false,
     );
-    await ingest().process(all.slice(0, 30).map((r) => r.m));
-    await ingest().process(all.slice(24).map((r) => r.m));
+    await ingest().process([...again(all.slice(0, 24)), ...all.slice(24, 30).map((r) => r.m)]);
+    await ingest().process([...again(all.slice(24, 30)), ...all.slice(30).map((r) => r.m)]);
     expect(await counted()).toEqual([20, 20]);
     const expected = (k: number) => {
       const values = all.filter((_, i) => i % 2 === k).map((_, j) => 6 + ((2 * j + k) % 5) / 10);
@@ -155,7 +169,8 @@ describe("readings ingest counts each reading once", () => {
     };
     expect(await rollupOf(ids[0] as string)).toMatchObject(expected(0));
     expect(await rollupOf(ids[1] as string)).toMatchObject(expected(1));
-    expect(await db.collection("readings").countDocuments()).toBe(40);
+    // Stored once each: the redelivered rounds left out what was stored.
+    expect(await bucketReadings()).toBe(40);
   });
 
   it("prunes a monitor's list of counted sequences below the ack floor, still counting once", async () => {
@@ -176,7 +191,7 @@ describe("readings ingest counts each reading once", () => {
     expect(list.length).toBe(1_200);
     expect(Math.min(...list)).toBe(601);
     // A redelivery of the last round (unacked, above the floor) still counts nothing.
-    await worker.process((rounds[2] as ReturnType<typeof msg>[]).map((x) => x.m));
+    await worker.process(again(rounds[2] as ReturnType<typeof msg>[]));
     expect((await db.collection("monitors").findOne({ _id: id as never }))?.readingsStored).toBe(1_800);
   });
 });

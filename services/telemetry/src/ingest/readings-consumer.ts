@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
 import { nanosToMs } from "../domain/timestamps.ts";
 import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
-import type { ReadingDoc, ReadingsStore } from "../store/readings.ts";
+import type { ReadingsStore } from "../store/readings.ts";
 import type { RollupsStore } from "../store/rollups.ts";
 import type { StoredReading } from "./live-publisher.ts";
 import { ingestMetrics } from "./metrics.ts";
@@ -25,9 +25,9 @@ export interface ReadingsIngestOptions {
   rollups: RollupsStore;
   events: EventPublisher;
   log: Logger;
-  /** Readings per `insertMany`. */
+  /** How many readings a round waits for (up to `maxWaitMs`) before it starts. */
   batchSize: number;
-  /** Most readings one round takes (inserted `batchSize` at a time, aggregated together). */
+  /** Most readings one round takes (stored as one bucket per monitor, aggregated together). */
   roundSize: number;
   /** How long a round waits for a full batch when fewer readings are waiting. */
   maxWaitMs: number;
@@ -65,7 +65,6 @@ export interface SeenMonitor {
 
 interface Accepted {
   msg: JsMsg;
-  id: string;
   monitorId: string;
   reading: NormalizedReading;
 }
@@ -78,11 +77,17 @@ interface Rejected {
 
 /** After a failed batch, JetStream redelivers it after this delay. */
 const RETRY_DELAY_MS = 2_000;
+/**
+ * How long one pull waits: the server's idle heartbeats come every half of it, so a consumer leader
+ * lost with its NATS node (a cluster) is noticed and pulled from again after ~10 s, not nats.js's
+ * ~30 s default.
+ */
+const PULL_EXPIRES_MS = 10_000;
 
 /**
  * The durable pull consumer of device readings, shared by every telemetry instance. Works in
  * rounds, like a database's group commit: a round takes every reading waiting (up to `roundSize`)
- * and writes them with one `insertMany` per `batchSize`, then one rollup bulk write and one monitor
+ * and writes them as one bucket per monitor in one `insertMany`, then one rollup bulk write and one monitor
  * bulk write for the whole round, then acks. While a round is being written the next one gathers,
  * so under load rounds grow and the per-monitor writes are shared by more readings, and when idle
  * a reading does not wait for others (beyond `maxWaitMs` for a batch to fill). Invalid messages
@@ -110,9 +115,7 @@ export class ReadingsIngest {
 
   async start(): Promise<void> {
     const consumer = await this.opts.js.consumers.get(READINGS_STREAM, READINGS_CONSUMER);
-    // Pulls of 10 s: the server's idle heartbeats every 5 s, so a consumer leader lost with its
-    // NATS node (a cluster) is noticed and pulled from again after ~10 s, not nats.js's ~30 s default.
-    this.messages = await consumer.consume({ max_messages: this.opts.roundSize, expires: 10_000 });
+    this.messages = await consumer.consume({ max_messages: this.opts.roundSize, expires: PULL_EXPIRES_MS });
     this.stopSampling = sampleConsumerMetrics(
       consumer,
       { stream: READINGS_STREAM, consumer: READINGS_CONSUMER },
@@ -226,14 +229,14 @@ export class ReadingsIngest {
 
   /** Validates, writes and acks one round. Throws (nothing acked) when a write fails. */
   async process(round: readonly JsMsg[]): Promise<void> {
-    const { monitors, readings, rollups, log, batchSize } = this.opts;
+    const { monitors, readings, rollups, log } = this.opts;
     const started = performance.now();
     const accepted: Accepted[] = [];
     const rejected: Rejected[] = [];
     for (const msg of round) {
       const monitorId = deviceSubjects.monitorOfReadings(msg.subject);
       if (monitorId === null) {
-        rejected.push({ msg, monitorId: msg.subject.split(".")[3] ?? "", reason: "monitor_id is invalid" });
+        rejected.push({ msg, monitorId: deviceSubjects.monitorTokenOf(msg.subject), reason: "monitor_id is invalid" });
         continue;
       }
       const check = parseReadingBytes(msg.data);
@@ -242,7 +245,7 @@ export class ReadingsIngest {
         continue;
       }
       const reading = normalizeReading(check.reading, nanosToMs(msg.timestampNanos));
-      accepted.push({ msg, id: `${monitorId}:${msg.seq}`, monitorId, reading });
+      accepted.push({ msg, monitorId, reading });
     }
 
     // One read of the monitors serves both the existence check and the latest-value comparison.
@@ -260,25 +263,12 @@ export class ReadingsIngest {
       (err: unknown) => err,
     );
 
-    // Two inserts in flight: the database parses one batch while it writes the other. Batches of
-    // at most `batchSize`, evened out (600 readings: 300 + 300, not 500 + 100) so both finish together.
-    const chunks: Accepted[][] = [];
-    const size = Math.ceil(valid.length / Math.ceil(valid.length / batchSize));
-    for (let i = 0; i < valid.length; i += size) chunks.push(valid.slice(i, i + size));
-    const storedIds = new Set<string>();
-    let next = 0;
-    const insertChunks = async () => {
-      for (let chunk = chunks[next++]; chunk; chunk = chunks[next++]) {
-        const docs: ReadingDoc[] = chunk.map((a) => ({
-          _id: a.id,
-          monitorId: a.monitorId,
-          at: a.reading.at,
-          values: a.reading.values,
-        }));
-        for (const id of await readings.insertBatch(docs)) storedIds.add(id);
-      }
-    };
-    await Promise.all([insertChunks(), insertChunks()]);
+    // One bucket per monitor of the round (per minute of measurement time), in one insert. A
+    // redelivered message means some readings may be stored already: those are left out.
+    const storedNow = await readings.insertRound(
+      valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, at: a.reading.at, values: a.reading.values })),
+      valid.some((a) => a.msg.redelivered),
+    );
     // Live events as soon as the readings are stored, not after the round's rollup, monitor and
     // alarm writes (about as long again on the test server). Stored now or by an earlier attempt
     // of a redelivered round: the live event's id dedupes it.
@@ -312,7 +302,7 @@ export class ReadingsIngest {
 
     for (const r of rejected) await this.reject(r, current.has(r.monitorId));
     for (const a of valid) a.msg.ack();
-    ingestMetrics.stored.inc(storedIds.size);
+    ingestMetrics.stored.inc(storedNow);
     ingestMetrics.rejected.inc(rejected.length);
     this.opts.onRoundDone?.(
       valid.map((a) => a.msg.seq),
@@ -334,7 +324,7 @@ export class ReadingsIngest {
     }
     if (valid.length > 0)
       log.debug(
-        { stored: storedIds.size, received: valid.length, ms: Math.round(performance.now() - started) },
+        { stored: storedNow, received: valid.length, ms: Math.round(performance.now() - started) },
         "readings round written",
       );
   }

@@ -1,6 +1,6 @@
 import { DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { deviceSubjects, READINGS_STREAM } from "@trellis/contracts";
-import { nanos, type StreamSpec } from "@trellis/runtime";
+import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM } from "@trellis/contracts";
+import { type DurableSpec, nanos, type StreamSpec } from "@trellis/runtime";
 
 const DAY_MS = 86_400_000;
 
@@ -19,4 +19,17 @@ export const readingsStreamSpec = (maxAgeDays: number): StreamSpec => ({
   max_age: nanos(maxAgeDays * DAY_MS),
   duplicate_window: nanos(READINGS_DUPLICATE_WINDOW_MS),
   max_msg_size: READINGS_MAX_MSG_BYTES,
+});
+
+/** A delivered round not acked within this long is delivered again (a round is written in well under it). */
+export const READINGS_ACK_WAIT_MS = 30_000;
+/** The least readings delivered and not yet acked, whatever the round size. */
+const MIN_ACK_PENDING = 1_000;
+
+/** The ingest consumer every telemetry instance shares: the round in hand, a full round buffered and one pull in flight. */
+export const readingsConsumerSpec = (roundSize: number): DurableSpec => ({
+  durable_name: READINGS_CONSUMER,
+  filter_subject: deviceSubjects.readingsWildcard,
+  ack_wait: nanos(READINGS_ACK_WAIT_MS),
+  max_ack_pending: Math.max(MIN_ACK_PENDING, roundSize * 3),
 });

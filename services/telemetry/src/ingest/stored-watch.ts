@@ -1,7 +1,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { READINGS_CONSUMER, READINGS_STREAM, readingsStoredNotice } from "@trellis/contracts";
-import { decodeJson, encodeJson } from "@trellis/runtime";
+import { type NoticePublisher, onNotice } from "@trellis/runtime";
 import type { Logger } from "pino";
 import { inRanges, type SeqRange, toRanges } from "../domain/seq-ranges.ts";
 
@@ -30,37 +30,35 @@ interface Waiter {
 export class StoredWatch {
   private readonly nc: NatsConnection;
   private readonly jsm: JetStreamManager;
+  private readonly notices: NoticePublisher;
   private readonly log: Logger;
   private sub: Subscription | undefined;
   private recent: { at: number; stored: readonly SeqRange[]; rejected: Map<number, string> }[] = [];
   private readonly waiters = new Set<Waiter>();
   private poller: NodeJS.Timeout | undefined;
 
-  constructor(nc: NatsConnection, jsm: JetStreamManager, log: Logger) {
+  constructor(nc: NatsConnection, jsm: JetStreamManager, notices: NoticePublisher, log: Logger) {
     this.nc = nc;
     this.jsm = jsm;
+    this.notices = notices;
     this.log = log;
   }
 
   /** Publishes a notice for a written round (called by the ingest loop of whichever instance wrote it). */
-  static notify(nc: NatsConnection, stored: Iterable<number>, rejected: { seq: number; reason: string }[]): void {
-    const notice = readingsStoredNotice.schema.parse({ stored: toRanges(stored), rejected });
-    if (notice.stored.length === 0 && notice.rejected.length === 0) return;
-    nc.publish(readingsStoredNotice.subject, encodeJson(notice));
+  notify(stored: Iterable<number>, rejected: { seq: number; reason: string }[]): void {
+    const ranges = toRanges(stored);
+    if (ranges.length === 0 && rejected.length === 0) return;
+    const copy = ranges.map(([from, to]): [number, number] => [from, to]);
+    this.notices.publish(readingsStoredNotice, { stored: copy, rejected });
   }
 
   async start(): Promise<void> {
-    this.sub = this.nc.subscribe(readingsStoredNotice.subject, {
-      callback: (err, msg) => {
-        if (err) return;
-        const notice = readingsStoredNotice.schema.safeParse(safeDecode(msg.data));
-        if (!notice.success) {
-          this.log.warn("malformed readings-stored notice ignored");
-          return;
-        }
-        this.record(notice.data.stored, new Map(notice.data.rejected.map((r) => [r.seq, r.reason])));
-      },
-    });
+    this.sub = onNotice(
+      this.nc,
+      readingsStoredNotice,
+      (notice) => this.record(notice.stored, new Map(notice.rejected.map((r) => [r.seq, r.reason]))),
+      this.log,
+    );
     await this.nc.flush();
   }
 
@@ -121,13 +119,5 @@ export class StoredWatch {
     } catch (err) {
       this.log.warn({ err }, "could not read the ingest consumer's ack floor");
     }
-  }
-}
-
-function safeDecode(data: Uint8Array): unknown {
-  try {
-    return decodeJson(data);
-  } catch {
-    return undefined;
   }
 }

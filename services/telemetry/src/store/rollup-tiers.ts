@@ -1,4 +1,5 @@
 import type { Measurement } from "@trellis/contracts";
+import { duplicateIndexes, isDuplicateKey } from "@trellis/runtime";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import type { Resolution } from "../domain/downsample.ts";
 import type { MinuteRollup } from "../domain/series.ts";
@@ -81,7 +82,7 @@ export class RollupTiersStore {
       );
       return res.modifiedCount + res.upsertedCount === 1;
     } catch (err) {
-      if ((err as { code?: number }).code === 11000) return false;
+      if (isDuplicateKey(err)) return false;
       throw err;
     }
   }
@@ -168,7 +169,7 @@ export class RollupTiersStore {
       await this.coarse(resolution).bulkWrite(ops, { ordered: false });
     } catch (err) {
       // Two instances upserting the same new document: the loser's write is the same; write it again.
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err) && duplicateIndexes(err).length === 0) throw err;
       await this.coarse(resolution).bulkWrite(ops, { ordered: false });
     }
   }

@@ -34,10 +34,23 @@ export interface RollupReading {
   reading: NormalizedReading;
 }
 
+/** Matches while the stored `(lastAt, last)` of measurement `m` is older than `x`'s (or missing). */
+const olderLast = (m: string, x: MinuteExtras) => {
+  const at = `m.${m}.lastAt`;
+  const last = `m.${m}.last`;
+  return {
+    $or: [{ [at]: { $exists: false } }, { [at]: { $lt: x.lastAt } }, { [at]: x.lastAt, [last]: { $lt: x.last } }],
+  };
+};
+const setLast = (m: string, x: MinuteExtras) => ({ [`m.${m}.lastAt`]: x.lastAt, [`m.${m}.last`]: x.last });
+
 /**
  * The guarded upsert of readings of one monitor and minute: `$inc`/`$min`/`$max` of their stats
  * and their sequences recorded, matching only while none of them is recorded; an upsert (`all`),
- * or an update of a document known to exist (`one`).
+ * or an update of a document known to exist (`one`). The `all` form also sets each measurement's
+ * `(lastAt, last)` and matches only while every stored pair is older: readings arrive in time
+ * order, so this one write per monitor and minute is the usual case; otherwise it fails as a
+ * duplicate key and the slow path of `apply` takes over.
  */
 function upsertOf(group: readonly RollupReading[], mode: "all" | "one"): AnyBulkWriteOperation<RollupDoc> {
   const [inc] = rollupIncrements(group);
@@ -60,9 +73,14 @@ function upsertOf(group: readonly RollupReading[], mode: "all" | "one"): AnyBulk
     }
   }
   const seqs = group.map((r) => r.seq);
+  const lastPairs = mode === "all" ? (Object.entries(extra?.extras ?? {}) as [Measurement, MinuteExtras][]) : [];
   return {
     updateOne: {
-      filter: { _id: `${monitorId}:${minute}`, ingested: { $nin: seqs } },
+      filter: {
+        _id: `${monitorId}:${minute}`,
+        ingested: { $nin: seqs },
+        ...(lastPairs.length > 0 ? { $and: lastPairs.map(([m, x]) => olderLast(m, x)) } : {}),
+      },
       // The `one` form runs once the document exists: no upsert, so a guard that does not match
       // is no error, just no change.
       update: {
@@ -70,6 +88,7 @@ function upsertOf(group: readonly RollupReading[], mode: "all" | "one"): AnyBulk
         $min,
         $max,
         $push: { ingested: { $each: seqs } },
+        ...(lastPairs.length > 0 ? { $set: Object.assign({}, ...lastPairs.map(([m, x]) => setLast(m, x))) } : {}),
         ...(mode === "all" ? { $setOnInsert: { monitorId, minute } } : {}),
       },
       upsert: mode === "all",
@@ -125,6 +144,7 @@ export class RollupsStore {
       else groups.set(key, [r]);
     }
     if (groups.size === 0) return;
+    const slow: RollupReading[][] = [];
     await Promise.all(
       chunked([...groups.values()]).map(async (chunk) => {
         try {
@@ -136,15 +156,17 @@ export class RollupsStore {
         } catch (err) {
           if (duplicateIndexes(err).length === 0) throw err;
         }
-        // A guard that did not match (a redelivery) or two instances creating one document at
-        // once. Which operations ran is not relied on (FerretDB may stop an unordered bulk at its
-        // first error): the documents are created where missing, then every reading of the chunk
-        // is applied on its own with its guard, which cannot fail and skips the readings counted.
+        // A guard that did not match (a redelivery, a reading older than the stored last) or two
+        // instances creating one document at once. Which operations ran is not relied on
+        // (FerretDB may stop an unordered bulk at its first error): the documents are created
+        // where missing, then every reading of the chunk is applied on its own with its guard,
+        // which cannot fail and skips the readings counted, and `last` is set on its own.
         await this.ensureDocs(chunk);
         await this.applyMissing(chunk);
+        slow.push(...chunk);
       }),
     );
-    await this.applyLast(rollupExtras(readings));
+    if (slow.length > 0) await this.applyLast(rollupExtras(slow.flat()));
   }
 
   /**
@@ -203,14 +225,8 @@ export class RollupsStore {
    * round, which held every reading back for most of a second.
    */
   private async applyLast(extras: readonly RollupExtra[]): Promise<void> {
-    const older = (m: string, x: MinuteExtras) => {
-      const at = `m.${m}.lastAt`;
-      const last = `m.${m}.last`;
-      return {
-        $or: [{ [at]: { $exists: false } }, { [at]: { $lt: x.lastAt } }, { [at]: x.lastAt, [last]: { $lt: x.last } }],
-      };
-    };
-    const set = (m: string, x: MinuteExtras) => ({ [`m.${m}.lastAt`]: x.lastAt, [`m.${m}.last`]: x.last });
+    const older = olderLast;
+    const set = setLast;
     const fallback: AnyBulkWriteOperation<RollupDoc>[] = [];
     let next = 0;
     const worker = async () => {

@@ -11,40 +11,73 @@ import {
 import {
   consume,
   type DurableConsumer,
+  type DurableSpec,
+  type EgressConfig,
   type EgressPolicy,
   EgressRefusedError,
   type EgressResponse,
+  egressPolicyOf,
   egressRequest,
   nanos,
   PoisonMessageError,
   type StreamSpec,
 } from "@trellis/runtime";
 import type { Logger } from "pino";
+import type { TelemetryConfig } from "../config.ts";
+import type { Stores } from "../connections.ts";
 import { signatureHeader } from "../domain/webhook-signature.ts";
-import type { WebhooksStore } from "../store/webhooks.ts";
 
-export interface WebhookDeliveryOptions {
+export interface WebhooksDeps {
   nc: NatsConnection;
-  /** Of the dead-letter stream, when this creates it (JETSTREAM_REPLICAS). */
-  replicas?: number;
-  webhooks: WebhooksStore;
-  log: Logger;
+  config: Pick<
+    TelemetryConfig,
+    "JETSTREAM_REPLICAS" | "WEBHOOK_TIMEOUT_MS" | "WEBHOOK_RETRY_MS" | "WEBHOOK_MAX_RETRY_MS"
+  >;
+  stores: Pick<Stores, "webhooks">;
   /** What a webhook may reach: each delivery resolves the host, checks it and connects to the checked address. */
   egress: EgressPolicy;
-  /** How long one POST may take. */
-  timeoutMs: number;
-  /** First retry delay; doubled on each retry up to `maxDelayMs`. */
-  retryDelayMs: number;
-  maxDelayMs: number;
+  log: Logger;
 }
 
-/** The notifications work queue: each job removed once acked, deduplicated on the event id for 2 minutes. */
+/** A job with the same event id within this window is queued once. */
+const DUPLICATE_WINDOW_MS = 2 * 60_000;
+/** A job's ack wait beyond the POST's own timeout: resolving the host, signing, acking. */
+const ACK_WAIT_MARGIN_MS = 20_000;
+
+/** The notifications work queue: each job removed once acked, deduplicated on the event id. */
 export const webhooksStreamSpec = (): StreamSpec => ({
   name: WEBHOOKS_STREAM,
   subjects: [webhookJobs.deliver.subject],
   retention: RetentionPolicy.Workqueue,
-  duplicate_window: nanos(2 * 60_000),
+  duplicate_window: nanos(DUPLICATE_WINDOW_MS),
 });
+
+/** One consumer shared by every instance; a job is dead-lettered after `maxDeliver` deliveries. */
+export const webhooksConsumerSpec = (timeoutMs: number, maxDeliver: number): DurableSpec => ({
+  durable_name: WEBHOOKS_CONSUMER,
+  ack_wait: nanos(timeoutMs + ACK_WAIT_MARGIN_MS),
+  max_deliver: maxDeliver,
+});
+
+/**
+ * What webhooks may reach: only public addresses unless ALLOW_PRIVATE_EGRESS (or its deprecated
+ * alias WEBHOOK_ALLOW_PRIVATE) or EGRESS_ALLOW_HOSTS say otherwise. Checked when a webhook is set,
+ * and again by each delivery.
+ */
+export function webhookEgressPolicy(
+  config: EgressConfig & Pick<TelemetryConfig, "WEBHOOK_ALLOW_PRIVATE">,
+  log: Logger,
+): EgressPolicy {
+  if (config.WEBHOOK_ALLOW_PRIVATE !== undefined) {
+    log.warn("WEBHOOK_ALLOW_PRIVATE is deprecated: use ALLOW_PRIVATE_EGRESS (the README's Egress section)");
+  }
+  const egress = egressPolicyOf({
+    ...config,
+    ALLOW_PRIVATE_EGRESS: config.ALLOW_PRIVATE_EGRESS || config.WEBHOOK_ALLOW_PRIVATE === true,
+  });
+  if (egress.allowPrivate) log.warn("ALLOW_PRIVATE_EGRESS=true: webhooks may reach private networks");
+  return egress;
+}
 
 /** Statuses worth retrying besides 5xx: the receiver asks us to come back later. */
 const RETRY_STATUSES = new Set([408, 425, 429]);
@@ -59,22 +92,22 @@ const RETRY_STATUSES = new Set([408, 425, 429]);
  * `max_deliver`, then dead-lettered); another 4xx → dead-lettered at once (retrying cannot help).
  * A user without a webhook (removed meanwhile) → done.
  */
-export function startWebhookDelivery(opts: WebhookDeliveryOptions): Promise<DurableConsumer> {
-  return consume(opts.nc, {
+export function startWebhookDelivery({ nc, config, stores, egress, log }: WebhooksDeps): Promise<DurableConsumer> {
+  return consume(nc, {
     service: "telemetry",
     stream: WEBHOOKS_STREAM,
     consumer: WEBHOOKS_CONSUMER,
     schema: webhookJobs.deliver.schema,
-    retry: { delayMs: opts.retryDelayMs, factor: 2, maxDelayMs: opts.maxDelayMs },
-    ...(opts.replicas ? { replicas: opts.replicas } : {}),
-    log: opts.log,
+    retry: { delayMs: config.WEBHOOK_RETRY_MS, factor: 2, maxDelayMs: config.WEBHOOK_MAX_RETRY_MS },
+    replicas: config.JETSTREAM_REPLICAS,
+    log: log.child({ component: "webhooks" }),
     handler: async ({ userId, event }, ctx) => {
-      const hook = await opts.webhooks.find(userId);
+      const hook = await stores.webhooks.find(userId);
       if (!hook) return;
       const body = JSON.stringify(event);
       let res: EgressResponse;
       try {
-        res = await egressRequest(opts.egress, hook.url, {
+        res = await egressRequest(egress, hook.url, {
           method: "POST",
           headers: {
             "content-type": "application/json",
@@ -83,7 +116,7 @@ export function startWebhookDelivery(opts: WebhookDeliveryOptions): Promise<Dura
             [WEBHOOK_EVENT_ID_HEADER]: event.id,
           },
           body,
-          signal: AbortSignal.timeout(opts.timeoutMs),
+          signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
         });
       } catch (err) {
         // An address the policy forbids (a name rebound since the webhook was set): never retried.
