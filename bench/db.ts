@@ -15,9 +15,10 @@
  * - GridFS: upload then download a BENCH_DB_GRIDFS_MIB (32) MiB file, MiB/s;
  * - telemetry's ingest rounds in this process (its ReadingsIngest with its stores, no NATS):
  *   BENCH_DB_ROUND_READINGS (10,000) readings from 20 monitors in rounds of 5,000.
- * BENCH_DB_ROUNDS (3) rounds of each. BENCH_DB_PG_ASYNC=1 adds PostgreSQL with
- * synchronous_commit=off as a third column (what durability costs; not a candidate, see
- * docs/decisions/database-backend.md).
+ * BENCH_DB_ROUNDS (3) rounds of each; BENCH_DB_ONLY=<name prefixes, comma-separated> runs some.
+ * BENCH_DB_PG_ASYNC=1 adds PostgreSQL with synchronous_commit=off, BENCH_DB_SQLITE_FULL=1 SQLite
+ * with synchronous=FULL (an fsync per commit, as PostgreSQL's commits have): what durability
+ * costs on each (references, not candidates; docs/decisions/database-backend.md).
  *
  * Then, where the time of each write goes: insertMany alone (2 in flight) and 20 `$inc` writers
  * alone, each for BENCH_DB_PROFILE_SECONDS (10) per backend: CPU per process (FerretDB, PostgreSQL's backends, this process),
@@ -64,6 +65,9 @@ const PROFILE_SECONDS = int("BENCH_DB_PROFILE_SECONDS", 10, 0);
 const PROFILE = process.env.BENCH_DB_PROFILE !== "0" && PROFILE_SECONDS > 0;
 const TELEMETRY_ROUNDS = int("BENCH_DB_TELEMETRY_ROUNDS", 1, 0);
 const PG_ASYNC = process.env.BENCH_DB_PG_ASYNC === "1";
+const SQLITE_FULL = process.env.BENCH_DB_SQLITE_FULL === "1";
+/** Only the workloads whose names start with one of these (comma-separated), e.g. "telemetry,$inc". */
+const ONLY = (process.env.BENCH_DB_ONLY ?? "").split(",").filter(Boolean);
 const ROUND_READINGS = int("BENCH_DB_ROUND_READINGS", 10_000);
 
 const log = (line: string) => process.stderr.write(`bench:db: ${line}\n`);
@@ -86,7 +90,12 @@ interface Server {
   names: Map<number, string>;
 }
 
-async function startServer(label: string, backend: DbBackend, postgresSettings: Record<string, string> = {}) {
+async function startServer(
+  label: string,
+  backend: DbBackend,
+  postgresSettings: Record<string, string> = {},
+  sqliteSynchronous?: "full",
+) {
   const dataDir = mkdtempSync(join(tmpdir(), `trellis-bench-db-${backend}-`));
   const debugAddr = `127.0.0.1:${await freePort()}`;
   const { mongo, postgres } = await startFerretBinaries({
@@ -95,6 +104,7 @@ async function startServer(label: string, backend: DbBackend, postgresSettings: 
     debugAddr,
     // pg_stat_statements: which statements the time went to (the profile section reads it).
     postgresSettings: { shared_preload_libraries: "pg_stat_statements", ...postgresSettings },
+    ...(sqliteSynchronous ? { sqliteSynchronous } : {}),
   });
   const client = await MongoClient.connect(mongo.url, { maxPoolSize: 64 });
   const names = new Map<number, string>();
@@ -416,6 +426,7 @@ try {
   servers.push(await startServer("sqlite", "sqlite"));
   servers.push(await startServer("postgresql", "postgresql"));
   if (PG_ASYNC) servers.push(await startServer("pg, sync_commit off", "postgresql", { synchronous_commit: "off" }));
+  if (SQLITE_FULL) servers.push(await startServer("sqlite, sync full", "sqlite", {}, "full"));
   const names = new Map(servers.flatMap((s) => [...s.names]));
   for (const s of servers) s.names = names;
 
@@ -424,8 +435,9 @@ try {
     for (const w of workloads.slice(0, 2)) await w.run(s, 0);
   }
 
+  const chosen = ONLY.length ? workloads.filter((w) => ONLY.some((o) => w.name.startsWith(o))) : workloads;
   const results = new Map<string, number[][]>(); // workload → per server → rates
-  for (const w of workloads)
+  for (const w of chosen)
     results.set(
       w.name,
       servers.map(() => []),
@@ -433,7 +445,7 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     // Alternate who goes first, so neither always meets the machine in the same state.
     const order = round % 2 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
-    for (const w of workloads) {
+    for (const w of chosen) {
       for (const i of order) {
         const rate = await w.run(servers[i] as Server, round);
         results.get(w.name)?.[i]?.push(rate);
@@ -447,17 +459,17 @@ try {
   out(
     `${"".padEnd(52)}${servers.map((s) => s.label.padStart(col)).join("")}${servers
       .slice(1)
-      .map((s) => `${s.label.split(",")[0]} ÷ sqlite`.padStart(col))
+      .map((s) => `${s.label} ÷ sqlite`.padStart(col + 4))
       .join("")}`,
   );
-  for (const w of workloads) {
+  for (const w of chosen) {
     const per = results.get(w.name) ?? [];
     const medians = per.map(median);
     const base = medians[0] as number;
     out(
       `${`${w.name} (${w.unit})`.padEnd(52)}${medians.map((m) => fmt(m).padStart(col)).join("")}${medians
         .slice(1)
-        .map((m) => (m / base).toFixed(2).padStart(col))
+        .map((m) => (m / base).toFixed(2).padStart(col + 4))
         .join("")}`,
     );
     out(`${"".padEnd(52)}${per.map((rs) => `[${rs.map(fmt).join(", ")}]`.padStart(col)).join("")}`);
@@ -501,9 +513,13 @@ if (exitCode === 0 && TELEMETRY_ROUNDS > 0) {
     );
   }
   const med = (backend: DbBackend, key: string) =>
-    median(runs.filter((x) => x.backend === backend).map((x) => num(x.r[key] ?? "")));
+    median(runs.filter((x) => x.backend === backend && x.r[key]).map((x) => num(x.r[key] ?? "")));
+  const ratio = (key: string) => {
+    const r = med("postgresql", key) / med("sqlite", key);
+    return Number.isFinite(r) ? r.toFixed(2) : "-";
+  };
   out(
-    `postgresql ÷ sqlite: ingest ${(med("postgresql", "ingest") / med("sqlite", "ingest")).toFixed(2)}, raw insertMany ${(med("postgresql", "insertMany") / med("sqlite", "insertMany")).toFixed(2)}, p99 publish→queryable ${(med("postgresql", "p99") / med("sqlite", "p99")).toFixed(2)} (< 1: lower latency)`,
+    `postgresql ÷ sqlite: ingest ${ratio("ingest")}, raw insertMany ${ratio("insertMany")}, p99 publish→queryable ${ratio("p99")} (< 1: lower latency; "-": a run did not finish)`,
   );
 }
 process.exit(exitCode);

@@ -209,6 +209,8 @@ export interface MongoBinaryOptions {
   postgresUrl?: string;
   /** Serve Go's pprof endpoints there (benchmarks profile FerretDB through it). */
   debugAddr?: string;
+  /** SQLite only: fsync every commit (`full`) instead of the default `normal` (docs/durability.md). */
+  sqliteSynchronous?: "normal" | "full";
 }
 
 /** FerretDB on 127.0.0.1, on SQLite (default) or on the PostgreSQL server at `postgresUrl`. */
@@ -225,6 +227,7 @@ export async function startMongoBinary(
     storage = ["--handler", "postgresql", "--postgresql-url", options.postgresUrl];
   } else {
     storage = ["--handler", "sqlite", "--data-dir", ensureDir(join(dataDir, "ferretdb"))];
+    if (options.sqliteSynchronous) storage.push("--synchronous", options.sqliteSynchronous);
   }
   return spawnServer({
     name: "mongo",

@@ -87,11 +87,16 @@ export async function startFerretBinaries(
     backend: DbBackend;
     debugAddr?: string;
     postgresSettings?: Readonly<Record<string, string>>;
+    sqliteSynchronous?: "normal" | "full";
   },
 ): Promise<{ mongo: Dependency; postgres?: Dependency }> {
   ensureLocalBinaries(options.log);
   const { dataDir, backend } = options;
-  const mongoOptions = { backend, ...(options.debugAddr ? { debugAddr: options.debugAddr } : {}) };
+  const mongoOptions = {
+    backend,
+    ...(options.debugAddr ? { debugAddr: options.debugAddr } : {}),
+    ...(options.sqliteSynchronous ? { sqliteSynchronous: options.sqliteSynchronous } : {}),
+  };
   if (backend === "sqlite") return { mongo: await startMongoBinary(dataDir, options.ports?.mongo, mongoOptions) };
   const postgres = await startPostgresBinary(dataDir, options.persistent ?? false, undefined, options.postgresSettings);
   options.log?.(`stack: postgres via ${postgres.via}: ${postgres.description} at ${postgres.url}`);
