@@ -140,6 +140,9 @@ export async function startDependency(
     };
   } else if (await useContainers()) {
     dep = await startContainer(name, options.ports?.[name]);
+    if (name === "mongo" && (options.dbBackend ?? dbBackend()) !== DEFAULT_DB_BACKEND) {
+      options.log?.(`stack: TRELLIS_DB_BACKEND applies to local binaries; mongo is the container's server`);
+    }
   } else if (name === "mongo") {
     const started = await startFerretBinaries({ ...options, backend: options.dbBackend ?? dbBackend() });
     if (started.postgres) options.onPostgres?.(started.postgres);
