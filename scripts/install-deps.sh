@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the local binaries Trellis needs when no container runtime or server URLs are given:
 # Node 24 LTS (from the npm registry), nats-server and FerretDB (built from the Go module proxy),
-# and redis-server (Debian). Everything is cached under $TRELLIS_CACHE (default ~/.cache/trellis)
+# redis-server and PostgreSQL (Debian; FerretDB's other backend). Everything is cached under $TRELLIS_CACHE (default ~/.cache/trellis)
 # keyed by version, so a warm run does nothing. Safe to run repeatedly.
 set -euo pipefail
 
@@ -37,7 +37,7 @@ ferretdb_hash=$(cat "$ferretdb_src"/main.go "$ferretdb_src"/go.mod "$ferretdb_sr
   sha256sum | cut -c1-12)
 ferretdb_bin="ferretdb-$FERRETDB_VERSION-$ferretdb_hash"
 if [ ! -x "$bin/$ferretdb_bin" ]; then
-  say "building FerretDB $FERRETDB_VERSION (embedded, SQLite backend, patched)"
+  say "building FerretDB $FERRETDB_VERSION (embedded, SQLite and PostgreSQL backends, patched)"
   build=$(mktemp -d)
   trap 'chmod -R u+w "$build" 2>/dev/null; rm -rf "$build"' EXIT
   module=$(cd "$ferretdb_src" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
@@ -66,6 +66,19 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 ln -sf "$(command -v redis-server)" "$bin/redis-server"
+
+# PostgreSQL (Debian's): FerretDB's postgresql backend (TRELLIS_DB_BACKEND=postgresql, and the
+# test that keeps the non-default backend working). The stack runs clusters of its own
+# (packages/stack/src/binaries.ts), so the package's own cluster is stopped and not started again.
+if [ -z "${TRELLIS_POSTGRES_BINDIR:-}" ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing postgresql from Debian"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null
+    (systemctl disable --now postgresql || service postgresql stop) >/dev/null 2>&1 || true
+  else
+    say "postgresql is missing: TRELLIS_DB_BACKEND=postgresql and its test need it ('apt-get install postgresql')"
+  fi
+fi
 
 # oathtool (Debian's OATH Toolkit): the TOTP tests check codes against this RFC 6238
 # implementation, independent of the auth service's library. Only the tests need it.

@@ -81,9 +81,18 @@ try {
 // The TRELLIS_STACK / TRELLIS_*_URL rules apply to FerretDB and Redis; the NATS nodes are local binaries.
 const opts = { dataDir, persistent: true, log: say };
 // A Ctrl-C while they start stops each once it is up.
+let postgres: Dependency | undefined;
 const started = await Promise.allSettled([
   launcher.startServers(startNatsClusterBinaries(dataDir, nodes)),
-  launcher.startServers(startDependency("mongo", opts).then((d) => [d])),
+  // FerretDB on postgresql (TRELLIS_DB_BACKEND) brings its PostgreSQL server, supervised too.
+  launcher.startServers(
+    startDependency("mongo", {
+      ...opts,
+      onPostgres: (p) => {
+        postgres = p;
+      },
+    }).then((d) => [d, ...(postgres ? [postgres] : [])]),
+  ),
   launcher.startServers(startDependency("redis", opts).then((d) => [d])),
 ]);
 const failed = started.find((r) => r.status === "rejected");
@@ -92,14 +101,15 @@ if (failed) {
   say(`could not start the servers: ${((failed as PromiseRejectedResult).reason as Error).message}`);
   process.exit(1);
 }
-const [nats, [mongo], [redis]] = started.map((r) => (r as PromiseFulfilledResult<Dependency[]>).value) as [
+const [nats, [mongo, pg], [redis]] = started.map((r) => (r as PromiseFulfilledResult<Dependency[]>).value) as [
   Dependency[],
-  [Dependency],
+  [Dependency, Dependency?],
   [Dependency],
 ];
 say(`stack: nats cluster of ${NODES} nodes at ${nats.map((n) => n.url).join(", ")}`);
 for (const [i, node] of nats.entries()) await launcher.addServer(`nats-${i + 1}`, node);
 await launcher.addServer("mongo", mongo);
+if (pg) await launcher.addServer("postgres", pg);
 await launcher.addServer("redis", redis);
 
 const auth = nats[0]?.natsAuth;

@@ -7,7 +7,7 @@
  * Machine-readable output, for scripts such as a fault injector: once every gateway's `/readyz`
  * answers 200, one line `ready {"gateways":[...],"nats":[...],"state":"<path>"}` goes to stdout.
  * The state file (JSON, rewritten on every change, removed on stop) lists the launcher's pid,
- * the URLs (gateways, NATS, MongoDB, Redis; no credentials) and, per process name (`nats`, `nats-2`, `mongo`, `redis`, `telemetry`, `gateway-2`...),
+ * the URLs (gateways, NATS, MongoDB, Redis, PostgreSQL under FerretDB; no credentials) and, per process name (`nats`, `nats-2`, `mongo`, `postgres`, `redis`, `telemetry`, `gateway-2`...),
  * its kind, state (`up`, `restarting`, `stopped`), pid, restarts and last unexpected exit.
  */
 import { spawn } from "node:child_process";
@@ -79,7 +79,10 @@ export class Launcher {
   /** Servers still starting: a stop waits for them, so that none is left running. */
   private starting: Promise<unknown> | undefined;
   private stopping = false;
-  private urls: { gateways: string[]; nats: string[]; mongo?: string; redis?: string } = { gateways: [], nats: [] };
+  private urls: { gateways: string[]; nats: string[]; mongo?: string; redis?: string; postgres?: string } = {
+    gateways: [],
+    nats: [],
+  };
   private ready = false;
 
   constructor(opts: LauncherOptions) {
@@ -104,7 +107,7 @@ export class Launcher {
    */
   async addServer(name: string, dep: Dependency): Promise<void> {
     if (!this.servers.includes(dep)) this.servers.push(dep);
-    if (dep.name === "mongo" || dep.name === "redis") this.urls[dep.name] = dep.url;
+    if (dep.name === "mongo" || dep.name === "redis" || dep.name === "postgres") this.urls[dep.name] = dep.url;
     const { process: running, respawn } = dep;
     if (!running || !respawn) {
       say(`${name} runs ${dep.via === "env" ? "outside this stack" : `as a ${dep.via}`}: not supervised`);

@@ -1,9 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureLocalBinaries, startMongoBinary, startNatsBinary, startRedisBinary } from "./binaries.ts";
+import {
+  ensureLocalBinaries,
+  startMongoBinary,
+  startNatsBinary,
+  startPostgresBinary,
+  startRedisBinary,
+} from "./binaries.ts";
 import { containerRuntimeReachable, startContainer } from "./containers.ts";
-import type { Dependency, DependencyName, StartOptions } from "./types.ts";
+import type { DbBackend, Dependency, DependencyName, StartOptions } from "./types.ts";
 
 const ENV_URL: Record<DependencyName, string> = {
   mongo: "TRELLIS_MONGO_URL",
@@ -26,6 +32,19 @@ export function stackMode(): StackMode {
   return mode;
 }
 
+/** FerretDB's backend unless TRELLIS_DB_BACKEND says otherwise: the faster one measured here (docs/decisions/database-backend.md). */
+export const DEFAULT_DB_BACKEND: DbBackend = "sqlite";
+
+/** `TRELLIS_DB_BACKEND`: `sqlite` or `postgresql` (FerretDB run by the harness as a local binary). */
+export function dbBackend(): DbBackend {
+  const raw = process.env.TRELLIS_DB_BACKEND;
+  if (raw === undefined || raw === "") return DEFAULT_DB_BACKEND;
+  if (raw !== "sqlite" && raw !== "postgresql") {
+    throw new Error(`TRELLIS_DB_BACKEND must be sqlite or postgresql (got ${JSON.stringify(raw)})`);
+  }
+  return raw;
+}
+
 /** The environment a service needs to reach the stack (NATS credentials included). */
 export function serviceEnv(stack: Stack): Record<string, string> {
   const auth = stack.nats.natsAuth;
@@ -41,6 +60,8 @@ export interface Stack {
   readonly mongo: Dependency;
   readonly nats: Dependency;
   readonly redis: Dependency;
+  /** The PostgreSQL server under FerretDB, when it runs on the postgresql backend. */
+  readonly postgres?: Dependency;
   readonly dataDir: string;
   stop(): Promise<void>;
 }
@@ -55,10 +76,43 @@ async function useContainers(): Promise<boolean> {
   return reachable;
 }
 
-/** Starts (or finds) one dependency. */
+/**
+ * FerretDB as a local binary on `backend`, and on postgresql the PostgreSQL server under it
+ * (started first; stopped by the caller with FerretDB). Whatever the stack mode: for a test that
+ * runs the backend the rest of the stack does not use.
+ */
+export async function startFerretBinaries(
+  options: StartOptions & {
+    dataDir: string;
+    backend: DbBackend;
+    debugAddr?: string;
+    postgresSettings?: Readonly<Record<string, string>>;
+    sqliteSynchronous?: "normal" | "full";
+  },
+): Promise<{ mongo: Dependency; postgres?: Dependency }> {
+  ensureLocalBinaries(options.log);
+  const { dataDir, backend } = options;
+  const mongoOptions = {
+    backend,
+    ...(options.debugAddr ? { debugAddr: options.debugAddr } : {}),
+    ...(options.sqliteSynchronous ? { sqliteSynchronous: options.sqliteSynchronous } : {}),
+  };
+  if (backend === "sqlite") return { mongo: await startMongoBinary(dataDir, options.ports?.mongo, mongoOptions) };
+  const postgres = await startPostgresBinary(dataDir, options.persistent ?? false, undefined, options.postgresSettings);
+  options.log?.(`stack: postgres via ${postgres.via}: ${postgres.description} at ${postgres.url}`);
+  try {
+    const mongo = await startMongoBinary(dataDir, options.ports?.mongo, { ...mongoOptions, postgresUrl: postgres.url });
+    return { mongo, postgres };
+  } catch (err) {
+    await postgres.stop();
+    throw err;
+  }
+}
+
+/** Starts (or finds) one dependency; FerretDB on postgresql comes with its PostgreSQL server (`onPostgres`). */
 export async function startDependency(
   name: DependencyName,
-  options: StartOptions & { dataDir: string },
+  options: StartOptions & { dataDir: string; onPostgres?: (postgres: Dependency) => void },
 ): Promise<Dependency> {
   const given = process.env[ENV_URL[name]];
   let dep: Dependency;
@@ -86,9 +140,13 @@ export async function startDependency(
     };
   } else if (await useContainers()) {
     dep = await startContainer(name, options.ports?.[name]);
+    if (name === "mongo" && (options.dbBackend ?? dbBackend()) !== DEFAULT_DB_BACKEND) {
+      options.log?.(`stack: TRELLIS_DB_BACKEND applies to local binaries; mongo is the container's server`);
+    }
   } else if (name === "mongo") {
-    ensureLocalBinaries(options.log);
-    dep = await startMongoBinary(options.dataDir, options.ports?.mongo);
+    const started = await startFerretBinaries({ ...options, backend: options.dbBackend ?? dbBackend() });
+    if (started.postgres) options.onPostgres?.(started.postgres);
+    dep = started.mongo;
   } else if (name === "nats") {
     ensureLocalBinaries(options.log);
     dep = await startNatsBinary(options.dataDir, options.ports?.nats);
@@ -111,12 +169,21 @@ function dataDirFor(options: StartOptions): { dataDir: string; release: () => vo
 export async function startStack(options: StartOptions = {}): Promise<Stack> {
   const { dataDir, release } = dataDirFor(options);
   const started: Dependency[] = [];
+  let postgres: Dependency | undefined;
   const stopAll = async () => {
+    // FerretDB before PostgreSQL, so that it does not see its server go away while it is serving.
     await Promise.allSettled(started.map((d) => d.stop()));
+    await postgres?.stop();
     release();
   };
   try {
-    const opts = { ...options, dataDir };
+    const opts = {
+      ...options,
+      dataDir,
+      onPostgres: (p: Dependency) => {
+        postgres = p;
+      },
+    };
     const [mongo, nats, redis] = await Promise.all(
       (["mongo", "nats", "redis"] as const).map(async (n) => {
         const d = await startDependency(n, opts);
@@ -124,7 +191,14 @@ export async function startStack(options: StartOptions = {}): Promise<Stack> {
         return d;
       }),
     );
-    return { mongo: mongo as Dependency, nats: nats as Dependency, redis: redis as Dependency, dataDir, stop: stopAll };
+    return {
+      mongo: mongo as Dependency,
+      nats: nats as Dependency,
+      redis: redis as Dependency,
+      ...(postgres ? { postgres } : {}),
+      dataDir,
+      stop: stopAll,
+    };
   } catch (err) {
     await stopAll();
     throw err;

@@ -314,11 +314,12 @@ export class Supervisor {
 }
 
 /**
- * A child process as a `Running`: `stop()` sends SIGTERM and, after `killAfterMs`, SIGKILL.
+ * A child process as a `Running`: `stop()` sends `stopSignal` (SIGTERM unless the server's graceful
+ * stop is another signal, e.g. PostgreSQL's fast shutdown, SIGINT) and, after `killAfterMs`, SIGKILL.
  * `detached` children have their own process group: a terminal's Ctrl-C reaches the launcher only,
  * which stops them in order.
  */
-export function runningOf(child: ChildProcess, killAfterMs = 15_000): Running {
+export function runningOf(child: ChildProcess, killAfterMs = 15_000, stopSignal: NodeJS.Signals = "SIGTERM"): Running {
   const exited = new Promise<Exit>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) {
       resolve({ code: child.exitCode, signal: child.signalCode });
@@ -333,7 +334,7 @@ export function runningOf(child: ChildProcess, killAfterMs = 15_000): Running {
     stop() {
       stopping ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill("SIGTERM");
+        child.kill(stopSignal);
         const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
         await exited;
         clearTimeout(timer);

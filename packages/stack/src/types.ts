@@ -3,12 +3,22 @@ import type { Running } from "./supervisor.ts";
 
 export type DependencyName = "mongo" | "nats" | "redis";
 
+/**
+ * FerretDB's storage when the harness runs it as a local binary (`TRELLIS_DB_BACKEND`): SQLite
+ * files in the data directory, or a PostgreSQL server the harness runs beside it (Debian's
+ * `postgresql`). See docs/decisions/database-backend.md for the measurements behind the default.
+ */
+export type DbBackend = "sqlite" | "postgresql";
+
+/** A server process the harness may run: the dependencies, and PostgreSQL under FerretDB. */
+export type ServerName = DependencyName | "postgres";
+
 /** How a dependency was obtained, in the order they are tried. */
 export type Provenance = "env" | "container" | "binary";
 
 /** A running dependency server. */
 export interface Dependency {
-  readonly name: DependencyName;
+  readonly name: ServerName;
   readonly url: string;
   /** NATS only: the service credentials and the callout issuer key (see nats-config.ts). */
   readonly natsAuth?: NatsAuth;
@@ -50,4 +60,6 @@ export interface StartOptions {
   ports?: Partial<Record<DependencyName, number>>;
   /** Progress lines, e.g. `console.error`. */
   log?: (line: string) => void;
+  /** FerretDB's backend when it runs as a local binary; `TRELLIS_DB_BACKEND` (or the default) when omitted. */
+  dbBackend?: DbBackend;
 }
