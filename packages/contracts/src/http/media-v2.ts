@@ -71,6 +71,32 @@ const rangeHeaders = {
   "Content-Length": "Exactly the bytes that follow.",
 } as const;
 
+/** A ranged video read's answers (200 whole, 206 one range, 304, 416): videos' content and a quiz's video. */
+const videoRangeRead = {
+  200: { description: "The whole video.", contentType: "video/*", headers: rangeHeaders },
+  206: {
+    description: "One range of it.",
+    contentType: "video/*",
+    headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+  },
+  304: { description: "The client's copy is current.", headers: bodyHeaders },
+  416: {
+    description: "The range is outside the video.",
+    schema: ErrorResponse,
+    headers: { "Content-Range": "`bytes */<size>`." },
+  },
+} as const;
+/** The same as HEAD answers it: what would follow, without the bytes. */
+const videoRangeProbe = {
+  200: { description: "The whole video would follow.", headers: rangeHeaders },
+  206: {
+    description: "The range would follow.",
+    headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
+  },
+  304: { description: "The client's copy is current.", headers: bodyHeaders },
+  416: { description: "The range is outside the video.", headers: { "Content-Range": "`bytes */<size>`." } },
+} as const;
+
 /** tus 1.0: every request but OPTIONS names the protocol version (412 otherwise). */
 const tusResumable = z
   .literal(TUS.version)
@@ -267,13 +293,7 @@ export const mediaV2Routes = {
     params: idParams,
     headers: ranged,
     responses: {
-      200: { description: "The whole video would follow.", headers: rangeHeaders },
-      206: {
-        description: "The range would follow.",
-        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
-      },
-      304: { description: "The client's copy is current.", headers: bodyHeaders },
-      416: { description: "The range is outside the video.", headers: { "Content-Range": "`bytes */<size>`." } },
+      ...videoRangeProbe,
       ...missing,
       ...access,
     },
@@ -289,18 +309,7 @@ export const mediaV2Routes = {
     params: idParams,
     headers: ranged,
     responses: {
-      200: { description: "The whole video.", contentType: "video/*", headers: rangeHeaders },
-      206: {
-        description: "One range of it.",
-        contentType: "video/*",
-        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
-      },
-      304: { description: "The client's copy is current.", headers: bodyHeaders },
-      416: {
-        description: "The range is outside the video.",
-        schema: ErrorResponse,
-        headers: { "Content-Range": "`bytes */<size>`." },
-      },
+      ...videoRangeRead,
       ...missing,
       ...access,
     },
@@ -315,13 +324,7 @@ export const mediaV2Routes = {
     params: z.object({ id: AnalysisId }),
     headers: ranged,
     responses: {
-      200: { description: "The whole video would follow.", headers: rangeHeaders },
-      206: {
-        description: "The range would follow.",
-        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
-      },
-      304: { description: "The client's copy is current.", headers: bodyHeaders },
-      416: { description: "The range is outside the video.", headers: { "Content-Range": "`bytes */<size>`." } },
+      ...videoRangeProbe,
       ...quizMissing,
       ...access,
     },
@@ -337,18 +340,7 @@ export const mediaV2Routes = {
     params: z.object({ id: AnalysisId }),
     headers: ranged,
     responses: {
-      200: { description: "The whole video.", contentType: "video/*", headers: rangeHeaders },
-      206: {
-        description: "One range of it.",
-        contentType: "video/*",
-        headers: { ...rangeHeaders, "Content-Range": "`bytes <first>-<last>/<size>`." },
-      },
-      304: { description: "The client's copy is current.", headers: bodyHeaders },
-      416: {
-        description: "The range is outside the video.",
-        schema: ErrorResponse,
-        headers: { "Content-Range": "`bytes */<size>`." },
-      },
+      ...videoRangeRead,
       ...quizMissing,
       ...access,
     },
