@@ -199,7 +199,14 @@ describe("npm run start:cluster", () => {
         const replicas = (await jsm.streams.info(READINGS_STREAM).catch(() => undefined))?.cluster?.replicas ?? [];
         return replicas.length === 2 && replicas.every((r) => r.current);
       }, 60_000);
-      const consumerLeader = (await jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER)).cluster?.leader;
+      // The consumer may still be electing its leader after the stream's failover: its info
+      // request times out meanwhile (seen in CI), so it is asked again until it names one.
+      let consumerLeader: string | undefined;
+      await until(async () => {
+        consumerLeader = (await jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER).catch(() => undefined))?.cluster
+          ?.leader;
+        return consumerLeader !== undefined;
+      }, 30_000);
       expect(consumerLeader).toMatch(/^trellis-[123]$/);
       consumerNode = `nats-${(consumerLeader as string).slice("trellis-".length)}`;
       process.kill(stack.state().processes[consumerNode]?.pid as number, "SIGKILL");
