@@ -55,30 +55,62 @@ const until = async (ok: () => boolean | Promise<boolean>, timeoutMs: number) =>
   }
 };
 
-/** `GET /api/v2/live` (the admin: every monitor) read as it arrives. */
-function openLive(base: string, lastEventId?: string) {
+/**
+ * `GET /api/v2/live` (the admin: every monitor) read as it arrives. With `reconnect`, it behaves as
+ * a browser's `EventSource` does: when the stream ends (an `error` event, the connection cut, a
+ * non-200 answer) it connects again after the server's `retry:` with the last id it saw as
+ * `Last-Event-ID`. Each connection's outcome is kept, to say what happened when a test fails.
+ */
+function openLive(base: string, lastEventId?: string, options: { reconnect?: boolean } = {}) {
   const abort = new AbortController();
-  const live = { events: [] as ReceivedEvent[], ended: false, close: () => abort.abort() };
-  void (async () => {
+  const live = {
+    events: [] as ReceivedEvent[],
+    ended: false,
+    connections: [] as string[],
+    close: () => abort.abort(),
+  };
+  let lastId = lastEventId;
+  let retryMs = 3_000;
+  const connectOnce = async (): Promise<void> => {
+    const startedAt = Date.now();
+    const before = live.events.length;
+    let outcome = "";
     try {
       const res = await fetch(`${base}/api/v2/live`, {
-        headers: { authorization: `Bearer ${token}`, ...(lastEventId ? { "last-event-id": lastEventId } : {}) },
+        headers: { authorization: `Bearer ${token}`, ...(lastId ? { "last-event-id": lastId } : {}) },
         signal: abort.signal,
       });
+      outcome = `HTTP ${res.status}`;
       const decoder = new TextDecoder();
       let buffer = "";
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
         buffer += decoder.decode(chunk, { stream: true });
         let cut = buffer.indexOf("\n\n");
         while (cut >= 0) {
-          const event = parseSseBlock(buffer.slice(0, cut));
-          if (event) live.events.push(event);
+          const block = buffer.slice(0, cut);
+          const retry = /^retry: (\d+)$/m.exec(block);
+          if (retry) retryMs = Number(retry[1]);
+          const event = parseSseBlock(block);
+          if (event) {
+            live.events.push(event);
+            if (event.id !== "") lastId = event.id;
+            if (event.event === "error") outcome += `, error ${JSON.stringify(event.data)}`;
+          }
           buffer = buffer.slice(cut + 2);
           cut = buffer.indexOf("\n\n");
         }
       }
-    } catch {
-      // aborted
+      outcome += ", ended";
+    } catch (err) {
+      outcome += `, ${abort.signal.aborted ? "closed by the test" : `failed: ${(err as Error).message}`}`;
+    }
+    live.connections.push(`${outcome} after ${Date.now() - startedAt} ms, ${live.events.length - before} events`);
+  };
+  void (async () => {
+    await connectOnce();
+    while (options.reconnect && !abort.signal.aborted) {
+      await new Promise((r) => setTimeout(r, retryMs));
+      if (!abort.signal.aborted) await connectOnce();
     }
     live.ended = true;
   })();
@@ -288,10 +320,16 @@ describe("npm run start:cluster", () => {
       expect(first.events.at(-1)?.data).toEqual({ message: "live stream interrupted; reconnect to resume" });
       const lastId = [...first.events].reverse().find((e) => e.id !== "")?.id as string;
 
-      const resumed = openLive(g2, lastId);
+      // Resumed as a browser's EventSource would: through the other gateway, from the last id,
+      // connecting again (after the server's retry:) if the cluster is still electing.
+      const resumed = openLive(g2, lastId, { reconnect: true });
       second = resumed;
-      await until(() => resumed.events.filter((e) => e.event === "reading").length >= 20, 30_000);
-      process.stderr.write(`cluster: live stream ended ${endedMs} ms after its node (${name}) was killed\n`);
+      await until(() => resumed.events.filter((e) => e.event === "reading").length >= 20, 45_000).catch((err) => {
+        throw new Error(`${(err as Error).message}; the resumed stream's connections: ${resumed.connections.join("; ")}`);
+      });
+      process.stderr.write(
+        `cluster: live stream ended ${endedMs} ms after its node (${name}) was killed; resumed in ${resumed.connections.length + 1} connection(s)\n`,
+      );
       // Stream sequences as ids: from the first event to the last, across both streams, no gap, none twice.
       const ids = [...first.events, ...resumed.events].filter((e) => e.id !== "").map((e) => Number(e.id));
       const firstId = ids[0] as number;
@@ -304,7 +342,7 @@ describe("npm run start:cluster", () => {
       await closeAll(conns);
       await nc.close();
     }
-  }, 120_000);
+  }, 150_000);
 
   it("SIGTERM stops everything and leaves no process", async () => {
     const pids = Object.values(stack.state().processes).map((p) => p.pid);
