@@ -69,7 +69,7 @@ export function webhookEgressPolicy(
   log: Logger,
 ): EgressPolicy {
   if (config.WEBHOOK_ALLOW_PRIVATE !== undefined) {
-    log.warn("WEBHOOK_ALLOW_PRIVATE is deprecated: use ALLOW_PRIVATE_EGRESS (the README's Egress section)");
+    log.warn("WEBHOOK_ALLOW_PRIVATE is deprecated: use ALLOW_PRIVATE_EGRESS (docs/egress.md)");
   }
   const egress = egressPolicyOf({
     ...config,
