@@ -25,8 +25,33 @@ export const ErrorCode = z.enum([
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
-/** Codes a caller may retry without changing the request. */
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["unavailable", "deadline_exceeded", "rate_limited"]);
+/**
+ * What each code says about a failure, in one table (the gateway's `httpStatusFor` is the HTTP side):
+ * - `retryable`: the caller may retry without changing the request;
+ * - `callerFault`: the caller asked for something wrong (HTTP 4xx); a server refusing it did not
+ *   fail (tracing leaves such server spans unset, as HTTP server spans treat 4xx).
+ */
+export const ERROR_KINDS: Readonly<Record<ErrorCode, { retryable: boolean; callerFault: boolean }>> = {
+  invalid_argument: { retryable: false, callerFault: true },
+  unauthenticated: { retryable: false, callerFault: true },
+  mfa_required: { retryable: false, callerFault: true },
+  forbidden: { retryable: false, callerFault: true },
+  not_found: { retryable: false, callerFault: true },
+  method_not_allowed: { retryable: false, callerFault: true },
+  conflict: { retryable: false, callerFault: true },
+  failed_precondition: { retryable: false, callerFault: true },
+  payload_too_large: { retryable: false, callerFault: true },
+  unsupported_media_type: { retryable: false, callerFault: true },
+  rate_limited: { retryable: true, callerFault: true },
+  cancelled: { retryable: false, callerFault: true },
+  unavailable: { retryable: true, callerFault: false },
+  deadline_exceeded: { retryable: true, callerFault: false },
+  internal: { retryable: false, callerFault: false },
+};
+
+/** Whether `code` (a known code, or any string off the wire) says the caller asked for something wrong. */
+export const isCallerFault = (code: string): boolean =>
+  (ERROR_KINDS as Record<string, { callerFault: boolean } | undefined>)[code]?.callerFault === true;
 
 /** One problem with one field of a request, as reported by schema validation. */
 export const FieldIssue = z.object({
@@ -64,7 +89,7 @@ export class TrellisError extends Error {
   constructor(code: ErrorCode, message: string, options: { details?: ErrorDetails; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.code = code;
-    this.retryable = RETRYABLE.has(code);
+    this.retryable = ERROR_KINDS[code].retryable;
     this.details = options.details;
   }
 

@@ -25,7 +25,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { isTrellisError, type TraceCarrier, TraceHeaders } from "@trellis/contracts";
+import { isCallerFault, isTrellisError, type TraceCarrier, TraceHeaders } from "@trellis/contracts";
 
 export { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 
@@ -108,22 +108,6 @@ export function annotateActiveSpan(attributes: Attributes): void {
   if (tracer) trace.getActiveSpan()?.setAttributes(attributes);
 }
 
-/** Codes that say the caller asked for something wrong: not a failure of the span that refused it. */
-const CALLER_FAULTS: ReadonlySet<string> = new Set([
-  "invalid_argument",
-  "unauthenticated",
-  "mfa_required",
-  "forbidden",
-  "not_found",
-  "method_not_allowed",
-  "conflict",
-  "failed_precondition",
-  "payload_too_large",
-  "unsupported_media_type",
-  "rate_limited",
-  "cancelled",
-]);
-
 /**
  * Records a failure on a span: the `TrellisError` code as `trellis.error.code`, and an error status
  * unless a server (or consumer) span refused a caller's mistake (as HTTP server spans treat 4xx).
@@ -132,7 +116,7 @@ export function failSpan(span: Span, err: unknown, kind: SpanKind): void {
   const code = isTrellisError(err) ? err.code : "internal";
   span.setAttribute("trellis.error.code", code);
   const served = kind === SpanKind.SERVER || kind === SpanKind.CONSUMER;
-  if (served && CALLER_FAULTS.has(code)) return;
+  if (served && isCallerFault(code)) return;
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
 }
 

@@ -1,4 +1,4 @@
-import { ErrorCode, ReadOutcome, TrellisError } from "@trellis/contracts";
+import { ErrorCode, isCallerFault, ReadOutcome, TrellisError } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
 import { httpStatusFor, httpStatusForRead, toTrellisError } from "./errors.ts";
 
@@ -6,6 +6,17 @@ describe("httpStatusForRead", () => {
   it("maps each read outcome media decides to its RFC 9110 status", () => {
     const expected: Record<ReadOutcome, number> = { full: 200, partial: 206, not_modified: 304, unsatisfiable: 416 };
     for (const outcome of ReadOutcome.options) expect(httpStatusForRead(outcome), outcome).toBe(expected[outcome]);
+  });
+});
+
+describe("the contracts' error kinds and the HTTP mapping", () => {
+  it("agree: a code is the caller's fault exactly when its status is a 4xx", () => {
+    for (const code of ErrorCode.options) expect(isCallerFault(code), code).toBe(httpStatusFor(code) < 500);
+  });
+
+  it("a retryable code is one HTTP clients retry (429, 503, 504)", () => {
+    const retryable = ErrorCode.options.filter((code) => new TrellisError(code, "x").retryable);
+    expect(retryable.map(httpStatusFor).sort()).toEqual([429, 503, 504]);
   });
 });
 
