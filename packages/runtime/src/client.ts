@@ -16,6 +16,7 @@ import {
 import { type ByteSource, type IncomingStream, receiveStream, sendUpload } from "./byte-stream.ts";
 import { assertFitsMaxPayload } from "./max-payload.ts";
 import { type CounterSeries, type HistogramSeries, natsMetrics, secondsSince } from "./metrics.ts";
+import { natsReconnects } from "./nats.ts";
 import { decodeJson, encodeJson } from "./serve.ts";
 import {
   injectTrace,
@@ -31,6 +32,12 @@ export interface CallOptions {
   /** Propagated as the `Trellis-Request-Id` header. */
   requestId?: string | undefined;
   timeoutMs?: number | undefined;
+  /**
+   * The call has no effect to repeat (a read): when it times out and the connection reconnected
+   * while it waited (a NATS node killed with the request in flight), it is sent once more on the
+   * new connection instead of failing with `deadline_exceeded` for what a retry answers at once.
+   */
+  idempotent?: boolean | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -60,7 +67,7 @@ export async function request<E extends Endpoint>(
   // A client span, the parent of the service's: `call` puts its context in the headers.
   const span = tracingEnabled() ? clientSpan(endpoint.subject, options.requestId) : undefined;
   try {
-    const reply = await withOpenSpan(span, () => call(nc, endpoint, payload, options));
+    const reply = await withOpenSpan(span, () => callOnce(nc, endpoint, payload, options));
     span?.end();
     return reply;
   } catch (err) {
@@ -94,6 +101,23 @@ function clientSeriesOf(subject: string) {
     clientSeries.set(subject, m);
   }
   return m;
+}
+
+/** `call`, and for an idempotent one, once more if it timed out across a reconnect. */
+async function callOnce<E extends Endpoint>(
+  nc: NatsConnection,
+  endpoint: E,
+  payload: RequestOf<E>,
+  options: CallOptions,
+): Promise<ReplyOf<E>> {
+  const before = natsReconnects(nc);
+  try {
+    return await call(nc, endpoint, payload, options);
+  } catch (err) {
+    const lostWithConnection = isTrellisError(err) && err.code === "deadline_exceeded" && natsReconnects(nc) !== before;
+    if (!options.idempotent || !lostWithConnection) throw err;
+    return call(nc, endpoint, payload, options);
+  }
 }
 
 async function call<E extends Endpoint>(

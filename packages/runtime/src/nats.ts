@@ -56,15 +56,26 @@ export function onNatsStatus(nc: NatsConnection, listener: (status: Status) => v
   };
 }
 
-const disconnected = new WeakMap<NatsConnection, boolean>();
+/** What `trackConnection` follows of a connection. */
+interface ConnectionTrack {
+  disconnected: boolean;
+  /** Reconnects so far: a request in flight across one was lost with the old connection. */
+  reconnects: number;
+}
 
-/** Follows a connection's disconnects and reconnects, for `natsConnected`. */
+const tracked = new WeakMap<NatsConnection, ConnectionTrack>();
+
+/** Follows a connection's disconnects and reconnects, for `natsConnected` and `natsReconnects`. */
 export function trackConnection(nc: NatsConnection): void {
-  if (disconnected.has(nc)) return;
-  disconnected.set(nc, false);
+  if (tracked.has(nc)) return;
+  const track: ConnectionTrack = { disconnected: false, reconnects: 0 };
+  tracked.set(nc, track);
   onNatsStatus(nc, (s) => {
-    if (s.type === "disconnect") disconnected.set(nc, true);
-    else if (s.type === "reconnect") disconnected.set(nc, false);
+    if (s.type === "disconnect") track.disconnected = true;
+    else if (s.type === "reconnect") {
+      track.disconnected = false;
+      track.reconnects += 1;
+    }
   });
 }
 
@@ -74,5 +85,10 @@ export function trackConnection(nc: NatsConnection): void {
  * reconnecting is not closed, so `isClosed()` alone would call it up.
  */
 export function natsConnected(nc: NatsConnection): boolean {
-  return !nc.isClosed() && !nc.isDraining() && disconnected.get(nc) !== true;
+  return !nc.isClosed() && !nc.isDraining() && tracked.get(nc)?.disconnected !== true;
+}
+
+/** How many times a tracked connection has reconnected (0 for one that is not tracked). */
+export function natsReconnects(nc: NatsConnection): number {
+  return tracked.get(nc)?.reconnects ?? 0;
 }

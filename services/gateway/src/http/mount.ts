@@ -15,14 +15,7 @@ import {
   TrellisError,
   type UploadEndpoint,
 } from "@trellis/contracts";
-import {
-  type ByteSource,
-  type IncomingStream,
-  onNatsStatus,
-  request,
-  requestStream,
-  requestUpload,
-} from "@trellis/runtime";
+import { type ByteSource, type IncomingStream, request, requestStream, requestUpload } from "@trellis/runtime";
 import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.ts";
@@ -132,35 +125,18 @@ export function createMount(options: MountOptions): Mounter {
   const mounted: HttpRoute[] = [];
   const table = createRouteTable();
 
-  // NATS reconnects seen so far: a request in flight when the connection dropped (a NATS node
-  // killed) is lost without an answer and would time out as 504.
-  let reconnects = 0;
-  // (Route unit tests mount over a stand-in connection without a status stream.)
-  if (typeof nc.status === "function") {
-    onNatsStatus(nc, (status) => {
-      if (status.type === "reconnect") reconnects += 1;
-    });
-  }
-
   const callerFor = (requestId: string, principal: Principal | undefined, safe: boolean): Caller => {
     const withActor = <E extends Endpoint | StreamEndpoint>(endpoint: E, payload: CallPayload<E>): RequestOf<E> =>
       (principal && takesActor(endpoint) && (payload as { actor?: unknown }).actor === undefined
         ? { ...(payload as object), actor: principal }
         : payload) as RequestOf<E>;
-    const call = (async <E extends Endpoint>(endpoint: E, payload: CallPayload<E>) => {
-      const send = () =>
-        request(nc, endpoint, withActor(endpoint, payload), { requestId, timeoutMs: requestTimeoutMs });
-      const before = reconnects;
-      try {
-        return await send();
-      } catch (err) {
-        // A GET or HEAD (no effect to repeat) whose request was lost with the connection is asked
-        // once more on the new one, instead of answering 504 for what a retry answers at once.
-        if (!safe || reconnects === before || !(err instanceof TrellisError) || err.code !== "deadline_exceeded")
-          throw err;
-        return send();
-      }
-    }) as Caller;
+    // A GET or HEAD has no effect to repeat: a request lost with a NATS node is asked again.
+    const call = (<E extends Endpoint>(endpoint: E, payload: CallPayload<E>) =>
+      request(nc, endpoint, withActor(endpoint, payload), {
+        requestId,
+        timeoutMs: requestTimeoutMs,
+        idempotent: safe,
+      })) as Caller;
     call.stream = (endpoint, payload) =>
       requestStream(nc, endpoint, withActor(endpoint, payload), { requestId, timeoutMs: requestTimeoutMs });
     call.upload = (endpoint, payload, body) =>
