@@ -4,13 +4,13 @@
  * call is sent once more on the new one.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { endpoint, TrellisError } from "@trellis/contracts";
+import { endpoint, streamEndpoint, TrellisError } from "@trellis/contracts";
 import { type Dependency, startNats } from "@trellis/stack";
 import { eventually, poll, uniqueSuffix } from "@trellis/stack/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { request } from "./client.ts";
+import { request, requestStream } from "./client.ts";
 import { natsReconnects, trackConnection } from "./nats.ts";
 import { type Server, serve } from "./serve.ts";
 
@@ -20,6 +20,13 @@ const catalog = {
     subject: `${prefix}.v1.read`,
     request: z.object({ case: z.string() }),
     reply: z.object({ answeredCall: z.number() }),
+    description: "test",
+  }),
+  readBytes: streamEndpoint({
+    subject: `${prefix}.v1.read-bytes`,
+    request: z.object({ case: z.string() }),
+    meta: z.object({ answeredCall: z.number() }),
+    contentType: "application/octet-stream",
     description: "test",
   }),
 };
@@ -64,6 +71,12 @@ beforeAll(async () => {
         if (n === 1 && unanswered.has(name)) await released;
         return { answeredCall: n };
       },
+      readBytes: async ({ case: name }) => {
+        const n = (calls.get(name) ?? 0) + 1;
+        calls.set(name, n);
+        if (n === 1 && unanswered.has(name)) await released;
+        return { meta: { answeredCall: n }, body: [`call ${n}`] };
+      },
     },
     { queue: "reconnect", log: pino({ level: "silent" }) },
   );
@@ -80,9 +93,25 @@ afterAll(async () => {
 
 /** Sends a call whose first delivery is never answered, and restarts NATS once the service has it. */
 async function callAcrossRestart(name: string, idempotent: boolean, restart = true) {
+  return acrossRestart(name, restart, () =>
+    request(client, catalog.read, { case: name }, { timeoutMs: 4_000, idempotent }),
+  );
+}
+
+/** The same for a stream endpoint: its metadata and bytes once the stream has started. */
+async function streamAcrossRestart(name: string, idempotent: boolean) {
+  return acrossRestart(name, true, async () => {
+    const stream = await requestStream(client, catalog.readBytes, { case: name }, { timeoutMs: 4_000, idempotent });
+    let text = "";
+    for await (const chunk of stream.chunks) text += Buffer.from(chunk).toString();
+    return { meta: stream.meta, text };
+  });
+}
+
+async function acrossRestart<T>(name: string, restart: boolean, send: () => Promise<T>) {
   unanswered.add(name);
   const before = natsReconnects(client);
-  const pending = request(client, catalog.read, { case: name }, { timeoutMs: 4_000, idempotent }).then(
+  const pending = send().then(
     (reply) => ({ reply }),
     (err: unknown) => ({ err }),
   );
@@ -112,6 +141,18 @@ describe("request across a NATS reconnect", () => {
     expect((outcome as { err: unknown }).err).toBeInstanceOf(TrellisError);
     expect((outcome as { err: TrellisError }).err.code).toBe("deadline_exceeded");
     expect(calls.get("effectful")).toBe(1);
+  }, 30_000);
+
+  it("an idempotent stream whose start was lost with the connection is asked once more", async () => {
+    const outcome = await streamAcrossRestart("stream-idempotent", true);
+    expect(outcome).toEqual({ reply: { meta: { answeredCall: 2 }, text: "call 2" } });
+    expect(calls.get("stream-idempotent")).toBe(2);
+  }, 30_000);
+
+  it("a stream that is not idempotent is not asked again", async () => {
+    const outcome = await streamAcrossRestart("stream-effectful", false);
+    expect((outcome as { err: TrellisError }).err.code).toBe("deadline_exceeded");
+    expect(calls.get("stream-effectful")).toBe(1);
   }, 30_000);
 
   it("an idempotent call that timed out without a reconnect is not repeated", async () => {

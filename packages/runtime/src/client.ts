@@ -67,7 +67,9 @@ export async function request<E extends Endpoint>(
   // A client span, the parent of the service's: `call` puts its context in the headers.
   const span = tracingEnabled() ? clientSpan(endpoint.subject, options.requestId) : undefined;
   try {
-    const reply = await withOpenSpan(span, () => callOnce(nc, endpoint, payload, options));
+    const reply = await withOpenSpan(span, () =>
+      onceMoreAfterReconnect(nc, options, () => call(nc, endpoint, payload, options)),
+    );
     span?.end();
     return reply;
   } catch (err) {
@@ -103,20 +105,18 @@ function clientSeriesOf(subject: string) {
   return m;
 }
 
-/** `call`, and for an idempotent one, once more if it timed out across a reconnect. */
-async function callOnce<E extends Endpoint>(
-  nc: NatsConnection,
-  endpoint: E,
-  payload: RequestOf<E>,
-  options: CallOptions,
-): Promise<ReplyOf<E>> {
+/**
+ * `send()`, and for an idempotent call, once more if it timed out across a reconnect: what was in
+ * flight when the connection dropped (a NATS node killed) is lost without an answer.
+ */
+async function onceMoreAfterReconnect<T>(nc: NatsConnection, options: CallOptions, send: () => Promise<T>): Promise<T> {
   const before = natsReconnects(nc);
   try {
-    return await call(nc, endpoint, payload, options);
+    return await send();
   } catch (err) {
     const lostWithConnection = isTrellisError(err) && err.code === "deadline_exceeded" && natsReconnects(nc) !== before;
     if (!options.idempotent || !lostWithConnection) throw err;
-    return call(nc, endpoint, payload, options);
+    return send();
   }
 }
 
@@ -189,12 +189,15 @@ export async function requestStream<E extends StreamEndpoint>(
   const span = tracingEnabled() ? clientSpan(endpoint.subject, options.requestId) : undefined;
   let opened: Awaited<ReturnType<typeof receiveStream>>;
   try {
+    // Only the start is asked again: once chunks flow, a lost stream fails its iteration.
     opened = await withOpenSpan(span, () =>
-      receiveStream(nc, endpoint.subject, encodeJson(payload), {
-        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        requestId: options.requestId,
-        ...(options.window ? { window: options.window } : {}),
-      }),
+      onceMoreAfterReconnect(nc, options, () =>
+        receiveStream(nc, endpoint.subject, encodeJson(payload), {
+          timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+          requestId: options.requestId,
+          ...(options.window ? { window: options.window } : {}),
+        }),
+      ),
     );
   } catch (err) {
     span?.end(err);

@@ -138,7 +138,11 @@ export function createMount(options: MountOptions): Mounter {
         idempotent: safe,
       })) as Caller;
     call.stream = (endpoint, payload) =>
-      requestStream(nc, endpoint, withActor(endpoint, payload), { requestId, timeoutMs: requestTimeoutMs });
+      requestStream(nc, endpoint, withActor(endpoint, payload), {
+        requestId,
+        timeoutMs: requestTimeoutMs,
+        idempotent: safe,
+      });
     call.upload = (endpoint, payload, body) =>
       requestUpload(nc, endpoint, withActor(endpoint, payload), body, { requestId, timeoutMs: requestTimeoutMs });
     return call;
