@@ -325,7 +325,9 @@ describe("npm run start:cluster", () => {
       const resumed = openLive(g2, lastId, { reconnect: true });
       second = resumed;
       await until(() => resumed.events.filter((e) => e.event === "reading").length >= 20, 45_000).catch((err) => {
-        throw new Error(`${(err as Error).message}; the resumed stream's connections: ${resumed.connections.join("; ")}`);
+        throw new Error(
+          `${(err as Error).message}; the resumed stream's connections: ${resumed.connections.join("; ")}`,
+        );
       });
       process.stderr.write(
         `cluster: live stream ended ${endedMs} ms after its node (${name}) was killed; resumed in ${resumed.connections.length + 1} connection(s)\n`,
