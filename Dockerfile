@@ -66,6 +66,8 @@ COPY --from=manifests /manifests/ ./
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     npm ci --include=dev --ignore-scripts
 COPY packages/console ./packages/console
+# The contracts' zod-free constants, which the console imports (packages/console/build.ts lists its inputs).
+COPY packages/contracts/src/telemetry-constants.ts ./packages/contracts/src/telemetry-constants.ts
 RUN rm -rf packages/console/dist && node packages/console/build.ts --force
 
 # ---------------------------------------------------------------------------------------------

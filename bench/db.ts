@@ -37,7 +37,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { deviceSubjects, MEASUREMENTS } from "@trellis/contracts";
+import { MEASUREMENTS } from "@trellis/contracts";
 import { binaryPath, type DbBackend, type Dependency, freePort, startFerretBinaries } from "@trellis/stack";
 import { GridFSBucket, MongoClient } from "mongodb";
 import { readingGenerator } from "../scripts/devices/readings.ts";
@@ -45,7 +45,15 @@ import { ReadingsIngest, type ReadingsIngestOptions } from "../services/telemetr
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { openReadingsStore } from "../services/telemetry/src/store/open-readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
-import { type CpuPhase, fakeReadingMsg, fmt, measureCpu, printCpuTable } from "./support.ts";
+import {
+  type CpuPhase,
+  fakeReadingMsgs,
+  fmt,
+  measureCpu,
+  monitorDoc,
+  printCpuTable,
+  storedReadings,
+} from "./support.ts";
 
 const int = (name: string, fallback: number, min = 1) => {
   const v = Number(process.env[name] ?? fallback);
@@ -263,9 +271,7 @@ async function telemetryRounds(s: Server, round: number): Promise<number> {
   await Promise.all([monitors, readings, rollups].map((x) => x.ensureIndexes()));
   // Monitor ids as the platform makes them (32 hex digits): the ingest rejects others.
   const ids = Array.from({ length: 20 }, () => randomBytes(16).toString("hex"));
-  for (const _id of ids) {
-    await monitors.create({ _id, ownerId: "bench", createdAt: new Date(), readingsStored: 0, readingsRejected: 0 });
-  }
+  for (const id of ids) await monitors.create(monitorDoc(id, "bench"));
   const ingest = new ReadingsIngest({
     monitors,
     readings,
@@ -282,19 +288,11 @@ async function telemetryRounds(s: Server, round: number): Promise<number> {
       error() {},
     },
   } as unknown as ReadingsIngestOptions);
-  const gens = ids.map((id) => readingGenerator(id));
-  const msgs = Array.from({ length: ROUND_READINGS }, (_, i) => {
-    const m = i % ids.length;
-    const reading = gens[m]?.next(Date.now()) ?? { timestamp: Date.now() };
-    return fakeReadingMsg(deviceSubjects.readings(ids[m] as string), reading, i + 1);
-  });
+  const msgs = fakeReadingMsgs(ids, ROUND_READINGS, () => Date.now());
   const t0 = performance.now();
   for (let i = 0; i < msgs.length; i += 5_000) await ingest.process(msgs.slice(i, i + 5_000));
   const rate = ROUND_READINGS / ((performance.now() - t0) / 1000);
-  const stored = (await db.collection<{ readingsStored?: number }>("monitors").find().toArray()).reduce(
-    (a, d) => a + (d.readingsStored ?? 0),
-    0,
-  );
+  const stored = await storedReadings(db, ids);
   if (stored !== ROUND_READINGS) throw new Error(`telemetry rounds: ${stored} stored of ${ROUND_READINGS}`);
   await db.dropDatabase();
   return rate;

@@ -4,9 +4,13 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsMsg } from "@nats-io/jetstream";
+import { deviceSubjects } from "@trellis/contracts";
 import { freePort, type Stack, serviceEnv, startStack } from "@trellis/stack";
 import { type ServiceProcess, startService, uniqueSuffix } from "@trellis/stack/testing";
 import autocannon from "autocannon";
+import type { Db } from "mongodb";
+import { type ReadingGenerator, readingGenerator } from "../scripts/devices/readings.ts";
+import type { MonitorDoc } from "../services/telemetry/src/store/monitors.ts";
 
 export const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -198,4 +202,36 @@ export function fakeReadingMsg(subject: string, reading: { timestamp: number }, 
     nak() {},
     term() {},
   } as unknown as JsMsg;
+}
+
+/**
+ * `count` device readings as fakeReadingMsg messages, round robin over the monitors `ids` (the
+ * i-th of `ids[i % ids.length]`, measured at `at(i)`, sequence i + 1): a run of telemetry's round
+ * code in-process.
+ */
+export function fakeReadingMsgs(ids: readonly string[], count: number, at: (i: number) => number): JsMsg[] {
+  const gens = ids.map((id) => readingGenerator(id));
+  return Array.from({ length: count }, (_, i) => {
+    const m = i % ids.length;
+    const reading = (gens[m] as ReadingGenerator).next(at(i));
+    return fakeReadingMsg(deviceSubjects.readings(ids[m] as string), reading, i + 1);
+  });
+}
+
+/** A monitor as telemetry creates one, nothing stored yet: for benches that make monitors without the API. */
+export const monitorDoc = (_id: string, ownerId: string): MonitorDoc => ({
+  _id,
+  ownerId,
+  createdAt: new Date(),
+  readingsStored: 0,
+  readingsRejected: 0,
+});
+
+/** Readings stored so far: the sum of the monitors' `readingsStored` counters in telemetry's database. */
+export async function storedReadings(db: Db, ids: readonly string[]): Promise<number> {
+  const docs = await db
+    .collection<{ _id: string; readingsStored?: number }>("monitors")
+    .find({ _id: { $in: [...ids] } }, { projection: { readingsStored: 1 } })
+    .toArray();
+  return docs.reduce((a, d) => a + (d.readingsStored ?? 0), 0);
 }

@@ -29,7 +29,6 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   type AlarmRuleInput,
   AlarmRuleInput as AlarmRuleSchema,
-  deviceSubjects,
   MAX_ALARM_RULES_PER_MONITOR,
   MEASUREMENTS,
   READINGS_STREAM,
@@ -63,7 +62,7 @@ import { AlarmsStore } from "../services/telemetry/src/store/alarms.ts";
 import { MonitorsStore } from "../services/telemetry/src/store/monitors.ts";
 import { BucketReadingsStore } from "../services/telemetry/src/store/reading-buckets.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
-import { fakeReadingMsg, fmt, startBench } from "./support.ts";
+import { fakeReadingMsgs, fmt, monitorDoc, startBench, storedReadings } from "./support.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name] ?? fallback);
@@ -74,14 +73,6 @@ const int = (name: string, fallback: number) => {
 const log = (line: string) => process.stderr.write(`bench(alarms): ${line}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function storedSum(db: Db, ids: readonly string[]): Promise<number> {
-  const docs = await db
-    .collection<{ _id: string; readingsStored: number }>("monitors")
-    .find({ _id: { $in: [...ids] } }, { projection: { readingsStored: 1 } })
-    .toArray();
-  return docs.reduce((a, d) => a + (d.readingsStored ?? 0), 0);
-}
-
 /** Polls the counters until they reach `target` (every 250 ms while publishing, 10 ms after). */
 async function waitStored(
   db: Db,
@@ -91,7 +82,7 @@ async function waitStored(
   fast: () => boolean,
 ): Promise<{ at: number; complete: boolean }> {
   for (;;) {
-    const stored = await storedSum(db, ids);
+    const stored = await storedReadings(db, ids);
     const at = performance.now();
     if (stored >= target) return { at, complete: true };
     if (at >= deadline) return { at, complete: false };
@@ -113,6 +104,27 @@ export function ruleOf(i: number): Record<string, unknown> {
     default:
       return { ...base, condition: "outside", threshold: { low: -1e6 - i, high: 1e6 + i } };
   }
+}
+
+/** Creates rules 0 to `count` - 1 (ruleOf) through the API, round robin over `devices`, 8 requests at a time. */
+export async function postAlarmRules(
+  gateway: string,
+  token: string,
+  devices: readonly { id: string }[],
+  count: number,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const res = await api(gateway, "POST", `/api/v2/monitors/${devices[i % devices.length]?.id}/alarm-rules`, {
+          bearer: token,
+          json: ruleOf(i),
+        });
+        if (res.status !== 201) throw new Error(`rule ${i}: ${res.status} ${JSON.stringify(res.body)}`);
+      }
+    }),
+  );
 }
 
 /** Rejects when `p` takes longer than `ms` (a stuck database must not hang the benchmark). */
@@ -207,9 +219,7 @@ async function inProcessRun(
       (_, i) => `${run.toString(16).padStart(8, "0")}${i.toString(16).padStart(24, "0")}`,
     );
     const owner = "00000000-0000-4000-8000-000000000000";
-    for (const id of ids) {
-      await monitors.create({ _id: id, ownerId: owner, createdAt: new Date(), readingsStored: 0, readingsRejected: 0 });
-    }
+    for (const id of ids) await monitors.create(monitorDoc(id, owner));
     for (let i = 0; i < opts.rules; i++) {
       const rule: AlarmRuleInput = AlarmRuleSchema.parse(ruleOf(i));
       await ruleStore.create(
@@ -244,13 +254,8 @@ async function inProcessRun(
       events: eventPublisher(nc),
       ...(opts.rules > 0 ? { alarms: evaluator } : {}),
     } as unknown as ReadingsIngestOptions);
-    const gens = ids.map((id) => readingGenerator(id));
     const t0 = Date.now();
-    const msgs: JsMsg[] = Array.from({ length: opts.readings }, (_, i) => {
-      const m = i % ids.length;
-      const reading = gens[m]?.next(t0 + i) as { timestamp: number };
-      return fakeReadingMsg(deviceSubjects.readings(ids[m] as string), reading, i + 1);
-    });
+    const msgs = fakeReadingMsgs(ids, opts.readings, (i) => t0 + i);
     // Warm-up round (JIT, the rules cache, the state documents), not timed.
     const round = (batch: JsMsg[]) => within(ingest.process(batch), 60_000, "the MongoDB-protocol server");
     await round(msgs.slice(0, 500));
@@ -335,19 +340,7 @@ export async function benchAlarms(): Promise<number> {
       const devices = await createMonitors(gateway, token, owner, MONITORS);
       const conns = await connectDevices(bench.stack.nats.url, devices);
       try {
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: 8 }, async () => {
-            for (let i = next++; i < rules; i = next++) {
-              const monitor = devices[i % devices.length];
-              const res = await api(gateway, "POST", `/api/v2/monitors/${monitor?.id}/alarm-rules`, {
-                bearer: token,
-                json: ruleOf(i),
-              });
-              if (res.status !== 201) throw new Error(`rule ${i}: ${res.status} ${JSON.stringify(res.body)}`);
-            }
-          }),
-        );
+        await postAlarmRules(gateway, token, devices, rules);
         const db = mongo.db(dbName);
         const ids = devices.map((d) => d.id);
         const warm = await publishPaced(deviceTargets(devices, conns), { count: 500, inFlight: IN_FLIGHT });
@@ -367,7 +360,7 @@ export async function benchAlarms(): Promise<number> {
         const pub = await publishing;
         if (pub.failed > 0) throw new Error(`publish: ${firstFailures(pub).join("; ")}`);
         if (!done.complete) exitCode = 1;
-        const stored = (await storedSum(db, ids)) - 500;
+        const stored = (await storedReadings(db, ids)) - 500;
         const rate = stored / ((done.at - start) / 1_000);
         const alarms = await db.collection("alarms").countDocuments();
         log(

@@ -29,7 +29,8 @@ import { MongoClient } from "mongodb";
 import { closeAll } from "../scripts/devices/platform.ts";
 import { type PublishTarget, publishPaced, Reservoir } from "../scripts/devices/publisher.ts";
 import { readingGenerator } from "../scripts/devices/readings.ts";
-import { fmt, startBench } from "./support.ts";
+import type { MonitorDoc } from "../services/telemetry/src/store/monitors.ts";
+import { fmt, monitorDoc, startBench, storedReadings } from "./support.ts";
 
 const READINGS = Number(process.env.BENCH_DURABILITY_READINGS ?? 20_000);
 const SEQUENTIAL = Number(process.env.BENCH_DURABILITY_SEQUENTIAL ?? 500);
@@ -76,15 +77,7 @@ export async function benchDurability(): Promise<void> {
       const db = mongo.db(dbName);
       const ids = Array.from({ length: MONITORS }, () => randomUUID().replaceAll("-", ""));
       const ownerId = randomUUID();
-      await db.collection("monitors").insertMany(
-        ids.map((_id) => ({
-          _id,
-          ownerId,
-          createdAt: new Date(),
-          readingsStored: 0,
-          readingsRejected: 0,
-        })) as never[],
-      );
+      await db.collection<MonitorDoc>("monitors").insertMany(ids.map((id) => monitorDoc(id, ownerId)));
       const conns: NatsConnection[] = [];
       for (let i = 0; i < MONITORS; i++) {
         conns.push(await connect({ servers: nats.url, user: auth.user, pass: auth.password }));
@@ -94,13 +87,7 @@ export async function benchDurability(): Promise<void> {
         nats,
         conns,
         ids,
-        async stored() {
-          const docs = await db
-            .collection("monitors")
-            .find({ _id: { $in: ids } } as never, { projection: { readingsStored: 1 } })
-            .toArray();
-          return docs.reduce((a, d) => a + (d.readingsStored as number), 0);
-        },
+        stored: () => storedReadings(db, ids),
         sent: 0,
         ingestRates: [],
         ingestAcks: new Reservoir(),

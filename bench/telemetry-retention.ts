@@ -17,8 +17,9 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { deviceSubjects } from "@trellis/contracts";
 import { MongoClient } from "mongodb";
+import type { MonitorDoc } from "../services/telemetry/src/store/monitors.ts";
 import { BucketReadingsStore } from "../services/telemetry/src/store/reading-buckets.ts";
-import { fmt, startBench } from "./support.ts";
+import { fmt, monitorDoc, startBench, storedReadings } from "./support.ts";
 
 const READINGS = Number(process.env.BENCH_RETENTION_READINGS ?? 30_000);
 const BACKLOG = Number(process.env.BENCH_RETENTION_BACKLOG ?? 300_000);
@@ -46,19 +47,9 @@ export async function benchRetention(): Promise<void> {
     const db = mongo.db(dbName);
     const ids = Array.from({ length: MONITORS }, () => randomUUID().replaceAll("-", ""));
     const ownerId = randomUUID();
-    await db
-      .collection("monitors")
-      .insertMany(
-        ids.map((_id) => ({ _id, ownerId, createdAt: new Date(), readingsStored: 0, readingsRejected: 0 })) as never[],
-      );
+    await db.collection<MonitorDoc>("monitors").insertMany(ids.map((id) => monitorDoc(id, ownerId)));
     const js = jetstream(nc);
-    const stored = async () => {
-      const docs = await db
-        .collection("monitors")
-        .find({ _id: { $in: ids } } as never, { projection: { readingsStored: 1 } })
-        .toArray();
-      return docs.reduce((a, d) => a + (d.readingsStored as number), 0);
-    };
+    const stored = () => storedReadings(db, ids);
     let sent = 0;
     /** Publishes `n` readings (IN_FLIGHT at a time) and waits until all are stored: readings/s. */
     const ingest = async (n: number): Promise<number> => {

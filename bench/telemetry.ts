@@ -57,9 +57,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Agent, request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
-import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { deviceSubjects, MEASUREMENTS, READINGS_STREAM } from "@trellis/contracts";
+import { MEASUREMENTS, READINGS_STREAM } from "@trellis/contracts";
 import { ensureStream } from "@trellis/runtime";
 import { freePort } from "@trellis/stack";
 import type { ServiceProcess } from "@trellis/stack/testing";
@@ -89,8 +89,8 @@ import { BucketReadingsStore } from "../services/telemetry/src/store/reading-buc
 import { type ReadingDoc, ReadingDocsStore } from "../services/telemetry/src/store/reading-docs.ts";
 import type { ReadingsStore } from "../services/telemetry/src/store/readings.ts";
 import { RollupsStore } from "../services/telemetry/src/store/rollups.ts";
-import { type CpuPhase, fakeReadingMsg, fmt, measureCpu, printCpuTable, startBench } from "./support.ts";
-import { benchAlarms, ruleOf } from "./telemetry-alarms.ts";
+import { type CpuPhase, fakeReadingMsgs, fmt, measureCpu, monitorDoc, printCpuTable, startBench } from "./support.ts";
+import { benchAlarms, postAlarmRules } from "./telemetry-alarms.ts";
 import { benchCommands } from "./telemetry-commands.ts";
 import { benchDurability } from "./telemetry-durability.ts";
 import { benchTelemetryLive } from "./telemetry-live.ts";
@@ -496,18 +496,7 @@ try {
     });
     names.set(telemetry.pid, "telemetry");
     const devices = await createMonitors(gateway, token, owner, MONITORS);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let i = next++; i < (features.rules ?? 0); i = next++) {
-          const res = await api(gateway, "POST", `/api/v2/monitors/${devices[i % devices.length]?.id}/alarm-rules`, {
-            bearer: token,
-            json: ruleOf(i),
-          });
-          if (res.status !== 201) throw new Error(`rule ${i}: ${res.status} ${JSON.stringify(res.body)}`);
-        }
-      }),
-    );
+    await postAlarmRules(gateway, token, devices, features.rules ?? 0);
     const conns = await connectDevices(stack.nats.url, devices);
     cleanups.push(() => closeAll(conns));
     const db = mongo.db(dbName);
@@ -610,12 +599,7 @@ try {
   // Diagnostic: telemetry's own batch code in this process, no NATS, with the time per store call:
   // the A/B of the per-reading layout (before buckets) and buckets, same messages, fresh databases.
   const encoder = new TextEncoder();
-  const gens = first.ids.map((id) => readingGenerator(id));
-  const fakeMsgs: JsMsg[] = Array.from({ length: READINGS }, (_, i) => {
-    const m = i % first.ids.length;
-    const reading = (gens[m] as ReadingGenerator).next(Date.now());
-    return fakeReadingMsg(deviceSubjects.readings(first.ids[m] as string), reading, i + 1);
-  });
+  const fakeMsgs = fakeReadingMsgs(first.ids, READINGS, () => Date.now());
   const runPipeline = async (label: string, layout: (db: Db) => ReadingsStore) => {
     const pdb = mongo.db(`bench_pipeline_${label}_${suffix}`);
     cleanups.push(() => pdb.dropDatabase().catch(() => {}));
@@ -624,15 +608,7 @@ try {
     const pReadings = storeTime.wrap(layout(pdb), "readings");
     const pRollups = storeTime.wrap(new RollupsStore(pdb), "rollups");
     await Promise.all([pMonitors, pReadings, pRollups].map((s) => s.ensureIndexes()));
-    for (const id of first.ids) {
-      await pMonitors.create({
-        _id: id,
-        ownerId: owner,
-        createdAt: new Date(),
-        readingsStored: 0,
-        readingsRejected: 0,
-      });
-    }
+    for (const id of first.ids) await pMonitors.create(monitorDoc(id, owner));
     storeTime.clear();
     const pipeline = new ReadingsIngest({
       monitors: pMonitors,

@@ -66,7 +66,17 @@ import {
   login,
 } from "../scripts/devices/platform.ts";
 import { firstFailures, publishPaced } from "../scripts/devices/publisher.ts";
-import { type Bench, CONNECTIONS, type CpuPhase, DURATION_S, fmt, load, measureCpu, startBench } from "./support.ts";
+import {
+  type Bench,
+  CONNECTIONS,
+  type CpuPhase,
+  DURATION_S,
+  fmt,
+  load,
+  measureCpu,
+  startBench,
+  storedReadings,
+} from "./support.ts";
 
 const int = (name: string, fallback: number) => {
   const v = Number(process.env[name]);
@@ -149,14 +159,8 @@ async function startSide(mode: Mode, names: Map<number, string>, endpoint: strin
   const conns = await connectDevices(bench.stack.nats.url, devices);
   const ids = devices.map((d) => d.id);
   const mongo = await MongoClient.connect(bench.stack.mongo.url);
-  const monitors = mongo
-    .db(bench.env("telemetry").MONGO_DB)
-    .collection<{ _id: string; readingsStored?: number }>("monitors");
-  const storedSoFar = async () =>
-    (await monitors.find({ _id: { $in: ids } }, { projection: { readingsStored: 1 } }).toArray()).reduce(
-      (sum, d) => sum + (d.readingsStored ?? 0),
-      0,
-    );
+  const db = mongo.db(bench.env("telemetry").MONGO_DB);
+  const storedSoFar = () => storedReadings(db, ids);
   let published = 0;
   return {
     mode,

@@ -22,12 +22,7 @@ if [ ! -x "$(node_bin)" ]; then
 fi
 
 # Static builds (CGO off) so the same binaries also go into FROM-scratch container images.
-if [ ! -x "$bin/nats-server-$NATS_VERSION" ]; then
-  say "building nats-server $NATS_VERSION"
-  (cd "$cache" && CGO_ENABLED=0 GOBIN="$bin/.tmp" go install -trimpath "github.com/nats-io/nats-server/v2@$NATS_VERSION")
-  mv "$bin/.tmp/nats-server" "$bin/nats-server-$NATS_VERSION" && rmdir "$bin/.tmp"
-fi
-ln -sf "nats-server-$NATS_VERSION" "$bin/nats-server"
+bash "$root/scripts/go-tool.sh" nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" >/dev/null
 
 # FerretDB is built from its module source with tools/ferretdb/patches/*.patch applied (each
 # patch says why); the binary's name carries a hash of the wrapper and the patches, so changing

@@ -32,6 +32,8 @@ export function consoleSourceHash(): string {
     ...inputs(join(root, "src")),
     ...inputs(join(root, "public")),
     join(root, "index.html"),
+    // The one module the console imports from outside it (plain constants, no zod).
+    join(root, "..", "contracts", "src", "telemetry-constants.ts"),
     join(root, "vite.config.ts"),
     // How it is built too: a fixed build script rebuilds what it built before.
     join(root, "build.ts"),

@@ -104,7 +104,7 @@ export class Reservoir {
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
-const sleep = (ms: number, signal?: AbortSignal) =>
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise<void>((resolve) => {
     const done = () => {
       clearTimeout(timer);

@@ -37,8 +37,11 @@ const round = (v: number, decimals: number) => {
   return Math.round(v * f) / f;
 };
 
-/** A small seeded PRNG (mulberry32), so a monitor's set points depend only on its id. */
-function seededRandom(seed: number): () => number {
+/**
+ * mulberry32: a small, fast seeded 32-bit generator; good enough for set points and schedules, not
+ * for secrets. Here a monitor's set points depend only on its id; the fault suite's schedule on its seed.
+ */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -4,20 +4,11 @@ import { healthEndpoint } from "./health.ts";
 import { MonitorId, PresentedPassword, Principal, UserId } from "./identity.ts";
 import { MonitorPresenceFields, MonitorSettingsChange } from "./presence.ts";
 import { subject } from "./services.ts";
+import { MEASUREMENTS } from "./telemetry-constants.ts";
 
 const s = (name: string) => subject("telemetry", 1, name);
 
-/** Seed 002: the eight float measurements of a monitor. */
-export const MEASUREMENTS = [
-  "atmospheric_temp",
-  "reservoir_temp",
-  "light_intensity",
-  "soil_moisture",
-  "electrical_conductivity",
-  "ph",
-  "dissolved_oxygen",
-  "air_flow",
-] as const;
+export { MEASUREMENTS };
 export const Measurement = z.enum(MEASUREMENTS);
 export type Measurement = z.infer<typeof Measurement>;
 

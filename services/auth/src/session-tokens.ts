@@ -12,7 +12,13 @@ import {
 import type { Revocations } from "./revocations.ts";
 import type { LoginLogStore } from "./store/login-log.ts";
 import type { MonitorCredentialDoc } from "./store/monitor-credentials.ts";
-import { isLive, type SessionsStore, type V1Session } from "./store/sessions.ts";
+import {
+  isLive,
+  type SessionsStore,
+  type V1MonitorSession,
+  type V1Session,
+  type V1UserSession,
+} from "./store/sessions.ts";
 import type { UserDoc, UsersStore } from "./store/users.ts";
 
 export interface SessionTokensDeps {
@@ -131,32 +137,26 @@ export class SessionTokens {
   }
 
   /** A seed 002 session for a user: 4 h, or until logout / password reset when `persist`. */
-  async openV1ForUser(user: UserDoc, persist: boolean, client: ClientInfo): Promise<string> {
-    const token = newV1Token();
-    const now = Date.now();
-    await this.deps.sessions.insert({
-      _id: newSessionId(),
-      kind: "user",
-      flavor: "v1",
-      userId: user._id,
-      tokenHash: sha256Hex(token),
-      ...origin(client, now),
-      createdAt: new Date(now),
-      expiresAt: this.v1Expiry(now, persist),
-      revokedAt: null,
-    });
-    return token;
+  openV1ForUser(user: UserDoc, persist: boolean, client: ClientInfo): Promise<string> {
+    return this.openV1({ kind: "user", userId: user._id }, persist, client);
   }
 
-  async openV1ForMonitor(monitor: MonitorCredentialDoc, persist: boolean, client: ClientInfo): Promise<string> {
+  openV1ForMonitor(monitor: MonitorCredentialDoc, persist: boolean, client: ClientInfo): Promise<string> {
+    return this.openV1({ kind: "monitor", monitorId: monitor._id, ownerId: monitor.ownerId }, persist, client);
+  }
+
+  /** A seed 002 session of `subject` (a user, or a monitor and its owner); answers its token. */
+  private async openV1(
+    subject: Pick<V1UserSession, "kind" | "userId"> | Pick<V1MonitorSession, "kind" | "monitorId" | "ownerId">,
+    persist: boolean,
+    client: ClientInfo,
+  ): Promise<string> {
     const token = newV1Token();
     const now = Date.now();
     await this.deps.sessions.insert({
       _id: newSessionId(),
-      kind: "monitor",
       flavor: "v1",
-      monitorId: monitor._id,
-      ownerId: monitor.ownerId,
+      ...subject,
       tokenHash: sha256Hex(token),
       ...origin(client, now),
       createdAt: new Date(now),

@@ -1,17 +1,8 @@
 import { useState } from "preact/hooks";
+// Not from @trellis/contracts: its index would bundle zod and every schema into the console.
+import { MEASUREMENTS } from "../../../contracts/src/telemetry-constants.ts";
 import { api } from "../api.ts";
 import { ErrorNote, fmtTime, useLoad } from "../ui.tsx";
-
-const MEASUREMENTS = [
-  "atmospheric_temp",
-  "reservoir_temp",
-  "light_intensity",
-  "soil_moisture",
-  "electrical_conductivity",
-  "ph",
-  "dissolved_oxygen",
-  "air_flow",
-];
 
 interface Rule {
   id: string;

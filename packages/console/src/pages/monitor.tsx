@@ -1,20 +1,12 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type uPlot from "uplot";
+// Not from @trellis/contracts: its index would bundle zod and every schema into the console.
+import { MEASUREMENTS } from "../../../contracts/src/telemetry-constants.ts";
 import { api, download, live } from "../api.ts";
 import { historyChart, LiveChart } from "../chart.ts";
 import { ErrorNote, fmtTime, Page } from "../ui.tsx";
 import { AlarmRules, Commands } from "./monitor-admin.tsx";
 
-const MEASUREMENTS = [
-  "atmospheric_temp",
-  "reservoir_temp",
-  "light_intensity",
-  "soil_moisture",
-  "electrical_conductivity",
-  "ph",
-  "dissolved_oxygen",
-  "air_flow",
-];
 const RANGES = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 24 * 3600e3, "7d": 7 * 24 * 3600e3 } as const;
 const INTERVALS = { "1h": "1m", "6h": "5m", "24h": "15m", "7d": "1h" } as const;
 
