@@ -63,7 +63,7 @@ const percentile = (values: readonly number[], p: number) => {
 const median = (values: readonly number[]) => percentile(values, 50);
 
 const LECTURE = readFileSync(
-  join(import.meta.dirname, "../services/analysis/src/questions/fixtures/hydroponics-lecture.vtt"),
+  join(import.meta.dirname, "../services/analysis/test/fixtures/hydroponics-lecture.vtt"),
   "utf8",
 );
 

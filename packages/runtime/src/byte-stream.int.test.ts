@@ -5,6 +5,7 @@ import { failure, poll, uniqueSuffix } from "@trellis/stack/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
+import { Probe } from "../test/chunk-probe.ts";
 import { readAll, receiveStream, STREAM_CHUNK_BYTES, STREAM_WINDOW } from "./byte-stream.ts";
 import { requestStream } from "./client.ts";
 import { encodeJson, type Server, type StreamReply, serve } from "./serve.ts";
@@ -41,39 +42,6 @@ const user = () => ({
   user: inject("stack").natsUser,
   pass: inject("stack").natsPassword,
 });
-
-/** What a source did, seen from the sender's side. */
-class Probe {
-  /** Chunks the source has handed out so far. */
-  produced = 0;
-  /** Chunks the consumer has finished with (the test's consumer counts them). */
-  consumed = 0;
-  /** The most chunks the source was ever ahead of the consumer. */
-  maxAhead = 0;
-  /** Date.now() when the source's `finally` ran. */
-  finishedAt: number | undefined;
-
-  /**
-   * `count` chunks of exactly STREAM_CHUNK_BYTES (one source item = one stream chunk), optionally
-   * pausing before each, or failing with `fail` instead of chunk number `fail.at`.
-   */
-  async *source(
-    count = Number.POSITIVE_INFINITY,
-    options: { pauseMs?: number; fail?: { at: number; error: Error } } = {},
-  ): AsyncGenerator<Uint8Array> {
-    try {
-      for (let i = 0; i < count; i++) {
-        if (options.fail?.at === i) throw options.fail.error;
-        if (options.pauseMs) await sleep(options.pauseMs);
-        this.produced += 1;
-        this.maxAhead = Math.max(this.maxAhead, this.produced - this.consumed);
-        yield new Uint8Array(STREAM_CHUNK_BYTES).fill(i & 0xff);
-      }
-    } finally {
-      this.finishedAt = Date.now();
-    }
-  }
-}
 
 let nc: NatsConnection;
 let server: Server;

@@ -10,6 +10,7 @@ import { failure, poll, uniqueSuffix } from "@trellis/stack/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
+import { Probe } from "../test/chunk-probe.ts";
 import { STREAM_CHUNK_BYTES, STREAM_WINDOW } from "./byte-stream.ts";
 import { requestUpload } from "./client.ts";
 import { type Server, serve, type UploadContext } from "./serve.ts";
@@ -49,26 +50,6 @@ async function store(upload: AsyncIterable<Uint8Array>, pauseMs = 0, onChunk?: (
     if (pauseMs) await sleep(pauseMs);
   }
   return { bytes, sha256: hash.digest("hex"), chunks };
-}
-
-/** A source of `n` full chunks that records how far ahead of the handler it got and when it ended. */
-class Source {
-  produced = 0;
-  consumed = 0;
-  maxAhead = 0;
-  finishedAt: number | undefined;
-  async *chunks(n: number, fail?: { at: number; error: Error }): AsyncGenerator<Uint8Array> {
-    try {
-      for (let i = 0; i < n; i++) {
-        if (fail?.at === i) throw fail.error;
-        this.produced += 1;
-        this.maxAhead = Math.max(this.maxAhead, this.produced - this.consumed);
-        yield new Uint8Array(STREAM_CHUNK_BYTES).fill(i & 0xff);
-      }
-    } finally {
-      this.finishedAt = Date.now();
-    }
-  }
 }
 
 let nc: NatsConnection;
@@ -128,27 +109,27 @@ describe("uploads over NATS", () => {
   });
 
   it("a slow handler slows the sender: it is never more than a window ahead", async () => {
-    const source = new Source();
+    const source = new Probe();
     const payload = scenario(async ({ upload }) => store(upload, 30, () => (source.consumed += 1)));
-    const stored = await requestUpload(caller, catalog.put, payload, source.chunks(40));
+    const stored = await requestUpload(caller, catalog.put, payload, source.source(40));
     expect(stored.chunks).toBe(40);
     expect(source.maxAhead).toBeLessThanOrEqual(STREAM_WINDOW + 1);
     expect(source.maxAhead).toBeGreaterThanOrEqual(STREAM_WINDOW - 1);
   });
 
   it("a handler that refuses before reading: the caller gets its error and sends (almost) nothing", async () => {
-    const source = new Source();
+    const source = new Probe();
     const payload = scenario(async () => {
       throw new TrellisError("forbidden", "not yours");
     });
-    const err = await failure<TrellisError>(requestUpload(caller, catalog.put, payload, source.chunks(1_000)));
+    const err = await failure<TrellisError>(requestUpload(caller, catalog.put, payload, source.source(1_000)));
     expect(err.code).toBe("forbidden");
     expect(err.message).toBe("not yours");
     expect(source.produced).toBeLessThanOrEqual(STREAM_WINDOW + 1);
   });
 
   it("a handler that stops reading midway (too large): the caller gets 413's code, its source stops", async () => {
-    const source = new Source();
+    const source = new Probe();
     const payload = scenario(async ({ upload }) => {
       let bytes = 0;
       for await (const c of upload) {
@@ -157,7 +138,7 @@ describe("uploads over NATS", () => {
       }
       return { bytes, sha256: "", chunks: 0 };
     });
-    const err = await failure<TrellisError>(requestUpload(caller, catalog.put, payload, source.chunks(1_000)));
+    const err = await failure<TrellisError>(requestUpload(caller, catalog.put, payload, source.source(1_000)));
     expect(err.code).toBe("payload_too_large");
     expect(source.finishedAt).toBeDefined();
     expect(source.produced).toBeLessThan(4 + 2 * STREAM_WINDOW);
@@ -173,9 +154,11 @@ describe("uploads over NATS", () => {
         throw err;
       }
     });
-    const source = new Source();
+    const source = new Probe();
     const gone = new Error("socket hang up");
-    const err = await failure(requestUpload(caller, catalog.put, payload, source.chunks(100, { at: 5, error: gone })));
+    const err = await failure(
+      requestUpload(caller, catalog.put, payload, source.source(100, { fail: { at: 5, error: gone } })),
+    );
     expect(err).toBe(gone);
     const { value } = await poll(
       () => seen,

@@ -7,7 +7,7 @@ import { authCatalog, type Principal, V1Owner } from "@trellis/contracts";
 import { readAll, request, requestStream } from "@trellis/runtime";
 import { eventually } from "@trellis/stack/testing";
 import { describe, expect, it } from "vitest";
-import { failure, MONITOR_PASSWORD, useAuthService, WRONG_PASSWORD } from "./int-fixture.ts";
+import { failure, MONITOR_PASSWORD, useAuthService, WRONG_PASSWORD } from "../test/int-fixture.ts";
 
 const auth = useAuthService();
 

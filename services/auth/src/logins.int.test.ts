@@ -15,7 +15,7 @@ import {
   shifted,
   useAuthService,
   WRONG_PASSWORD,
-} from "./int-fixture.ts";
+} from "../test/int-fixture.ts";
 
 const auth = useAuthService();
 
@@ -116,7 +116,7 @@ describe("face encodings", () => {
       (await failure(request(auth.nc, authCatalog.setFaceEncoding, { actor: other, userId: user.id, encoding }))).code,
     ).toBe("forbidden");
 
-    // Without a picture (with one, auth asks media: tests/media-http.int.test.ts).
+    // Without a picture (with one, auth asks media: tests/media-pictures.int.test.ts).
     const pair = await request(auth.nc, authCatalog.faceLogin, {
       username: user.username,
       encoding: shifted(0.55),

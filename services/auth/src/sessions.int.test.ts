@@ -18,7 +18,7 @@ import {
   sessionIdOf,
   useAuthService,
   WRONG_PASSWORD,
-} from "./int-fixture.ts";
+} from "../test/int-fixture.ts";
 import { SessionsStore } from "./store/sessions.ts";
 
 const auth = useAuthService();

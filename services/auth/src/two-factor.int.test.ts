@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { authCatalog, type Principal } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
-import { failure, useAuthService } from "./int-fixture.ts";
+import { failure, useAuthService } from "../test/int-fixture.ts";
 import { MfaStore } from "./store/mfa.ts";
 
 const auth = useAuthService();

@@ -7,7 +7,7 @@ import { authCatalog } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { startService } from "@trellis/stack/testing";
 import { describe, expect, it } from "vitest";
-import { failure, name, password, useAuthService } from "./int-fixture.ts";
+import { failure, name, password, useAuthService } from "../test/int-fixture.ts";
 
 const auth = useAuthService();
 

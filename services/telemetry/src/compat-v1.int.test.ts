@@ -1,7 +1,7 @@
 /** Seed 002's monitors/get (the v1 API's view of readings) through telemetry's catalog. */
 import { MEASUREMENTS, type Principal, type V1MonitorData } from "@trellis/contracts";
 import { describe, expect, it } from "vitest";
-import { failure, monitorId, until, useTelemetryService } from "./int-fixture.ts";
+import { failure, monitorId, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 

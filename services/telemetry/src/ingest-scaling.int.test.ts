@@ -1,7 +1,7 @@
 /** Two telemetry instances side by side share the ingest consumer without losing a counter update. */
 import type { ServiceProcess } from "@trellis/stack/testing";
 import { describe, expect, it } from "vitest";
-import { HOUR, until, useTelemetryService } from "./int-fixture.ts";
+import { HOUR, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 

@@ -5,7 +5,7 @@
 import { authCatalog, type Principal, telemetryCatalog, telemetryEvents } from "@trellis/contracts";
 import { decodeJson, request } from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
-import { client, failure, monitorId, password, until, useTelemetryService } from "./int-fixture.ts";
+import { client, failure, monitorId, password, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 

@@ -6,7 +6,7 @@
 import { MEASUREMENTS, telemetryCatalog } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
-import { HOUR, until, useTelemetryService } from "./int-fixture.ts";
+import { HOUR, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 

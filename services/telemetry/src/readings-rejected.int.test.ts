@@ -7,7 +7,7 @@ import type { Subscription } from "@nats-io/transport-node";
 import { telemetryEvents } from "@trellis/contracts";
 import { decodeJson } from "@trellis/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { monitorId, until, useTelemetryService } from "./int-fixture.ts";
+import { monitorId, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 const rejections: { monitorId: string; reason: string }[] = [];

@@ -2,7 +2,7 @@
 import { telemetryCatalog } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
-import { failure, HOUR, MINUTE, until, useTelemetryService } from "./int-fixture.ts";
+import { failure, HOUR, MINUTE, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 

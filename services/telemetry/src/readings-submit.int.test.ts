@@ -5,7 +5,7 @@
 import { type Principal, telemetryCatalog } from "@trellis/contracts";
 import { request } from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
-import { failure, monitorId, until, useTelemetryService } from "./int-fixture.ts";
+import { failure, monitorId, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 

@@ -6,7 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { authCatalog, authEvents, DEAD_LETTER_STREAM, DeadLetter, deadLetterSubject } from "@trellis/contracts";
 import { encodeJson, request } from "@trellis/runtime";
 import { describe, expect, it } from "vitest";
-import { failure, until, useTelemetryService } from "./int-fixture.ts";
+import { failure, until, useTelemetryService } from "../test/int-fixture.ts";
 
 const tel = useTelemetryService();
 

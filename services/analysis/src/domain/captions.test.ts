@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { chooseCaptions, dedupeRollingCaptions } from "./captions.ts";
 
-const rolling = readFileSync(new URL("./fixtures/youtube-auto-rolling.en.vtt", import.meta.url), "utf8");
+const rolling = readFileSync(new URL("../../test/fixtures/youtube-auto-rolling.en.vtt", import.meta.url), "utf8");
 
 describe("dedupeRollingCaptions", () => {
   it("reads YouTube's rolling automatic captions into each line once, timed from where it first appears", () => {

@@ -1,7 +1,7 @@
 import { parse } from "csv-parse/sync";
 import { describe, expect, it } from "vitest";
+import { awkwardQuestions } from "../../test/awkward-questions.ts";
 import { clock, csvField, toCsv } from "./csv.ts";
-import { awkwardQuestions } from "./test-questions.ts";
 
 describe("CSV export", () => {
   it("quotes only the fields that need it", () => {

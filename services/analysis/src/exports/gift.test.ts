@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { awkwardQuestions } from "../../test/awkward-questions.ts";
 import type { Question } from "../questions/types.ts";
 import { escapeGift, toGift } from "./gift.ts";
-import { awkwardQuestions } from "./test-questions.ts";
 
 interface GiftQuestion {
   title: string;

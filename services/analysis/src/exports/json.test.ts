@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { awkwardQuestions } from "../../test/awkward-questions.ts";
 import { Question } from "../questions/types.ts";
 import { toJson } from "./json.ts";
-import { awkwardQuestions } from "./test-questions.ts";
 
 describe("JSON export", () => {
   it("parses back to the same questions, valid against the Question schema", () => {

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
+import { awkwardQuestions } from "../../test/awkward-questions.ts";
 import { generateOffline } from "../questions/offline.ts";
 import { parseTimedTranscript } from "../questions/transcript-input.ts";
 import type { Question } from "../questions/types.ts";
 import { escapeXml, toMoodleXml } from "./moodle-xml.ts";
-import { awkwardQuestions } from "./test-questions.ts";
 
 interface TextNode {
   text: string;
@@ -92,7 +92,7 @@ describe("Moodle XML export", () => {
   });
 
   it("imports the questions generated from the lecture fixture", async () => {
-    const vtt = readFileSync(new URL("../questions/fixtures/hydroponics-lecture.vtt", import.meta.url), "utf8");
+    const vtt = readFileSync(new URL("../../test/fixtures/hydroponics-lecture.vtt", import.meta.url), "utf8");
     const generated = await generateOffline({ segments: parseTimedTranscript(vtt, "vtt"), count: 8 });
     const questions = parseQuiz(toMoodleXml(generated));
     expect(questions).toHaveLength(8);

@@ -5,7 +5,7 @@ import { findWhole, generateOffline, nearestKeyframe, offlineQuestionGenerator }
 import { parseTimedTranscript, segmentsFromPlainText } from "./transcript-input.ts";
 import { Question } from "./types.ts";
 
-const fixture = readFileSync(new URL("./fixtures/hydroponics-lecture.vtt", import.meta.url), "utf8");
+const fixture = readFileSync(new URL("../../test/fixtures/hydroponics-lecture.vtt", import.meta.url), "utf8");
 const lecture = parseTimedTranscript(fixture, "vtt");
 const lectureText = lecture.map((s) => s.text).join(" ");
 const normalizeSpaces = (t: string) => t.replace(/\s+/g, " ").trim();

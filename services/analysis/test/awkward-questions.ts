@@ -1,4 +1,4 @@
-import type { Question } from "../questions/types.ts";
+import type { Question } from "../src/questions/types.ts";
 
 /** Questions whose text uses every character the export formats treat specially (tests only). */
 export const awkwardQuestions: Question[] = [
