@@ -19,13 +19,8 @@ import { Redis } from "ioredis";
 import { type Db, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { factsVtt, ffmpegPidsOf, uploadVideo } from "./support/analysis.ts";
-import { ADMIN, http, loginBoth, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { type Account, http, loginAdmin, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
-
-interface Account {
-  id: string;
-  bearer: string;
-}
 
 /** ffmpeg reads at this multiple of real time: a long video's extraction runs long enough to delete it mid-run. */
 const READ_RATE = 2;
@@ -120,8 +115,7 @@ beforeAll(async () => {
     registerUser(base, platform.suffix, "alice"),
     registerUser(base, platform.suffix, "bob"),
   ]);
-  const tokens = await loginBoth(base, ADMIN.username, ADMIN.password);
-  admin = { id: (await http(base, "GET", "/api/v2/me", { bearer: tokens.bearer })).body.userId, bearer: tokens.bearer };
+  admin = await loginAdmin(base);
   const kept = await analysed(alice, await upload(alice, shortVideo));
   expect(
     (await http(base, "PATCH", `/api/v2/analyses/${kept.id}`, { bearer: alice.bearer, json: { shared: true } })).status,

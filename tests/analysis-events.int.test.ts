@@ -5,13 +5,9 @@ import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uploadVideo } from "./support/analysis.ts";
-import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { type Account, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { parseSseEvents, type ReceivedEvent } from "./support/sse.ts";
 import { testVideo } from "./support/video.ts";
-
-interface Account {
-  bearer: string;
-}
 
 const stack = useFileStack();
 let platform: Platform;

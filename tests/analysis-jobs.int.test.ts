@@ -17,17 +17,12 @@ import { poll, type ServiceProcess, startService } from "@trellis/stack/testing"
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectKeyframePictures, factsVtt, ffmpegPidsOf, uploadVideo } from "./support/analysis.ts";
-import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { type Account, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
 const VIDEO_SECONDS = 20;
 /** ffmpeg reads the input at this multiple of real time: long enough to cancel it mid-run. */
 const READ_RATE = 2;
-
-interface Account {
-  id: string;
-  bearer: string;
-}
 
 const stack = useFileStack();
 let platform: Platform;

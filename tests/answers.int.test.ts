@@ -10,7 +10,7 @@
  */
 
 import { connect } from "@nats-io/transport-node";
-import { mediaCatalog, TrellisError } from "@trellis/contracts";
+import { mediaCatalog, type Question, TrellisError } from "@trellis/contracts";
 import { requestStream } from "@trellis/runtime";
 import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
@@ -18,28 +18,15 @@ import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { factsVtt, uploadVideo } from "./support/analysis.ts";
 import {
-  ADMIN,
+  type Account,
   http,
-  loginBoth,
+  loginAdmin,
   monitorStraightInAuth,
   type Platform,
   registerUser,
   startPlatform,
 } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
-
-interface Account {
-  id: string;
-  bearer: string;
-}
-interface FullQuestion {
-  id: string;
-  kind: "cloze" | "multiple_choice";
-  text: string;
-  options: string[];
-  answer: string;
-  explanation: string;
-}
 
 const VIDEO_SECONDS = 20;
 
@@ -51,26 +38,28 @@ let owner: Account;
 let learner: Account;
 let other: Account;
 let admin: Account;
+/** Whoever calls the API: a user, or a monitor by its v1 token as a bearer. */
+type Caller = Pick<Account, "id" | "bearer">;
 /** A monitor of the owner, with its v1 token as bearer. */
-let monitor: Account;
+let monitor: Caller;
 let analysisId: string;
-let questions: FullQuestion[];
+let questions: Question[];
 let video: Buffer;
 let videoId: string;
 
-const answer = (who: Account | null, questionId: string, json: unknown) =>
+const answer = (who: Caller | null, questionId: string, json: unknown) =>
   http(base, "POST", `/api/v2/questions/${questionId}/answers`, { json, ...(who ? { bearer: who.bearer } : {}) });
-const questionsAs = (who: Account, id = analysisId) =>
+const questionsAs = (who: Caller, id = analysisId) =>
   http(base, "GET", `/api/v2/analyses/${id}/questions`, { bearer: who.bearer });
-const myAnswers = (who: Account, id = analysisId) =>
+const myAnswers = (who: Caller, id = analysisId) =>
   http(base, "GET", `/api/v2/analyses/${id}/my-answers`, { bearer: who.bearer });
-const patch = (who: Account, json: unknown, id = analysisId) =>
+const patch = (who: Caller, json: unknown, id = analysisId) =>
   http(base, "PATCH", `/api/v2/analyses/${id}`, { json, bearer: who.bearer });
 const engagement = (url: string) =>
   http(base, "GET", `/api/v2/tracked-videos?url=${encodeURIComponent(url)}`, { bearer: learner.bearer });
-const quizAs = (who: Account, id = analysisId) =>
+const quizAs = (who: Caller, id = analysisId) =>
   http(base, "GET", `/api/v2/analyses/${id}/quiz`, { bearer: who.bearer });
-const quizVideo = (who: Account, headers: Record<string, string> = {}, method = "GET", id = analysisId) =>
+const quizVideo = (who: Caller, headers: Record<string, string> = {}, method = "GET", id = analysisId) =>
   fetch(`${base}/api/v2/analyses/${id}/video`, {
     method,
     headers: { authorization: `Bearer ${who.bearer}`, ...headers },
@@ -78,10 +67,10 @@ const quizVideo = (who: Account, headers: Record<string, string> = {}, method = 
 const answersStored = () => mongo.db(platform.dbName("analysis")).collection("answers").countDocuments({ analysisId });
 
 /** A wrong answer the grader accepts as an answer: another option, or any other text for a cloze question. */
-const wrongAnswerTo = (q: FullQuestion) =>
+const wrongAnswerTo = (q: Question) =>
   q.kind === "multiple_choice" ? (q.options.find((o) => o !== q.answer) as string) : `not ${q.answer}`;
 /** The right answer written differently: other case, extra spaces, a full stop. */
-const rightAnswerTo = (q: FullQuestion) => `  ${q.answer.toUpperCase()}. `;
+const rightAnswerTo = (q: Question) => `  ${q.answer.toUpperCase()}. `;
 
 beforeAll(async () => {
   video = testVideo({ seconds: VIDEO_SECONDS, pattern: "testsrc2", audio: true });
@@ -93,11 +82,7 @@ beforeAll(async () => {
     registerUser(base, platform.suffix, "learner"),
     registerUser(base, platform.suffix, "other"),
   ]);
-  const adminTokens = await loginBoth(base, ADMIN.username, ADMIN.password);
-  admin = {
-    id: (await http(base, "GET", "/api/v2/me", { bearer: adminTokens.bearer })).body.userId,
-    bearer: adminTokens.bearer,
-  };
+  admin = await loginAdmin(base);
   const nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
   const m = await monitorStraightInAuth(nc, base, admin.id, owner.id);
   monitor = { id: m.id, bearer: m.token };
@@ -138,7 +123,7 @@ describe("questions before answering", () => {
     }
     const adminView = await questionsAs(admin);
     expect(adminView.status).toBe(200);
-    expect(adminView.body.items.map((q: FullQuestion) => q.answer)).toEqual(questions.map((q) => q.answer));
+    expect(adminView.body.items.map((q: Question) => q.answer)).toEqual(questions.map((q) => q.answer));
 
     expect((await questionsAs(learner)).status).toBe(404);
     expect((await answer(learner, questions[0]?.id as string, { answer: "x" })).status).toBe(404);
@@ -152,7 +137,7 @@ describe("questions before answering", () => {
     expect(learnerView.body.answersHidden).toBe(true);
     expect(learnerView.body.items.map((q: { id: string }) => q.id)).toEqual(questions.map((q) => q.id));
     for (const [i, q] of learnerView.body.items.entries()) {
-      const full = questions[i] as FullQuestion;
+      const full = questions[i] as Question;
       expect(q).not.toHaveProperty("answer");
       expect(q).not.toHaveProperty("explanation");
       expect(q.text).toBe(full.text);
@@ -247,7 +232,7 @@ describe("the quiz and its video for learners", () => {
 
 describe("answering", () => {
   it("grades on submission: wrong, then right; the first answer is the one recorded", async () => {
-    const [q1, q2] = questions as [FullQuestion, FullQuestion];
+    const [q1, q2] = questions as [Question, Question];
     const wrong = await answer(learner, q1.id, { answer: wrongAnswerTo(q1) });
     expect(wrong.status, JSON.stringify(wrong.body)).toBe(200);
     expect(wrong.body).toMatchObject({
@@ -275,7 +260,7 @@ describe("answering", () => {
   });
 
   it("a learner sees their own results and score, nobody else's", async () => {
-    const [q1, q2] = questions as [FullQuestion, FullQuestion];
+    const [q1, q2] = questions as [Question, Question];
     const mine = await myAnswers(learner);
     expect(mine.status, JSON.stringify(mine.body)).toBe(200);
     expect(mine.body).toMatchObject({
@@ -304,7 +289,7 @@ describe("answering", () => {
   });
 
   it("bad input is a 400 and stores nothing; an unknown question is a 404", async () => {
-    const q = questions[0] as FullQuestion;
+    const q = questions[0] as Question;
     const before = await answersStored();
     for (const json of [
       {},
@@ -361,13 +346,13 @@ describe("engagement of the linked tracked video", () => {
     expect(linked.status, JSON.stringify(linked.body)).toBe(200);
     expect(linked.body).toMatchObject({ shared: false, trackedUrl: url });
 
-    const [, , q3, q4] = questions as [FullQuestion, FullQuestion, FullQuestion, FullQuestion];
+    const [, , q3, q4] = questions as [Question, Question, Question, Question];
     expect((await answer(other, q3.id, { answer: rightAnswerTo(q3) })).body.correct).toBe(true);
     expect((await answer(learner, q3.id, { answer: wrongAnswerTo(q3) })).body.correct).toBe(false);
     expect((await answer(other, q4.id, { answer: q4.answer })).body.correct).toBe(true);
     // Not counted again: a repeat, and an answer given before the link.
     expect((await answer(other, q3.id, { answer: wrongAnswerTo(q3) })).body.alreadyAnswered).toBe(true);
-    const q1 = questions[0] as FullQuestion;
+    const q1 = questions[0] as Question;
     expect((await answer(learner, q1.id, { answer: q1.answer })).body.alreadyAnswered).toBe(true);
     expect(
       (await http(base, "POST", "/api/v2/tracked-videos/views", { bearer: other.bearer, json: { url } })).body.views,
@@ -387,7 +372,7 @@ describe("engagement of the linked tracked video", () => {
 
   it("the same answer submitted many times at once is recorded and counted once", async () => {
     const url = `https://cdn.example.com/${platform.suffix}/hydroponics.mp4`;
-    const q5 = questions[4] as FullQuestion;
+    const q5 = questions[4] as Question;
     const racer = await registerUser(base, platform.suffix, "racer");
     const replies = await Promise.all(Array.from({ length: 8 }, () => answer(racer, q5.id, { answer: q5.answer })));
     expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
@@ -410,8 +395,8 @@ describe("permissions", () => {
       shared: false,
       trackedUrl: null,
     });
-    const q = questions[5] ?? (questions[4] as FullQuestion);
-    type Row = [string, Account, number, number, number, number, number];
+    const q = questions[5] ?? (questions[4] as Question);
+    type Row = [string, Caller, number, number, number, number, number];
     const table = (phase: string): Row[] => {
       const readable = phase !== "private";
       const r = readable ? 200 : 404;

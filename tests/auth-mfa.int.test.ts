@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { MFA_OTP_GRANT, MFA_RECOVERY_CODE_GRANT } from "@trellis/contracts";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
+import { ADMIN, http, type Platform, refusedWithin, startPlatform } from "./support/platform.ts";
 
 const MAX_FAILURES = 3;
 const stack = useFileStack();
@@ -99,13 +99,6 @@ async function enrolled(prefix: string) {
   for (const c of recoveryCodes) secrets.add(c);
   return { account: a, tokens: t, secret, recoveryCodes };
 }
-
-const refusedWithin = (ms: number, gateway: string, bearer: string) =>
-  within(
-    ms,
-    () => http(gateway, "GET", "/api/v2/me", { bearer }),
-    (r) => r.status === 401,
-  );
 
 beforeAll(async () => {
   platform = await startPlatform({

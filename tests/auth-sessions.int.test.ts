@@ -7,7 +7,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, type Platform, startPlatform, within } from "./support/platform.ts";
+import { ADMIN, http, type Platform, refusedWithin, startPlatform, within } from "./support/platform.ts";
 
 const stack = useFileStack();
 let platform: Platform;
@@ -43,13 +43,6 @@ async function v1Login(account: { username: string; password: string }, persist 
   secrets.add(res.body.data.token);
   return res.body.data as { token: string; username: string; user_id: string };
 }
-
-const refusedWithin = (ms: number, gateway: string, bearer: string) =>
-  within(
-    ms,
-    () => http(gateway, "GET", "/api/v2/me", { bearer }),
-    (r) => r.status === 401,
-  );
 
 beforeAll(async () => {
   platform = await startPlatform({

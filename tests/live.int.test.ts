@@ -9,13 +9,9 @@ import { deviceSubjects, LIVE_STREAM, liveSubjects } from "@trellis/contracts";
 import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { type Account, ADMIN, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { parseSseBlock, type ReceivedEvent } from "./support/sse.ts";
 
-interface Account {
-  id: string;
-  bearer: string;
-}
 interface Device {
   id: string;
   password: string;

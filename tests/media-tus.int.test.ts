@@ -5,81 +5,34 @@
  * the chunks), permissions, and the real tus-js-client (with an abort and a resume).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { useFileStack } from "@trellis/stack/vitest";
-import { type Db, MongoClient } from "mongodb";
 import * as tus from "tus-js-client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  ADMIN,
-  http,
-  monitorStraightInAuth,
-  type Platform,
-  registerUser,
-  startPlatform,
-  within,
-} from "./support/platform.ts";
+  admin,
+  alice,
+  base,
+  bob,
+  mediaDb,
+  monitorToken,
+  platform,
+  register,
+  send,
+  useMediaPlatform,
+  VIDEO_MAX_BYTES,
+} from "./support/media.ts";
+import { type Account, http, within } from "./support/platform.ts";
+import { fakeMp4, sha256 } from "./support/video.ts";
 
-const VIDEO_MAX_BYTES = 8 * 1024 * 1024;
 /** Short, so the expiry test does not wait long; every other test PATCHes well within it. */
 const TUS_EXPIRY_MS = 6_000;
 const CHUNK = 255 * 1024;
 
-interface Account {
-  id: string;
-  bearer: string;
-}
+// No quota here: alice's uploads add up over the file (the quota has a file of its own).
+useMediaPlatform({ TUS_EXPIRY_MS: String(TUS_EXPIRY_MS), UPLOAD_SWEEP_INTERVAL_MS: "200", MEDIA_QUOTA_BYTES: "0" });
 
-const stack = useFileStack();
-let platform: Platform;
-let base: string;
-let nc: NatsConnection;
-let mongo: MongoClient;
-let mediaDb: Db;
-let admin: Account;
-let alice: Account;
-let bob: Account;
-let monitorToken: string;
-
-const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 
-/** Bytes that sniff as MP4 (an `ftyp` box) followed by random data. */
-const fakeMp4 = (size: number) => {
-  const b = randomBytes(size);
-  Buffer.concat([
-    Buffer.from([0, 0, 0, 0x18]),
-    Buffer.from("ftypisom"),
-    Buffer.from([0, 0, 2, 0]),
-    Buffer.from("isomiso2"),
-  ]).copy(b);
-  return b;
-};
-
 const TUS = { "tus-resumable": "1.0.0" };
-
-async function send(
-  method: string,
-  path: string,
-  options: { bearer?: string | undefined; body?: Uint8Array; headers?: Record<string, string> } = {},
-) {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`;
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(options.body !== undefined ? { body: options.body } : {}),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = text;
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: bodies are asserted field by field
-  return { status: res.status, headers: res.headers, json: json as any };
-}
 
 async function create(who: Account, length: number, filename = "clip.mp4", extra: Record<string, string> = {}) {
   const res = await send("POST", "/api/v2/uploads", {
@@ -115,44 +68,6 @@ async function storedOf(id: string) {
     uploads: await mediaDb.collection("tus_uploads").countDocuments({ _id: id as never }),
   };
 }
-
-const account = (prefix: string): Promise<Account> => registerUser(base, platform.suffix, prefix);
-
-async function token(username: string, password: string): Promise<string> {
-  const res = await http(base, "POST", "/api/v2/auth/token", { form: { grant_type: "password", username, password } });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return res.body.access_token;
-}
-
-beforeAll(async () => {
-  platform = await startPlatform({
-    stack,
-    services: ["auth", "media"],
-    extraEnv: {
-      VIDEO_MAX_BYTES: String(VIDEO_MAX_BYTES),
-      TUS_EXPIRY_MS: String(TUS_EXPIRY_MS),
-      UPLOAD_SWEEP_INTERVAL_MS: "200",
-    },
-  });
-  base = platform.base;
-  nc = await connect({ servers: stack.natsUrl, user: stack.natsUser, pass: stack.natsPassword });
-  mongo = await new MongoClient(stack.mongoUrl).connect();
-  mediaDb = mongo.db(platform.dbName("media"));
-  const adminBearer = await token(ADMIN.username, ADMIN.password);
-  const me = await http(base, "GET", "/api/v2/me", { bearer: adminBearer });
-  admin = { id: me.body.userId, bearer: adminBearer };
-  [alice, bob] = await Promise.all([account("alice"), account("bob")]);
-
-  // A monitor of alice's, with credentials made straight in auth (telemetry is not running).
-  monitorToken = (await monitorStraightInAuth(nc, base, admin.id, alice.id)).token;
-});
-
-afterAll(async () => {
-  await platform?.stop();
-  await nc?.close();
-  await mediaDb?.dropDatabase().catch(() => {});
-  await mongo?.close();
-});
 
 describe("tus discovery and creation", () => {
   it("OPTIONS names the version, extensions and largest upload", async () => {
@@ -420,7 +335,7 @@ describe("tus uploads", () => {
 
 describe("a deleted user's unfinished uploads", () => {
   it("are removed with their chunks by the user-deleted cascade", async () => {
-    const erin = await account("erin");
+    const erin = await register("erin");
     const source = fakeMp4(2 * CHUNK);
     const { location, id } = await create(erin, source.length);
     expect((await patch(erin, location, 0, source.subarray(0, CHUNK + 5))).status).toBe(204);

@@ -10,18 +10,22 @@ import { connect } from "@nats-io/transport-node";
 import { CSV_COLUMNS, deviceSubjects, MEASUREMENTS, STRING_FIELDS } from "@trellis/contracts";
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, type HttpReply, http, loginBoth, type Platform, startPlatform, within } from "./support/platform.ts";
+import {
+  type HttpReply,
+  http,
+  loginAdmin,
+  type Platform,
+  type Account as PlatformAccount,
+  registerWithTokens,
+  startPlatform,
+  type Tokens,
+  within,
+} from "./support/platform.ts";
 
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
 const INGEST_MS = 10_000;
 
-interface Account {
-  id: string;
-  username: string;
-  password: string;
-  v1Token: string;
-  bearer: string;
-}
+type Account = PlatformAccount & Tokens;
 interface MonitorCred {
   id: string;
   password: string;
@@ -38,15 +42,7 @@ let bob: Account;
 let m1: MonitorCred;
 let m2: MonitorCred;
 
-const loginUser = (username: string, password: string) => loginBoth(base, username, password);
-
-async function register(prefix: string): Promise<Account> {
-  const username = `${prefix}-${platform.suffix}`;
-  const password = `Pw-${hex(6)}`;
-  const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return { id: res.body.id, username, password, ...(await loginUser(username, password)) };
-}
+const register = (prefix: string): Promise<Account> => registerWithTokens(base, platform.suffix, prefix);
 
 const post = (path: string, json: unknown) => http(base, "POST", path, { json });
 
@@ -122,9 +118,7 @@ const expectV1Failure = (r: HttpReply, status: number) => {
 beforeAll(async () => {
   platform = await startPlatform({ stack, services: ["auth", "telemetry"] });
   base = platform.base;
-  const adminTokens = await loginUser(ADMIN.username, ADMIN.password);
-  const me = await http(base, "GET", "/api/v2/me", { bearer: adminTokens.bearer });
-  admin = { id: me.body.userId, ...ADMIN, ...adminTokens };
+  admin = await loginAdmin(base);
   [alice, bob] = await Promise.all([register("alice"), register("bob")]);
   [m1, m2] = await Promise.all([addMonitor(alice.id), addMonitor(bob.id)]);
 });

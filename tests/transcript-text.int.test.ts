@@ -7,6 +7,7 @@
  * `gift`) parsed back by a reader of its own format (JSON.parse, csv-parse, fast-xml-parser with an
  * HTML decoder, gift-pegjs) gives exactly those texts: each format escapes them once, its own way.
  */
+import type { Question } from "@trellis/contracts";
 import { poll } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { parse as parseCsv } from "csv-parse/sync";
@@ -22,23 +23,11 @@ import {
   markedSrt,
   markedVtt,
 } from "./support/marked-transcript.ts";
-import { http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
+import { type Account, http, type Platform, registerUser, startPlatform } from "./support/platform.ts";
 import { testVideo } from "./support/video.ts";
 
 const VIDEO_SECONDS = 20;
 const NUM_QUESTIONS = 6;
-
-interface Account {
-  id: string;
-  bearer: string;
-}
-interface ApiQuestion {
-  kind: "cloze" | "multiple_choice";
-  text: string;
-  options: string[];
-  answer: string;
-  explanation: string;
-}
 
 const stack = useFileStack();
 let platform: Platform;
@@ -65,7 +54,7 @@ const getTranscript = (videoId: string, accept?: string) =>
   fetch(`${base}/api/v2/videos/${videoId}/transcript`, { headers: { ...bearer(), ...(accept ? { accept } : {}) } });
 
 /** Analyses the video to the end: its questions. */
-async function analyse(videoId: string): Promise<{ id: string; questions: ApiQuestion[] }> {
+async function analyse(videoId: string): Promise<{ id: string; questions: Question[] }> {
   const started = await http(base, "POST", "/api/v2/analyses", {
     bearer: alice.bearer,
     json: { video_id: videoId, title: "Hydroponics & <friends>", num_questions: NUM_QUESTIONS, keyframe_interval: 10 },
@@ -156,7 +145,7 @@ describe.each([
     // JSON: the same texts.
     const json = await exportOf(id, "json");
     expect(json.type).toContain("application/json");
-    const doc = JSON.parse(json.text) as { title: string; questions: ApiQuestion[] };
+    const doc = JSON.parse(json.text) as { title: string; questions: Question[] };
     expect(doc.title).toBe("Hydroponics & <friends>");
     expect(doc.questions).toEqual(questions);
 

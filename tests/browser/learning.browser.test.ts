@@ -9,33 +9,19 @@
  * ffmpeg reads the video at 4× real time (FFMPEG_READ_RATE), so an analysis of the 40 s video
  * spends about 10 s extracting keyframes: long enough to watch its progress and to cancel one.
  */
+
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Question } from "@trellis/contracts";
 import { useFileStack } from "@trellis/stack/vitest";
 import type { Browser, BrowserContext, Page, Route } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { factsVtt } from "../support/analysis.ts";
 import { launch, login, newPage, startSlowly, type VideoLike, visit } from "../support/browser.ts";
-import { http, type Platform, registerUser } from "../support/platform.ts";
+import { type Account, http, type Platform, registerUser } from "../support/platform.ts";
 import { testVideo } from "../support/video.ts";
-
-interface Account {
-  id: string;
-  username: string;
-  password: string;
-  bearer: string;
-}
-interface FullQuestion {
-  id: string;
-  kind: "cloze" | "multiple_choice";
-  text: string;
-  options: string[];
-  answer: string;
-  explanation: string;
-  timestampMs: number;
-}
 
 /** tus-js-client's chunk in the console (videos.tsx): one PATCH each. */
 const CHUNK = 1024 * 1024;
@@ -53,7 +39,7 @@ let videoBytes: Buffer;
 let videoId: string;
 let analysisId: string;
 /** The two questions the learner answers: the first right, the second wrong. */
-let asked: [FullQuestion, FullQuestion];
+let asked: [Question, Question];
 const tmp = mkdtempSync(join(tmpdir(), "trellis-learning-"));
 
 const url = (path: string) => `${platform.base}/console${path}`;
@@ -258,12 +244,12 @@ describe("teachers in the console", () => {
     const all = await http(platform.base, "GET", `/api/v2/analyses/${analysisId}/questions`, {
       bearer: teacher.bearer,
     });
-    const questions = (all.body.items as FullQuestion[]).sort((a, b) => a.timestampMs - b.timestampMs);
+    const questions = (all.body.items as Question[]).sort((a, b) => a.timestampMs - b.timestampMs);
     // Two questions well inside the video and apart, so playing up to one does not reach the other.
     const q1 = questions.find((q) => q.timestampMs >= 3000);
     const q2 = questions.find((q) => q1 && q.timestampMs >= q1.timestampMs + 3000);
     expect(q1 && q2, JSON.stringify(questions.map((q) => q.timestampMs))).toBeTruthy();
-    asked = [q1, q2] as [FullQuestion, FullQuestion];
+    asked = [q1, q2] as [Question, Question];
     expect(problems).toEqual([]);
   });
 });
@@ -356,9 +342,9 @@ describe("learners in the console", () => {
     const all = await http(platform.base, "GET", `/api/v2/analyses/${analysisId}/questions`, {
       bearer: learner.bearer,
     });
-    const order = (all.body.items as FullQuestion[]).sort((a, b) => a.timestampMs - b.timestampMs);
+    const order = (all.body.items as Question[]).sort((a, b) => a.timestampMs - b.timestampMs);
     const later = order.findIndex((q) => !asked.some((a) => a.id === q.id));
-    const laterQ = order[later] as FullQuestion;
+    const laterQ = order[later] as Question;
     await timeline.getByRole("button", { name: `Question ${later + 1} at ` }).click();
     const laterPanel = lp.locator(`section[data-question="${laterQ.id}"]`);
     await laterPanel.waitFor();
@@ -398,7 +384,7 @@ describe("learners in the console", () => {
     expect(await figure("views")).toBe("1");
     expect(await figure("correct-rate")).toBe("50%");
     expect(await figure("learners")).toBe("1");
-    const row = (q: FullQuestion) => engagement.locator(`tr[data-engagement="${q.id}"]`);
+    const row = (q: Question) => engagement.locator(`tr[data-engagement="${q.id}"]`);
     const [q1, q2] = asked;
     expect(await row(q1).locator('[data-figure="learners"]').textContent()).toBe("1");
     expect(await row(q1).locator('[data-figure="correct-rate"]').textContent()).toBe("100%");

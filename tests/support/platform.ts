@@ -121,12 +121,47 @@ export async function http(
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-/** Registers a user named `<prefix>-<suffix>` and logs them in (v2): their id and access token. */
-export async function registerUser(
+/** An answer read whole, for byte routes: its bytes and, when it is JSON, the parsed body. */
+export interface BytesReply {
+  status: number;
+  headers: Headers;
+  bytes: Buffer;
+  // biome-ignore lint/suspicious/noExplicitAny: bodies are asserted field by field
+  json: any;
+}
+
+/** One request with a raw or multipart body (or none), for the media routes that take and give bytes. */
+export async function sendBytes(
   base: string,
-  suffix: string,
-  prefix: string,
-): Promise<{ id: string; username: string; password: string; bearer: string }> {
+  method: string,
+  path: string,
+  options: { bearer?: string | undefined; body?: Uint8Array | FormData; headers?: Record<string, string> } = {},
+): Promise<BytesReply> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.bearer !== undefined) headers.authorization = `Bearer ${options.bearer}`;
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  let json: unknown;
+  if ((res.headers.get("content-type") ?? "").includes("json") && bytes.length > 0) {
+    json = JSON.parse(bytes.toString("utf8"));
+  }
+  return { status: res.status, headers: res.headers, bytes, json };
+}
+
+/** A registered user as the tests hold one: who they are, how they log in, a v2 access token. */
+export interface Account {
+  id: string;
+  username: string;
+  password: string;
+  bearer: string;
+}
+
+/** Registers a user named `<prefix>-<suffix>` and logs them in (v2). */
+export async function registerUser(base: string, suffix: string, prefix: string): Promise<Account> {
   const username = `${prefix}-${suffix}`;
   const password = `Pw-${randomBytes(6).toString("hex")}`;
   const reg = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
@@ -155,17 +190,21 @@ export async function loginBoth(base: string, username: string, password: string
   return { v1Token: v1.body.data.token, bearer: v2.body.access_token };
 }
 
-/** Registers a user named `<prefix>-<suffix>` (v2) and logs them in through both APIs: their id and tokens. */
-export async function registerWithTokens(
-  base: string,
-  suffix: string,
-  prefix: string,
-): Promise<Tokens & { id: string }> {
+/** The platform's admin (TRELLIS_ADMIN_*) logged in through both APIs, with its user id. */
+export async function loginAdmin(base: string): Promise<Account & Tokens> {
+  const tokens = await loginBoth(base, ADMIN.username, ADMIN.password);
+  const me = await http(base, "GET", "/api/v2/me", { bearer: tokens.bearer });
+  expect(me.status, JSON.stringify(me.body)).toBe(200);
+  return { id: me.body.userId, ...ADMIN, ...tokens };
+}
+
+/** Registers a user named `<prefix>-<suffix>` (v2) and logs them in through both APIs. */
+export async function registerWithTokens(base: string, suffix: string, prefix: string): Promise<Account & Tokens> {
   const username = `${prefix}-${suffix}`;
   const password = `Pw-${randomBytes(6).toString("hex")}`;
   const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return { id: res.body.id, ...(await loginBoth(base, username, password)) };
+  return { id: res.body.id, username, password, ...(await loginBoth(base, username, password)) };
 }
 
 /**
@@ -217,3 +256,11 @@ export async function monitorStraightInAuth(
 /** Polls until `ok` holds or `ms` pass; returns the last value and the time it took. */
 export const within = <T>(ms: number, probe: () => Promise<T>, ok: (v: T) => boolean) =>
   poll(probe, ok, { timeoutMs: ms });
+
+/** Polls `GET /api/v2/me` on `gateway` until the token is refused (401) or `ms` pass. */
+export const refusedWithin = (ms: number, gateway: string, bearer: string) =>
+  within(
+    ms,
+    () => http(gateway, "GET", "/api/v2/me", { bearer }),
+    (r) => r.status === 401,
+  );

@@ -2,8 +2,10 @@
  * Test videos made by the real ffmpeg (Debian's; `.ci/run` installs it): an H.264 MP4 of a test
  * pattern, with a sine tone when `audio` is set. `noisy` adds per-frame noise, which x264 cannot
  * compress away: about 150 KB per second at 1.2 Mbit/s, for uploads long enough to interrupt.
+ * `fakeMp4` is random bytes behind an MP4 signature, for tests that only need the type and the bytes.
  */
 import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,3 +48,17 @@ export function testVideo(options: {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Bytes that sniff as MP4 (an `ftyp` box) followed by random data: enough for type, Range and upload tests. */
+export function fakeMp4(size: number): Buffer {
+  const b = randomBytes(size);
+  Buffer.concat([
+    Buffer.from([0, 0, 0, 0x18]),
+    Buffer.from("ftypisom"),
+    Buffer.from([0, 0, 2, 0]),
+    Buffer.from("isomiso2"),
+  ]).copy(b);
+  return b;
+}
+
+export const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
