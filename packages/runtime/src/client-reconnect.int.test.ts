@@ -3,7 +3,7 @@
  * again while a request waits: the request is lost with the connection, and only an idempotent
  * call is sent once more on the new one.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { endpoint, streamEndpoint, TrellisError } from "@trellis/contracts";
 import { type Dependency, startNats } from "@trellis/stack";
 import { eventually, poll, uniqueSuffix } from "@trellis/stack/testing";
@@ -11,7 +11,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { request, requestStream } from "./client.ts";
-import { natsReconnects, trackConnection } from "./nats.ts";
+import { connectNats, natsReconnects } from "./nats.ts";
 import { type Server, serve } from "./serve.ts";
 
 const prefix = `test${uniqueSuffix()}`;
@@ -44,22 +44,20 @@ const released = new Promise<void>((resolve) => {
   release = resolve;
 });
 
-const connectOwn = async (): Promise<NatsConnection> => {
-  const nc = await connect({
+/** A connection as a service makes it (the runtime's connectNats: reconnect forever, its timeouts). */
+const connectOwn = (name: string): Promise<NatsConnection> =>
+  connectNats({
     servers: nats.url,
-    user: nats.natsAuth?.user ?? "",
-    pass: nats.natsAuth?.password ?? "",
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 100,
+    name,
+    user: nats.natsAuth?.user,
+    pass: nats.natsAuth?.password,
+    log: pino({ level: "silent" }),
   });
-  trackConnection(nc);
-  return nc;
-};
 
 beforeAll(async () => {
   nats = await startNats();
-  client = await connectOwn();
-  service = await connectOwn();
+  client = await connectOwn("reconnect-test-client");
+  service = await connectOwn("reconnect-test-service");
   server = serve(
     service,
     catalog,

@@ -10,6 +10,13 @@ export interface NatsOptions {
 }
 
 /**
+ * How long one connection attempt may take (nats.js's default is 20 s). An attempt to a node whose
+ * address drops packets (a stopped container, a deleted pod) gets no refusal and would hold the
+ * reconnect that long; a NATS handshake on a working network takes milliseconds.
+ */
+export const NATS_CONNECT_TIMEOUT_MS = 3_000;
+
+/**
  * Connects to NATS and reports connection status changes to the given logger. Reconnects forever:
  * a service outlives a broker restart.
  */
@@ -20,6 +27,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
     ...(options.user ? { user: options.user, pass: options.pass ?? "" } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    timeout: NATS_CONNECT_TIMEOUT_MS,
     // nats.js otherwise builds an Error (a stack trace) for every request and publish-with-ack, in
     // case it times out: ~13% of a core in a profile at 5k JetStream publishes/s. A failed request
     // is a typed error with a code here; its async stack adds nothing.
