@@ -5,9 +5,9 @@
  * telemetry starts, is killed (SIGKILL) in the middle of the migration, starts again and finishes
  * it; every answer must be what it was, and no reading stored twice.
  */
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { deviceSubjects } from "@trellis/contracts";
+import { deviceSubjects, READINGS_CONSUMER, READINGS_STREAM } from "@trellis/contracts";
 import { spawnService, startService } from "@trellis/stack/testing";
 import { useFileStack } from "@trellis/stack/vitest";
 import { type Db, MongoClient } from "mongodb";
@@ -113,6 +113,14 @@ beforeAll(async () => {
     60_000,
     async () => (await storedReadings(db, monitorIds)).distinct,
     (n) => n === PER_MONITOR * monitorIds.length,
+  );
+  // A round's rollups and counters are written after its readings, and its messages acked after
+  // them: the answers recorded below wait for the last round to finish, not only to insert.
+  const jsm = await jetstreamManager(nc);
+  await within(
+    60_000,
+    () => jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER),
+    (c) => c.num_pending + c.num_ack_pending === 0,
   );
 }, 180_000);
 
