@@ -4,6 +4,7 @@ import type { EventPublisher, HealthCheck } from "@trellis/runtime";
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "../config.ts";
 import type { Stores } from "../connections.ts";
+import { SettledAckFloor } from "../domain/redelivery.ts";
 import type { StoredReading } from "../ingest/live-publisher.ts";
 import { ReadingsIngest, type ReadingsIngestOptions } from "../ingest/readings-consumer.ts";
 import type { StoredWatch } from "../ingest/stored-watch.ts";
@@ -13,6 +14,8 @@ import type { StoredWatch } from "../ingest/stored-watch.ts";
  * sequences (a stale floor is lower: still safe).
  */
 const ACK_FLOOR_REFRESH_MS = 10_000;
+/** How old an ack floor must be before counted sequences below it are pruned (see SettledAckFloor). */
+const ACK_FLOOR_SETTLE_MS = 20_000;
 
 export interface IngestDeps {
   js: JetStreamClient;
@@ -44,18 +47,16 @@ export interface Ingest {
 /** The readings consumer every instance shares: rounds of readings written, aggregated and acked together. */
 export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   const { js, jsm, events, config, stores, alarms, live, stored, presence } = deps;
-  let ackFloor = 0;
+  const ackFloor = new SettledAckFloor(ACK_FLOOR_SETTLE_MS);
   const refreshFloor = () =>
     jsm.consumers.info(READINGS_STREAM, READINGS_CONSUMER).then(
-      (info) => {
-        ackFloor = Math.max(ackFloor, info.ack_floor.stream_seq);
-      },
+      (info) => ackFloor.sample(info.ack_floor.stream_seq, Date.now()),
       () => undefined,
     );
   const floorTimer = setInterval(refreshFloor, ACK_FLOOR_REFRESH_MS);
   floorTimer.unref();
   const ingest = new ReadingsIngest({
-    ackFloor: () => ackFloor,
+    ackFloor: () => ackFloor.value(Date.now()),
     js,
     monitors: stores.monitors,
     readings: stores.readings,

@@ -11,6 +11,7 @@ import {
 } from "@trellis/runtime";
 import type { Logger } from "pino";
 import { type NormalizedReading, normalizeReading, parseReadingBytes } from "../domain/reading.ts";
+import { maySeeStoredAgain } from "../domain/redelivery.ts";
 import { nanosToMs } from "../domain/timestamps.ts";
 import type { MonitorBatchUpdate, MonitorsStore } from "../store/monitors.ts";
 import type { ReadingsStore } from "../store/readings.ts";
@@ -106,6 +107,8 @@ export class ReadingsIngest {
   private loopDone: Promise<void> = Promise.resolve();
   private stopped: Promise<void> | undefined;
   private stopSampling = (): void => {};
+  /** The highest stream sequence this process has acked (rounds run one at a time). */
+  private highestAckedSeq = 0;
   /** The last failure of a round, cleared by the next successful one (reported by the health check). */
   lastError: Error | undefined;
 
@@ -264,10 +267,14 @@ export class ReadingsIngest {
     );
 
     // One bucket per monitor of the round (per minute of measurement time), in one insert. A
-    // redelivered message means some readings may be stored already: those are left out.
+    // message an earlier delivery may have stored (redelivered, or delivered again after a NATS
+    // restart lost acks) means some readings may be stored already: those are left out.
     const storedNow = await readings.insertRound(
       valid.map((a) => ({ monitorId: a.monitorId, seq: a.msg.seq, at: a.reading.at, values: a.reading.values })),
-      valid.some((a) => a.msg.redelivered),
+      maySeeStoredAgain(
+        valid.map((a) => a.msg),
+        this.highestAckedSeq,
+      ),
     );
     // Live events as soon as the readings are stored, not after the round's rollup, monitor and
     // alarm writes (about as long again on the test server). Stored now or by an earlier attempt
@@ -301,7 +308,10 @@ export class ReadingsIngest {
     if (alarmsFailed) throw alarmsFailed;
 
     for (const r of rejected) await this.reject(r, current.has(r.monitorId));
-    for (const a of valid) a.msg.ack();
+    for (const a of valid) {
+      a.msg.ack();
+      if (a.msg.seq > this.highestAckedSeq) this.highestAckedSeq = a.msg.seq;
+    }
     ingestMetrics.stored.inc(storedNow);
     ingestMetrics.rejected.inc(rejected.length);
     this.opts.onRoundDone?.(
