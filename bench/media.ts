@@ -6,23 +6,17 @@
  * each process (gateway, media, NATS server, MongoDB-protocol server) during the transfers.
  * One run, printed as a table. Not a test: `npm run bench:media`.
  */
-import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { freePort } from "@trellis/stack";
 import { GridFSBucket, MongoClient } from "mongodb";
+import { fakeMp4 } from "../tests/support/video.ts";
 import { startBench } from "./support.ts";
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_MEDIA_MB ?? 1024) * MiB;
-const BLOCK = randomBytes(4 * MiB);
 // An MP4 `ftyp` box first, so media takes it for a video; ffprobe is off (random bytes).
-Buffer.concat([
-  Buffer.from([0, 0, 0, 0x18]),
-  Buffer.from("ftypisom"),
-  Buffer.from([0, 0, 2, 0]),
-  Buffer.from("isomiso2"),
-]).copy(BLOCK);
+const BLOCK = fakeMp4(4 * MiB);
 
 /** The file's bytes, lazily: the same 4 MiB block again and again. */
 function* source(): Generator<Buffer> {
