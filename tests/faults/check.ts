@@ -4,7 +4,8 @@
  * rollups, analyses and their events, videos) and through the database for what only it shows
  * (GridFS chunks without a file).
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import type { Expectation } from "./load.ts";
 import { call } from "./load.ts";
@@ -196,8 +197,46 @@ export async function checkStorage(mongoUrl: string, analysisTmp: string): Promi
     let tempDirs = list();
     for (const until = Date.now() + 30_000; tempDirs.length > 0 && Date.now() < until; tempDirs = list())
       await sleep(1_000);
-    return { orphanedChunks, pendingSweep, tempDirs };
+    return { orphanedChunks, pendingSweep, tempDirs: tempDirs.map((name) => describeJobDir(analysisTmp, name)) };
   } finally {
     await client.close();
   }
+}
+
+/**
+ * A job directory left behind, said so that a failure can be told apart: its owner (the process
+ * that made it: alive or gone), its files, and the processes still working in it.
+ */
+function describeJobDir(root: string, name: string): string {
+  const dir = join(root, name);
+  let owner = "no owner file";
+  try {
+    const o = JSON.parse(readFileSync(join(dir, ".owner.json"), "utf8")) as { pid: number };
+    let alive = true;
+    try {
+      process.kill(o.pid, 0);
+    } catch {
+      alive = false;
+    }
+    owner = `owner pid ${o.pid} ${alive ? "alive" : "gone"}`;
+  } catch {
+    // none, or unreadable
+  }
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    // removed meanwhile
+  }
+  const working: string[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmdline.includes(dir)) working.push(`${entry} ${cmdline.split("\0")[0]}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return `${name} (${owner}; files: ${files.join(" ") || "none"}; processes naming it: ${working.join(", ") || "none"})`;
 }
