@@ -5,7 +5,8 @@
 import { jetstream } from "@nats-io/jetstream";
 import { MEDIA_EVENTS_STREAM, mediaEvents } from "@trellis/contracts";
 import { beforeAll, describe, expect, it } from "vitest";
-import { alice, type MediaAccount, mediaDb, nc, send, uploadVideo, useMediaPlatform } from "./support/media.ts";
+import { alice, mediaDb, nc, send, uploadVideo, useMediaPlatform } from "./support/media.ts";
+import type { Account } from "./support/platform.ts";
 import { fakeMp4 } from "./support/video.ts";
 
 useMediaPlatform();
@@ -14,7 +15,7 @@ describe("transcripts (plain text, WebVTT, SRT), replaceable", () => {
   const vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nHello there\n\n00:00:03.000 --> 00:00:04.000\nSecond cue\n";
   const srt = "1\r\n00:00:01,000 --> 00:00:02,000\r\nUn\r\n\r\n2\r\n00:01:00,500 --> 00:01:02,000\r\nDeux\r\n";
   let id: string;
-  const put = (body: string, type: string, who: MediaAccount = alice) =>
+  const put = (body: string, type: string, who: Account = alice) =>
     send("PUT", `/api/v2/videos/${id}/transcript`, {
       bearer: who.bearer,
       body: Buffer.from(body),

@@ -8,7 +8,6 @@ import {
   admin,
   base,
   image,
-  type MediaAccount,
   platform,
   register,
   storedOf,
@@ -16,13 +15,13 @@ import {
   uploadVideo,
   useMediaPlatform,
 } from "./support/media.ts";
-import { http, within } from "./support/platform.ts";
+import { type Account, http, within } from "./support/platform.ts";
 import { fakeMp4 } from "./support/video.ts";
 
 useMediaPlatform();
 
 describe("deleting a user removes every byte they owned (durable, also while media is down)", () => {
-  const seed = async (who: MediaAccount) => {
+  const seed = async (who: Account) => {
     await uploadPicture(who, who.id, await image(40, 40));
     await uploadVideo(who, fakeMp4(700_000));
     const stored = await storedOf(who.id);
@@ -32,7 +31,7 @@ describe("deleting a user removes every byte they owned (durable, also while med
   };
   const gone = (s: Awaited<ReturnType<typeof storedOf>>) =>
     [s.pictures, s.thumbnails, s.videos].every((c) => c.files === 0 && c.chunks === 0);
-  const deleteUser = async (who: MediaAccount) => {
+  const deleteUser = async (who: Account) => {
     const res = await http(base, "DELETE", `/api/v2/users/${who.id}`, { bearer: admin.bearer });
     expect(res.status, JSON.stringify(res.body)).toBe(204);
   };

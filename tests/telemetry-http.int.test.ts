@@ -11,21 +11,19 @@ import { CSV_COLUMNS, deviceSubjects, MEASUREMENTS, STRING_FIELDS } from "@trell
 import { useFileStack } from "@trellis/stack/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type AccountWithTokens,
   type HttpReply,
   http,
   loginAdmin,
   type Platform,
-  type Account as PlatformAccount,
   registerWithTokens,
   startPlatform,
-  type Tokens,
   within,
 } from "./support/platform.ts";
 
 const hex = (bytes = 16) => randomBytes(bytes).toString("hex");
 const INGEST_MS = 10_000;
 
-type Account = PlatformAccount & Tokens;
 interface MonitorCred {
   id: string;
   password: string;
@@ -35,14 +33,14 @@ interface MonitorCred {
 const stack = useFileStack();
 let platform: Platform;
 let base: string;
-let admin: Account;
-let alice: Account;
-let bob: Account;
+let admin: AccountWithTokens;
+let alice: AccountWithTokens;
+let bob: AccountWithTokens;
 /** alice's monitor and bob's monitor. */
 let m1: MonitorCred;
 let m2: MonitorCred;
 
-const register = (prefix: string): Promise<Account> => registerWithTokens(base, platform.suffix, prefix);
+const register = (prefix: string): Promise<AccountWithTokens> => registerWithTokens(base, platform.suffix, prefix);
 
 const post = (path: string, json: unknown) => http(base, "POST", path, { json });
 

@@ -14,13 +14,13 @@ import sharp from "sharp";
 import { afterAll, beforeAll } from "vitest";
 import {
   type Account,
+  type AccountWithTokens,
   loginAdmin,
   monitorStraightInAuth,
   type Platform,
   registerWithTokens,
   sendBytes,
   startPlatform,
-  type Tokens,
 } from "./platform.ts";
 
 export const PICTURE_MAX_BYTES = 512 * 1024;
@@ -28,15 +28,13 @@ export const VIDEO_MAX_BYTES = 8 * 1024 * 1024;
 /** Per user: no other test's user comes near it. */
 export const QUOTA_BYTES = 24 * 1024 * 1024;
 
-export type MediaAccount = Account & Tokens;
-
 export let platform: Platform;
 export let base: string;
 export let nc: NatsConnection;
 export let mediaDb: Db;
-export let admin: MediaAccount;
-export let alice: MediaAccount;
-export let bob: MediaAccount;
+export let admin: AccountWithTokens;
+export let alice: AccountWithTokens;
+export let bob: AccountWithTokens;
 /** A monitor's v1 token (monitors have no access to media). */
 export let monitorToken: string;
 
@@ -73,7 +71,8 @@ export function useMediaPlatform(env: Record<string, string> = {}): void {
   });
 }
 
-export const register = (prefix: string): Promise<MediaAccount> => registerWithTokens(base, platform.suffix, prefix);
+export const register = (prefix: string): Promise<AccountWithTokens> =>
+  registerWithTokens(base, platform.suffix, prefix);
 
 /** One request to this file's gateway, answered as bytes and, when it is JSON, parsed. */
 export const send = (method: string, path: string, options?: Parameters<typeof sendBytes>[3]) =>

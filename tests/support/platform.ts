@@ -190,8 +190,11 @@ export async function loginBoth(base: string, username: string, password: string
   return { v1Token: v1.body.data.token, bearer: v2.body.access_token };
 }
 
+/** A registered user with tokens for both APIs. */
+export type AccountWithTokens = Account & Tokens;
+
 /** The platform's admin (TRELLIS_ADMIN_*) logged in through both APIs, with its user id. */
-export async function loginAdmin(base: string): Promise<Account & Tokens> {
+export async function loginAdmin(base: string): Promise<AccountWithTokens> {
   const tokens = await loginBoth(base, ADMIN.username, ADMIN.password);
   const me = await http(base, "GET", "/api/v2/me", { bearer: tokens.bearer });
   expect(me.status, JSON.stringify(me.body)).toBe(200);
@@ -199,7 +202,7 @@ export async function loginAdmin(base: string): Promise<Account & Tokens> {
 }
 
 /** Registers a user named `<prefix>-<suffix>` (v2) and logs them in through both APIs. */
-export async function registerWithTokens(base: string, suffix: string, prefix: string): Promise<Account & Tokens> {
+export async function registerWithTokens(base: string, suffix: string, prefix: string): Promise<AccountWithTokens> {
   const username = `${prefix}-${suffix}`;
   const password = `Pw-${randomBytes(6).toString("hex")}`;
   const res = await http(base, "POST", "/api/v2/auth/register", { json: { username, password } });

@@ -22,9 +22,9 @@ export function maySeeStoredAgain(
  * highest floor sampled at least `settleMs` ago. The server writes the consumer's state some
  * seconds after the acks (measured with nats-server 2.14: a SIGKILL right after 2,000 acks
  * restarted with the floor at 0 and delivered them all again as first deliveries; 12 s after,
- * the floor had been written); what lies below a floor that old has
- * been written. Pruning the per-monitor lists of counted sequences below the live floor could
- * let a reading delivered again after such a crash be counted twice.
+ * the floor had been written), so what lies below a floor that old is on disk. Pruning the
+ * per-monitor lists of counted sequences below the live floor could let a reading delivered again
+ * after such a crash be counted twice.
  */
 export class SettledAckFloor {
   private readonly settleMs: number;
